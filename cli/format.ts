@@ -1,0 +1,38 @@
+import type { OffboardSummary } from '../lambdas/shared/summary';
+import type { ProgressEvent } from '../local/runner';
+
+const STEP_WORDS: Record<ProgressEvent['step'], string> = {
+  Lookup: 'looking up',
+  GetRecord: 'reading the record',
+  Deactivate: 'deactivating',
+  Verify: 'verifying',
+};
+
+/** One progress line, as a connection moves through its steps. */
+export function formatProgress(event: ProgressEvent): string | undefined {
+  if (event.phase === 'started') return `  ${event.connection}: ${STEP_WORDS[event.step]}…`;
+  if (event.phase === 'failed') return `  ${event.connection}: ${event.step} answered ${event.errorName}`;
+  return undefined;
+}
+
+/** The summary as a table a person reads at a glance. */
+export function formatSummary(summary: OffboardSummary): string {
+  const header = ['CONNECTION', 'TYPE', 'OUTCOME', 'USER', 'DETAIL'];
+  const rows = summary.connections.map((c) => [
+    c.name,
+    c.type,
+    c.outcome,
+    c.userId ?? '-',
+    c.error ? `${c.error.name}: ${c.error.message}` : '',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  const failed = summary.connections.filter((c) => c.outcome === 'failed').length;
+  const title = `Offboarding ${summary.email}${summary.dryRun ? ' (dry run: nothing was changed)' : ''}`;
+  const status = `Status: ${summary.status}${failed ? ` (${failed} of ${summary.connections.length} connections failed)` : ''}`;
+  return [title, '', line(header), ...rows.map(line), '', status].join('\n');
+}

@@ -1,0 +1,201 @@
+import { z } from 'zod';
+import type { ConnectionRef } from '../../shared/connections';
+import { secretSchemas } from '../../shared/connections';
+import {
+  AmbiguousUserError,
+  BadRequestError,
+  BadResponseError,
+  ConfigError,
+  NotYetAppliedError,
+  QuotaExhaustedError,
+} from '../../shared/errors';
+import { basicAuth, HttpClient, type HttpClientOptions, sameEmail } from '../../shared/http';
+import type { Connector, LookupResult, UserRecord } from '../types';
+
+/** Insightly never returns more than this many rows per page, whatever `$top` asks. */
+export const INSIGHTLY_PAGE_SIZE = 500;
+/** A server that ignores the filter would page through everyone; stop somewhere sane. */
+const MAX_LOOKUP_PAGES = 200;
+
+/**
+ * The fields we rely on. Everything else the vendor sends is kept as is (`looseObject`),
+ * because the PUT must send the whole record back.
+ */
+const insightlyUserSchema = z.looseObject({
+  USER_ID: z.number().int(),
+  EMAIL_ADDRESS: z.string().nullable().optional(),
+  ACTIVE: z.boolean(),
+});
+type InsightlyUser = z.infer<typeof insightlyUserSchema>;
+
+/** The key owner's id rarely changes; a warm Lambda asks once per key and base URL. */
+const ownerCache = new Map<string, { userId: number; until: number }>();
+const OWNER_CACHE_MS = 15 * 60_000;
+
+/**
+ * Insightly REST v3.1 (`https://api.{pod}.insightly.com/v3.1`): Basic auth with the API
+ * key as the user name and an empty password; OData `$filter`; 500 rows a page; a PUT that
+ * replaces the whole user.
+ */
+export class InsightlyConnector implements Connector {
+  readonly #http: HttpClient;
+  readonly #label: string;
+  readonly #cacheKey: string;
+
+  constructor(options: { label: string; baseUrl: string; apiKey: string; fetch?: typeof fetch }) {
+    this.#label = options.label;
+    this.#cacheKey = `${options.baseUrl}\u0000${options.apiKey}`;
+    const httpOptions: HttpClientOptions = {
+      label: options.label,
+      baseUrl: options.baseUrl,
+      headers: { authorization: basicAuth(options.apiKey, '') },
+      classifyRateLimit: (response, message) =>
+        // Insightly answers 429 both for its 10 req/s limit and for the daily quota. With
+        // the day's quota gone, backing off for seconds is pointless: fail clearly.
+        response.headers.get('x-ratelimit-remaining') === '0'
+          ? new QuotaExhaustedError(
+              `${message}: the API key's daily request quota is used up; run again tomorrow`,
+            )
+          : undefined,
+    };
+    if (options.fetch) httpOptions.fetch = options.fetch;
+    this.#http = new HttpClient(httpOptions);
+  }
+
+  /** Requests this connector has sent (benchmarks read it). */
+  get requestCount(): number {
+    return this.#http.requestCount;
+  }
+
+  async lookupUser(email: string): Promise<LookupResult> {
+    const matches = new Map<number, InsightlyUser>();
+    for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
+      const { body } = await this.#http.request('GET', '/Users', {
+        action: `look up ${email}`,
+        query: {
+          $filter: `EMAIL_ADDRESS eq ${odataString(email)}`,
+          $top: String(INSIGHTLY_PAGE_SIZE),
+          $skip: String(page * INSIGHTLY_PAGE_SIZE),
+        },
+      });
+      const users = this.#parse(z.array(insightlyUserSchema), body, `look up ${email}`);
+      // The server's filter is a hint, not a promise: keep exact (case-insensitive) matches only.
+      for (const user of users) if (sameEmail(user.EMAIL_ADDRESS, email)) matches.set(user.USER_ID, user);
+      if (users.length < INSIGHTLY_PAGE_SIZE) break;
+      if (page === MAX_LOOKUP_PAGES - 1) {
+        throw new BadResponseError(
+          `${this.#label}: look up ${email}: more than ${MAX_LOOKUP_PAGES * INSIGHTLY_PAGE_SIZE} rows; the filter seems ignored`,
+        );
+      }
+    }
+    const found = [...matches.keys()];
+    if (found.length > 1) {
+      throw new AmbiguousUserError(
+        `${this.#label}: ${found.length} users have the email ${email} (ids ${found.join(', ')}); nothing was changed`,
+      );
+    }
+    return found[0] === undefined ? { found: false } : { found: true, userId: String(found[0]) };
+  }
+
+  async getUser(userId: string): Promise<UserRecord> {
+    return toRecord(await this.#read(userId, `get user ${userId}`));
+  }
+
+  async isIntegrationAccount(record: UserRecord): Promise<boolean> {
+    return (await this.#ownerId()) === Number(record.id);
+  }
+
+  async deactivateUser(record: UserRecord): Promise<void> {
+    // PUT replaces the whole user: a field left out is reset. So the body is the record as
+    // read, every field, with only ACTIVE changed.
+    const { status, body } = await this.#http.request('PUT', '/Users', {
+      action: `deactivate user ${record.id}`,
+      body: { ...record.fields, ACTIVE: false },
+      accept: [404, 405],
+    });
+    if (status === 404 || status === 405) {
+      throw new BadRequestError(
+        `${this.#label}: deactivate user ${record.id}: HTTP ${status}: this account's REST API refuses user writes; ` +
+          `use an insightly-scim connection (Enterprise plan) for this instance`,
+      );
+    }
+    if (body !== undefined) this.#parse(insightlyUserSchema, body, `deactivate user ${record.id}`);
+  }
+
+  async verifyDeactivated(userId: string): Promise<UserRecord> {
+    const record = toRecord(await this.#read(userId, `verify user ${userId}`));
+    if (record.active)
+      throw new NotYetAppliedError(`${this.#label}: verify user ${userId}: still ACTIVE after the write`);
+    return record;
+  }
+
+  async #read(userId: string, action: string): Promise<InsightlyUser> {
+    if (!/^\d+$/.test(userId))
+      throw new BadRequestError(`${this.#label}: ${action}: '${userId}' is not an Insightly user id`);
+    const { status, body } = await this.#http.request('GET', `/Users/${userId}`, { action, accept: [404] });
+    if (status === 404) {
+      throw new BadRequestError(
+        `${this.#label}: ${action}: HTTP 404: no such user, or the API key may not see it`,
+      );
+    }
+    return this.#parse(insightlyUserSchema, body, action);
+  }
+
+  async #ownerId(): Promise<number> {
+    const cached = ownerCache.get(this.#cacheKey);
+    if (cached && cached.until > Date.now()) return cached.userId;
+    const { body } = await this.#http.request('GET', '/Users/Me', { action: 'identify the API key owner' });
+    const me = this.#parse(
+      insightlyUserSchema.pick({ USER_ID: true }).loose(),
+      body,
+      'identify the API key owner',
+    );
+    ownerCache.set(this.#cacheKey, { userId: me.USER_ID, until: Date.now() + OWNER_CACHE_MS });
+    return me.USER_ID;
+  }
+
+  #parse<T>(schema: z.ZodType<T>, body: unknown, action: string): T {
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new BadResponseError(
+        `${this.#label}: ${action}: unexpected response shape (${issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'invalid'})`,
+      );
+    }
+    return parsed.data;
+  }
+}
+
+/** An OData string literal: single quotes, and a quote inside doubled (`o''brien@x.com`). */
+export function odataString(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+function toRecord(user: InsightlyUser): UserRecord {
+  return {
+    id: String(user.USER_ID),
+    email: user.EMAIL_ADDRESS ?? '',
+    active: user.ACTIVE,
+    fields: { ...user },
+  };
+}
+
+/** Builds the connector for one connection from its secret JSON. */
+export function createInsightlyConnector(
+  connection: ConnectionRef,
+  secret: unknown,
+  fetchImpl?: typeof fetch,
+): InsightlyConnector {
+  const parsed = secretSchemas.insightly.safeParse(secret);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `${connection.name}: the secret must be JSON like {"apiKey": "..."}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+    );
+  }
+  return new InsightlyConnector({
+    label: connection.name,
+    baseUrl: connection.baseUrl,
+    apiKey: parsed.data.apiKey,
+    ...(fetchImpl ? { fetch: fetchImpl } : {}),
+  });
+}

@@ -1,0 +1,37 @@
+import middy from '@middy/core';
+import { z } from 'zod';
+import { type ConnectionRef, connectionRefSchema } from '../shared/connections';
+import { ConfigError } from '../shared/errors';
+import { handlerMiddlewares, logger } from '../shared/logger';
+import { type NormalizedRequest, normalizeRequest } from '../shared/request';
+
+/**
+ * The connections this deployment knows, from `OFFBOARD_CONNECTIONS` (set by the stack from
+ * the config file): names, types, base URLs, secret ids and function names; no secrets.
+ */
+export function connectionsFromEnv(value = process.env.OFFBOARD_CONNECTIONS): ConnectionRef[] {
+  const parsed = z.array(connectionRefSchema).safeParse(JSON.parse(value ?? '[]'));
+  if (!parsed.success)
+    throw new ConfigError(`OFFBOARD_CONNECTIONS is not a valid list of connections: ${parsed.error.message}`);
+  return parsed.data;
+}
+
+/** First state: one validated shape from the execution input, or `Input.Invalid`. */
+export function normalizeHandler(available: () => ConnectionRef[]) {
+  return middy<unknown, NormalizedRequest>()
+    .use(handlerMiddlewares())
+    .handler(async (event) => {
+      const request = normalizeRequest(event, available());
+      logger.info('request accepted', {
+        dryRun: request.dryRun,
+        connections: request.connections.map((c) => c.name),
+      });
+      return request;
+    });
+}
+
+let cached: ConnectionRef[] | undefined;
+export const handler = normalizeHandler(() => {
+  cached ??= connectionsFromEnv();
+  return cached;
+});

@@ -1,0 +1,146 @@
+/**
+ * Errors the workflow reacts to. Each class sets `name` to a literal string: the
+ * state machine's Retry and Catch match on it (`ErrorEquals`), so the names are an API
+ * shared by the ASL, the tests and the docs. Literal strings survive minification;
+ * `this.constructor.name` would not.
+ */
+
+/** Options every offboard error accepts. */
+export interface OffboardErrorOptions {
+  cause?: unknown;
+}
+
+/** Base class: lets callers tell our errors from anything else that was thrown. */
+export abstract class OffboardError extends Error {
+  /** True when the state machine retries this error (with its own backoff). */
+  abstract readonly retryable: boolean;
+}
+
+/** The execution input is not usable (bad email, unknown connection). Nothing was sent. */
+export class InvalidInputError extends OffboardError {
+  readonly retryable = false;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'Input.Invalid';
+  }
+}
+
+/** A connection's configuration or secret is unusable (missing key, bad URL). */
+export class ConfigError extends OffboardError {
+  readonly retryable = false;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'Config.Invalid';
+  }
+}
+
+/** HTTP 401/403: the credential is wrong, expired or lacks the permission. */
+export class AuthFailedError extends OffboardError {
+  readonly retryable = false;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'Vendor.AuthFailed';
+  }
+}
+
+/** HTTP 400/404/405/409/422 on a request we built: the vendor refuses it as asked. */
+export class BadRequestError extends OffboardError {
+  readonly retryable = false;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'Vendor.BadRequest';
+  }
+}
+
+/** HTTP 429: slow down. The state machine retries with exponential backoff and jitter. */
+export class RateLimitedError extends OffboardError {
+  readonly retryable = true;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'Vendor.RateLimited';
+  }
+}
+
+/**
+ * HTTP 429 with the quota for the day used up (`X-RateLimit-Remaining: 0`): retrying in
+ * seconds cannot help, so the connection fails with this instead of burning retries.
+ */
+export class QuotaExhaustedError extends OffboardError {
+  readonly retryable = false;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'Vendor.QuotaExhausted';
+  }
+}
+
+/** HTTP 5xx, a timeout or a reset connection: worth a few retries. */
+export class UnavailableError extends OffboardError {
+  readonly retryable = true;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'Vendor.Unavailable';
+  }
+}
+
+/** The vendor answered 2xx with a body we cannot read (not JSON, or not the documented shape). */
+export class BadResponseError extends OffboardError {
+  readonly retryable = false;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'Vendor.BadResponse';
+  }
+}
+
+/** Verification still sees the account active: the write has not shown up yet. Retried. */
+export class NotYetAppliedError extends OffboardError {
+  readonly retryable = true;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'Vendor.NotYetApplied';
+  }
+}
+
+/** More than one account matches the email exactly: nobody is deactivated. */
+export class AmbiguousUserError extends OffboardError {
+  readonly retryable = false;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'User.Ambiguous';
+  }
+}
+
+/** The record read back belongs to another email than the one asked for. */
+export class UserMismatchError extends OffboardError {
+  readonly retryable = false;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'User.Mismatch';
+  }
+}
+
+/** The account is one we must not switch off (it owns the integration's credential). */
+export class ProtectedUserError extends OffboardError {
+  readonly retryable = false;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'User.Protected';
+  }
+}
+
+/** Every error name the workflow can produce, as the ASL spells them. */
+export const ERROR_NAMES = {
+  invalidInput: 'Input.Invalid',
+  config: 'Config.Invalid',
+  authFailed: 'Vendor.AuthFailed',
+  badRequest: 'Vendor.BadRequest',
+  rateLimited: 'Vendor.RateLimited',
+  quotaExhausted: 'Vendor.QuotaExhausted',
+  unavailable: 'Vendor.Unavailable',
+  badResponse: 'Vendor.BadResponse',
+  notYetApplied: 'Vendor.NotYetApplied',
+  ambiguous: 'User.Ambiguous',
+  mismatch: 'User.Mismatch',
+  protected: 'User.Protected',
+} as const;
+
+export type ErrorName = (typeof ERROR_NAMES)[keyof typeof ERROR_NAMES];

@@ -1,0 +1,148 @@
+import {
+  AuthFailedError,
+  BadRequestError,
+  BadResponseError,
+  type OffboardError,
+  RateLimitedError,
+  UnavailableError,
+} from './errors';
+
+/** How one vendor API is reached. Credentials go in `headers` and never into an error message. */
+export interface HttpClientOptions {
+  /** Connection name, first word of every error message: `insightly-prod: get user 12: HTTP 500`. */
+  label: string;
+  baseUrl: string;
+  headers: Record<string, string>;
+  /** Per-request timeout. A Lambda step has 30 s; leave room for one retry inside the state machine. */
+  timeoutMs?: number;
+  /**
+   * Lets a vendor refine how a 429 is read (for example a daily quota that retrying in
+   * seconds cannot help). Returning undefined keeps the default `Vendor.RateLimited`.
+   */
+  classifyRateLimit?: (response: Response, message: string) => OffboardError | undefined;
+  /** Injected for tests and benchmarks; defaults to the global fetch. */
+  fetch?: typeof fetch;
+}
+
+export interface RequestOptions {
+  /** What we were doing, for the error message: `look up jane@example.com`. */
+  action: string;
+  query?: Record<string, string>;
+  body?: unknown;
+  /** Statuses the caller handles itself (for example 404 on a read); others map to errors. */
+  accept?: number[];
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Headers;
+  /** Parsed JSON, or undefined for an empty body. */
+  body: unknown;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+/**
+ * The one HTTP client every connector uses: auth headers, timeouts, JSON, and the single
+ * mapping from HTTP status to the error names the state machine retries or catches.
+ */
+export class HttpClient {
+  readonly #options: HttpClientOptions;
+  readonly #fetch: typeof fetch;
+  /** Requests sent, for the benchmark's calls-per-offboarding figure. */
+  requestCount = 0;
+
+  constructor(options: HttpClientOptions) {
+    this.#options = options;
+    this.#fetch = options.fetch ?? globalThis.fetch;
+  }
+
+  /** Sends one request and returns the parsed answer, or throws a named error. */
+  async request(method: string, path: string, options: RequestOptions): Promise<HttpResponse> {
+    const url = new URL(this.#options.baseUrl + path);
+    for (const [key, value] of Object.entries(options.query ?? {})) url.searchParams.set(key, value);
+    const where = `${this.#options.label}: ${options.action}`;
+    const headers: Record<string, string> = { accept: 'application/json', ...this.#options.headers };
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+
+    let response: Response;
+    let text: string;
+    this.requestCount++;
+    try {
+      response = await this.#fetch(url, {
+        method,
+        headers,
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        signal: AbortSignal.timeout(this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+      });
+      text = await response.text();
+    } catch (error) {
+      // Timeouts, resets and refused connections: the vendor may be back in a moment.
+      throw new UnavailableError(`${where}: ${describeNetworkError(error)}`, { cause: error });
+    }
+
+    const status = response.status;
+    if (status >= 200 && status < 300) {
+      return { status, headers: response.headers, body: parseJson(text, `${where}: HTTP ${status}`) };
+    }
+    if (options.accept?.includes(status)) {
+      return { status, headers: response.headers, body: tryParseJson(text) };
+    }
+    const message = `${where}: HTTP ${status}${vendorMessage(text)}`;
+    if (status === 429)
+      throw this.#options.classifyRateLimit?.(response, message) ?? new RateLimitedError(message);
+    if (status === 401 || status === 403) throw new AuthFailedError(message);
+    if (status >= 500) throw new UnavailableError(message);
+    throw new BadRequestError(message);
+  }
+}
+
+function parseJson(text: string, where: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new BadResponseError(`${where}: body is not valid JSON (${JSON.stringify(text.slice(0, 80))})`);
+  }
+}
+
+function tryParseJson(text: string): unknown {
+  try {
+    return text.trim() === '' ? undefined : JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** The vendor's own words, whatever shape its error body has, kept short. */
+function vendorMessage(text: string): string {
+  const body = tryParseJson(text);
+  let message: unknown = body;
+  if (body && typeof body === 'object') {
+    const record = body as Record<string, unknown>;
+    message = record.Message ?? record.message ?? record.detail ?? record.error_description ?? record.error;
+  }
+  if (typeof message !== 'string' || message.trim() === '') return '';
+  const oneLine = message.replace(/\s+/g, ' ').trim();
+  return ` (${oneLine.length > 200 ? `${oneLine.slice(0, 200)}…` : oneLine})`;
+}
+
+function describeNetworkError(error: unknown): string {
+  if (error instanceof Error) {
+    if (error.name === 'TimeoutError') return 'timed out';
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message})` : ''}`;
+    return error.message;
+  }
+  return String(error);
+}
+
+/** `Authorization` value for HTTP Basic. */
+export function basicAuth(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+/** True when two emails are the same address for matching purposes (exact, ignoring case). */
+export function sameEmail(a: unknown, b: string): boolean {
+  return typeof a === 'string' && a.trim().toLowerCase() === b.trim().toLowerCase();
+}

@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import type { Connector, LookupResult, UserRecord } from '../connectors/types';
+import { type ConnectionRef, connectionRefSchema } from './connections';
+import { InvalidInputError, ProtectedUserError, UserMismatchError } from './errors';
+import type { SecretResolver } from './secrets';
+
+/** Makes a connector for one connection from its secret JSON (validating the secret). */
+export type ConnectorFactory = (connection: ConnectionRef, secret: unknown) => Connector;
+
+const userRecordSchema = z.object({
+  id: z.string().min(1),
+  email: z.string(),
+  active: z.boolean(),
+  fields: z.record(z.string(), z.unknown()),
+});
+
+const common = {
+  connection: connectionRefSchema,
+  email: z.string().min(3),
+  executionId: z.string().optional(),
+};
+
+/** What the state machine sends to a connector function: one step of one connection. */
+export const stepEventSchema = z.discriminatedUnion('step', [
+  z.object({ step: z.literal('lookup'), ...common }),
+  z.object({ step: z.literal('getRecord'), ...common, userId: z.string().min(1) }),
+  z.object({
+    step: z.literal('deactivate'),
+    ...common,
+    record: userRecordSchema,
+    dryRun: z.boolean().default(false),
+  }),
+  z.object({ step: z.literal('verify'), ...common, userId: z.string().min(1) }),
+]);
+export type StepEvent = z.input<typeof stepEventSchema>;
+
+export type StepResult =
+  | LookupResult
+  | UserRecord
+  | { userId: string; written: boolean }
+  | { userId: string; active: false };
+
+/**
+ * Runs one workflow step against a connector. The rules that protect people live here,
+ * once for every vendor: the record must carry the email asked for, and the account the
+ * integration itself signs in with is never switched off.
+ */
+export async function runStep(
+  event: unknown,
+  factory: ConnectorFactory,
+  resolveSecret: SecretResolver,
+): Promise<StepResult> {
+  const parsed = stepEventSchema.safeParse(event);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new InvalidInputError(
+      `step input: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`,
+    );
+  }
+  const input = parsed.data;
+  const connector = factory(input.connection, await resolveSecret(input.connection));
+  const label = input.connection.name;
+
+  switch (input.step) {
+    case 'lookup':
+      return connector.lookupUser(input.email);
+    case 'getRecord': {
+      const record = await connector.getUser(input.userId);
+      if (record.email.trim().toLowerCase() !== input.email.trim().toLowerCase()) {
+        throw new UserMismatchError(
+          `${label}: user ${record.id} has the email ${record.email || '(none)'}, not ${input.email}; nothing was changed`,
+        );
+      }
+      // Only an account about to be written needs the check (and its extra request).
+      if (record.active && (await connector.isIntegrationAccount(record))) {
+        throw new ProtectedUserError(
+          `${label}: user ${record.id} (${record.email}) owns the API credential this connection uses; ` +
+            'deactivating it would cut the integration off. Switch it off by hand after moving the credential',
+        );
+      }
+      return record;
+    }
+    case 'deactivate':
+      // The state machine routes dry runs around this step; this guard makes sure of it.
+      if (input.dryRun) return { userId: input.record.id, written: false };
+      await connector.deactivateUser(input.record);
+      return { userId: input.record.id, written: true };
+    case 'verify':
+      await connector.verifyDeactivated(input.userId);
+      return { userId: input.userId, active: false };
+  }
+}

@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { CONNECTION_TYPES } from './connections';
+
+export const OUTCOMES = [
+  'deactivated',
+  'already-inactive',
+  'not-found',
+  'would-deactivate',
+  'failed',
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** One connection's result in the summary: the command line's and the execution's output. */
+export interface ConnectionOutcome {
+  name: string;
+  type: string;
+  outcome: Outcome;
+  userId?: string;
+  error?: { name: string; message: string };
+}
+
+export interface OffboardSummary {
+  email: string;
+  dryRun: boolean;
+  status: 'succeeded' | 'partial' | 'failed';
+  connections: ConnectionOutcome[];
+}
+
+/** A Map iteration's result as the ASL builds it; `error` is Step Functions' `{Error, Cause}`. */
+const branchResultSchema = z.object({
+  name: z.string(),
+  type: z.enum(CONNECTION_TYPES),
+  outcome: z.enum(OUTCOMES),
+  userId: z.string().optional(),
+  error: z.object({ Error: z.string(), Cause: z.string().optional() }).optional(),
+  /** On failure, the iteration's state as it stood: it tells whether a user had been found. */
+  state: z
+    .object({ lookup: z.object({ value: z.object({ userId: z.string().optional() }).loose() }).optional() })
+    .loose()
+    .optional(),
+});
+
+export const summarizeInputSchema = z.object({
+  email: z.string(),
+  dryRun: z.boolean(),
+  results: z.array(branchResultSchema),
+});
+
+/**
+ * Builds the summary. A Lambda error reaches a Catch as a JSON `Cause`
+ * (`{"errorType","errorMessage","trace"}`); other failures (timeouts, runtime errors) as
+ * plain text. Both become `{ name, message }`, with no stack trace.
+ */
+export function summarize(input: unknown): OffboardSummary {
+  const { email, dryRun, results } = summarizeInputSchema.parse(input);
+  const connections = results.map((result): ConnectionOutcome => {
+    const outcome: ConnectionOutcome = { name: result.name, type: result.type, outcome: result.outcome };
+    const userId = result.userId ?? result.state?.lookup?.value.userId;
+    if (userId !== undefined) outcome.userId = userId;
+    if (result.error) outcome.error = { name: result.error.Error, message: causeMessage(result.error.Cause) };
+    return outcome;
+  });
+  const failed = connections.filter((c) => c.outcome === 'failed').length;
+  const status = failed === 0 ? 'succeeded' : failed === connections.length ? 'failed' : 'partial';
+  return { email, dryRun, status, connections };
+}
+
+function causeMessage(cause: string | undefined): string {
+  if (!cause) return '';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
+    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
+  } catch {
+    // Not JSON: Step Functions' own errors carry plain text.
+  }
+  return cause;
+}

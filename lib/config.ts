@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { baseUrlSchema, CONNECTION_TYPES } from '../lambdas/shared/connections';
+
+/**
+ * One connection in the config file. Deployed, the secret is `secretId` (a Secrets Manager
+ * name or ARN; absent, the stack creates `offboard/<name>`). Locally, it is `secret`
+ * (inline JSON) or `secretFile` (a JSON file, relative to the config file). The secret's
+ * JSON has the same fields in both places. No `baseUrl` means the built-in sandbox, locally.
+ */
+export const connectionConfigSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(
+        /^[a-z0-9][a-z0-9-]{0,62}$/,
+        'use 1-63 lower-case letters, digits and dashes, starting with a letter or digit',
+      ),
+    type: z.enum(CONNECTION_TYPES),
+    baseUrl: baseUrlSchema.optional(),
+    secretId: z.string().min(1).optional(),
+    secret: z.record(z.string(), z.unknown()).optional(),
+    secretFile: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((c) => !(c.secret && c.secretFile), { message: 'give either secret or secretFile, not both' });
+export type ConnectionConfig = z.infer<typeof connectionConfigSchema>;
+
+export const configFileSchema = z
+  .object({
+    connections: z.array(connectionConfigSchema).min(1, 'list at least one connection'),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.connections.forEach((c, index) => {
+      if (seen.has(c.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['connections', index, 'name'],
+          message: `duplicate name '${c.name}'`,
+        });
+      }
+      seen.add(c.name);
+    });
+  });
+export type ConfigFile = z.infer<typeof configFileSchema>;
+
+/** A config file that cannot be used, with every problem named. */
+export class ConfigFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigFileError';
+  }
+}
+
+/** Formats zod issues as `path: message` lines a person can act on. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`)
+    .join('; ');
+}
+
+/**
+ * Reads and validates a config file. Secrets given as `secretFile` are read here, so that
+ * a missing file is a config error before anything is sent to a vendor.
+ */
+export function loadConfigFile(path: string): ConfigFile {
+  let raw: string;
+  try {
+    raw = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigFileError(`config ${path}: cannot read: ${(error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (error) {
+    throw new ConfigFileError(`config ${path}: not valid JSON: ${(error as Error).message}`);
+  }
+  const parsed = configFileSchema.safeParse(json);
+  if (!parsed.success) throw new ConfigFileError(`config ${path}: ${describeIssues(parsed.error)}`);
+  const base = dirname(resolve(path));
+  for (const connection of parsed.data.connections) {
+    if (!connection.secretFile) continue;
+    const file = resolve(base, connection.secretFile);
+    try {
+      connection.secret = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch (error) {
+      throw new ConfigFileError(
+        `config ${path}: connection '${connection.name}': secretFile ${file}: ${(error as Error).message}`,
+      );
+    }
+  }
+  return parsed.data;
+}

@@ -1,0 +1,187 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Context } from 'aws-lambda';
+
+type JSONValue = Parameters<StateMachine['run']>[0];
+
+import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { createInsightlyConnector } from '../lambdas/connectors/insightly/connector';
+import { connectorHandler } from '../lambdas/handlers/connector';
+import { normalizeHandler } from '../lambdas/handlers/normalize';
+import { handler as summarizeHandler } from '../lambdas/handlers/summarize';
+import type { ConnectionRef, ConnectionType } from '../lambdas/shared/connections';
+import type { SecretResolver } from '../lambdas/shared/secrets';
+import type { ConnectorFactory } from '../lambdas/shared/steps';
+import type { OffboardSummary } from '../lambdas/shared/summary';
+
+/** The deployed state machine's definition file: the local runner executes the very same file. */
+export const OFFBOARD_USER_ASL = fileURLToPath(
+  new URL('../statemachines/offboard-user.asl.json', import.meta.url),
+);
+
+/** Task states of offboard-user.asl.json that run a connector step. */
+export const CONNECTOR_STEPS = ['Lookup', 'GetRecord', 'Deactivate', 'Verify'] as const;
+export type ConnectorStep = (typeof CONNECTOR_STEPS)[number];
+
+/** The connector behind each connection type, as the deployed functions bundle them. */
+export const CONNECTOR_FACTORIES: Record<ConnectionType, ConnectorFactory> = {
+  insightly: createInsightlyConnector,
+};
+
+/** A connection for a local run: where it points, and its secret JSON (from the config file). */
+export interface LocalConnection {
+  ref: ConnectionRef;
+  secret: unknown;
+}
+
+/** Reported as each connection moves through its steps. */
+export interface ProgressEvent {
+  connection: string;
+  step: ConnectorStep;
+  phase: 'started' | 'succeeded' | 'failed';
+  errorName?: string;
+}
+
+export interface LocalRunOptions {
+  connections: LocalConnection[];
+  /** The execution input, exactly as it would be pasted into the console. */
+  input: unknown;
+  onProgress?: (event: ProgressEvent) => void;
+  /**
+   * Replaces every Retry pause with this many milliseconds (tests). Left out, the ASL's own
+   * backoff applies, as in AWS.
+   */
+  retryPauseMs?: number;
+  executionName?: string;
+}
+
+export type LocalRunResult =
+  | { ok: true; summary: OffboardSummary; executionId: string }
+  | { ok: false; error: { name: string; message: string }; executionId: string };
+
+/**
+ * Runs offboard-user.asl.json in-process (aws-local-stepfunctions). Task states call the
+ * real Lambda handlers; the only difference from AWS is where secrets come from (the
+ * config, instead of Secrets Manager).
+ */
+export async function runLocally(options: LocalRunOptions): Promise<LocalRunResult> {
+  const definition = JSON.parse(readFileSync(OFFBOARD_USER_ASL, 'utf8')) as StateMachineDefinition;
+  const refs = options.connections.map((c) => ({ ...c.ref, functionName: `offboard-local-${c.ref.type}` }));
+  const secrets = new Map(options.connections.map((c) => [c.ref.name, c.secret]));
+  const resolveSecret: SecretResolver = async (connection) => secrets.get(connection.name);
+
+  const normalize = normalizeHandler(() => refs);
+  const connectorHandlers = new Map(
+    Object.entries(CONNECTOR_FACTORIES).map(([type, factory]) => [
+      type,
+      connectorHandler(factory, resolveSecret),
+    ]),
+  );
+
+  const connectorTask = (step: ConnectorStep) => async (input: unknown) => {
+    const payload = (input as { Payload: { connection: ConnectionRef } }).Payload;
+    const name = payload.connection.name;
+    options.onProgress?.({ connection: name, step, phase: 'started' });
+    const handler = connectorHandlers.get(payload.connection.type);
+    if (!handler)
+      throw lambdaError('Config.Invalid', `${name}: no connector for type ${payload.connection.type}`);
+    try {
+      const result = await invoke(handler, payload, `offboard-local-${payload.connection.type}`);
+      options.onProgress?.({ connection: name, step, phase: 'succeeded' });
+      return result;
+    } catch (error) {
+      options.onProgress?.({ connection: name, step, phase: 'failed', errorName: (error as Error).name });
+      throw error;
+    }
+  };
+
+  const executionName = options.executionName ?? randomUUID();
+  const executionId = `arn:aws:states:local:000000000000:execution:offboard-user:${executionName}`;
+  const machine = new StateMachine(definition, { validationOptions: { checkArn: true, checkPaths: true } });
+  const retryOverrides =
+    options.retryPauseMs === undefined
+      ? undefined
+      : Object.fromEntries(
+          ['Normalize', ...CONNECTOR_STEPS, 'Summarize'].map((s) => [s, options.retryPauseMs as number]),
+        );
+  const execution = machine.run(options.input as never, {
+    overrides: {
+      taskResourceLocalHandlers: {
+        Normalize: async (input) =>
+          invoke(normalize, (input as { Payload: unknown }).Payload, 'offboard-local-normalize'),
+        Summarize: async (input) =>
+          invoke(summarizeHandler, (input as { Payload: unknown }).Payload, 'offboard-local-summarize'),
+        ...Object.fromEntries(CONNECTOR_STEPS.map((step) => [step, connectorTask(step)])),
+      },
+      ...(retryOverrides ? { retryIntervalOverrides: retryOverrides } : {}),
+    },
+    context: {
+      Execution: {
+        Id: executionId,
+        Name: executionName,
+        Input: options.input,
+        StartTime: new Date().toISOString(),
+      },
+    } as never,
+  });
+  try {
+    const summary = (await execution.result) as unknown as OffboardSummary;
+    return { ok: true, summary, executionId };
+  } catch (error) {
+    if (!(error instanceof ExecutionError)) throw error;
+    const cause = error.cause as Error;
+    return { ok: false, error: { name: cause.name, message: lambdaMessage(cause.message) }, executionId };
+  }
+}
+
+type AnyHandler = (event: never, context: Context) => Promise<unknown>;
+
+/**
+ * Calls a handler the way `lambda:invoke` would: the result comes back as `{ Payload }`,
+ * and a thrown error reaches the state machine with the name as the error and Lambda's
+ * `{errorType, errorMessage}` JSON as the cause, as in AWS.
+ */
+async function invoke(handler: AnyHandler, payload: unknown, functionName: string): Promise<JSONValue> {
+  try {
+    // A JSON round trip, like the wire: handlers never share objects with the interpreter.
+    const event = JSON.parse(JSON.stringify(payload ?? null)) as never;
+    const result = await handler(event, fakeContext(functionName));
+    return { Payload: JSON.parse(JSON.stringify(result ?? null)) as JSONValue };
+  } catch (error) {
+    const e = error as Error;
+    throw lambdaError(e.name || 'Error', e.message);
+  }
+}
+
+function lambdaError(name: string, message: string): Error {
+  const error = new Error(JSON.stringify({ errorType: name, errorMessage: message }));
+  error.name = name;
+  return error;
+}
+
+function lambdaMessage(cause: string): string {
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: string };
+    return parsed.errorMessage ?? cause;
+  } catch {
+    return cause;
+  }
+}
+
+function fakeContext(functionName: string): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: '256',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => 30_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
