@@ -1,0 +1,246 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EXIT, main } from '../../cli/main';
+import { type InsightlySandbox, startInsightlySandbox } from '../../sandboxes/insightly';
+
+/** The command line as a user meets it: arguments in, text and an exit code out. */
+
+const dir = mkdtempSync(join(tmpdir(), 'offboard-cli-'));
+const sandboxes: InsightlySandbox[] = [];
+
+async function run(args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(args, { out: (t) => out.push(t), err: (t) => err.push(t) });
+  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+}
+
+function configFile(name: string, content: unknown): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+}
+
+async function sandbox(): Promise<InsightlySandbox> {
+  const box = await startInsightlySandbox({ apiKeys: { 'key-good-0001': 1001 } });
+  sandboxes.push(box);
+  return box;
+}
+
+afterEach(async () => {
+  await Promise.all(sandboxes.splice(0).map((b) => b.close()));
+});
+
+describe('offboard run', () => {
+  it('--json prints the summary alone on stdout and exits 0', async () => {
+    // Prepare
+    const box = await sandbox();
+    const config = configFile('ok.json', {
+      connections: [
+        {
+          name: 'insightly-prod',
+          type: 'insightly',
+          baseUrl: box.baseUrl,
+          secret: { apiKey: 'key-good-0001' },
+        },
+      ],
+    });
+    // Act
+    const { code, stdout } = await run([
+      'run',
+      '--config',
+      config,
+      '--email',
+      'jane.doe@example.com',
+      '--json',
+    ]);
+    // Assess
+    expect(code).toBe(EXIT.ok);
+    expect(JSON.parse(stdout)).toEqual({
+      email: 'jane.doe@example.com',
+      dryRun: false,
+      status: 'succeeded',
+      connections: [{ name: 'insightly-prod', type: 'insightly', outcome: 'deactivated', userId: '1002' }],
+    });
+    expect(box.users.get(1002)?.ACTIVE).toBe(false);
+  });
+
+  it('prints a table and progress without --json, and exits 1 when a connection failed', async () => {
+    const box = await sandbox();
+    const config = configFile('partial.json', {
+      connections: [
+        {
+          name: 'insightly-prod',
+          type: 'insightly',
+          baseUrl: box.baseUrl,
+          secret: { apiKey: 'key-good-0001' },
+        },
+        {
+          name: 'insightly-old',
+          type: 'insightly',
+          baseUrl: box.baseUrl,
+          secret: { apiKey: 'key-revoked-0002' },
+        },
+      ],
+    });
+    const { code, stdout, stderr } = await run([
+      'run',
+      '--config',
+      config,
+      '--email',
+      'jane.doe@example.com',
+    ]);
+    expect(code).toBe(EXIT.failed);
+    expect(stderr).toContain('insightly-prod: verifying');
+    expect(stdout).toMatch(/insightly-prod\s+insightly\s+deactivated\s+1002/);
+    expect(stdout).toMatch(/insightly-old\s+insightly\s+failed\s+-\s+Vendor\.AuthFailed/);
+    expect(stdout).toContain('Status: partial (1 of 2 connections failed)');
+    // Secret values never reach the output.
+    expect(stdout + stderr).not.toMatch(/key-(good|revoked)-000/);
+  });
+
+  it('--dry-run writes nothing', async () => {
+    const box = await sandbox();
+    const config = configFile('dry.json', {
+      connections: [
+        {
+          name: 'insightly-prod',
+          type: 'insightly',
+          baseUrl: box.baseUrl,
+          secret: { apiKey: 'key-good-0001' },
+        },
+      ],
+    });
+    const { code, stdout } = await run([
+      'run',
+      '--config',
+      config,
+      '--email',
+      'jane.doe@example.com',
+      '--dry-run',
+      '--json',
+    ]);
+    expect(code).toBe(EXIT.ok);
+    expect(JSON.parse(stdout).connections[0].outcome).toBe('would-deactivate');
+    expect(box.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+  });
+
+  it('exits 2 on an invalid email, and sends no request', async () => {
+    const box = await sandbox();
+    const config = configFile('bad-email.json', {
+      connections: [
+        {
+          name: 'insightly-prod',
+          type: 'insightly',
+          baseUrl: box.baseUrl,
+          secret: { apiKey: 'key-good-0001' },
+        },
+      ],
+    });
+    const { code, stderr } = await run(['run', '--config', config, '--email', 'jane.doe at example.com']);
+    expect(code).toBe(EXIT.usage);
+    expect(stderr).toContain(
+      "Input.Invalid: invalid input: 'jane.doe at example.com' is not a valid email address",
+    );
+    expect(box.requests).toEqual([]);
+  });
+
+  it('exits 2 naming the problem in a bad config, before any request', async () => {
+    const box = await sandbox();
+    const cases: Array<[unknown, string]> = [
+      ['{ not json', 'not valid JSON'],
+      [{ connections: [] }, 'connections: list at least one connection'],
+      [{ connections: [{ name: 'x', type: 'zendesk', baseUrl: box.baseUrl }] }, 'connections.0.type'],
+      [
+        { connections: [{ name: 'x', type: 'insightly', baseUrl: 'http://api.example.com/v3.1' }] },
+        'must use https',
+      ],
+      [
+        { connections: [{ name: 'x', type: 'insightly', baseUrl: box.baseUrl, secretId: 'prod/x' }] },
+        'a local run needs "secret" or "secretFile"',
+      ],
+    ];
+    for (const [index, [content, expected]] of cases.entries()) {
+      const { code, stderr } = await run([
+        'run',
+        '--config',
+        configFile(`bad-${index}.json`, content),
+        '--email',
+        'a@b.io',
+      ]);
+      expect(code, String(expected)).toBe(EXIT.usage);
+      expect(stderr).toContain(expected);
+    }
+    expect(box.requests).toEqual([]);
+  });
+
+  it('exits 2 on a missing flag or an unknown command', async () => {
+    expect((await run(['run', '--email', 'a@b.io'])).stderr).toContain('--config <file> is required');
+    expect((await run(['run', '--email', 'a@b.io'])).code).toBe(EXIT.usage);
+    expect((await run(['offboard-everyone'])).code).toBe(EXIT.usage);
+  });
+
+  it('reads a secret from secretFile and starts a sandbox when baseUrl is absent', async () => {
+    const secretPath = configFile('insightly.secret.json', { apiKey: 'sandbox-api-key' });
+    const config = configFile('sandboxed.json', {
+      connections: [{ name: 'insightly-sandbox', type: 'insightly', secretFile: secretPath }],
+    });
+    const { code, stdout } = await run([
+      'run',
+      '--config',
+      config,
+      '--email',
+      'marcus.lee@example.com',
+      '--json',
+    ]);
+    expect(code).toBe(EXIT.ok);
+    expect(JSON.parse(stdout).connections[0]).toMatchObject({ outcome: 'deactivated' });
+  });
+});
+
+describe('offboard demo', () => {
+  it('shows a dry run, the real run and a harmless re-run', async () => {
+    const { code, stdout } = await run(['demo']);
+    expect(code).toBe(EXIT.ok);
+    expect(stdout).toMatch(/would-deactivate[\s\S]*deactivated[\s\S]*already-inactive/);
+    expect(stdout).toContain('"ACTIVE":false');
+    expect(stdout).toContain('(1 write)');
+  });
+});
+
+describe('the installed command', () => {
+  it('`offboard run --json` from a shell: pure JSON on stdout, exit code 0, no log lines', async () => {
+    // Prepare
+    const box = await sandbox();
+    const config = configFile('bin.json', {
+      connections: [
+        {
+          name: 'insightly-prod',
+          type: 'insightly',
+          baseUrl: box.baseUrl,
+          secret: { apiKey: 'key-good-0001' },
+        },
+      ],
+    });
+    const { POWERTOOLS_LOG_LEVEL: _ignored, ...env } = process.env;
+    // Act
+    const child = spawn(
+      process.execPath,
+      ['bin/offboard-cli.mjs', 'run', '--config', config, '--email', 'jane.doe@example.com', '--json'],
+      {
+        env,
+      },
+    );
+    let stdout = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    // Assess
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout).status).toBe('succeeded');
+  });
+});
