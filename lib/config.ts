@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { baseUrlSchema, CONNECTION_TYPES } from '../lambdas/shared/connections';
+import { describeIssues } from '../lambdas/shared/issues';
+
+export { describeIssues };
 
 /**
  * One connection in the config file. Deployed, the secret is `secretId` (a Secrets Manager
@@ -53,13 +56,6 @@ export class ConfigFileError extends Error {
     super(message);
     this.name = 'ConfigFileError';
   }
-}
-
-/** Formats zod issues as `path: message` lines a person can act on. */
-export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`)
-    .join('; ');
 }
 
 /**

@@ -2,6 +2,7 @@ import middy from '@middy/core';
 import { z } from 'zod';
 import { type ConnectionRef, connectionRefSchema } from '../shared/connections';
 import { ConfigError } from '../shared/errors';
+import { describeIssues } from '../shared/issues';
 import { handlerMiddlewares, logger } from '../shared/logger';
 import { type NormalizedRequest, normalizeRequest } from '../shared/request';
 
@@ -10,9 +11,18 @@ import { type NormalizedRequest, normalizeRequest } from '../shared/request';
  * the config file): names, types, base URLs, secret ids and function names; no secrets.
  */
 export function connectionsFromEnv(value = process.env.OFFBOARD_CONNECTIONS): ConnectionRef[] {
-  const parsed = z.array(connectionRefSchema).safeParse(JSON.parse(value ?? '[]'));
-  if (!parsed.success)
-    throw new ConfigError(`OFFBOARD_CONNECTIONS is not a valid list of connections: ${parsed.error.message}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(value ?? '[]');
+  } catch {
+    throw new ConfigError('OFFBOARD_CONNECTIONS is not JSON');
+  }
+  const parsed = z.array(connectionRefSchema).safeParse(json);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `OFFBOARD_CONNECTIONS is not a valid list of connections: ${describeIssues(parsed.error)}`,
+    );
+  }
   return parsed.data;
 }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Connector, LookupResult, UserRecord } from '../connectors/types';
 import { type ConnectionRef, connectionRefSchema } from './connections';
 import { InvalidInputError, ProtectedUserError, UserMismatchError } from './errors';
+import { describeIssues } from './issues';
 import type { SecretResolver } from './secrets';
 
 /** Makes a connector for one connection from its secret JSON (validating the secret). */
@@ -52,10 +53,7 @@ export async function runStep(
 ): Promise<StepResult> {
   const parsed = stepEventSchema.safeParse(event);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new InvalidInputError(
-      `step input: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`,
-    );
+    throw new InvalidInputError(`step input: ${describeIssues(parsed.error)}`);
   }
   const input = parsed.data;
   const connector = factory(input.connection, await resolveSecret(input.connection));
