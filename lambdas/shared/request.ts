@@ -9,7 +9,9 @@ import { InvalidInputError } from './errors';
 export const offboardRequestSchema = z
   .object({
     email: z
-      .string({ error: 'email is required' })
+      .string({
+        error: (issue) => (issue.input === undefined ? 'email is required' : 'email must be a string'),
+      })
       .trim()
       .max(254, 'email is longer than 254 characters')
       .pipe(z.email({ error: (issue) => `'${String(issue.input)}' is not a valid email address` })),

@@ -9,11 +9,22 @@ export type SecretResolver = (connection: ConnectionRef) => Promise<unknown>;
 /** Secrets are cached in the warm Lambda for this long, so a run of four steps reads once. */
 const SECRET_MAX_AGE_SECONDS = 300;
 
-const RETRYABLE_AWS_ERRORS = new Set([
-  'ThrottlingException',
-  'InternalServiceError',
-  'TimeoutError',
-  'RequestTimeout',
+/**
+ * Errors only an operator can fix. Anything else (throttling, 5xx, network trouble) is
+ * reported as Vendor.Unavailable, which the state machine retries.
+ */
+const PERMANENT_SECRET_ERRORS = new Set([
+  'ResourceNotFoundException',
+  'AccessDeniedException',
+  'DecryptionFailure',
+  'InvalidRequestException',
+  'InvalidParameterException',
+  'ValidationException',
+  'TransformParameterError',
+  'UnrecognizedClientException',
+  'ExpiredTokenException',
+  // Powertools' own wrapper with no AWS error inside: the value is not usable (binary, say).
+  'GetParameterError',
 ]);
 
 /**
@@ -29,7 +40,7 @@ export const secretsManagerResolver: SecretResolver = async (connection) => {
   } catch (error) {
     const cause = error instanceof GetParameterError ? (error.cause as Error | undefined) : undefined;
     const awsName = cause?.name ?? (error as Error).name;
-    if (RETRYABLE_AWS_ERRORS.has(awsName)) {
+    if (!PERMANENT_SECRET_ERRORS.has(awsName)) {
       throw new UnavailableError(`${connection.name}: reading secret ${connection.secretId}: ${awsName}`, {
         cause: error,
       });

@@ -113,10 +113,18 @@ export class InsightlyConnector implements Connector {
       body: { ...record.fields, ACTIVE: false },
       accept: [404, 405],
     });
-    if (status === 404 || status === 405) {
+    if (status === 405) {
       throw new BadRequestError(
-        `${this.#label}: deactivate user ${record.id}: HTTP ${status}: this account's REST API refuses user writes; ` +
-          `use an insightly-scim connection (Enterprise plan) for this instance`,
+        `${this.#label}: deactivate user ${record.id}: HTTP 405: this account's REST API refuses user writes; ` +
+          'use an insightly-scim connection (Enterprise plan) for this instance',
+      );
+    }
+    if (status === 404) {
+      // Either the user went away since it was read, or (as some plans answer) user writes
+      // are not offered on this API: the operator has to look; say both.
+      throw new BadRequestError(
+        `${this.#label}: deactivate user ${record.id}: HTTP 404: the user no longer exists, or this account's REST API ` +
+          'refuses user writes (then use an insightly-scim connection)',
       );
     }
     if (body !== undefined) this.#parse(insightlyUserSchema, body, `deactivate user ${record.id}`);

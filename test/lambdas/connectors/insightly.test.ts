@@ -1,0 +1,477 @@
+import { createServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  createInsightlyConnector,
+  type InsightlyConnector,
+  odataString,
+} from '../../../lambdas/connectors/insightly/connector';
+import type { ConnectionRef } from '../../../lambdas/shared/connections';
+import { ERROR_NAMES, OffboardError } from '../../../lambdas/shared/errors';
+import {
+  type InsightlySandbox,
+  type InsightlySandboxOptions,
+  type InsightlyUser,
+  SAMPLE_USERS,
+  startInsightlySandbox,
+} from '../../../sandboxes/insightly';
+
+/**
+ * The Insightly connector against the built-in sandbox: a real HTTP server that answers
+ * like Insightly REST v3.1 (case-insensitive OData filter, 500-row pages, a PUT that resets
+ * every field it is not sent) and misbehaves on request.
+ */
+
+const NAME = 'insightly-test';
+/** The sandbox's default key; it belongs to the first user (the admin, 1001). */
+const ADMIN_KEY = 'sandbox-api-key';
+const JANE = SAMPLE_USERS[1] as InsightlyUser;
+
+const opened: InsightlySandbox[] = [];
+
+async function sandbox(options?: InsightlySandboxOptions): Promise<InsightlySandbox> {
+  const box = await startInsightlySandbox(options);
+  opened.push(box);
+  return box;
+}
+
+afterEach(async () => {
+  const boxes = opened.splice(0);
+  await Promise.all(boxes.map((box) => box.close()));
+  // Insightly's DELETE is an irreversible hard delete: offboarding must never send one.
+  for (const box of boxes) expect(box.requests.filter((request) => request.method === 'DELETE')).toEqual([]);
+});
+
+function connection(baseUrl: string): ConnectionRef {
+  return { name: NAME, type: 'insightly', baseUrl };
+}
+
+function connectorFor(box: { baseUrl: string }, apiKey = ADMIN_KEY): InsightlyConnector {
+  return createInsightlyConnector(connection(box.baseUrl), { apiKey });
+}
+
+/** The error a promise rejects with; fails the test when it resolves. */
+async function rejectionOf(promise: Promise<unknown>): Promise<OffboardError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(OffboardError);
+    return error as OffboardError;
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}
+
+const lookups = (box: InsightlySandbox) =>
+  box.requests.filter((request) => request.method === 'GET' && /\/Users$/.test(request.path));
+
+const admin = { USER_ID: 1001, EMAIL_ADDRESS: 'admin@example.com', ADMINISTRATOR: true };
+
+describe('InsightlyConnector.lookupUser', () => {
+  it('finds the user by email, ignoring case, with an OData filter', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+
+    // Act
+    const result = await connector.lookupUser('JANE.DOE@Example.COM');
+
+    // Assess
+    expect(result).toEqual({ found: true, userId: '1002' });
+    expect(lookups(box)).toHaveLength(1);
+    expect(lookups(box)[0]?.query).toEqual({
+      $filter: "EMAIL_ADDRESS eq 'JANE.DOE@Example.COM'",
+      $top: '500',
+      $skip: '0',
+    });
+  });
+
+  it('answers found: false when nobody has the email', async () => {
+    // Prepare
+    const box = await sandbox();
+
+    // Act
+    const result = await connectorFor(box).lookupUser('nobody@example.com');
+
+    // Assess
+    expect(result).toEqual({ found: false });
+  });
+
+  it('refuses to choose between two users whose emails differ only in case, and writes nothing', async () => {
+    // Prepare
+    const box = await sandbox({
+      users: [
+        admin,
+        { USER_ID: 2001, EMAIL_ADDRESS: 'jane.doe@example.com' },
+        { USER_ID: 2002, EMAIL_ADDRESS: 'Jane.Doe@Example.com' },
+      ],
+    });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).lookupUser('jane.doe@example.com'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.ambiguous);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: `));
+    expect(error.message).toContain('2001');
+    expect(error.message).toContain('2002');
+    expect(box.requests.filter((request) => request.method !== 'GET')).toEqual([]);
+    expect(box.users.get(2001)?.ACTIVE).toBe(true);
+    expect(box.users.get(2002)?.ACTIVE).toBe(true);
+  });
+
+  describe('against a server that ignores $filter', () => {
+    const lookAlikes = [
+      { USER_ID: 2001, EMAIL_ADDRESS: 'jane.doe@example.com.evil.io' },
+      { USER_ID: 2002, EMAIL_ADDRESS: 'xjane.doe@example.com' },
+      { USER_ID: 2003, EMAIL_ADDRESS: 'jane.doe@example.co' },
+      { USER_ID: 2004, EMAIL_ADDRESS: 'jane.doe+x@example.com' },
+    ];
+
+    it('keeps only the exact match among look-alikes', async () => {
+      // Prepare
+      const box = await sandbox({
+        ignoreFilter: true,
+        users: [admin, ...lookAlikes, { USER_ID: 2005, EMAIL_ADDRESS: 'Jane.Doe@example.com' }],
+      });
+
+      // Act
+      const result = await connectorFor(box).lookupUser('jane.doe@example.com');
+
+      // Assess
+      expect(result).toEqual({ found: true, userId: '2005' });
+    });
+
+    it('finds nobody when only look-alikes exist', async () => {
+      // Prepare
+      const box = await sandbox({ ignoreFilter: true, users: [admin, ...lookAlikes] });
+
+      // Act
+      const result = await connectorFor(box).lookupUser('jane.doe@example.com');
+
+      // Assess
+      expect(result).toEqual({ found: false });
+    });
+
+    it('pages past 500 rows to find a user on the second page', async () => {
+      // Prepare: 601 users; the leaver sorts at position 552, on the second page of 500.
+      const fillers = Array.from({ length: 600 }, (_, i) => ({
+        USER_ID: 2000 + i,
+        EMAIL_ADDRESS: i === 550 ? 'Leaver@Example.com' : `user${i}@example.com`,
+      }));
+      const box = await sandbox({ ignoreFilter: true, users: [admin, ...fillers] });
+
+      // Act
+      const result = await connectorFor(box).lookupUser('leaver@example.com');
+
+      // Assess
+      expect(result).toEqual({ found: true, userId: '2550' });
+      expect(lookups(box).map((request) => request.query.$skip)).toEqual(['0', '500']);
+      expect(lookups(box).every((request) => request.query.$top === '500')).toBe(true);
+    });
+  });
+
+  it('doubles an apostrophe in the OData literal and finds the user', async () => {
+    // Prepare
+    const box = await sandbox();
+
+    // Act
+    const result = await connectorFor(box).lookupUser("o'brien@example.com");
+
+    // Assess
+    expect(result).toEqual({ found: true, userId: '1004' });
+    expect(lookups(box)[0]?.query.$filter).toBe("EMAIL_ADDRESS eq 'o''brien@example.com'");
+    expect(lookups(box)[0]?.status).toBe(200);
+  });
+});
+
+describe('odataString', () => {
+  it.each([
+    ['jane@example.com', "'jane@example.com'"],
+    ["o'brien@example.com", "'o''brien@example.com'"],
+    ["a''b", "'a''''b'"],
+  ])('quotes %s as %s', (value, literal) => {
+    // Act
+    const result = odataString(value);
+
+    // Assess
+    expect(result).toBe(literal);
+  });
+});
+
+describe('InsightlyConnector.getUser', () => {
+  it('returns the whole record, every vendor field kept', async () => {
+    // Prepare
+    const box = await sandbox();
+
+    // Act
+    const record = await connectorFor(box).getUser('1002');
+
+    // Assess
+    expect(record).toEqual({ id: '1002', email: 'jane.doe@example.com', active: true, fields: JANE });
+  });
+
+  it('answers Vendor.BadRequest when the user does not exist (HTTP 404)', async () => {
+    // Prepare
+    const box = await sandbox();
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).getUser('999999'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: get user 999999: HTTP 404`));
+  });
+});
+
+describe('InsightlyConnector.deactivateUser', () => {
+  it('sends the whole record back with only ACTIVE changed, so nothing is reset', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = structuredClone(box.users.get(1002) as InsightlyUser);
+    const record = await connector.getUser('1002');
+
+    // Act
+    await connector.deactivateUser(record);
+
+    // Assess
+    const puts = box.requests.filter((request) => request.method === 'PUT');
+    expect(puts).toHaveLength(1);
+    expect(puts[0]?.path).toBe('/v3.1/Users');
+    expect(Object.keys(puts[0]?.body as object).sort()).toEqual(Object.keys(before).sort());
+    expect(puts[0]?.body).toEqual({ ...before, ACTIVE: false });
+    const { ACTIVE, DATE_UPDATED_UTC, ...after } = box.users.get(1002) as InsightlyUser;
+    const { ACTIVE: _active, DATE_UPDATED_UTC: _updated, ...kept } = before;
+    expect(ACTIVE).toBe(false);
+    expect(after).toEqual(kept);
+  });
+
+  it('points to insightly-scim when the REST API refuses the PUT (HTTP 405)', async () => {
+    // Prepare
+    const box = await sandbox({
+      faults: [
+        {
+          method: 'PUT',
+          status: 405,
+          times: 1,
+          body: JSON.stringify({ Message: "The requested resource does not support http method 'PUT'." }),
+        },
+      ],
+    });
+    const connector = connectorFor(box);
+    const record = await connector.getUser('1002');
+
+    // Act
+    const error = await rejectionOf(connector.deactivateUser(record));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: deactivate user 1002: HTTP 405`));
+    expect(error.message).toContain('insightly-scim');
+    expect(box.users.get(1002)?.ACTIVE).toBe(true);
+  });
+
+  it('says the user may be gone when the PUT answers 404', async () => {
+    // Prepare: read, then the user is deleted by someone else before the write.
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const record = await connector.getUser('1002');
+    box.users.delete(1002);
+
+    // Act
+    const error = await rejectionOf(connector.deactivateUser(record));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toContain('HTTP 404: the user no longer exists');
+  });
+});
+
+describe('InsightlyConnector.verifyDeactivated', () => {
+  it('answers Vendor.NotYetApplied while reads still show the old record, then resolves', async () => {
+    // Prepare
+    const box = await sandbox({ verifyLag: 2 });
+    const connector = connectorFor(box);
+    await connector.deactivateUser(await connector.getUser('1002'));
+
+    // Act
+    const first = await rejectionOf(connector.verifyDeactivated('1002'));
+    const second = await rejectionOf(connector.verifyDeactivated('1002'));
+    const third = await connector.verifyDeactivated('1002');
+
+    // Assess
+    expect(first.name).toBe(ERROR_NAMES.notYetApplied);
+    expect(first.retryable).toBe(true);
+    expect(first.message).toMatch(new RegExp(`^${NAME}: verify user 1002: `));
+    expect(second.name).toBe(ERROR_NAMES.notYetApplied);
+    expect(third).toMatchObject({ id: '1002', active: false });
+    const reads = box.requests.filter(
+      (request) => request.method === 'GET' && request.path === '/v3.1/Users/1002',
+    );
+    expect(reads).toHaveLength(4);
+  });
+});
+
+describe('InsightlyConnector.isIntegrationAccount', () => {
+  it('is true for the owner of the API key only, and asks /Users/Me once per key and base URL', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const owner = await connector.getUser('1001');
+    const jane = await connector.getUser('1002');
+    const meCalls = () => box.requests.filter((request) => request.path === '/v3.1/Users/Me').length;
+
+    // Act
+    const ownerIsIntegration = await connector.isIntegrationAccount(owner);
+    const afterFirst = box.requests.length;
+    const janeIsIntegration = await connector.isIntegrationAccount(jane);
+    // Each Lambda step builds a new connector; the warm container still remembers the owner.
+    const again = await connectorFor(box).isIntegrationAccount(owner);
+
+    // Assess
+    expect(ownerIsIntegration).toBe(true);
+    expect(janeIsIntegration).toBe(false);
+    expect(again).toBe(true);
+    expect(box.requests.length).toBe(afterFirst);
+    expect(meCalls()).toBe(1);
+  });
+
+  it('asks again for another API key on the same instance', async () => {
+    // Prepare
+    const box = await sandbox({ apiKeys: { [ADMIN_KEY]: 1001, 'jane-key': 1002 } });
+    const jane = await connectorFor(box).getUser('1002');
+    await connectorFor(box).isIntegrationAccount(jane);
+
+    // Act
+    const result = await connectorFor(box, 'jane-key').isIntegrationAccount(jane);
+
+    // Assess
+    expect(result).toBe(true);
+    expect(box.requests.filter((request) => request.path === '/v3.1/Users/Me')).toHaveLength(2);
+  });
+});
+
+describe('InsightlyConnector errors', () => {
+  it('answers Vendor.AuthFailed to a wrong key without putting the key in the message', async () => {
+    // Prepare
+    const box = await sandbox();
+    const wrongKey = 'wrong-key-7f3a9c';
+
+    // Act
+    const error = await rejectionOf(connectorFor(box, wrongKey).lookupUser('jane.doe@example.com'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.authFailed);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: look up jane.doe@example.com: HTTP 401`));
+    expect(error.message).not.toContain(wrongKey);
+    expect(error.message).not.toContain(Buffer.from(`${wrongKey}:`).toString('base64'));
+    expect(box.requests[0]?.status).toBe(401);
+  });
+
+  it('answers Vendor.RateLimited to a 429 from the per-second limit', async () => {
+    // Prepare: a bucket of one request a second; the lookup spends it.
+    const box = await sandbox({ ratePerSecond: 1 });
+    const connector = connectorFor(box);
+    await connector.lookupUser('jane.doe@example.com');
+
+    // Act
+    const error = await rejectionOf(connector.getUser('1002'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.rateLimited);
+    expect(error.retryable).toBe(true);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: get user 1002: HTTP 429`));
+  });
+
+  it('answers Vendor.QuotaExhausted to a 429 once the daily quota is used up', async () => {
+    // Prepare: the day's quota is one request; the lookup spends it.
+    const box = await sandbox({ dailyQuota: 1 });
+    const connector = connectorFor(box);
+    await connector.lookupUser('jane.doe@example.com');
+
+    // Act
+    const error = await rejectionOf(connector.getUser('1002'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.quotaExhausted);
+    expect(error.retryable).toBe(false);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: get user 1002: HTTP 429`));
+    expect(error.message).toContain('quota');
+  });
+
+  it('answers Vendor.QuotaExhausted to any 429 that says X-RateLimit-Remaining: 0', async () => {
+    // Prepare
+    const box = await sandbox({
+      faults: [{ status: 429, times: 1, headers: { 'X-RateLimit-Remaining': '0' } }],
+    });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).lookupUser('jane.doe@example.com'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.quotaExhausted);
+  });
+
+  it.each([500, 503])('answers Vendor.Unavailable to HTTP %i', async (status) => {
+    // Prepare
+    const box = await sandbox({ faults: [{ status, times: 1 }] });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).lookupUser('jane.doe@example.com'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.unavailable);
+    expect(error.retryable).toBe(true);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: look up jane.doe@example.com: HTTP ${status}`));
+  });
+
+  it.each([
+    ['malformed JSON', '[{"USER_ID": 1002, "EMAIL_ADDRESS": '],
+    ['rows without USER_ID', '[{"EMAIL_ADDRESS": "jane.doe@example.com", "ACTIVE": true}]'],
+    [
+      'an object instead of a list',
+      '{"USER_ID": 1002, "EMAIL_ADDRESS": "jane.doe@example.com", "ACTIVE": true}',
+    ],
+  ])('answers Vendor.BadResponse to a 200 with %s', async (_case, body) => {
+    // Prepare
+    const box = await sandbox({ faults: [{ method: 'GET', path: /\/Users$/, status: 200, times: 1, body }] });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).lookupUser('jane.doe@example.com'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badResponse);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: look up jane.doe@example.com: `));
+  });
+
+  it('answers Vendor.Unavailable when the connection is refused', async () => {
+    // Prepare: a port that was just free and is closed again.
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const connector = connectorFor({ baseUrl: `http://127.0.0.1:${port}/v3.1` });
+
+    // Act
+    const error = await rejectionOf(connector.lookupUser('jane.doe@example.com'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.unavailable);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: look up jane.doe@example.com: ECONNREFUSED`));
+  });
+});
+
+describe('createInsightlyConnector', () => {
+  it.each([
+    ['no apiKey', {}],
+    ['an empty apiKey', { apiKey: '' }],
+    ['a misspelt field', { api_key: 'k' }],
+    ['no JSON object', 'k'],
+  ])('answers Config.Invalid to a secret with %s', (_case, secret) => {
+    // Act
+    const act = () => createInsightlyConnector(connection('https://api.insightly.com/v3.1'), secret);
+
+    // Assess
+    expect(act).toThrow(expect.objectContaining({ name: ERROR_NAMES.config }));
+    expect(act).toThrow(new RegExp(`^${NAME}: the secret must be JSON like`));
+  });
+});
