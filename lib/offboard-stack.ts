@@ -1,0 +1,219 @@
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  Annotations,
+  CfnOutput,
+  RemovalPolicy,
+  SecretValue,
+  Stack,
+  type StackProps,
+  Validations,
+} from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
+import type { Construct } from 'constructs';
+import type { ConnectionRef, ConnectionType } from '../lambdas/shared/connections';
+import {
+  type ConfigFile,
+  ConfigFileError,
+  type ConnectionConfig,
+  configFileSchema,
+  describeIssues,
+} from './config';
+import { OffboardFunction } from './constructs/offboard-function';
+
+/** The repository root, found from this file so that synth works from any working directory. */
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The state machine definition: the same file the local runner executes. */
+export const OFFBOARD_USER_ASL = join(REPO_ROOT, 'statemachines', 'offboard-user.asl.json');
+
+/**
+ * What each connection type deploys: its connector handler and the shape of its secret
+ * (shown to the operator who fills it in). Adding a connection type is one line here.
+ */
+export const CONNECTOR_TYPES = {
+  insightly: { entry: 'lambdas/handlers/insightly.ts', secretExample: '{"apiKey":"<Insightly API key>"}' },
+} as const satisfies Record<ConnectionType, { entry: string; secretExample: string }>;
+
+/** A Secrets Manager ARN with the 6-character suffix Secrets Manager appends to the name. */
+const COMPLETE_SECRET_ARN = /^arn:[^:]+:secretsmanager:[^:]*:\d{12}:secret:.+-[A-Za-z0-9]{6}$/;
+
+/** Properties of {@link OffboardStack}. */
+export interface OffboardStackProps extends StackProps {
+  /** The connections to deploy, as `loadConfigFile` returns them (validated again here). */
+  readonly config: ConfigFile;
+}
+
+/**
+ * The deployed offboarding workflow: the `OffboardUser` state machine, the Lambda steps it
+ * calls, and one Secrets Manager secret per connection.
+ */
+export class OffboardStack extends Stack {
+  /** First state: validates the input and resolves the connections. */
+  public readonly normalizeFunction: OffboardFunction;
+  /** Last state: turns the per-connection results into the summary. */
+  public readonly summarizeFunction: OffboardFunction;
+  /** One function per connection type in the config; it runs every step of those connections. */
+  public readonly connectorFunctions: ReadonlyMap<ConnectionType, OffboardFunction>;
+  /** Each connection's secret, by connection name: created by this stack or referenced. */
+  public readonly secrets: ReadonlyMap<string, ISecret>;
+  /** The `OffboardUser` workflow. */
+  public readonly stateMachine: StateMachine;
+  private readonly outputKeys = new Set<string>();
+
+  constructor(scope: Construct, id: string, props: OffboardStackProps) {
+    super(scope, id, props);
+
+    // Tests and other callers may pass an object that never went through loadConfigFile.
+    const parsed = configFileSchema.safeParse(props.config);
+    if (!parsed.success) throw new ConfigFileError(`config: ${describeIssues(parsed.error)}`);
+    const connections = parsed.data.connections.map((connection) => {
+      if (!connection.baseUrl) {
+        throw new ConfigFileError(
+          `connection '${connection.name}': baseUrl is required to deploy (only local runs fall back to the built-in sandbox)`,
+        );
+      }
+      if ((connection.secret || connection.secretFile) && !connection.secretId) {
+        // Deploying the value would put it in the template in clear text; the operator puts it.
+        Annotations.of(this).addWarningV2(
+          'offboard:inline-secret-not-deployed',
+          `connection '${connection.name}': 'secret'/'secretFile' is for local runs and is not deployed; put the value into offboard/${connection.name}, or give a secretId`,
+        );
+      }
+      const { name, type, baseUrl } = connection;
+      return { name, type, baseUrl, ...this.connectionSecret(connection) };
+    });
+    this.secrets = new Map(connections.map((c) => [c.name, c.secret]));
+
+    const connectorFunctions = new Map<ConnectionType, OffboardFunction>();
+    for (const type of new Set(connections.map((c) => c.type))) {
+      const connector = new OffboardFunction(this, `${pascalCase(type)}Function`, {
+        entry: join(REPO_ROOT, CONNECTOR_TYPES[type].entry),
+        projectRoot: REPO_ROOT,
+        description: `offboard: lookup, read, deactivate and verify users of '${type}' connections`,
+      });
+      // Least privilege: a connector reads the secrets of its own type's connections only.
+      for (const connection of connections) {
+        if (connection.type === type) connection.secret.grantRead(connector.role);
+      }
+      connectorFunctions.set(type, connector);
+    }
+    this.connectorFunctions = connectorFunctions;
+
+    const refs: ConnectionRef[] = connections.map((c) => ({
+      name: c.name,
+      type: c.type,
+      baseUrl: c.baseUrl,
+      secretId: c.secretId,
+      functionName: connectorFunctions.get(c.type)?.function.functionName,
+    }));
+    this.normalizeFunction = new OffboardFunction(this, 'NormalizeFunction', {
+      entry: join(REPO_ROOT, 'lambdas/handlers/normalize.ts'),
+      projectRoot: REPO_ROOT,
+      description: 'offboard: validate the execution input and resolve the connections',
+      // Names, URLs and ids only, no secret: this function has no access to any secret.
+      environment: { OFFBOARD_CONNECTIONS: this.toJsonString(refs) },
+    });
+    this.summarizeFunction = new OffboardFunction(this, 'SummarizeFunction', {
+      entry: join(REPO_ROOT, 'lambdas/handlers/summarize.ts'),
+      projectRoot: REPO_ROOT,
+      description: "offboard: summarize the connections' outcomes",
+    });
+
+    // Retained a year like the functions' logs. Execution data stays out: it holds PII.
+    const stateMachineLogs = new LogGroup(this, 'OffboardUserLogs', {
+      retention: RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.stateMachine = new StateMachine(this, 'OffboardUser', {
+      stateMachineType: StateMachineType.STANDARD,
+      definitionBody: DefinitionBody.fromFile(OFFBOARD_USER_ASL),
+      definitionSubstitutions: {
+        NormalizeFunctionArn: this.normalizeFunction.function.functionArn,
+        SummarizeFunctionArn: this.summarizeFunction.function.functionArn,
+      },
+      tracingEnabled: true,
+      logs: { destination: stateMachineLogs, level: LogLevel.ALL, includeExecutionData: false },
+    });
+    // The ASL names connector functions at run time (`FunctionName.$` from the payload), so
+    // CDK cannot see those calls: allow them here. Only unqualified ARNs: the ASL never
+    // calls a version or alias, so no `:*` wildcard is needed.
+    const invoked = [this.normalizeFunction, this.summarizeFunction, ...connectorFunctions.values()];
+    this.stateMachine.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['lambda:InvokeFunction'],
+        resources: invoked.map((f) => f.function.functionArn),
+      }),
+    );
+    Validations.of(this.stateMachine).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'CloudWatch Logs delivery (logs:CreateLogDelivery and friends) and X-Ray (xray:PutTraceSegments, xray:GetSampling*) do not support resource-level permissions; the state machine role needs them on *.',
+    });
+
+    new CfnOutput(this, 'StateMachineArn', {
+      value: this.stateMachine.stateMachineArn,
+      description:
+        'Start an offboarding: aws stepfunctions start-execution --state-machine-arn <this> --input \'{"email":"jane@example.com"}\'',
+    });
+  }
+
+  /**
+   * The connection's secret and the id its connector reads it by: the operator's secret
+   * (`secretId`, a name or an ARN, used as given), or a new `offboard/<name>` holding `{}`.
+   */
+  private connectionSecret(connection: ConnectionConfig): { secret: ISecret; secretId: string } {
+    const id = `Secret-${connection.name}`;
+    if (connection.secretId) {
+      return { secret: referenceSecret(this, id, connection.secretId), secretId: connection.secretId };
+    }
+
+    const secretName = `offboard/${connection.name}`;
+    const secret = new Secret(this, id, {
+      secretName,
+      description: `offboard: credentials of connection '${connection.name}' (${connection.type})`,
+      // A placeholder, not a credential: vendors issue API keys in their own UI, so the
+      // operator puts the real JSON with put-secret-value. CloudFormation does not
+      // overwrite it on later deploys while this placeholder stays unchanged.
+      secretStringValue: SecretValue.unsafePlainText('{}'),
+    });
+    Validations.of(secret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        "Vendor API keys are issued in the vendor's own UI and the vendors offer no API to rotate them, so a rotation Lambda could not do the job; the operator rotates by hand with put-secret-value.",
+    });
+    // Different names can fold to one key ('a-1' and 'a1' both give 'A1'); keys must be unique.
+    const key = `SecretName${pascalCase(connection.name)}`;
+    let unique = key;
+    for (let n = 2; this.outputKeys.has(unique); n++) unique = `${key}${n}`;
+    this.outputKeys.add(unique);
+    new CfnOutput(this, unique, {
+      // The literal name: `secret.secretName` would be parsed back out of the ARN.
+      value: secretName,
+      description: `Secret of connection '${connection.name}'. Holds '{}' until you run: aws secretsmanager put-secret-value --secret-id ${secretName} --secret-string '${CONNECTOR_TYPES[connection.type].secretExample}'`,
+    });
+    return { secret, secretId: secret.secretArn };
+  }
+}
+
+/**
+ * A secret the operator already has. A complete ARN is imported as such (grants name it
+ * exactly); a partial ARN or a name gets the `-??????` suffix wildcard from CDK.
+ */
+function referenceSecret(scope: Construct, id: string, secretId: string): ISecret {
+  if (!secretId.startsWith('arn:')) return Secret.fromSecretNameV2(scope, id, secretId);
+  return COMPLETE_SECRET_ARN.test(secretId)
+    ? Secret.fromSecretCompleteArn(scope, id, secretId)
+    : Secret.fromSecretPartialArn(scope, id, secretId);
+}
+
+/** `insightly-prod` → `InsightlyProd`, for construct and output ids. */
+function pascalCase(value: string): string {
+  return value
+    .split(/[^a-zA-Z0-9]+/)
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
+}
