@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { baseUrlSchema, CONNECTION_TYPES } from '../lambdas/shared/connections';
+import {
+  baseUrlSchema,
+  CONNECTION_TYPES,
+  connectionNameSchema,
+  tlsSchema,
+} from '../lambdas/shared/connections';
 import { describeIssues } from '../lambdas/shared/issues';
 
 export { describeIssues };
@@ -14,14 +19,10 @@ export { describeIssues };
  */
 export const connectionConfigSchema = z
   .object({
-    name: z
-      .string()
-      .regex(
-        /^[a-z0-9][a-z0-9-]{0,62}$/,
-        'use 1-63 lower-case letters, digits and dashes, starting with a letter or digit',
-      ),
+    name: connectionNameSchema,
     type: z.enum(CONNECTION_TYPES),
     baseUrl: baseUrlSchema.optional(),
+    tls: tlsSchema.optional(),
     secretId: z.string().min(1).optional(),
     secret: z.record(z.string(), z.unknown()).optional(),
     secretFile: z.string().min(1).optional(),

@@ -14,7 +14,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import type { ConnectionRef, ConnectionType } from '../lambdas/shared/connections';
+import { type ConnectionRef, type ConnectionType, SECRET_EXAMPLES } from '../lambdas/shared/connections';
 import {
   type ConfigFile,
   ConfigFileError,
@@ -35,8 +35,14 @@ export const OFFBOARD_USER_ASL = join(REPO_ROOT, 'statemachines', 'offboard-user
  * (shown to the operator who fills it in). Adding a connection type is one line here.
  */
 export const CONNECTOR_TYPES = {
-  insightly: { entry: 'lambdas/handlers/insightly.ts', secretExample: '{"apiKey":"<Insightly API key>"}' },
-} as const satisfies Record<ConnectionType, { entry: string; secretExample: string }>;
+  insightly: { entry: 'lambdas/handlers/insightly.ts' },
+  'insightly-scim': { entry: 'lambdas/handlers/scim.ts' },
+  'rapid7-insightvm': { entry: 'lambdas/handlers/rapid7-insightvm.ts' },
+  'rapid7-platform': { entry: 'lambdas/handlers/rapid7-platform.ts' },
+  gainsight: { entry: 'lambdas/handlers/gainsight.ts' },
+  'gainsight-scim': { entry: 'lambdas/handlers/scim.ts' },
+  scim: { entry: 'lambdas/handlers/scim.ts' },
+} as const satisfies Record<ConnectionType, { entry: string }>;
 
 /** A Secrets Manager ARN with the 6-character suffix Secrets Manager appends to the name. */
 const COMPLETE_SECRET_ARN = /^arn:[^:]+:secretsmanager:[^:]*:\d{12}:secret:.+-[A-Za-z0-9]{6}$/;
@@ -193,7 +199,7 @@ export class OffboardStack extends Stack {
     new CfnOutput(this, unique, {
       // The literal name: `secret.secretName` would be parsed back out of the ARN.
       value: secretName,
-      description: `Secret of connection '${connection.name}'. Holds '{}' until you run: aws secretsmanager put-secret-value --secret-id ${secretName} --secret-string '${CONNECTOR_TYPES[connection.type].secretExample}'`,
+      description: `Secret of connection '${connection.name}'. Holds '{}' until you run: aws secretsmanager put-secret-value --secret-id ${secretName} --secret-string '${SECRET_EXAMPLES[connection.type]}'`,
     });
     return { secret, secretId: secret.secretArn };
   }

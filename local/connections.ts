@@ -43,7 +43,10 @@ export async function prepareConnections(config: ConfigFile): Promise<PreparedCo
         baseUrl = sandbox.baseUrl;
         secret ??= { apiKey };
       }
-      connections.push({ ref: { name: c.name, type: c.type, baseUrl }, secret });
+      connections.push({
+        ref: { name: c.name, type: c.type, baseUrl, ...(c.tls ? { tls: c.tls } : {}) },
+        secret,
+      });
     }
     return { connections, sandboxes, close };
   } catch (error) {

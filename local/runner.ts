@@ -25,7 +25,7 @@ export const CONNECTOR_STEPS = ['Lookup', 'GetRecord', 'Deactivate', 'Verify'] a
 export type ConnectorStep = (typeof CONNECTOR_STEPS)[number];
 
 /** The connector behind each connection type, as the deployed functions bundle them. */
-export const CONNECTOR_FACTORIES: Record<ConnectionType, ConnectorFactory> = {
+export const CONNECTOR_FACTORIES: Partial<Record<ConnectionType, ConnectorFactory>> = {
   insightly: createInsightlyConnector,
 };
 

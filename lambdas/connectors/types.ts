@@ -1,6 +1,6 @@
 /**
- * The one connector interface, verbs first. A connector speaks to one vendor API surface;
- * it knows nothing of Step Functions, secrets or logging. Each method is one step of the
+ * The connector interfaces, verbs first. A connector speaks to one vendor API surface; it
+ * knows nothing of Step Functions, secrets or logging. Each method is one step of the
  * workflow and may be retried by the state machine, so each must be safe to repeat.
  */
 
@@ -8,7 +8,7 @@
 export interface UserRecord {
   /** The vendor's id for the account, as a string (numeric ids are stringified). */
   id: string;
-  /** The email the vendor holds for the account. */
+  /** The email the vendor holds for the account (for SCIM: the userName or primary email matched). */
   email: string;
   /** Whether the account can sign in today. */
   active: boolean;
@@ -22,6 +22,7 @@ export interface UserRecord {
 /** What a lookup found: nobody (an outcome, not an error), or exactly one account. */
 export type LookupResult = { found: false } | { found: true; userId: string };
 
+/** What every connector can do: find, read and verify. */
 export interface Connector {
   /**
    * Finds the one account whose email is `email` (case-insensitive, exact). Returns
@@ -32,15 +33,28 @@ export interface Connector {
   /** Reads the full record. */
   getUser(userId: string): Promise<UserRecord>;
   /**
-   * True when the account is the one the integration's own credential belongs to:
-   * switching it off would cut the integration off from every later run.
-   */
-  isIntegrationAccount(record: UserRecord): Promise<boolean>;
-  /** Switches the account off, keeping every other field as read. */
-  deactivateUser(record: UserRecord): Promise<void>;
-  /**
    * Reads the account afresh and resolves when it is inactive; throws `Vendor.NotYetApplied`
    * while the vendor still shows it active, so the state machine does the waiting.
    */
   verifyDeactivated(userId: string): Promise<UserRecord>;
+  /**
+   * Where the API can tell: true when the account is the one the integration's own
+   * credential belongs to. Switching it off would cut the integration off from every later
+   * run. Absent when the API cannot tell (tenant-wide keys, bearer tokens).
+   */
+  isIntegrationAccount?(record: UserRecord): Promise<boolean>;
+}
+
+/** A connector whose API can switch an account off. */
+export interface DeactivatingConnector extends Connector {
+  /** Switches the account off, keeping every other field as read. */
+  deactivateUser(record: UserRecord): Promise<void>;
+}
+
+/**
+ * True when the vendor's API can deactivate. Where it cannot (no public endpoint), the
+ * state machine hands the step to a person and verifies their work through the API.
+ */
+export function canDeactivate(connector: Connector): connector is DeactivatingConnector {
+  return typeof (connector as Partial<DeactivatingConnector>).deactivateUser === 'function';
 }

@@ -62,6 +62,19 @@ export class RateLimitedError extends OffboardError {
 }
 
 /**
+ * HTTP 429 from a vendor whose limit is a fixed hourly window (Gainsight's user management
+ * APIs: 100 requests an hour). The state machine waits minutes, not seconds, and keeps
+ * trying for more than an hour.
+ */
+export class HourlyRateLimitedError extends OffboardError {
+  readonly retryable = true;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'Vendor.RateLimitedHourly';
+  }
+}
+
+/**
  * HTTP 429 with the quota for the day used up (`X-RateLimit-Remaining: 0`): retrying in
  * seconds cannot help, so the connection fails with this instead of burning retries.
  */
@@ -134,6 +147,7 @@ export const ERROR_NAMES = {
   authFailed: 'Vendor.AuthFailed',
   badRequest: 'Vendor.BadRequest',
   rateLimited: 'Vendor.RateLimited',
+  rateLimitedHourly: 'Vendor.RateLimitedHourly',
   quotaExhausted: 'Vendor.QuotaExhausted',
   unavailable: 'Vendor.Unavailable',
   badResponse: 'Vendor.BadResponse',

@@ -1,3 +1,5 @@
+import { Agent, fetch as undiciFetch } from 'undici';
+import type { TlsOptions } from './connections';
 import {
   AuthFailedError,
   BadRequestError,
@@ -20,6 +22,8 @@ export interface HttpClientOptions {
    * seconds cannot help). Returning undefined keeps the default `Vendor.RateLimited`.
    */
   classifyRateLimit?: (response: Response, message: string) => OffboardError | undefined;
+  /** Custom CA or, explicitly, no verification (on-prem consoles). Absent: the system's trust store. */
+  tls?: TlsOptions;
   /** Injected for tests and benchmarks; defaults to the global fetch. */
   fetch?: typeof fetch;
 }
@@ -54,7 +58,7 @@ export class HttpClient {
 
   constructor(options: HttpClientOptions) {
     this.#options = options;
-    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#fetch = options.fetch ?? (options.tls ? tlsFetch(options.tls) : globalThis.fetch);
   }
 
   /** Sends one request and returns the parsed answer, or throws a named error. */
@@ -135,6 +139,18 @@ function describeNetworkError(error: unknown): string {
     return error.message;
   }
   return String(error);
+}
+
+/**
+ * A fetch that trusts the given CA (in addition to nothing else: a private console's CA is
+ * all it needs), or that skips verification when the config says so explicitly.
+ */
+function tlsFetch(tls: TlsOptions): typeof fetch {
+  const dispatcher = new Agent({
+    connect: 'caCert' in tls ? { ca: tls.caCert } : { rejectUnauthorized: false },
+  });
+  return ((input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) =>
+    undiciFetch(input as never, { ...(init as object), dispatcher } as never)) as unknown as typeof fetch;
 }
 
 /** `Authorization` value for HTTP Basic. */

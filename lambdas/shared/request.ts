@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ConnectionRef } from './connections';
+import { type ConnectionRef, PERSON_DEACTIVATED_TYPES } from './connections';
 import { InvalidInputError } from './errors';
 
 /**
@@ -58,5 +58,13 @@ export function normalizeRequest(raw: unknown, available: readonly ConnectionRef
     connections = available.filter((c) => set.has(c.name));
   }
   if (connections.length === 0) throw new InvalidInputError('invalid input: no connections are configured');
-  return { email, dryRun, connections };
+  return {
+    email,
+    dryRun,
+    // The state machine routes on this: the API switches the account off, or a person does.
+    connections: connections.map((c) => ({
+      ...c,
+      deactivation: PERSON_DEACTIVATED_TYPES.has(c.type) ? 'person' : 'api',
+    })),
+  };
 }

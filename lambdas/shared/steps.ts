@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { Connector, LookupResult, UserRecord } from '../connectors/types';
+import { type Connector, canDeactivate, type LookupResult, type UserRecord } from '../connectors/types';
 import { type ConnectionRef, connectionRefSchema } from './connections';
-import { InvalidInputError, ProtectedUserError, UserMismatchError } from './errors';
+import { ConfigError, InvalidInputError, ProtectedUserError, UserMismatchError } from './errors';
 import { describeIssues } from './issues';
 import type { SecretResolver } from './secrets';
 
@@ -70,7 +70,7 @@ export async function runStep(
         );
       }
       // Only an account about to be written needs the check (and its extra request).
-      if (record.active && (await connector.isIntegrationAccount(record))) {
+      if (record.active && (await connector.isIntegrationAccount?.(record))) {
         throw new ProtectedUserError(
           `${label}: user ${record.id} (${record.email}) owns the API credential this connection uses; ` +
             'deactivating it would cut the integration off. Switch it off by hand after moving the credential',
@@ -81,6 +81,12 @@ export async function runStep(
     case 'deactivate':
       // The state machine routes dry runs around this step; this guard makes sure of it.
       if (input.dryRun) return { userId: input.record.id, written: false };
+      if (!canDeactivate(connector)) {
+        // The state machine sends these to a person instead; reaching here is a wiring bug.
+        throw new ConfigError(
+          `${label}: ${input.connection.type} accounts are switched off by a person, not by the API`,
+        );
+      }
       await connector.deactivateUser(input.record);
       return { userId: input.record.id, written: true };
     case 'verify':

@@ -10,7 +10,7 @@ import {
   QuotaExhaustedError,
 } from '../../shared/errors';
 import { basicAuth, HttpClient, type HttpClientOptions, sameEmail } from '../../shared/http';
-import type { Connector, LookupResult, UserRecord } from '../types';
+import type { DeactivatingConnector, LookupResult, UserRecord } from '../types';
 
 /** Insightly never returns more than this many rows per page, whatever `$top` asks. */
 export const INSIGHTLY_PAGE_SIZE = 500;
@@ -37,7 +37,7 @@ const OWNER_CACHE_MS = 15 * 60_000;
  * key as the user name and an empty password; OData `$filter`; 500 rows a page; a PUT that
  * replaces the whole user.
  */
-export class InsightlyConnector implements Connector {
+export class InsightlyConnector implements DeactivatingConnector {
   readonly #http: HttpClient;
   readonly #label: string;
   readonly #cacheKey: string;

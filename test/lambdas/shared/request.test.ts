@@ -29,7 +29,11 @@ describe('normalizeRequest', () => {
     const request = normalizeRequest({ email: '  Jane.Doe@Example.com \n' }, CONFIGURED);
 
     // Assess
-    expect(request).toEqual({ email: 'Jane.Doe@Example.com', dryRun: false, connections: CONFIGURED });
+    expect(request).toEqual({
+      email: 'Jane.Doe@Example.com',
+      dryRun: false,
+      connections: CONFIGURED.map((c) => ({ ...c, deactivation: 'api' })),
+    });
   });
 
   it('keeps dryRun: true', () => {
@@ -92,7 +96,22 @@ describe('normalizeRequest', () => {
 
     // Assess
     expect(request.connections.map((c) => c.name)).toEqual(['insightly-eu', 'insightly-apac']);
-    expect(request.connections[0]).toEqual(CONFIGURED[0]);
+    expect(request.connections[0]).toEqual({ ...CONFIGURED[0], deactivation: 'api' });
+  });
+
+  it('marks connections whose API cannot deactivate for a person to switch off', () => {
+    // Prepare
+    const platform: ConnectionRef = {
+      name: 'rapid7-cloud',
+      type: 'rapid7-platform',
+      baseUrl: 'https://us.api.insight.rapid7.com',
+    };
+
+    // Act
+    const request = normalizeRequest({ email: 'jane.doe@example.com' }, [...CONFIGURED, platform]);
+
+    // Assess
+    expect(request.connections.map((c) => c.deactivation)).toEqual(['api', 'api', 'api', 'person']);
   });
 
   it('refuses an unknown connection name, listing the configured ones', () => {

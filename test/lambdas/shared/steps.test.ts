@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Connector, LookupResult, UserRecord } from '../../../lambdas/connectors/types';
+import type { DeactivatingConnector, LookupResult, UserRecord } from '../../../lambdas/connectors/types';
 import type { ConnectionRef } from '../../../lambdas/shared/connections';
 import { ERROR_NAMES, NotYetAppliedError, OffboardError } from '../../../lambdas/shared/errors';
 import type { SecretResolver } from '../../../lambdas/shared/secrets';
@@ -29,10 +29,10 @@ function userRecord(overrides: Partial<UserRecord> = {}): UserRecord {
   };
 }
 
-type Call = { method: keyof Connector; arg: unknown };
+type Call = { method: keyof DeactivatingConnector; arg: unknown };
 
 /** A connector that answers from its options and records every call. */
-class FakeConnector implements Connector {
+class FakeConnector implements DeactivatingConnector {
   readonly calls: Call[] = [];
   constructor(
     private readonly options: {
@@ -68,7 +68,7 @@ class FakeConnector implements Connector {
     return userRecord({ id: userId, active: false });
   }
 
-  methods(): Array<keyof Connector> {
+  methods(): Array<keyof DeactivatingConnector> {
     return this.calls.map((call) => call.method);
   }
 }
