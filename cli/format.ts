@@ -6,6 +6,7 @@ const STEP_WORDS: Record<ProgressEvent['step'], string> = {
   GetRecord: 'reading the record',
   Deactivate: 'deactivating',
   Verify: 'verifying',
+  AskPerson: 'waiting for a person to switch the account off',
 };
 
 /** One progress line, as a connection moves through its steps. */

@@ -1,7 +1,10 @@
+import { userInfo } from 'node:os';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
+import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { type ConfigFile, ConfigFileError, loadConfigFile } from '../lib/config';
-import { prepareConnections } from '../local/connections';
-import { type LocalRunResult, runLocally } from '../local/runner';
+import { type PreparedConnections, prepareConnections, SANDBOX_STARTERS } from '../local/connections';
+import { type LocalRunResult, type ProgressEvent, runLocally } from '../local/runner';
+import { LocalTaskStore, type PersonTask, type PersonTaskResult } from '../local/tasks';
 import { formatProgress, formatSummary } from './format';
 
 /** Exit codes: a script can tell "a vendor failed" from "you called me wrong". */
@@ -12,12 +15,17 @@ const USAGE = `offboard: switch off a departing employee's SaaS accounts, provab
 Usage:
   offboard run --config <file> --email <email> [--dry-run] [--connections a,b] [--json]
   offboard demo [--email <email>] [--json]
+  offboard task complete <token>
+  offboard task fail <token> --reason <why>
   offboard help
 
 run     Offboards one person through the real state machine, executed locally.
         Connections without "baseUrl" in the config use a built-in sandbox.
-demo    Starts a built-in Insightly sandbox with sample users and offboards one of them:
-        a dry run, the real run, and a re-run that finds nothing left to do.
+demo    Starts a built-in sandbox for every vendor surface and offboards one person on
+        all of them: a dry run, the real run, and a re-run that finds nothing left to do.
+task    Answers a task the workflow gave a person (a vendor whose API cannot switch an
+        account off): for a local run waiting in another terminal, or, with AWS
+        credentials, for a deployed execution (Step Functions task token).
 
 Exit codes: 0 no connection failed, 1 a connection failed, 2 invalid input or config.`;
 
@@ -41,6 +49,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         return await runCommand(rest, io);
       case 'demo':
         return await demoCommand(rest, io);
+      case 'task':
+        return await taskCommand(rest, io);
       case 'help':
       case '--help':
       case '-h':
@@ -92,17 +102,42 @@ async function offboard(config: ConfigFile, input: unknown, json: boolean, io: I
     const result = await runLocally({
       connections: prepared.connections,
       input,
-      onProgress: json
-        ? undefined
-        : (event) => {
-            const line = formatProgress(event);
-            if (line) io.err(line);
-          },
+      onProgress: json ? undefined : progressPrinter(io.err),
+      askPerson: askPersonFor(prepared, io.err),
     });
     return report(result, json, io);
   } finally {
     await prepared.close();
   }
+}
+
+function progressPrinter(write: (text: string) => void) {
+  return (event: ProgressEvent) => {
+    const line = formatProgress(event);
+    if (line) write(line);
+  };
+}
+
+/**
+ * Who does a person's part. For a built-in sandbox, we act as that person in the sandbox
+ * (and say so); for a real vendor, the run prints the task and waits for
+ * `offboard task complete <token>` from another terminal.
+ */
+function askPersonFor(prepared: PreparedConnections, write: (text: string) => void) {
+  const store = new LocalTaskStore();
+  return async (task: PersonTask): Promise<PersonTaskResult> => {
+    const sandbox = prepared.sandboxes.get(task.connection);
+    if (sandbox?.actAsPerson) {
+      write(`  ${task.connection}: task for a person: ${task.instructions}`);
+      write(`  ${task.connection}: (built-in sandbox: acting as that person, in the sandbox's admin view)`);
+      return sandbox.actAsPerson(task.email)
+        ? { ok: true }
+        : { ok: false, reason: 'no such user in the sandbox' };
+    }
+    await store.publish(task);
+    write(`\n  ${task.connection}: A PERSON MUST ACT\n  ${task.instructions}\n  Waiting for that command…`);
+    return store.waitForAnswer(task.token);
+  };
 }
 
 function report(result: LocalRunResult, json: boolean, io: Io): number {
@@ -116,6 +151,22 @@ function report(result: LocalRunResult, json: boolean, io: Io): number {
   return result.summary.connections.some((c) => c.outcome === 'failed') ? EXIT.failed : EXIT.ok;
 }
 
+/** One connection a surface, each on its built-in sandbox. */
+export const DEMO_CONFIG: ConfigFile = {
+  connections: (
+    [
+      ['insightly', 'insightly'],
+      ['insightly-scim', 'insightly-scim'],
+      ['rapid7-console', 'rapid7-insightvm'],
+      ['rapid7-cloud', 'rapid7-platform'],
+      ['gainsight', 'gainsight'],
+      ['gainsight-scim', 'gainsight-scim'],
+    ] as const
+  )
+    .filter(([, type]) => SANDBOX_STARTERS[type])
+    .map(([name, type]) => ({ name, type })),
+};
+
 async function demoCommand(args: string[], io: Io): Promise<number> {
   const values = parse(args, {
     email: { type: 'string', default: 'jane.doe@example.com' },
@@ -123,14 +174,11 @@ async function demoCommand(args: string[], io: Io): Promise<number> {
   });
   const email = String(values.email);
   const json = values.json === true;
-  const config: ConfigFile = { connections: [{ name: 'insightly-demo', type: 'insightly' }] };
-  const prepared = await prepareConnections(config);
-  const sandbox = prepared.sandboxes[0];
+  const prepared = await prepareConnections(DEMO_CONFIG);
   try {
-    if (!json && sandbox) {
-      io.out(
-        `Started a built-in Insightly sandbox at ${sandbox.baseUrl} with ${sandbox.sandbox.users.size} sample users.`,
-      );
+    if (!json) {
+      io.out(`Started ${prepared.sandboxes.size} built-in vendor sandboxes on 127.0.0.1:`);
+      for (const [name, sandbox] of prepared.sandboxes) io.out(`  ${name.padEnd(16)} ${sandbox.baseUrl}`);
       io.out('Each run below executes statemachines/offboard-user.asl.json with the real Lambda handlers.\n');
     }
     const runs: Array<{ title: string; dryRun: boolean }> = [
@@ -145,12 +193,8 @@ async function demoCommand(args: string[], io: Io): Promise<number> {
       const result = await runLocally({
         connections: prepared.connections,
         input: { email, dryRun: run.dryRun },
-        onProgress: json
-          ? undefined
-          : (event) => {
-              const line = formatProgress(event);
-              if (line) io.out(line);
-            },
+        onProgress: json ? undefined : progressPrinter(io.out),
+        askPerson: askPersonFor(prepared, json ? io.err : io.out),
       });
       if (json) {
         summaries.push(result.ok ? result.summary : { error: result.error });
@@ -160,23 +204,67 @@ async function demoCommand(args: string[], io: Io): Promise<number> {
         io.out('');
       }
     }
-    if (json) io.out(JSON.stringify(summaries, null, 2));
-    else if (sandbox) {
-      const user = [...sandbox.sandbox.users.values()].find(
-        (u) => u.EMAIL_ADDRESS.toLowerCase() === email.toLowerCase(),
-      );
-      if (user) {
-        io.out(`The sandbox now holds ${email} as:`);
-        io.out(`  ${JSON.stringify(user)}`);
-        io.out('ACTIVE is false; every other field is as it was (the PUT sent the whole record back).');
-      }
-      const writes = sandbox.sandbox.requests.filter((r) => r.method !== 'GET').length;
-      io.out(
-        `Requests to the sandbox: ${sandbox.sandbox.requests.length} (${writes} write${writes === 1 ? '' : 's'}).`,
-      );
+    if (json) {
+      io.out(JSON.stringify(summaries, null, 2));
+      return code;
     }
+    const [first, sandbox] = [...prepared.sandboxes][0] ?? [];
+    const user = sandbox?.describeUser?.(email);
+    if (user) {
+      io.out(`The ${first} sandbox now holds ${email} as:`);
+      io.out(`  ${JSON.stringify(user)}`);
+      io.out('The account is off; every other field is as it was (the write sent the whole record back).');
+    }
+    const requests = [...prepared.sandboxes.values()].flatMap((s) => s.requests);
+    const writes = requests.filter((r) => r.method !== 'GET').length;
+    io.out(
+      `Requests to the sandboxes: ${requests.length} (${writes} write${writes === 1 ? '' : 's'}, no DELETE).`,
+    );
     return code;
   } finally {
     await prepared.close();
   }
+}
+
+async function taskCommand(args: string[], io: Io): Promise<number> {
+  const [action, token, ...rest] = args;
+  if ((action !== 'complete' && action !== 'fail') || !token) {
+    throw new UsageError('usage: offboard task complete <token> | offboard task fail <token> --reason <why>');
+  }
+  const values = parse(rest, { reason: { type: 'string' } });
+  if (action === 'fail' && typeof values.reason !== 'string')
+    throw new UsageError('task fail: --reason <why> is required');
+  const answer: PersonTaskResult =
+    action === 'complete' ? { ok: true } : { ok: false, reason: String(values.reason) };
+
+  const store = new LocalTaskStore();
+  if (await store.isPending(token)) {
+    await store.answer(token, answer);
+    io.out(
+      `Task ${action === 'complete' ? 'completed' : 'failed'}; the local run resumes and verifies through the API.`,
+    );
+    return EXIT.ok;
+  }
+  // Not a local task: a Step Functions task token from a deployed run.
+  const sfn = new SFNClient({});
+  try {
+    if (answer.ok) {
+      const output = JSON.stringify({
+        completedBy: userInfo().username,
+        completedAt: new Date().toISOString(),
+      });
+      await sfn.send(new SendTaskSuccessCommand({ taskToken: token, output }));
+    } else {
+      await sfn.send(
+        new SendTaskFailureCommand({ taskToken: token, error: 'Task.Refused', cause: answer.reason }),
+      );
+    }
+  } catch (error) {
+    io.err(`offboard: task ${action}: ${(error as Error).name}: ${(error as Error).message}`);
+    return EXIT.failed;
+  }
+  io.out(
+    `Task ${action === 'complete' ? 'completed' : 'failed'}; the execution resumes and verifies through the API.`,
+  );
+  return EXIT.ok;
 }

@@ -34,6 +34,11 @@ export type ConnectionConfig = z.infer<typeof connectionConfigSchema>;
 export const configFileSchema = z
   .object({
     connections: z.array(connectionConfigSchema).min(1, 'list at least one connection'),
+    /**
+     * Who is told when a person must switch an account off by hand (deployed: email
+     * subscriptions to the task topic; confirm the subscription mail once).
+     */
+    taskEmails: z.array(z.email()).optional(),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -10,8 +10,11 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { type ConnectionRef, type ConnectionType, SECRET_EXAMPLES } from '../lambdas/shared/connections';
@@ -66,6 +69,8 @@ export class OffboardStack extends Stack {
   public readonly connectorFunctions: ReadonlyMap<ConnectionType, OffboardFunction>;
   /** Each connection's secret, by connection name: created by this stack or referenced. */
   public readonly secrets: ReadonlyMap<string, ISecret>;
+  /** Where the workflow asks a person to switch off an account its API cannot. */
+  public readonly taskTopic: Topic;
   /** The `OffboardUser` workflow. */
   public readonly stateMachine: StateMachine;
   private readonly outputKeys = new Set<string>();
@@ -134,12 +139,27 @@ export class OffboardStack extends Stack {
       retention: RetentionDays.ONE_YEAR,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    // Tasks for people: accounts whose vendor API cannot switch them off. The message
+    // carries the task token that resumes the execution, so it is encrypted at rest.
+    const taskKey = new Key(this, 'TaskTopicKey', {
+      enableKeyRotation: true,
+      description: 'offboard: encrypts the task topic (messages carry Step Functions task tokens)',
+    });
+    this.taskTopic = new Topic(this, 'TaskTopic', {
+      displayName: 'offboard: accounts to switch off by hand',
+      masterKey: taskKey,
+      enforceSSL: true,
+    });
+    for (const email of parsed.data.taskEmails ?? [])
+      this.taskTopic.addSubscription(new EmailSubscription(email));
+
     this.stateMachine = new StateMachine(this, 'OffboardUser', {
       stateMachineType: StateMachineType.STANDARD,
       definitionBody: DefinitionBody.fromFile(OFFBOARD_USER_ASL),
       definitionSubstitutions: {
         NormalizeFunctionArn: this.normalizeFunction.function.functionArn,
         SummarizeFunctionArn: this.summarizeFunction.function.functionArn,
+        TaskTopicArn: this.taskTopic.topicArn,
       },
       tracingEnabled: true,
       logs: { destination: stateMachineLogs, level: LogLevel.ALL, includeExecutionData: false },
@@ -154,12 +174,25 @@ export class OffboardStack extends Stack {
         resources: invoked.map((f) => f.function.functionArn),
       }),
     );
+    // Spelled out rather than topic.grantPublish, which grants kms:GenerateDataKey*: SNS
+    // needs exactly these two to encrypt a message for an encrypted topic.
+    this.stateMachine.addToRolePolicy(
+      new PolicyStatement({ actions: ['sns:Publish'], resources: [this.taskTopic.topicArn] }),
+    );
+    this.stateMachine.addToRolePolicy(
+      new PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [taskKey.keyArn] }),
+    );
     Validations.of(this.stateMachine).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
         'CloudWatch Logs delivery (logs:CreateLogDelivery and friends) and X-Ray (xray:PutTraceSegments, xray:GetSampling*) do not support resource-level permissions; the state machine role needs them on *.',
     });
 
+    new CfnOutput(this, 'TaskTopicArn', {
+      value: this.taskTopic.topicArn,
+      description:
+        'Tasks for people (accounts whose API cannot switch them off). Subscribe, then answer with: offboard task complete <token>',
+    });
     new CfnOutput(this, 'StateMachineArn', {
       value: this.stateMachine.stateMachineArn,
       description:

@@ -1,15 +1,52 @@
+import type { ConnectionType, TlsOptions } from '../lambdas/shared/connections';
 import type { ConfigFile } from '../lib/config';
 import { ConfigFileError } from '../lib/config';
-import { type InsightlySandbox, SAMPLE_USERS, startInsightlySandbox } from '../sandboxes/insightly';
+import { SAMPLE_USERS, startInsightlySandbox } from '../sandboxes/insightly';
 import type { LocalConnection } from './runner';
 
-/** The API key the built-in sandboxes accept when a config gives none. */
+/** The API key the built-in Insightly sandbox accepts when a config gives none. */
 export const SANDBOX_API_KEY = 'sandbox-api-key';
+
+/** A built-in vendor sandbox, started for a connection that has no `baseUrl`. */
+export interface StartedSandbox {
+  baseUrl: string;
+  /** The secret JSON this sandbox accepts (the config's own, when it gave one). */
+  secret: unknown;
+  tls?: TlsOptions;
+  requests: ReadonlyArray<{ method: string }>;
+  close(): Promise<void>;
+  /**
+   * Does what the person would do in the vendor's own UI (for types the API cannot switch
+   * off), so a sandbox run can go all the way. Returns false when there is no such user.
+   */
+  actAsPerson?(email: string): boolean;
+  /** The user's record as the sandbox holds it now, for the demo to show. */
+  describeUser?(email: string): unknown;
+}
+
+type SandboxStarter = (secret: Record<string, unknown> | undefined) => Promise<StartedSandbox>;
+
+/** How each type's built-in sandbox starts, seeded with sample users. */
+export const SANDBOX_STARTERS: Partial<Record<ConnectionType, SandboxStarter>> = {
+  insightly: async (secret) => {
+    const apiKey = typeof secret?.apiKey === 'string' ? secret.apiKey : SANDBOX_API_KEY;
+    const owner = SAMPLE_USERS[0]?.USER_ID ?? 1001;
+    const sandbox = await startInsightlySandbox({ users: SAMPLE_USERS, apiKeys: { [apiKey]: owner } });
+    return {
+      baseUrl: sandbox.baseUrl,
+      secret: { apiKey },
+      requests: sandbox.requests,
+      close: () => sandbox.close(),
+      describeUser: (email) =>
+        [...sandbox.users.values()].find((u) => u.EMAIL_ADDRESS.toLowerCase() === email.toLowerCase()),
+    };
+  },
+};
 
 /** Connections ready for a local run, and the sandboxes started for them (to close after). */
 export interface PreparedConnections {
   connections: LocalConnection[];
-  sandboxes: Array<{ name: string; baseUrl: string; sandbox: InsightlySandbox }>;
+  sandboxes: Map<string, StartedSandbox>;
   close(): Promise<void>;
 }
 
@@ -26,26 +63,34 @@ export async function prepareConnections(config: ConfigFile): Promise<PreparedCo
         '("secretId" names a Secrets Manager secret, read only when deployed)',
     );
   }
-  const sandboxes: PreparedConnections['sandboxes'] = [];
+  const noSandbox = config.connections.filter((c) => !c.baseUrl && !SANDBOX_STARTERS[c.type]);
+  if (noSandbox.length > 0) {
+    throw new ConfigFileError(
+      `connection(s) ${noSandbox.map((c) => `'${c.name}'`).join(', ')}: no built-in sandbox for this type; give a baseUrl`,
+    );
+  }
+  const sandboxes = new Map<string, StartedSandbox>();
   const close = async () => {
-    await Promise.all(sandboxes.map((s) => s.sandbox.close()));
+    await Promise.all([...sandboxes.values()].map((s) => s.close()));
   };
   try {
     const connections: LocalConnection[] = [];
     for (const c of config.connections) {
-      let baseUrl = c.baseUrl;
-      let secret: unknown = c.secret;
-      if (!baseUrl) {
-        const apiKey = typeof c.secret?.apiKey === 'string' ? c.secret.apiKey : SANDBOX_API_KEY;
-        const owner = SAMPLE_USERS[0]?.USER_ID ?? 1001;
-        const sandbox = await startInsightlySandbox({ users: SAMPLE_USERS, apiKeys: { [apiKey]: owner } });
-        sandboxes.push({ name: c.name, baseUrl: sandbox.baseUrl, sandbox });
-        baseUrl = sandbox.baseUrl;
-        secret ??= { apiKey };
+      const start = SANDBOX_STARTERS[c.type];
+      if (c.baseUrl || !start) {
+        const tls = c.tls ? { tls: c.tls } : {};
+        connections.push({
+          ref: { name: c.name, type: c.type, baseUrl: c.baseUrl ?? '', ...tls },
+          secret: c.secret,
+        });
+        continue;
       }
+      const sandbox = await start(c.secret);
+      sandboxes.set(c.name, sandbox);
+      const tls = sandbox.tls ? { tls: sandbox.tls } : {};
       connections.push({
-        ref: { name: c.name, type: c.type, baseUrl, ...(c.tls ? { tls: c.tls } : {}) },
-        secret,
+        ref: { name: c.name, type: c.type, baseUrl: sandbox.baseUrl, ...tls },
+        secret: sandbox.secret,
       });
     }
     return { connections, sandboxes, close };

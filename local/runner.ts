@@ -14,6 +14,7 @@ import type { ConnectionRef, ConnectionType } from '../lambdas/shared/connection
 import type { SecretResolver } from '../lambdas/shared/secrets';
 import type { ConnectorFactory } from '../lambdas/shared/steps';
 import type { OffboardSummary } from '../lambdas/shared/summary';
+import { LocalTaskStore, type PersonTask, type PersonTaskResult } from './tasks';
 
 /** The deployed state machine's definition file: the local runner executes the very same file. */
 export const OFFBOARD_USER_ASL = fileURLToPath(
@@ -22,7 +23,7 @@ export const OFFBOARD_USER_ASL = fileURLToPath(
 
 /** Task states of offboard-user.asl.json that run a connector step. */
 export const CONNECTOR_STEPS = ['Lookup', 'GetRecord', 'Deactivate', 'Verify'] as const;
-export type ConnectorStep = (typeof CONNECTOR_STEPS)[number];
+export type ConnectorStep = (typeof CONNECTOR_STEPS)[number] | 'AskPerson';
 
 /** The connector behind each connection type, as the deployed functions bundle them. */
 export const CONNECTOR_FACTORIES: Partial<Record<ConnectionType, ConnectorFactory>> = {
@@ -54,6 +55,11 @@ export interface LocalRunOptions {
    */
   retryPauseMs?: number;
   executionName?: string;
+  /**
+   * Asked when a connection's account must be switched off by a person (its API cannot).
+   * Absent, such a connection fails with a clear error.
+   */
+  askPerson?: (task: PersonTask) => Promise<PersonTaskResult>;
 }
 
 export type LocalRunResult =
@@ -96,6 +102,40 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
     }
   };
 
+  const askPerson = async (input: unknown) => {
+    const message = (input as { Message: Omit<PersonTask, 'token'> & { taskToken?: string } }).Message;
+    const token = LocalTaskStore.newToken();
+    const { taskToken: _static, ...rest } = message;
+    // Locally each task gets its own token (the interpreter has one static $$.Task.Token).
+    const task: PersonTask = {
+      ...rest,
+      token,
+      instructions: rest.instructions.replaceAll('<taskToken>', token),
+    };
+    options.onProgress?.({ connection: task.connection, step: 'AskPerson', phase: 'started' });
+    if (!options.askPerson) {
+      throw lambdaError(
+        'Config.Invalid',
+        `${task.connection}: a person must switch this account off, and this run has no one to ask`,
+      );
+    }
+    const answer = await options.askPerson(task);
+    if (!answer.ok) {
+      options.onProgress?.({
+        connection: task.connection,
+        step: 'AskPerson',
+        phase: 'failed',
+        errorName: 'Task.Refused',
+      });
+      throw lambdaError(
+        'Task.Refused',
+        `${task.connection}: the person did not switch the account off: ${answer.reason}`,
+      );
+    }
+    options.onProgress?.({ connection: task.connection, step: 'AskPerson', phase: 'succeeded' });
+    return { MessageId: token };
+  };
+
   const executionName = options.executionName ?? randomUUID();
   const executionId = `arn:aws:states:local:000000000000:execution:offboard-user:${executionName}`;
   const machine = new StateMachine(definition, { validationOptions: { checkArn: true, checkPaths: true } });
@@ -110,6 +150,7 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
       taskResourceLocalHandlers: {
         Normalize: async (input) =>
           invoke(normalize, (input as { Payload: unknown }).Payload, 'offboard-local-normalize'),
+        'Ask a person': askPerson,
         Summarize: async (input) =>
           invoke(summarizeHandler, (input as { Payload: unknown }).Payload, 'offboard-local-summarize'),
         ...Object.fromEntries(CONNECTOR_STEPS.map((step) => [step, connectorTask(step)])),

@@ -259,6 +259,25 @@ describe('OffboardStack with config/connections.json', () => {
     expect(asList(invoke[0]?.Resource)).toHaveLength(functions.length);
   });
 
+  it('publishes tasks for people to an encrypted, TLS-only topic the state machine alone may publish to', () => {
+    // Assess
+    template.resourceCountIs('AWS::SNS::Topic', 1);
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+    const publishers = Object.entries(template.findResources('AWS::IAM::Policy'))
+      .filter(([, policy]) => JSON.stringify(policy).includes('sns:Publish'))
+      .map(([id]) => id);
+    expect(publishers).toHaveLength(1);
+    expect(publishers[0]).toMatch(/^OffboardUserRole/);
+  });
+
   it('creates the secret without secretId and only references the one with secretId', () => {
     // Assess
     template.resourceCountIs('AWS::SecretsManager::Secret', 1);
@@ -318,7 +337,7 @@ describe('OffboardStack with other configs', () => {
     expect(statements.map((s) => s.Resource)).toEqual([COMPLETE_ARN]);
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
     template.resourceCountIs('AWS::Lambda::Function', 3);
-    expect(Object.keys(template.findOutputs('*'))).toEqual(['StateMachineArn']);
+    expect(Object.keys(template.findOutputs('*'))).toEqual(['TaskTopicArn', 'StateMachineArn']);
   });
 
   it('refuses a connection without baseUrl, naming it', () => {

@@ -1,0 +1,105 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { EXIT, main } from '../../cli/main';
+import { LocalTaskStore, type PersonTask } from '../../local/tasks';
+
+/** `offboard task complete|fail`: a person answers the task the workflow gave them. */
+
+const sfn = mockClient(SFNClient);
+
+async function run(args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(args, { out: (t) => out.push(t), err: (t) => err.push(t) });
+  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+}
+
+function task(token: string): PersonTask {
+  return {
+    token,
+    connection: 'rapid7-cloud',
+    type: 'rapid7-platform',
+    email: 'jane.doe@example.com',
+    userId: 'u-1',
+    instructions: 'Switch off …',
+  };
+}
+
+beforeEach(() => {
+  sfn.reset();
+  vi.stubEnv('OFFBOARD_TASKS_DIR', mkdtempSync(join(tmpdir(), 'offboard-tasks-')));
+  vi.stubEnv('AWS_REGION', 'us-east-1');
+});
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
+describe('offboard task, for a local run waiting in another terminal', () => {
+  it('complete resumes the waiting run', async () => {
+    // Prepare: a local run published a task and waits for its answer
+    const store = new LocalTaskStore();
+    const token = LocalTaskStore.newToken();
+    await store.publish(task(token));
+    const answer = store.waitForAnswer(token);
+    // Act
+    const { code, stdout } = await run(['task', 'complete', token]);
+    // Assess
+    expect(code).toBe(EXIT.ok);
+    expect(stdout).toContain('the local run resumes');
+    await expect(answer).resolves.toEqual({ ok: true });
+    expect(await store.isPending(token)).toBe(false);
+    expect(sfn.calls()).toHaveLength(0);
+  });
+
+  it('fail hands the reason to the run', async () => {
+    const store = new LocalTaskStore();
+    const token = LocalTaskStore.newToken();
+    await store.publish(task(token));
+    const answer = store.waitForAnswer(token);
+    expect((await run(['task', 'fail', token, '--reason', 'no admin access'])).code).toBe(EXIT.ok);
+    await expect(answer).resolves.toEqual({ ok: false, reason: 'no admin access' });
+  });
+
+  it('fail without a reason is a usage error', async () => {
+    const { code, stderr } = await run(['task', 'fail', LocalTaskStore.newToken()]);
+    expect(code).toBe(EXIT.usage);
+    expect(stderr).toContain('--reason <why> is required');
+  });
+});
+
+describe('offboard task, for a deployed execution', () => {
+  it('complete sends SendTaskSuccess with the token', async () => {
+    sfn.on(SendTaskSuccessCommand).resolves({});
+    const { code } = await run(['task', 'complete', 'AQCEAAAAKgAAAAMAAAAAAAAAAdeployedtoken']);
+    expect(code).toBe(EXIT.ok);
+    const calls = sfn.commandCalls(SendTaskSuccessCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.args[0].input.taskToken).toBe('AQCEAAAAKgAAAAMAAAAAAAAAAdeployedtoken');
+    expect(JSON.parse(calls[0]?.args[0].input.output ?? '{}')).toMatchObject({
+      completedAt: expect.any(String),
+    });
+  });
+
+  it('fail sends SendTaskFailure named Task.Refused, with the reason as cause', async () => {
+    sfn.on(SendTaskFailureCommand).resolves({});
+    await run(['task', 'fail', 'deployed-token', '--reason', 'account is managed by SSO']);
+    expect(sfn.commandCalls(SendTaskFailureCommand)[0]?.args[0].input).toEqual({
+      taskToken: 'deployed-token',
+      error: 'Task.Refused',
+      cause: 'account is managed by SSO',
+    });
+  });
+
+  it('exits 1 and says why when Step Functions refuses the token', async () => {
+    sfn
+      .on(SendTaskSuccessCommand)
+      .rejects(Object.assign(new Error('Invalid token'), { name: 'InvalidToken' }));
+    const { code, stderr } = await run(['task', 'complete', 'stale-token']);
+    expect(code).toBe(EXIT.failed);
+    expect(stderr).toContain('InvalidToken: Invalid token');
+  });
+});
