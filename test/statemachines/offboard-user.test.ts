@@ -70,6 +70,25 @@ describe('offboard-user.asl.json', () => {
       ),
     ).toBe(true);
   });
+
+  it('rides out an hour of 429s from a fixed-window vendor (Gainsight: 100 requests an hour)', () => {
+    // Prepare
+    const definition = JSON.parse(readFileSync(OFFBOARD_USER_ASL, 'utf8'));
+    const steps = definition.States['Offboard connections'].ItemProcessor.States;
+    for (const name of ['Lookup', 'GetRecord', 'Deactivate', 'Verify']) {
+      // Act
+      const retrier = steps[name].Retry.find((r: { ErrorEquals: string[] }) =>
+        r.ErrorEquals.includes(ERROR_NAMES.rateLimitedHourly),
+      );
+      // Assess: no jitter, so the total is certain, and it spans more than a whole window
+      expect(retrier.JitterStrategy).toBe('NONE');
+      let total = 0;
+      for (let attempt = 0; attempt < retrier.MaxAttempts; attempt++) {
+        total += Math.min(retrier.IntervalSeconds * retrier.BackoffRate ** attempt, retrier.MaxDelaySeconds);
+      }
+      expect(total).toBeGreaterThan(3600);
+    }
+  });
 });
 
 describe('offboarding one person through the state machine', () => {
