@@ -1,0 +1,237 @@
+import { z } from 'zod';
+import type { ConnectionRef } from '../../shared/connections';
+import { SECRET_EXAMPLES, secretSchemas } from '../../shared/connections';
+import {
+  AmbiguousUserError,
+  BadRequestError,
+  BadResponseError,
+  ConfigError,
+  HourlyRateLimitedError,
+  NotYetAppliedError,
+} from '../../shared/errors';
+import { HttpClient, type HttpClientOptions, sameEmail } from '../../shared/http';
+import type { DeactivatingConnector, LookupResult, UserRecord } from '../types';
+
+/** Gainsight's largest page (`pageSize`); the default is 100, so always ask for the cap. */
+export const GAINSIGHT_PAGE_SIZE = 1000;
+/**
+ * A server whose paging never ends would read forever; 50 pages is 50,000 users, far more
+ * than a tenant's user list, and half of the hourly request budget.
+ */
+export const GAINSIGHT_MAX_LOOKUP_PAGES = 50;
+
+/**
+ * The fields we rely on. Everything else the vendor sends is kept as is (`looseObject`),
+ * because the PUT sends the whole record back.
+ */
+const listedUserSchema = z.looseObject({
+  userId: z.string().min(1),
+  email: z.string().nullable().optional(),
+});
+const gainsightUserSchema = listedUserSchema.extend({ isActive: z.boolean() });
+type GainsightUser = z.infer<typeof gainsightUserSchema>;
+
+/** Every answer comes in this envelope; `result: false` is a refusal even with HTTP 200. */
+const envelopeSchema = z.looseObject({
+  result: z.boolean(),
+  message: z.string().nullable().optional(),
+  data: z.unknown().optional(),
+  totalCount: z.number().int().nonnegative().optional(),
+});
+
+/**
+ * Gainsight REST user management (`https://{domain}.gainsightcloud.com/v1`): a tenant-scoped
+ * `Accesskey` header, `page`/`pageSize` paging without an email filter, `PUT
+ * /v1/users/{userId}` with `isActive: false` to deactivate. DELETE also deactivates, but
+ * is not what we send: its effect is documented only as "typically".
+ *
+ * There is no `isIntegrationAccount`: the access key belongs to the tenant, not to a user,
+ * so no account's deactivation can cut the integration off.
+ */
+export class GainsightConnector implements DeactivatingConnector {
+  readonly #http: HttpClient;
+  readonly #label: string;
+
+  constructor(options: { label: string; baseUrl: string; accessKey: string; fetch?: typeof fetch }) {
+    this.#label = options.label;
+    const httpOptions: HttpClientOptions = {
+      label: options.label,
+      baseUrl: `${tenantUrl(options.baseUrl)}/v1`,
+      headers: { Accesskey: options.accessKey },
+      // Gainsight limits the User Management APIs to 100 requests an hour and 1,000 a day,
+      // in fixed windows. Backing off for seconds only burns retries: the state machine must
+      // wait minutes, so every 429 here is the hourly kind.
+      classifyRateLimit: (_response, message) =>
+        new HourlyRateLimitedError(
+          `${message}: Gainsight allows 100 user-management requests an hour (1,000 a day); ` +
+            'the next window opens within the hour',
+        ),
+    };
+    if (options.fetch) httpOptions.fetch = options.fetch;
+    this.#http = new HttpClient(httpOptions);
+  }
+
+  /** Requests this connector has sent (benchmarks read it). */
+  get requestCount(): number {
+    return this.#http.requestCount;
+  }
+
+  async lookupUser(email: string): Promise<LookupResult> {
+    const action = `look up ${email}`;
+    // The API has no email filter, so the lookup reads the user list (inactive users
+    // included, as an already-inactive account is an outcome too) and matches here.
+    const matches = new Map<string, z.infer<typeof listedUserSchema>>();
+    const seen = new Set<string>();
+    for (let page = 1; ; page++) {
+      if (page > GAINSIGHT_MAX_LOOKUP_PAGES) {
+        throw new BadResponseError(
+          `${this.#label}: ${action}: the user list did not end after ${GAINSIGHT_MAX_LOOKUP_PAGES} pages of ${GAINSIGHT_PAGE_SIZE}; nothing was changed`,
+        );
+      }
+      const { body } = await this.#http.request('GET', '/users', {
+        action,
+        query: { page: String(page), pageSize: String(GAINSIGHT_PAGE_SIZE) },
+      });
+      const envelope = this.#envelope(body, action);
+      const users = this.#parse(z.array(listedUserSchema), envelope.data, action, 'data');
+      const fresh = users.filter((user) => !seen.has(user.userId));
+      // A server that ignores `page` answers the first page again and again: without this,
+      // the users on later pages would silently never be seen.
+      if (users.length > 0 && fresh.length === 0) {
+        throw new BadResponseError(
+          `${this.#label}: ${action}: page ${page} repeats users already read; the server seems to ignore paging`,
+        );
+      }
+      for (const user of fresh) {
+        seen.add(user.userId);
+        if (sameEmail(user.email, email)) matches.set(user.userId, user);
+      }
+      const total = envelope.totalCount;
+      if (total !== undefined && seen.size >= total) break;
+      if (users.length < GAINSIGHT_PAGE_SIZE) {
+        // A short page ends the list, unless the count says there is more: then the server
+        // pages by a smaller size than asked, and reading on by our size would skip users.
+        if (total !== undefined && users.length > 0 && seen.size < total) {
+          throw new BadResponseError(
+            `${this.#label}: ${action}: page ${page} held ${users.length} users of ${total} with pageSize=${GAINSIGHT_PAGE_SIZE}, ` +
+              `yet only ${seen.size} were read; the server pages differently than documented`,
+          );
+        }
+        break;
+      }
+    }
+    const found = [...matches.keys()];
+    if (found.length > 1) {
+      throw new AmbiguousUserError(
+        `${this.#label}: ${found.length} users have the email ${email} (ids ${found.join(', ')}); nothing was changed`,
+      );
+    }
+    return found[0] === undefined ? { found: false } : { found: true, userId: found[0] };
+  }
+
+  async getUser(userId: string): Promise<UserRecord> {
+    return toRecord(await this.#read(userId, `get user ${userId}`));
+  }
+
+  async deactivateUser(record: UserRecord): Promise<void> {
+    const action = `deactivate user ${record.id}`;
+    // The guide warns that PUT is a full replacement on some API versions and a partial
+    // update on others. Sending the record exactly as read, with only isActive changed, is
+    // right under both: a replacement gets every field back, a partial update changes
+    // nothing else. A body of just {isActive: false} would wipe the user on a full PUT.
+    const { status, body } = await this.#http.request('PUT', userPath(record.id), {
+      action,
+      body: { ...record.fields, isActive: false },
+      accept: [404],
+    });
+    if (status === 404) {
+      throw new BadRequestError(`${this.#label}: ${action}: HTTP 404: the user no longer exists`);
+    }
+    this.#envelope(body, action);
+  }
+
+  async verifyDeactivated(userId: string): Promise<UserRecord> {
+    const record = toRecord(await this.#read(userId, `verify user ${userId}`));
+    if (record.active) {
+      throw new NotYetAppliedError(`${this.#label}: verify user ${userId}: still isActive after the write`);
+    }
+    return record;
+  }
+
+  async #read(userId: string, action: string): Promise<GainsightUser> {
+    const { status, body } = await this.#http.request('GET', userPath(userId), { action, accept: [404] });
+    if (status === 404) {
+      throw new BadRequestError(`${this.#label}: ${action}: HTTP 404: no such user in this tenant`);
+    }
+    const user = this.#parse(gainsightUserSchema, this.#envelope(body, action).data, action, 'data');
+    // The write goes to the id asked for; a record of someone else must never be written back.
+    if (user.userId !== userId) {
+      throw new BadResponseError(`${this.#label}: ${action}: the API answered user ${user.userId} instead`);
+    }
+    return user;
+  }
+
+  /** The `{result, data}` envelope: `result: false` or no `data` means the call did not do its job. */
+  #envelope(body: unknown, action: string): z.infer<typeof envelopeSchema> {
+    const envelope = this.#parse(envelopeSchema, body, action);
+    if (!envelope.result) {
+      throw new BadResponseError(
+        `${this.#label}: ${action}: the API answered result: false${envelope.message ? ` (${envelope.message})` : ''}`,
+      );
+    }
+    if (envelope.data === undefined || envelope.data === null) {
+      throw new BadResponseError(`${this.#label}: ${action}: the answer holds no data`);
+    }
+    return envelope;
+  }
+
+  /** `at` names where in the body `value` sits (`data`), for the message. */
+  #parse<T>(schema: z.ZodType<T>, value: unknown, action: string, at?: string): T {
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = [...(at ? [at] : []), ...(issue?.path ?? [])].join('.') || 'body';
+      throw new BadResponseError(
+        `${this.#label}: ${action}: unexpected response shape (${issue ? `${where}: ${issue.message}` : 'invalid'})`,
+      );
+    }
+    return parsed.data;
+  }
+}
+
+/**
+ * The tenant URL (`https://{domain}.gainsightcloud.com`) the API version is added to. A base
+ * URL that already ends in `/v1` (as the guide writes it) is taken as the same tenant.
+ */
+function tenantUrl(baseUrl: string): string {
+  return baseUrl.replace(/\/+$/, '').replace(/\/v1$/i, '');
+}
+
+/** The id is the vendor's string: encoded, so that no id can point the request elsewhere. */
+function userPath(userId: string): string {
+  return `/users/${encodeURIComponent(userId)}`;
+}
+
+function toRecord(user: GainsightUser): UserRecord {
+  return { id: user.userId, email: user.email ?? '', active: user.isActive, fields: { ...user } };
+}
+
+/** Builds the connector for one connection from its secret JSON (`{"accessKey": "..."}`). */
+export function createGainsightConnector(
+  connection: ConnectionRef,
+  secret: unknown,
+  fetchImpl?: typeof fetch,
+): GainsightConnector {
+  const parsed = secretSchemas.gainsight.safeParse(secret);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `${connection.name}: the secret must be JSON like ${SECRET_EXAMPLES.gainsight}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+    );
+  }
+  return new GainsightConnector({
+    label: connection.name,
+    baseUrl: connection.baseUrl,
+    accessKey: parsed.data.accessKey,
+    ...(fetchImpl ? { fetch: fetchImpl } : {}),
+  });
+}
