@@ -1,7 +1,9 @@
 import type { ConnectionType, TlsOptions } from '../lambdas/shared/connections';
 import type { ConfigFile } from '../lib/config';
 import { ConfigFileError } from '../lib/config';
+import { GAINSIGHT_SANDBOX_ACCESS_KEY, startGainsightSandbox } from '../sandboxes/gainsight';
 import { SAMPLE_USERS, startInsightlySandbox } from '../sandboxes/insightly';
+import { RAPID7_PLATFORM_SANDBOX_KEY, startRapid7PlatformSandbox } from '../sandboxes/rapid7-platform';
 import type { LocalConnection } from './runner';
 
 /** The API key the built-in Insightly sandbox accepts when a config gives none. */
@@ -39,6 +41,29 @@ export const SANDBOX_STARTERS: Partial<Record<ConnectionType, SandboxStarter>> =
       close: () => sandbox.close(),
       describeUser: (email) =>
         [...sandbox.users.values()].find((u) => u.EMAIL_ADDRESS.toLowerCase() === email.toLowerCase()),
+    };
+  },
+  'rapid7-platform': async (secret) => {
+    const apiKey = typeof secret?.apiKey === 'string' ? secret.apiKey : RAPID7_PLATFORM_SANDBOX_KEY;
+    const sandbox = await startRapid7PlatformSandbox({ organizationKeys: [apiKey] });
+    return {
+      baseUrl: sandbox.baseUrl,
+      secret: { apiKey },
+      requests: sandbox.requests,
+      close: () => sandbox.close(),
+      actAsPerson: (email) => sandbox.disableUser(email),
+    };
+  },
+  gainsight: async (secret) => {
+    const accessKey = typeof secret?.accessKey === 'string' ? secret.accessKey : GAINSIGHT_SANDBOX_ACCESS_KEY;
+    const sandbox = await startGainsightSandbox({ accessKeys: [accessKey] });
+    return {
+      baseUrl: sandbox.baseUrl,
+      secret: { accessKey },
+      requests: sandbox.requests,
+      close: () => sandbox.close(),
+      describeUser: (email) =>
+        [...sandbox.users.values()].find((u) => u.email.toLowerCase() === email.toLowerCase()),
     };
   },
 };

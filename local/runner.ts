@@ -6,7 +6,9 @@ import type { Context } from 'aws-lambda';
 type JSONValue = Parameters<StateMachine['run']>[0];
 
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { createGainsightConnector } from '../lambdas/connectors/gainsight/connector';
 import { createInsightlyConnector } from '../lambdas/connectors/insightly/connector';
+import { createRapid7PlatformConnector } from '../lambdas/connectors/rapid7-platform/connector';
 import { connectorHandler } from '../lambdas/handlers/connector';
 import { normalizeHandler } from '../lambdas/handlers/normalize';
 import { handler as summarizeHandler } from '../lambdas/handlers/summarize';
@@ -28,6 +30,8 @@ export type ConnectorStep = (typeof CONNECTOR_STEPS)[number] | 'AskPerson';
 /** The connector behind each connection type, as the deployed functions bundle them. */
 export const CONNECTOR_FACTORIES: Partial<Record<ConnectionType, ConnectorFactory>> = {
   insightly: createInsightlyConnector,
+  'rapid7-platform': createRapid7PlatformConnector,
+  gainsight: createGainsightConnector,
 };
 
 /** A connection for a local run: where it points, and its secret JSON (from the config file). */
@@ -164,6 +168,8 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
         Input: options.input,
         StartTime: new Date().toISOString(),
       },
+      // Each person task gets its own token in the override; this only satisfies the path.
+      Task: { Token: 'local-task-token' },
     } as never,
   });
   try {
