@@ -3,7 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EXIT, main } from '../../cli/main';
+import { DEMO_CONFIG, EXIT, main } from '../../cli/main';
+import { PERSON_DEACTIVATED_TYPES } from '../../lambdas/shared/connections';
+import type { OffboardSummary } from '../../lambdas/shared/summary';
 import { type InsightlySandbox, startInsightlySandbox } from '../../sandboxes/insightly';
 
 /** The command line as a user meets it: arguments in, text and an exit code out. */
@@ -202,12 +204,26 @@ describe('offboard run', () => {
 });
 
 describe('offboard demo', () => {
-  it('shows a dry run, the real run and a harmless re-run', async () => {
-    const { code, stdout } = await run(['demo']);
+  it('shows a dry run, the real run and a harmless re-run, on every surface', async () => {
+    // Act
+    const { code, stdout } = await run(['demo', '--json']);
+    // Assess: one summary a run, every connection of the demo in each
     expect(code).toBe(EXIT.ok);
-    expect(stdout).toMatch(/would-deactivate[\s\S]*deactivated[\s\S]*already-inactive/);
+    const [dry, real, again] = JSON.parse(stdout) as OffboardSummary[];
+    const names = DEMO_CONFIG.connections.map((c) => c.name);
+    expect(names.length).toBeGreaterThanOrEqual(3);
+    const outcomes = (s: OffboardSummary | undefined) => s?.connections.map((c) => `${c.name}:${c.outcome}`);
+    expect(outcomes(dry)).toEqual(names.map((n) => `${n}:would-deactivate`));
+    expect(outcomes(real)).toEqual(names.map((n) => `${n}:deactivated`));
+    expect(outcomes(again)).toEqual(names.map((n) => `${n}:already-inactive`));
+  });
+
+  it('as text, shows the record kept whole and counts one write a surface the API switches off', async () => {
+    const { stdout } = await run(['demo']);
     expect(stdout).toContain('"ACTIVE":false');
-    expect(stdout).toMatch(/\(1 write, no DELETE\)/);
+    const byApi = DEMO_CONFIG.connections.filter((c) => !PERSON_DEACTIVATED_TYPES.has(c.type)).length;
+    const writes = byApi === 1 ? '1 write' : `${byApi} writes`;
+    expect(stdout).toMatch(new RegExp(`Requests to the sandboxes: \\d+ \\(${writes}, no DELETE\\)`));
   });
 });
 
