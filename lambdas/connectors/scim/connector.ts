@@ -1,0 +1,412 @@
+import { z } from 'zod';
+import {
+  type ConnectionRef,
+  type ConnectionType,
+  SECRET_EXAMPLES,
+  secretSchemas,
+} from '../../shared/connections';
+import {
+  AmbiguousUserError,
+  BadRequestError,
+  BadResponseError,
+  ConfigError,
+  HourlyRateLimitedError,
+  NotYetAppliedError,
+  type OffboardError,
+  RateLimitedError,
+} from '../../shared/errors';
+import { HttpClient, type HttpResponse, type RequestOptions, sameEmail } from '../../shared/http';
+import type { DeactivatingConnector, LookupResult, UserRecord } from '../types';
+import { type BearerSource, ClientCredentialsBearer, StaticBearer } from './token';
+
+/** RFC 7644 §3.1: the media type of SCIM requests and answers. */
+export const SCIM_MEDIA_TYPE = 'application/scim+json';
+export const PATCH_OP_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+
+/** Rows asked for per page (`count`). Servers may answer fewer; paging follows what came back. */
+export const SCIM_PAGE_SIZE = 100;
+/** A server that ignores the filter would page through everyone; stop somewhere sane. */
+const MAX_LOOKUP_PAGES = 200;
+
+/** The connection types this connector serves: generic SCIM and the vendors' presets. */
+export type ScimConnectionType = Extract<ConnectionType, 'scim' | 'insightly-scim' | 'gainsight-scim'>;
+
+/** What differs between SCIM services: what to call them, and what their 429 means. */
+export interface ScimPreset {
+  /** For messages to the operator: `Insightly SCIM`. */
+  vendor: string;
+  /** The error a 429 becomes; `message` is HttpClient's (`name: action: HTTP 429 (...)`). */
+  rateLimited(message: string): OffboardError;
+}
+
+export const SCIM_PRESETS: Record<ScimConnectionType, ScimPreset> = {
+  scim: { vendor: 'SCIM', rateLimited: (message) => new RateLimitedError(message) },
+  'insightly-scim': { vendor: 'Insightly SCIM', rateLimited: (message) => new RateLimitedError(message) },
+  'gainsight-scim': {
+    vendor: 'Gainsight SCIM',
+    // Gainsight's user management APIs allow 100 requests an hour (fixed window): backing
+    // off for seconds cannot help; the state machine waits for the next window.
+    rateLimited: (message) =>
+      new HourlyRateLimitedError(
+        `${message}: Gainsight allows 100 user-management requests an hour; waiting for the next window`,
+      ),
+  },
+};
+
+const isScimType = (type: string): type is ScimConnectionType => Object.hasOwn(SCIM_PRESETS, type);
+
+/**
+ * The attributes we rely on (RFC 7643 §4.1). Everything else the service sends is kept as is
+ * (`looseObject`): the record is the state the ledger would restore.
+ */
+const scimUserSchema = z.looseObject({
+  // RFC 7643 says a string; a number is tolerated and read as its decimal string.
+  id: z.union([z.string().min(1), z.number()]),
+  userName: z.string(),
+  // A boolean per RFC 7643; "true"/"false" strings are tolerated, never guessed at beyond that.
+  active: z.union([z.boolean(), z.enum(['true', 'false', 'True', 'False'])]),
+  emails: z
+    .array(z.looseObject({ value: z.unknown().optional(), primary: z.unknown().optional() }))
+    .nullable()
+    .optional(),
+});
+type ScimUser = z.infer<typeof scimUserSchema>;
+
+/** RFC 7644 §3.4.2. `Resources` may be left out when there are none. */
+const listResponseSchema = z.looseObject({
+  totalResults: z.number().int().nonnegative(),
+  Resources: z.array(scimUserSchema).optional(),
+});
+
+/** RFC 7644 §3.12, the parts that go into a message. */
+const scimErrorSchema = z.looseObject({
+  scimType: z.string().min(1).optional(),
+  detail: z.string().optional(),
+});
+
+/**
+ * A SCIM 2.0 service provider (RFC 7643/7644): `GET /Users?filter=…` to look up, `GET
+ * /Users/{id}` to read, `PATCH /Users/{id}` to switch `active` off. Bearer auth: a static
+ * token or an OAuth client-credentials token.
+ */
+export class ScimConnector implements DeactivatingConnector {
+  readonly #label: string;
+  readonly #baseUrl: string;
+  readonly #preset: ScimPreset;
+  readonly #bearer: BearerSource;
+  readonly #fetch: typeof fetch;
+  /** One HttpClient per bearer token: its headers are fixed when it is built. */
+  #http: { token: string; client: HttpClient } | undefined;
+  #retiredRequests = 0;
+
+  constructor(options: {
+    label: string;
+    baseUrl: string;
+    preset: ScimPreset;
+    bearer: BearerSource;
+    fetch?: typeof fetch;
+  }) {
+    this.#label = options.label;
+    this.#baseUrl = options.baseUrl;
+    this.#preset = options.preset;
+    this.#bearer = options.bearer;
+    this.#fetch = scimWire(options.fetch ?? globalThis.fetch);
+  }
+
+  /** Requests this connector has sent, token requests included (benchmarks read it). */
+  get requestCount(): number {
+    return this.#retiredRequests + (this.#http?.client.requestCount ?? 0) + this.#bearer.requestCount;
+  }
+
+  async lookupUser(email: string): Promise<LookupResult> {
+    const matches = new Map<string, ScimUser>();
+    await this.#search(`userName eq ${scimString(email)}`, email, matches);
+    // userName is whatever the identity provider chose (`jdoe2`, an employee number), not
+    // always the email: when nobody matched, ask once more by email address. One extra
+    // request, only for the people whose userName is not their email.
+    if (matches.size === 0) await this.#search(`emails.value eq ${scimString(email)}`, email, matches);
+    const found = [...matches.keys()];
+    if (found.length > 1) {
+      throw new AmbiguousUserError(
+        `${this.#label}: ${found.length} users have the email ${email} (ids ${found.join(', ')}); nothing was changed`,
+      );
+    }
+    return found[0] === undefined ? { found: false } : { found: true, userId: found[0] };
+  }
+
+  async getUser(userId: string): Promise<UserRecord> {
+    return toRecord(await this.#read(userId, `get user ${userId}`));
+  }
+
+  async deactivateUser(record: UserRecord): Promise<void> {
+    const action = `deactivate user ${record.id}`;
+    // PATCH, not PUT: a SCIM PUT replaces the whole resource, so every attribute it is not
+    // sent (and every one the service holds but did not return, such as a password or
+    // write-only extension fields) would be cleared. A PatchOp names only `active`.
+    const { status, body } = await this.#request('PATCH', userPath(record.id), {
+      action,
+      body: {
+        schemas: [PATCH_OP_SCHEMA],
+        Operations: [{ op: 'replace', path: 'active', value: false }],
+      },
+      accept: [404],
+    });
+    if (status === 404) {
+      throw new BadRequestError(
+        `${this.#label}: ${action}: HTTP 404${scimDetail(body)}: the user no longer exists, or the token may not see it`,
+      );
+    }
+    // The answer (200 with the resource, or 204) is not trusted: verify reads afresh.
+  }
+
+  async verifyDeactivated(userId: string): Promise<UserRecord> {
+    const record = toRecord(await this.#read(userId, `verify user ${userId}`));
+    if (record.active) {
+      throw new NotYetAppliedError(`${this.#label}: verify user ${userId}: still active after the PATCH`);
+    }
+    return record;
+  }
+
+  /** Pages through one filtered query and keeps the exact matches in `matches`. */
+  async #search(filter: string, email: string, matches: Map<string, ScimUser>): Promise<void> {
+    const action = `look up ${email}`;
+    const seen = new Set<string>();
+    let startIndex = 1;
+    for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
+      const { body } = await this.#request('GET', '/Users', {
+        action,
+        query: { filter, startIndex: String(startIndex), count: String(SCIM_PAGE_SIZE) },
+      });
+      const list = this.#parse(listResponseSchema, body, action);
+      const resources = list.Resources ?? [];
+      let unseen = 0;
+      for (const user of resources) {
+        const id = String(user.id);
+        if (!seen.has(id)) unseen++;
+        seen.add(id);
+        // The server's filter is a hint, not a promise: keep exact (case-insensitive) matches only.
+        if (hasEmail(user, email)) matches.set(id, user);
+      }
+      // startIndex is 1-based; a server may answer fewer rows than `count`, so step by what came.
+      startIndex += resources.length;
+      if (resources.length === 0 || startIndex > list.totalResults) return;
+      if (unseen === 0) {
+        throw new BadResponseError(
+          `${this.#label}: ${action}: the page at startIndex ${startIndex - resources.length} repeats users already seen; ` +
+            'the server seems to ignore startIndex',
+        );
+      }
+    }
+    throw new BadResponseError(
+      `${this.#label}: ${action}: more than ${MAX_LOOKUP_PAGES} pages; the filter seems ignored`,
+    );
+  }
+
+  async #read(userId: string, action: string): Promise<ScimUser> {
+    const { status, body } = await this.#request('GET', userPath(userId), { action, accept: [404] });
+    if (status === 404) {
+      throw new BadRequestError(
+        `${this.#label}: ${action}: HTTP 404${scimDetail(body)}: no such user, or the token may not see it`,
+      );
+    }
+    return this.#parse(scimUserSchema, body, action);
+  }
+
+  /**
+   * One SCIM request with the current bearer token. A cached OAuth token can be revoked or
+   * expire early on the server: on a 401 it is dropped and the request sent once more with a
+   * fresh token. A fresh token that is refused is a real auth failure.
+   */
+  async #request(method: string, path: string, options: RequestOptions): Promise<HttpResponse> {
+    const token = await this.#bearer.token();
+    if (!token.cached) return this.#client(token.value).request(method, path, options);
+    const first = await this.#client(token.value).request(method, path, {
+      ...options,
+      accept: [...(options.accept ?? []), 401],
+    });
+    if (first.status !== 401) return first;
+    this.#bearer.invalidate(token.value);
+    const fresh = await this.#bearer.token();
+    return this.#client(fresh.value).request(method, path, options);
+  }
+
+  #client(token: string): HttpClient {
+    if (this.#http?.token === token) return this.#http.client;
+    this.#retiredRequests += this.#http?.client.requestCount ?? 0;
+    const client = new HttpClient({
+      label: this.#label,
+      baseUrl: this.#baseUrl,
+      headers: { authorization: `Bearer ${token}`, accept: `${SCIM_MEDIA_TYPE}, application/json` },
+      classifyRateLimit: (_response, message) => this.#preset.rateLimited(message),
+      fetch: this.#fetch,
+    });
+    this.#http = { token, client };
+    return client;
+  }
+
+  #parse<T>(schema: z.ZodType<T>, body: unknown, action: string): T {
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new BadResponseError(
+        `${this.#label}: ${action}: unexpected ${this.#preset.vendor} response shape (${issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'invalid'})`,
+      );
+    }
+    return parsed.data;
+  }
+}
+
+/**
+ * A SCIM filter string literal (RFC 7644 §3.4.2.2: a JSON string, RFC 7159): double quotes
+ * around, `"` and `\` escaped. `o"neil@x.com` → `"o\"neil@x.com"`.
+ */
+export function scimString(value: string): string {
+  return JSON.stringify(value);
+}
+
+function userPath(userId: string): string {
+  return `/Users/${encodeURIComponent(userId)}`;
+}
+
+/** True when the user's userName or any of its email addresses is exactly `email` (any case). */
+function hasEmail(user: ScimUser, email: string): boolean {
+  return (
+    sameEmail(user.userName, email) || (user.emails ?? []).some((entry) => sameEmail(entry.value, email))
+  );
+}
+
+const looksLikeEmail = (value: string) => /^[^\s@]+@[^\s@]+$/.test(value.trim());
+
+/**
+ * The address the account is known by: its userName when that is an email, else its
+ * primary email, else its first one.
+ */
+function addressOf(user: ScimUser): string {
+  if (looksLikeEmail(user.userName)) return user.userName;
+  const emails = (user.emails ?? []).filter((entry) => typeof entry.value === 'string');
+  const primary = emails.find((entry) => entry.primary === true || entry.primary === 'true') ?? emails[0];
+  return (primary?.value as string | undefined) ?? '';
+}
+
+function toRecord(user: ScimUser): UserRecord {
+  return {
+    id: String(user.id),
+    email: addressOf(user),
+    active: user.active === true || user.active === 'true' || user.active === 'True',
+    fields: { ...user },
+  };
+}
+
+/** `invalidValue: …` from a SCIM error body (RFC 7644 §3.12), or undefined when it is not one. */
+function scimErrorText(body: unknown): string | undefined {
+  const parsed = scimErrorSchema.safeParse(body);
+  if (!parsed.success) return undefined;
+  const text = [parsed.data.scimType, parsed.data.detail?.replace(/\s+/g, ' ').trim()]
+    .filter(Boolean)
+    .join(': ');
+  if (!text) return undefined;
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+/** ` (invalidValue: …)` for a message, or nothing. */
+function scimDetail(body: unknown): string {
+  const text = scimErrorText(body);
+  return text ? ` (${text})` : '';
+}
+
+/**
+ * The SCIM wire format around the shared HttpClient, which speaks `application/json` and
+ * reads `detail` from error bodies: requests with a body go as `application/scim+json`
+ * (RFC 7644 §3.1; some services refuse plain JSON), and a SCIM error's `scimType` is folded
+ * into `detail` so HttpClient's message says `HTTP 400 (invalidValue: …)`. The status →
+ * error mapping stays HttpClient's.
+ */
+function scimWire(base: typeof fetch): typeof fetch {
+  return (async (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
+    const headers = new Headers(init?.headers);
+    if (init?.body !== undefined && init.body !== null) headers.set('content-type', SCIM_MEDIA_TYPE);
+    const response = await base(input, { ...init, headers });
+    if (response.status < 400) return response;
+    const text = await response.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    const detail = scimErrorText(body);
+    const folded = detail === undefined ? text : JSON.stringify({ detail });
+    const answerHeaders = new Headers(response.headers);
+    answerHeaders.delete('content-length');
+    answerHeaders.delete('content-encoding');
+    return new Response(folded, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: answerHeaders,
+    });
+  }) as typeof fetch;
+}
+
+/**
+ * Builds the connector for one `scim`, `insightly-scim` or `gainsight-scim` connection from
+ * its secret JSON: `{ token }` or `{ clientId, clientSecret, tokenUrl }`.
+ */
+export function createScimConnector(
+  connection: ConnectionRef,
+  secret: unknown,
+  fetchImpl?: typeof fetch,
+): ScimConnector {
+  const type = connection.type;
+  if (!isScimType(type)) {
+    throw new ConfigError(`${connection.name}: type ${type} is not a SCIM connection type`);
+  }
+  const preset = SCIM_PRESETS[type];
+  if (connection.tls) {
+    // The SCIM wire adapter replaces HttpClient's fetch, and with it HttpClient's TLS options.
+    throw new ConfigError(
+      `${connection.name}: tls options are not supported for ${type} connections; the service needs a publicly trusted certificate`,
+    );
+  }
+  const parsed = secretSchemas[type].safeParse(secret);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `${connection.name}: the ${preset.vendor} secret must be JSON like ${SECRET_EXAMPLES[type]}` +
+        secretProblems(secret, parsed.error),
+    );
+  }
+  const fetchOption = fetchImpl ? { fetch: fetchImpl } : {};
+  const bearer =
+    'token' in parsed.data
+      ? new StaticBearer(parsed.data.token)
+      : new ClientCredentialsBearer({
+          label: connection.name,
+          credentials: parsed.data,
+          classifyRateLimit: (_response, message) => preset.rateLimited(message),
+          ...fetchOption,
+        });
+  return new ScimConnector({
+    label: connection.name,
+    baseUrl: connection.baseUrl,
+    preset,
+    bearer,
+    ...fetchOption,
+  });
+}
+
+/**
+ * What is wrong with a secret, for the branch it was meant to be (a `token`, or client
+ * credentials): field names and zod's words, never a value.
+ */
+function secretProblems(secret: unknown, error: z.ZodError): string {
+  const keys = secret && typeof secret === 'object' ? Object.keys(secret) : [];
+  const branch = keys.includes('token')
+    ? 0
+    : keys.some((key) => ['clientId', 'clientSecret', 'tokenUrl'].includes(key))
+      ? 1
+      : undefined;
+  const issues = error.issues.flatMap((issue) =>
+    issue.code === 'invalid_union' ? (branch === undefined ? [] : (issue.errors[branch] ?? [])) : [issue],
+  );
+  const text = issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ');
+  return text ? ` (${text})` : '';
+}

@@ -1,0 +1,811 @@
+/**
+ * A built-in SCIM 2.0 service provider (RFC 7643/7644): a real HTTP server on 127.0.0.1 that
+ * answers `/Users` the way a SCIM app does (Insightly's and Gainsight's SCIM surfaces, or any
+ * other), with a filter subset, 1-based `startIndex`/`count` paging under a page-size cap,
+ * strict PatchOp validation, a full-replacement PUT and SCIM error bodies. Auth is a static
+ * bearer token or an OAuth client-credentials token from a token endpoint on the same
+ * server. The demo, the tests and the benchmarks point the real connector at it.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
+export const ENTERPRISE_USER_SCHEMA = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+const LIST_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
+const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
+
+/** The bearer token the sandbox accepts by default. */
+export const SCIM_SANDBOX_TOKEN = 'sandbox-scim-token';
+
+/** RFC 7643 §4.1.2: one entry of `emails`. */
+export interface ScimEmail {
+  value: string;
+  type?: string;
+  primary?: boolean;
+  display?: string;
+}
+
+/** RFC 7643 §3.1. */
+export interface ScimMeta {
+  resourceType: 'User';
+  created: string;
+  lastModified: string;
+  /** A weak ETag, bumped on every write. */
+  version: string;
+}
+
+/** A User as the sandbox stores it; `meta.location` is added when it is served. */
+export interface ScimUser {
+  schemas: string[];
+  id: string;
+  userName: string;
+  active: boolean;
+  emails?: ScimEmail[];
+  meta: ScimMeta;
+  /** Any other RFC 7643 attribute (name, title, groups, the enterprise extension, …). */
+  [attribute: string]: unknown;
+}
+
+/** A user to seed: `id`, `schemas`, `active` and `meta` get defaults. */
+export type ScimUserSeed = Partial<ScimUser> & { userName: string };
+
+/** An injected answer: the next `times` requests that match get it instead of the real one. */
+export interface ScimFault {
+  /** HTTP method to match (any when absent). */
+  method?: string;
+  /** Tested against the request path, prefix included, query excluded (any when absent). */
+  path?: RegExp;
+  status: number;
+  times: number;
+  /** Raw response text, so malformed JSON can be served. Default a SCIM error body. */
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+/** OAuth 2.0 client credentials, served by a token endpoint on the sandbox itself. */
+export interface ScimOAuthOptions {
+  clientId: string;
+  clientSecret: string;
+  /** Default '/oauth/token' (outside the SCIM prefix, as Gainsight's `/v1/users/m2m/oauth/token` is). */
+  tokenPath?: string;
+  /** Token lifetime in seconds, sent as `expires_in`. Default 3600. */
+  expiresIn?: number;
+}
+
+/** How the sandbox starts and misbehaves. Every option defaults to a well-behaved server. */
+export interface ScimSandboxOptions {
+  /** Initial users; ids default to u1001, u1002, … Default SAMPLE_USERS. */
+  users?: ReadonlyArray<ScimUserSeed>;
+  /** `{ token }` (static bearer) or `{ oauth }`. Default `{ token: SCIM_SANDBOX_TOKEN }`. */
+  auth?: { token: string } | { oauth: ScimOAuthOptions };
+  /** The most rows one page holds, whatever `count` asks. Default 100. */
+  maxPageSize?: number;
+  /**
+   * Fixed window over SCIM requests (the token endpoint is not counted): above `requests`
+   * per `windowMs`, 429 without Retry-After. Gainsight: `{ requests: 100, windowMs: 3_600_000 }`.
+   * Default unlimited.
+   */
+  rateLimit?: { requests: number; windowMs: number };
+  /** Fixed delay before every answer, in milliseconds. Default 0. */
+  latencyMs?: number;
+  /** After a PATCH or PUT, the next N `GET /Users/{id}` of that user still answer the old record. */
+  verifyLag?: number;
+  /** Accept `filter` but answer every user, as a server that ignores it would. */
+  ignoreFilter?: boolean;
+  faults?: ScimFault[];
+  /** Default '/scim/v2'. */
+  pathPrefix?: string;
+}
+
+/** One request as the sandbox saw it, with the status it answered. */
+export interface ScimRequestRecord {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  /** The request's Content-Type header, when it had one. */
+  contentType?: string;
+  /** Parsed JSON (or the form fields of a token request), or the raw text; absent when empty. */
+  body?: unknown;
+  status: number;
+}
+
+/** A running sandbox. */
+export interface ScimSandbox {
+  /** For example `http://127.0.0.1:PORT/scim/v2`, without a trailing slash. */
+  baseUrl: string;
+  /** The token endpoint's URL, in OAuth mode. */
+  tokenUrl?: string;
+  /** Live state: tests may read and change it between requests. */
+  users: Map<string, ScimUser>;
+  /** Every request, token requests included, in arrival order. */
+  requests: ScimRequestRecord[];
+  addFault(fault: ScimFault): void;
+  /** Makes every token issued so far invalid (as a server-side revocation would). */
+  revokeTokens(): void;
+  /** Requests seen, and how many of them were answered 429. */
+  counts(): { total: number; throttled: number };
+  /** Stops the server, idle keep-alive sockets included. */
+  close(): Promise<void>;
+}
+
+const CREATED = '2023-01-16T09:30:00Z';
+const UPDATED = '2024-05-02T14:12:45Z';
+
+function completeUser(seed: ScimUserSeed, id: string): ScimUser {
+  const { meta, ...rest } = seed;
+  return {
+    ...rest,
+    schemas: seed.schemas ?? [USER_SCHEMA],
+    id,
+    userName: seed.userName,
+    active: seed.active ?? true,
+    meta: {
+      resourceType: 'User',
+      created: meta?.created ?? CREATED,
+      lastModified: meta?.lastModified ?? meta?.created ?? CREATED,
+      version: meta?.version ?? 'W/"1"',
+    },
+  };
+}
+
+const sampleMeta = {
+  resourceType: 'User',
+  created: CREATED,
+  lastModified: UPDATED,
+  version: 'W/"3"',
+} as const;
+const work = (value: string): ScimEmail[] => [{ value, type: 'work', primary: true }];
+
+/**
+ * The demo tenant. jane.doe (u1002) is the leaver, with many attributes set so a careless
+ * write visibly loses them; jdoe2 (u1004) signs in with a userName that is not an email.
+ */
+export const SAMPLE_USERS: ReadonlyArray<Readonly<ScimUser>> = [
+  {
+    schemas: [USER_SCHEMA],
+    id: 'u1001',
+    externalId: '00u1admin',
+    userName: 'admin@example.com',
+    name: { formatted: 'Alex Admin', familyName: 'Admin', givenName: 'Alex' },
+    displayName: 'Alex Admin',
+    title: 'IT Administrator',
+    emails: work('admin@example.com'),
+    groups: [{ value: 'g-admins', display: 'Administrators' }],
+    active: true,
+    meta: sampleMeta,
+  },
+  {
+    schemas: [USER_SCHEMA, ENTERPRISE_USER_SCHEMA],
+    id: 'u1002',
+    externalId: '00u1jane',
+    userName: 'jane.doe@example.com',
+    name: { formatted: 'Ms. Jane Q. Doe', familyName: 'Doe', givenName: 'Jane', middleName: 'Quinn' },
+    displayName: 'Jane Doe',
+    nickName: 'Janie',
+    title: 'Senior Account Executive',
+    userType: 'Employee',
+    preferredLanguage: 'en-US',
+    locale: 'en-US',
+    timezone: 'America/Los_Angeles',
+    emails: work('jane.doe@example.com'),
+    phoneNumbers: [{ value: '+1 555 0100', type: 'work' }],
+    groups: [
+      { value: 'g-sales', display: 'Sales' },
+      { value: 'g-emea', display: 'EMEA Accounts' },
+    ],
+    [ENTERPRISE_USER_SCHEMA]: {
+      employeeNumber: '1002',
+      department: 'Sales',
+      manager: { value: 'u1001', displayName: 'Alex Admin' },
+    },
+    active: true,
+    meta: sampleMeta,
+  },
+  {
+    schemas: [USER_SCHEMA],
+    id: 'u1003',
+    userName: 'already.gone@example.com',
+    name: { formatted: 'Gary Gone', familyName: 'Gone', givenName: 'Gary' },
+    displayName: 'Gary Gone',
+    emails: work('already.gone@example.com'),
+    active: false,
+    meta: sampleMeta,
+  },
+  {
+    schemas: [USER_SCHEMA],
+    id: 'u1004',
+    externalId: '00u1jdoe2',
+    userName: 'jdoe2',
+    name: { formatted: 'John Doe', familyName: 'Doe', givenName: 'John' },
+    displayName: 'John Doe',
+    title: 'Support Engineer',
+    emails: work('j.doe2@example.com'),
+    active: true,
+    meta: sampleMeta,
+  },
+  {
+    schemas: [USER_SCHEMA],
+    id: 'u1005',
+    userName: 'marcus.lee@example.com',
+    name: { formatted: 'Marcus Lee', familyName: 'Lee', givenName: 'Marcus' },
+    displayName: 'Marcus Lee',
+    emails: work('marcus.lee@example.com'),
+    active: true,
+    meta: sampleMeta,
+  },
+  {
+    schemas: [USER_SCHEMA],
+    id: 'u1006',
+    userName: 'priya.natarajan@example.com',
+    name: { formatted: 'Priya Natarajan', familyName: 'Natarajan', givenName: 'Priya' },
+    displayName: 'Priya Natarajan',
+    emails: work('priya.natarajan@example.com'),
+    active: true,
+    meta: sampleMeta,
+  },
+];
+
+/** Attributes PATCH may set by path, and the JSON type each must have. */
+const PATCHABLE: Record<string, 'string' | 'boolean' | 'array' | 'object'> = {
+  userName: 'string',
+  externalId: 'string',
+  displayName: 'string',
+  nickName: 'string',
+  profileUrl: 'string',
+  title: 'string',
+  userType: 'string',
+  preferredLanguage: 'string',
+  locale: 'string',
+  timezone: 'string',
+  active: 'boolean',
+  name: 'object',
+  emails: 'array',
+  phoneNumbers: 'array',
+  addresses: 'array',
+  [ENTERPRISE_USER_SCHEMA]: 'object',
+};
+const NAME_PARTS = [
+  'formatted',
+  'familyName',
+  'givenName',
+  'middleName',
+  'honorificPrefix',
+  'honorificSuffix',
+];
+/** Attributes a client cannot write (RFC 7643: `id` and `meta` are readOnly; `groups` too, managed via /Groups). */
+const READ_ONLY = new Set(['id', 'meta', 'groups']);
+
+const JSON_TYPE = 'application/scim+json';
+
+interface Answer {
+  status: number;
+  body?: unknown;
+  /** Sent as is instead of `body` (faults). */
+  raw?: string;
+  headers?: Record<string, string>;
+  /** Content type of `body`; default application/scim+json. */
+  type?: string;
+}
+
+/** RFC 7644 §3.12: `status` is a string. */
+const scimError = (status: number, detail: string, scimType?: string): Answer => ({
+  status,
+  body: { schemas: [ERROR], ...(scimType ? { scimType } : {}), detail, status: String(status) },
+});
+
+/** Attribute names are case-insensitive in SCIM (RFC 7644 §3.10). */
+function canonical(name: string, names: Iterable<string>): string | undefined {
+  const lower = name.toLowerCase();
+  for (const candidate of names) if (candidate.toLowerCase() === lower) return candidate;
+  return undefined;
+}
+
+const FILTER = /^\s*([A-Za-z][\w$-]*(?:\.[A-Za-z][\w$-]*)?)\s+([A-Za-z]+)\s+("(?:[^"\\]|\\.)*")\s*$/;
+
+/** The filter subset the sandbox understands; anything else is named in a 400, never ignored. */
+function parseFilter(expression: string): ((user: ScimUser) => boolean) | Answer {
+  const match = FILTER.exec(expression);
+  const unsupported = () =>
+    scimError(
+      400,
+      `Unsupported filter "${expression}". Supported: userName eq "…", emails.value eq "…", emails eq "…"`,
+      'invalidFilter',
+    );
+  if (!match) return unsupported();
+  const [, attribute = '', operator = '', literal = ''] = match;
+  if (operator.toLowerCase() !== 'eq') return unsupported();
+  let value: unknown;
+  try {
+    // The value is a JSON string (RFC 7644 §3.4.2.2): `\"` and `\\` inside are escapes.
+    value = JSON.parse(literal);
+  } catch {
+    return scimError(400, `The filter's string ${literal} is not a valid JSON string`, 'invalidFilter');
+  }
+  // userName and emails.value are caseExact: false (RFC 7643 §4.1), so compare ignoring case.
+  const wanted = String(value).toLowerCase();
+  switch (attribute.toLowerCase()) {
+    case 'username':
+      return (user) => user.userName.toLowerCase() === wanted;
+    case 'emails':
+    case 'emails.value':
+      return (user) => (user.emails ?? []).some((email) => email.value.toLowerCase() === wanted);
+    default:
+      return unsupported();
+  }
+}
+
+function integerParam(query: URLSearchParams, name: string): number | undefined | Answer {
+  const value = query.get(name);
+  if (value === null) return undefined;
+  if (!/^-?\d+$/.test(value))
+    return scimError(400, `${name} must be an integer, not "${value}"`, 'invalidValue');
+  return Number(value);
+}
+
+function typeOk(kind: string, value: unknown): boolean {
+  if (kind === 'array') return Array.isArray(value);
+  if (kind === 'object') return typeof value === 'object' && value !== null && !Array.isArray(value);
+  return typeof value === kind;
+}
+
+function faultMatches(fault: ScimFault, method: string, path: string): boolean {
+  if (fault.times <= 0) return false;
+  if (fault.method !== undefined && fault.method.toUpperCase() !== method) return false;
+  if (fault.path === undefined) return true;
+  // A /g or /y pattern keeps state between test() calls; start from the beginning each time.
+  fault.path.lastIndex = 0;
+  return fault.path.test(path);
+}
+
+function completeUsers(seeds: readonly ScimUserSeed[]): Map<string, ScimUser> {
+  const taken = new Set(seeds.flatMap((seed) => (seed.id === undefined ? [] : [seed.id])));
+  const users = new Map<string, ScimUser>();
+  let next = 1001;
+  for (const seed of seeds) {
+    let id = seed.id;
+    if (id === undefined) {
+      while (taken.has(`u${next}`)) next++;
+      id = `u${next}`;
+      taken.add(id);
+    }
+    if (users.has(id)) throw new Error(`scim sandbox: duplicate id ${id}`);
+    users.set(id, completeUser(structuredClone(seed), id));
+  }
+  return users;
+}
+
+/** The client id and secret of an HTTP Basic header, or undefined. */
+function basicCredentials(header: string | undefined): { id: string; secret: string } | undefined {
+  const match = /^Basic\s+(\S+)$/i.exec(header ?? '');
+  if (!match?.[1]) return undefined;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : { id: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
+}
+
+/** Starts a sandbox on a random port of 127.0.0.1. */
+export async function startScimSandbox(options: ScimSandboxOptions = {}): Promise<ScimSandbox> {
+  const users = completeUsers(options.users ?? SAMPLE_USERS);
+  const auth = options.auth ?? { token: SCIM_SANDBOX_TOKEN };
+  const oauth = 'oauth' in auth ? auth.oauth : undefined;
+  const tokenPath = oauth ? (oauth.tokenPath ?? '/oauth/token') : undefined;
+  const prefix = (options.pathPrefix ?? '/scim/v2').replace(/\/+$/, '');
+  const maxPageSize = options.maxPageSize ?? 100;
+  // The caller's own objects, so a test can watch `times` count down.
+  const faults = [...(options.faults ?? [])];
+  const requests: ScimRequestRecord[] = [];
+  // id -> the record before the last write, and how many reads still see it.
+  const stale = new Map<string, { user: ScimUser; reads: number }>();
+  /** Issued access token -> epoch ms when it expires. */
+  const issued = new Map<string, number>();
+  const timers = new Set<NodeJS.Timeout>();
+  let windowStart = Date.now();
+  let windowCount = 0;
+  let throttled = 0;
+  let baseUrl = '';
+
+  function overLimit(): boolean {
+    const limit = options.rateLimit;
+    if (!limit) return false;
+    const now = Date.now();
+    if (now - windowStart >= limit.windowMs) {
+      windowStart = now;
+      windowCount = 0;
+    }
+    if (windowCount >= limit.requests) return true;
+    windowCount++;
+    return false;
+  }
+
+  function authorized(header: string | undefined): boolean {
+    const token = /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
+    if (token === undefined) return false;
+    if ('token' in auth) return token === auth.token;
+    const expiresAt = issued.get(token);
+    return expiresAt !== undefined && expiresAt > Date.now();
+  }
+
+  /** RFC 6749 §4.4: client credentials, the client authenticated with HTTP Basic. */
+  function issueToken(req: IncomingMessage, text: string, record: ScimRequestRecord): Answer {
+    const oauthError = (status: number, error: string, description: string): Answer => ({
+      status,
+      type: 'application/json',
+      body: { error, error_description: description },
+      ...(status === 401 ? { headers: { 'WWW-Authenticate': 'Basic realm="oauth"' } } : {}),
+    });
+    if (!oauth) return scimError(404, 'Not found');
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/x-www-form-urlencoded') {
+      return oauthError(400, 'invalid_request', 'The body must be application/x-www-form-urlencoded');
+    }
+    const form = new URLSearchParams(text);
+    record.body = Object.fromEntries(form);
+    const client = basicCredentials(req.headers.authorization);
+    if (client?.id !== oauth.clientId || client.secret !== oauth.clientSecret) {
+      return oauthError(401, 'invalid_client', 'Client authentication failed');
+    }
+    if (form.get('grant_type') !== 'client_credentials') {
+      return oauthError(400, 'unsupported_grant_type', 'Only client_credentials is supported');
+    }
+    const expiresIn = oauth.expiresIn ?? 3600;
+    const token = `sandbox-at-${randomBytes(12).toString('hex')}`;
+    issued.set(token, Date.now() + expiresIn * 1000);
+    return {
+      status: 200,
+      type: 'application/json',
+      headers: { 'Cache-Control': 'no-store' },
+      body: { access_token: token, token_type: 'Bearer', expires_in: expiresIn },
+    };
+  }
+
+  const served = (user: ScimUser) => ({
+    ...user,
+    meta: { ...user.meta, location: `${baseUrl}/Users/${user.id}` },
+  });
+  const single = (user: ScimUser, status = 200): Answer => ({
+    status,
+    body: served(user),
+    headers: { ETag: user.meta.version },
+  });
+
+  function listUsers(query: URLSearchParams): Answer {
+    let predicate: (user: ScimUser) => boolean = () => true;
+    const filter = query.get('filter');
+    if (filter !== null && !options.ignoreFilter) {
+      const parsed = parseFilter(filter);
+      if (typeof parsed !== 'function') return parsed;
+      predicate = parsed;
+    }
+    const start = integerParam(query, 'startIndex');
+    if (typeof start === 'object') return start;
+    const count = integerParam(query, 'count');
+    if (typeof count === 'object') return count;
+    // RFC 7644 §3.4.2.4: startIndex below 1 means 1, a negative count means 0; a count
+    // above the server's maximum is quietly lowered, so clients must page on what came back.
+    const startIndex = Math.max(1, start ?? 1);
+    const size = Math.min(Math.max(0, count ?? maxPageSize), maxPageSize);
+    const matching = [...users.values()].filter(predicate);
+    const page = matching.slice(startIndex - 1, startIndex - 1 + size);
+    return {
+      status: 200,
+      body: {
+        schemas: [LIST_RESPONSE],
+        totalResults: matching.length,
+        itemsPerPage: page.length,
+        startIndex,
+        Resources: page.map(served),
+      },
+    };
+  }
+
+  function getUser(id: string): Answer {
+    const user = users.get(id);
+    if (!user) return scimError(404, `Resource ${id} not found`);
+    const old = stale.get(id);
+    if (old && old.reads > 0) {
+      old.reads--;
+      return single(old.user);
+    }
+    return single(user);
+  }
+
+  function userNameTaken(userName: string, id: string): boolean {
+    return [...users.values()].some(
+      (other) => other.id !== id && other.userName.toLowerCase() === userName.toLowerCase(),
+    );
+  }
+
+  /** Stores a write: bumps meta, keeps the old record for verifyLag. */
+  function commit(before: ScimUser, after: ScimUser): Answer {
+    const version = Number(/\d+/.exec(before.meta.version)?.[0] ?? '0') + 1;
+    const next = {
+      ...after,
+      meta: { ...before.meta, lastModified: new Date().toISOString(), version: `W/"${version}"` },
+    };
+    users.set(next.id, next);
+    if (options.verifyLag) stale.set(next.id, { user: before, reads: options.verifyLag });
+    return single(next);
+  }
+
+  /** RFC 7644 §3.5.2, strictly: the PatchOp schema, known ops, typed values, no filtered paths. */
+  function patchUser(id: string, body: unknown): Answer {
+    const user = users.get(id);
+    if (!user) return scimError(404, `Resource ${id} not found`);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      return scimError(400, 'The request body must be a PatchOp object', 'invalidSyntax');
+    }
+    const request = body as { schemas?: unknown; Operations?: unknown };
+    if (!Array.isArray(request.schemas) || request.schemas.length !== 1 || request.schemas[0] !== PATCH_OP) {
+      return scimError(400, `schemas must be ["${PATCH_OP}"]`, 'invalidSyntax');
+    }
+    if (!Array.isArray(request.Operations) || request.Operations.length === 0) {
+      return scimError(400, 'Operations must be a non-empty array', 'invalidSyntax');
+    }
+    const next = structuredClone(user) as ScimUser & Record<string, unknown>;
+    for (const operation of request.Operations as unknown[]) {
+      if (typeof operation !== 'object' || operation === null) {
+        return scimError(400, 'Each operation must be an object', 'invalidSyntax');
+      }
+      const { op, path, value } = operation as { op?: unknown; path?: unknown; value?: unknown };
+      const kind = typeof op === 'string' ? op.toLowerCase() : undefined;
+      if (kind !== 'add' && kind !== 'replace' && kind !== 'remove') {
+        return scimError(
+          400,
+          `Unknown op ${JSON.stringify(op)}: use add, replace or remove`,
+          'invalidSyntax',
+        );
+      }
+      if (path === undefined) {
+        if (kind === 'remove') return scimError(400, 'remove needs a path', 'noTarget');
+        if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+          return scimError(400, 'Without a path, value must be an object of attributes', 'invalidValue');
+        }
+        for (const [name, attributeValue] of Object.entries(value)) {
+          const problem = setAttribute(next, name, attributeValue);
+          if (problem) return problem;
+        }
+        continue;
+      }
+      if (typeof path !== 'string') return scimError(400, 'path must be a string', 'invalidPath');
+      const problem = kind === 'remove' ? removeAttribute(next, path) : setAttribute(next, path, value);
+      if (problem) return problem;
+    }
+    if (userNameTaken(next.userName, id))
+      return scimError(409, `userName ${next.userName} is taken`, 'uniqueness');
+    return commit(user, next);
+  }
+
+  function setAttribute(user: Record<string, unknown>, path: string, value: unknown): Answer | undefined {
+    if (path.includes('[')) {
+      return scimError(400, `The sandbox does not support value filters in paths (${path})`, 'invalidPath');
+    }
+    const [head = '', sub, ...more] = path.split('.');
+    if (canonical(head, READ_ONLY)) return scimError(400, `${head} is read-only`, 'mutability');
+    const name = canonical(head, Object.keys(PATCHABLE));
+    const kind = name === undefined ? undefined : PATCHABLE[name];
+    if (name === undefined || kind === undefined || more.length > 0) {
+      return scimError(400, `Unknown or unsupported attribute path ${path}`, 'invalidPath');
+    }
+    if (sub !== undefined) {
+      const part = name === 'name' ? canonical(sub, NAME_PARTS) : undefined;
+      if (part === undefined) return scimError(400, `Unknown attribute path ${path}`, 'invalidPath');
+      if (typeof value !== 'string') return scimError(400, `${path} must be a string`, 'invalidValue');
+      user.name = { ...((user.name as object | undefined) ?? {}), [part]: value };
+      return undefined;
+    }
+    if (!typeOk(kind, value)) {
+      return scimError(400, `${name} must be a ${kind}, not ${JSON.stringify(value)}`, 'invalidValue');
+    }
+    if (name === 'userName' && (value as string).trim() === '') {
+      return scimError(400, 'userName must not be empty', 'invalidValue');
+    }
+    user[name] = value;
+    return undefined;
+  }
+
+  function removeAttribute(user: Record<string, unknown>, path: string): Answer | undefined {
+    const name = canonical(path, Object.keys(PATCHABLE));
+    if (canonical(path, READ_ONLY)) return scimError(400, `${path} is read-only`, 'mutability');
+    if (name === undefined)
+      return scimError(400, `Unknown or unsupported attribute path ${path}`, 'invalidPath');
+    if (name === 'userName' || name === 'active') {
+      return scimError(400, `${name} is required and cannot be removed`, 'mutability');
+    }
+    delete user[name];
+    return undefined;
+  }
+
+  // RFC 7644 §3.5.1: PUT replaces the resource. Attributes the body leaves out are cleared
+  // (read-only ones are kept): a client that PUTs a partial user loses data.
+  function putUser(id: string, body: unknown): Answer {
+    const user = users.get(id);
+    if (!user) return scimError(404, `Resource ${id} not found`);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      return scimError(400, 'The request body must be a User resource', 'invalidSyntax');
+    }
+    const fields = body as Record<string, unknown>;
+    if (!Array.isArray(fields.schemas) || !fields.schemas.includes(USER_SCHEMA)) {
+      return scimError(400, `schemas must include "${USER_SCHEMA}"`, 'invalidSyntax');
+    }
+    if (typeof fields.userName !== 'string' || fields.userName.trim() === '') {
+      return scimError(400, 'userName is required', 'invalidValue');
+    }
+    if (fields.id !== undefined && fields.id !== id) return scimError(400, 'id cannot change', 'mutability');
+    if (fields.active !== undefined && typeof fields.active !== 'boolean') {
+      return scimError(400, 'active must be a boolean', 'invalidValue');
+    }
+    if (userNameTaken(fields.userName, id)) {
+      return scimError(409, `userName ${fields.userName} is taken`, 'uniqueness');
+    }
+    const { id: _id, meta: _meta, groups: _groups, ...writable } = fields;
+    const next: ScimUser = {
+      ...writable,
+      schemas: fields.schemas as string[],
+      id,
+      userName: fields.userName,
+      // Left out, `active` is unassigned; this service reads that as active.
+      active: (fields.active as boolean | undefined) ?? true,
+      ...(user.groups === undefined ? {} : { groups: user.groups }),
+      meta: user.meta,
+    };
+    return commit(user, next);
+  }
+
+  function deleteUser(id: string): Answer {
+    if (!users.delete(id)) return scimError(404, `Resource ${id} not found`);
+    stale.delete(id);
+    return { status: 204 };
+  }
+
+  function parseBody(text: string): { ok: true; value: unknown } | { ok: false; answer: Answer } {
+    try {
+      return { ok: true, value: JSON.parse(text) };
+    } catch {
+      return { ok: false, answer: scimError(400, 'The request body is not valid JSON', 'invalidSyntax') };
+    }
+  }
+
+  function decide(
+    req: IncomingMessage,
+    method: string,
+    url: URL,
+    text: string,
+    record: ScimRequestRecord,
+  ): Answer {
+    const isTokenRequest = tokenPath !== undefined && url.pathname === tokenPath && method === 'POST';
+    // Like a gateway, the limit comes before the credential is even looked at.
+    if (!isTokenRequest && overLimit()) return scimError(429, 'Too many requests');
+    if (!isTokenRequest && !authorized(req.headers.authorization)) {
+      return {
+        ...scimError(401, 'Authorization failure: the bearer token is missing, unknown or expired'),
+        headers: { 'WWW-Authenticate': 'Bearer realm="scim", error="invalid_token"' },
+      };
+    }
+    const fault = faults.find((candidate) => faultMatches(candidate, method, url.pathname));
+    if (fault) {
+      fault.times--;
+      const raw =
+        fault.body ?? JSON.stringify(scimError(fault.status, `Sandbox fault: HTTP ${fault.status}`).body);
+      return { status: fault.status, raw, ...(fault.headers ? { headers: fault.headers } : {}) };
+    }
+    if (isTokenRequest) return issueToken(req, text, record);
+    if (url.pathname !== prefix && !url.pathname.startsWith(`${prefix}/`)) return scimError(404, 'Not found');
+    const route = url.pathname.slice(prefix.length).replace(/\/+$/, '');
+    if (text !== '') {
+      const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+      if (type !== JSON_TYPE && type !== 'application/json') {
+        return scimError(415, `Content-Type must be ${JSON_TYPE}`, 'invalidSyntax');
+      }
+    }
+    if (route === '/ServiceProviderConfig' && method === 'GET') {
+      return {
+        status: 200,
+        body: {
+          schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
+          patch: { supported: true },
+          bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
+          filter: { supported: true, maxResults: maxPageSize },
+          changePassword: { supported: false },
+          sort: { supported: false },
+          etag: { supported: true },
+          authenticationSchemes: [
+            oauth
+              ? {
+                  type: 'oauth2',
+                  name: 'OAuth 2.0 client credentials',
+                  description: `Token from ${tokenPath}`,
+                }
+              : { type: 'oauthbearertoken', name: 'Bearer token', description: 'Static bearer token' },
+          ],
+        },
+      };
+    }
+    if (route === '/Users' && method === 'GET') return listUsers(url.searchParams);
+    const id = /^\/Users\/([^/]+)$/.exec(route)?.[1];
+    if (id === undefined) return scimError(404, `No resource at ${url.pathname}`);
+    const userId = decodeURIComponent(id);
+    if (method === 'GET') return getUser(userId);
+    if (method === 'DELETE') return deleteUser(userId);
+    if (method === 'PATCH' || method === 'PUT') {
+      const body = parseBody(text);
+      if (!body.ok) return body.answer;
+      return method === 'PATCH' ? patchUser(userId, body.value) : putUser(userId, body.value);
+    }
+    return {
+      ...scimError(405, `${method} is not allowed on ${url.pathname}`),
+      headers: { Allow: 'GET, PUT, PATCH, DELETE' },
+    };
+  }
+
+  function send(res: ServerResponse, answer: Answer): void {
+    const payload = answer.raw ?? (answer.body === undefined ? '' : JSON.stringify(answer.body));
+    if (payload !== '') res.setHeader('Content-Type', answer.type ?? JSON_TYPE);
+    for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
+    res.writeHead(answer.status).end(payload);
+  }
+
+  function onRequest(req: IncomingMessage, res: ServerResponse, text: string): void {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const method = (req.method ?? 'GET').toUpperCase();
+    const record: ScimRequestRecord = {
+      method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      status: 0,
+    };
+    if (req.headers['content-type']) record.contentType = req.headers['content-type'];
+    if (text !== '') {
+      try {
+        record.body = JSON.parse(text);
+      } catch {
+        record.body = text;
+      }
+    }
+    requests.push(record);
+    const answer = decide(req, method, url, text, record);
+    record.status = answer.status;
+    if (answer.status === 429) throttled++;
+    if (!options.latencyMs) {
+      send(res, answer);
+      return;
+    }
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      send(res, answer);
+    }, options.latencyMs);
+    timers.add(timer);
+  }
+
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => onRequest(req, res, Buffer.concat(chunks).toString('utf8')));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  baseUrl = `http://127.0.0.1:${port}${prefix}`;
+
+  return {
+    baseUrl,
+    ...(tokenPath === undefined ? {} : { tokenUrl: `http://127.0.0.1:${port}${tokenPath}` }),
+    users,
+    requests,
+    addFault: (fault) => {
+      faults.push(fault);
+    },
+    revokeTokens: () => issued.clear(),
+    counts: () => ({ total: requests.length, throttled }),
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        for (const timer of timers) clearTimeout(timer);
+        timers.clear();
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,789 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  createScimConnector,
+  PATCH_OP_SCHEMA,
+  type ScimConnector,
+  scimString,
+} from '../../../lambdas/connectors/scim/connector';
+import type { Connector } from '../../../lambdas/connectors/types';
+import type { ConnectionRef, ConnectionType } from '../../../lambdas/shared/connections';
+import { ERROR_NAMES, OffboardError } from '../../../lambdas/shared/errors';
+import {
+  SAMPLE_USERS,
+  SCIM_SANDBOX_TOKEN,
+  type ScimSandbox,
+  type ScimSandboxOptions,
+  type ScimUser,
+  type ScimUserSeed,
+  startScimSandbox,
+} from '../../../sandboxes/scim';
+
+/**
+ * The SCIM connector against the built-in SCIM sandbox: a real HTTP server that answers like a
+ * SCIM 2.0 service provider (filter subset with JSON-string literals, 1-based paging under a
+ * page cap, strict PatchOp, a PUT that clears what it is not sent, bearer or OAuth auth) and
+ * misbehaves on request.
+ */
+
+const NAME = 'scim-test';
+const CLIENT = { clientId: 'offboard-m2m', clientSecret: 'client-secret-9f2c71' };
+
+const opened: ScimSandbox[] = [];
+
+async function sandbox(options?: ScimSandboxOptions): Promise<ScimSandbox> {
+  const box = await startScimSandbox(options);
+  opened.push(box);
+  return box;
+}
+
+/** A sandbox whose API takes OAuth client-credentials tokens from its own token endpoint. */
+const oauthSandbox = (options: ScimSandboxOptions & { expiresIn?: number } = {}) =>
+  sandbox({ ...options, auth: { oauth: { ...CLIENT, expiresIn: options.expiresIn ?? 3600 } } });
+
+afterEach(async () => {
+  vi.useRealTimers();
+  const boxes = opened.splice(0);
+  await Promise.all(boxes.map((box) => box.close()));
+  // A SCIM DELETE removes the account for good: offboarding must never send one.
+  for (const box of boxes) expect(box.requests.filter((request) => request.method === 'DELETE')).toEqual([]);
+});
+
+function connection(baseUrl: string, type: ConnectionType = 'scim'): ConnectionRef {
+  return { name: NAME, type, baseUrl };
+}
+
+function connectorFor(
+  box: { baseUrl: string },
+  secret: unknown = { token: SCIM_SANDBOX_TOKEN },
+  type: ConnectionType = 'scim',
+): ScimConnector {
+  return createScimConnector(connection(box.baseUrl, type), secret, undefined);
+}
+
+const oauthConnector = (box: ScimSandbox) =>
+  connectorFor(box, { ...CLIENT, tokenUrl: box.tokenUrl as string });
+
+/** The error a promise rejects with; fails the test when it resolves. */
+async function rejectionOf(promise: Promise<unknown>): Promise<OffboardError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(OffboardError);
+    return error as OffboardError;
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}
+
+const lookups = (box: ScimSandbox) =>
+  box.requests.filter((request) => request.method === 'GET' && /\/Users$/.test(request.path));
+const tokenRequests = (box: ScimSandbox) => box.requests.filter((request) => request.path === '/oauth/token');
+const writes = (box: ScimSandbox) => box.requests.filter((request) => request.method !== 'GET');
+const trail = (box: ScimSandbox) =>
+  box.requests.map((request) => `${request.method} ${request.path} ${request.status}`);
+
+const seed = (id: string, userName: string, extra: Partial<ScimUserSeed> = {}): ScimUserSeed => ({
+  id,
+  userName,
+  ...extra,
+});
+
+describe('ScimConnector.lookupUser', () => {
+  it('finds the user by userName, ignoring case, with one filtered request', async () => {
+    // Prepare
+    const box = await sandbox();
+
+    // Act
+    const result = await connectorFor(box).lookupUser('JANE.DOE@Example.COM');
+
+    // Assess
+    expect(result).toEqual({ found: true, userId: 'u1002' });
+    expect(lookups(box)).toHaveLength(1);
+    expect(lookups(box)[0]?.path).toBe('/scim/v2/Users');
+    expect(lookups(box)[0]?.query).toEqual({
+      filter: 'userName eq "JANE.DOE@Example.COM"',
+      startIndex: '1',
+      count: '100',
+    });
+  });
+
+  it('asks again by emails.value when the userName is not the email (one extra request)', async () => {
+    // Prepare: u1004 signs in as "jdoe2"; its work email is j.doe2@example.com.
+    const box = await sandbox();
+
+    // Act
+    const result = await connectorFor(box).lookupUser('J.Doe2@example.com');
+
+    // Assess
+    expect(result).toEqual({ found: true, userId: 'u1004' });
+    expect(lookups(box).map((request) => request.query.filter)).toEqual([
+      'userName eq "J.Doe2@example.com"',
+      'emails.value eq "J.Doe2@example.com"',
+    ]);
+  });
+
+  it('answers found: false when nobody has the email, after both queries', async () => {
+    // Prepare
+    const box = await sandbox();
+
+    // Act
+    const result = await connectorFor(box).lookupUser('nobody@example.com');
+
+    // Assess
+    expect(result).toEqual({ found: false });
+    expect(lookups(box)).toHaveLength(2);
+  });
+
+  it('escapes a double quote and a backslash in the filter as a JSON string, and finds the user', async () => {
+    // Prepare: a quoted local part may hold both characters (RFC 5321).
+    const odd = String.raw`"o\"neil\\x"@example.com`;
+    const box = await sandbox({ users: [seed('u1', 'admin@example.com'), seed('u2', odd)] });
+
+    // Act
+    const result = await connectorFor(box).lookupUser(odd);
+
+    // Assess
+    expect(result).toEqual({ found: true, userId: 'u2' });
+    expect(lookups(box)[0]?.query.filter).toBe(String.raw`userName eq "\"o\\\"neil\\\\x\"@example.com"`);
+    expect(lookups(box)[0]?.status).toBe(200);
+  });
+
+  it('refuses to choose between two users whose userNames differ only in case, and writes nothing', async () => {
+    // Prepare
+    const box = await sandbox({
+      users: [seed('u1', 'jane.doe@example.com'), seed('u2', 'Jane.Doe@Example.com')],
+    });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).lookupUser('jane.doe@example.com'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.ambiguous);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: 2 users have the email jane.doe@example.com`));
+    expect(error.message).toContain('u1, u2');
+    expect(writes(box)).toEqual([]);
+  });
+
+  it('counts a user whose userName matches and another whose email matches as two', async () => {
+    // Prepare: the server ignores the filter, so both come back on the first query.
+    const box = await sandbox({
+      ignoreFilter: true,
+      users: [
+        seed('u1', 'jane.doe@example.com'),
+        seed('u2', 'jdoe', { emails: [{ value: 'JANE.DOE@example.com', type: 'work' }] }),
+      ],
+    });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).lookupUser('jane.doe@example.com'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.ambiguous);
+    expect(writes(box)).toEqual([]);
+  });
+
+  describe('against a server that ignores the filter', () => {
+    const lookAlikes = [
+      seed('u1', 'jane.doe@example.com.evil.io'),
+      seed('u2', 'xjane.doe@example.com'),
+      seed('u3', 'jdoe', { emails: [{ value: 'jane.doe+x@example.com' }] }),
+      seed('u4', 'jane.doe@example.co', { emails: [{ value: 'jane.doe@example.co' }] }),
+    ];
+
+    it('keeps only the exact match among look-alikes, by any of its emails', async () => {
+      // Prepare
+      const box = await sandbox({
+        ignoreFilter: true,
+        users: [
+          ...lookAlikes,
+          seed('u5', 'jd', {
+            emails: [{ value: 'jd@corp.example' }, { value: 'Jane.Doe@Example.com', type: 'work' }],
+          }),
+        ],
+      });
+
+      // Act
+      const result = await connectorFor(box).lookupUser('jane.doe@example.com');
+
+      // Assess
+      expect(result).toEqual({ found: true, userId: 'u5' });
+    });
+
+    it('finds nobody when only look-alikes exist', async () => {
+      // Prepare
+      const box = await sandbox({ ignoreFilter: true, users: lookAlikes });
+
+      // Act
+      const result = await connectorFor(box).lookupUser('jane.doe@example.com');
+
+      // Assess
+      expect(result).toEqual({ found: false });
+    });
+
+    it('pages with 1-based startIndex by what each page held, and stops at totalResults', async () => {
+      // Prepare: 120 users, pages capped at 50; the leaver is the 110th.
+      const fillers = Array.from({ length: 120 }, (_, i) =>
+        seed(`u${1000 + i}`, i === 109 ? 'Leaver@Example.com' : `user${i}@example.com`),
+      );
+      const box = await sandbox({ ignoreFilter: true, maxPageSize: 50, users: fillers });
+
+      // Act
+      const result = await connectorFor(box).lookupUser('leaver@example.com');
+
+      // Assess
+      expect(result).toEqual({ found: true, userId: 'u1109' });
+      expect(lookups(box).map((request) => request.query.startIndex)).toEqual(['1', '51', '101']);
+      expect(lookups(box).every((request) => request.query.count === '100')).toBe(true);
+    });
+
+    it('gives up with Vendor.BadResponse after 200 pages instead of paging forever', async () => {
+      // Prepare: one user a page, 205 users, nobody matches.
+      const users = Array.from({ length: 205 }, (_, i) => seed(`u${i}`, `user${i}@example.com`));
+      const box = await sandbox({ ignoreFilter: true, maxPageSize: 1, users });
+
+      // Act
+      const error = await rejectionOf(connectorFor(box).lookupUser('leaver@example.com'));
+
+      // Assess
+      expect(error.name).toBe(ERROR_NAMES.badResponse);
+      expect(error.message).toMatch(new RegExp(`^${NAME}: look up leaver@example.com: more than 200 pages`));
+      expect(lookups(box)).toHaveLength(200);
+    });
+  });
+
+  it('stops with Vendor.BadResponse when a server ignores startIndex and repeats its first page', async () => {
+    // Prepare: every list answer is the same page of one user out of a claimed 1000.
+    const page = JSON.stringify({
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'],
+      totalResults: 1000,
+      Resources: [{ id: 'u9', userName: 'someone@example.com', active: true }],
+    });
+    const box = await sandbox({
+      faults: [{ method: 'GET', path: /\/Users$/, status: 200, times: 10, body: page }],
+    });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).lookupUser('jane.doe@example.com'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badResponse);
+    expect(error.message).toContain('ignore startIndex');
+    expect(lookups(box)).toHaveLength(2);
+  });
+
+  it.each([
+    ['malformed JSON', '{"totalResults": 1, "Resources": ['],
+    ['no totalResults', '{"Resources": []}'],
+    [
+      'a user without id',
+      '{"totalResults": 1, "Resources": [{"userName": "jane.doe@example.com", "active": true}]}',
+    ],
+    ['a bare array', '[{"id": "u1002", "userName": "jane.doe@example.com", "active": true}]'],
+  ])('answers Vendor.BadResponse to a 200 with %s', async (_case, body) => {
+    // Prepare
+    const box = await sandbox({ faults: [{ method: 'GET', path: /\/Users$/, status: 200, times: 1, body }] });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).lookupUser('jane.doe@example.com'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badResponse);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: look up jane.doe@example.com: `));
+  });
+});
+
+describe('scimString', () => {
+  it.each([
+    ['jane@example.com', '"jane@example.com"'],
+    ['o"neil@example.com', String.raw`"o\"neil@example.com"`],
+    [String.raw`back\slash@example.com`, String.raw`"back\\slash@example.com"`],
+  ])('quotes %s as %s', (value, literal) => {
+    // Act
+    const result = scimString(value);
+
+    // Assess
+    expect(result).toBe(literal);
+  });
+});
+
+describe('ScimConnector.getUser', () => {
+  it('returns the whole resource as served, every attribute kept', async () => {
+    // Prepare
+    const box = await sandbox();
+
+    // Act
+    const record = await connectorFor(box).getUser('u1002');
+
+    // Assess
+    const jane = SAMPLE_USERS[1] as ScimUser;
+    expect(record).toEqual({
+      id: 'u1002',
+      email: 'jane.doe@example.com',
+      active: true,
+      fields: { ...jane, meta: { ...jane.meta, location: `${box.baseUrl}/Users/u1002` } },
+    });
+  });
+
+  it.each([
+    [
+      'the userName when it is an email',
+      seed('u1', 'Pat@Example.com', { emails: [{ value: 'p@x.example' }] }),
+      'Pat@Example.com',
+    ],
+    [
+      'else the primary email',
+      seed('u1', 'pat', { emails: [{ value: 'home@x.example' }, { value: 'pat@x.example', primary: true }] }),
+      'pat@x.example',
+    ],
+    [
+      'else the first email',
+      seed('u1', 'pat', { emails: [{ value: 'first@x.example' }, { value: 'b@x.example' }] }),
+      'first@x.example',
+    ],
+    ['else nothing', seed('u1', 'pat'), ''],
+  ])('gives as the record email %s', async (_case, user, email) => {
+    // Prepare
+    const box = await sandbox({ users: [user] });
+
+    // Act
+    const record = await connectorFor(box).getUser('u1');
+
+    // Assess
+    expect(record.email).toBe(email);
+  });
+
+  it('escapes the id in the path', async () => {
+    // Prepare
+    const box = await sandbox({ users: [seed('a/b c', 'pat@example.com')] });
+
+    // Act
+    const record = await connectorFor(box).getUser('a/b c');
+
+    // Assess
+    expect(record.id).toBe('a/b c');
+    expect(box.requests[0]?.path).toBe('/scim/v2/Users/a%2Fb%20c');
+  });
+
+  it('answers Vendor.BadRequest with the SCIM detail when the user does not exist (HTTP 404)', async () => {
+    // Prepare
+    const box = await sandbox();
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).getUser('u999'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toBe(
+      `${NAME}: get user u999: HTTP 404 (Resource u999 not found): no such user, or the token may not see it`,
+    );
+  });
+
+  it('offers no integration-account check: a bearer token is not a user', () => {
+    // Act
+    const connector: Connector = connectorFor({ baseUrl: 'https://scim.example.com/scim/v2' });
+
+    // Assess
+    expect(connector.isIntegrationAccount).toBeUndefined();
+  });
+});
+
+describe('ScimConnector.deactivateUser', () => {
+  it('sends one PatchOp replacing active with false, as application/scim+json, and nothing else changes', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = structuredClone(box.users.get('u1002') as ScimUser);
+    const record = await connector.getUser('u1002');
+
+    // Act
+    await connector.deactivateUser(record);
+
+    // Assess
+    expect(writes(box)).toHaveLength(1);
+    const patch = writes(box)[0];
+    expect(patch?.method).toBe('PATCH');
+    expect(patch?.path).toBe('/scim/v2/Users/u1002');
+    expect(patch?.contentType).toBe('application/scim+json');
+    expect(patch?.body).toEqual({
+      schemas: [PATCH_OP_SCHEMA],
+      Operations: [{ op: 'replace', path: 'active', value: false }],
+    });
+    expect(patch?.status).toBe(200);
+    const { active, meta, ...after } = box.users.get('u1002') as ScimUser;
+    const { active: _active, meta: _meta, ...kept } = before;
+    expect(active).toBe(false);
+    expect(after).toEqual(kept);
+    expect(meta.created).toBe(before.meta.created);
+  });
+
+  it('puts the SCIM scimType and detail of a refusal in the message', async () => {
+    // Prepare
+    const box = await sandbox({
+      faults: [
+        {
+          method: 'PATCH',
+          status: 400,
+          times: 1,
+          body: JSON.stringify({
+            schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'],
+            scimType: 'invalidValue',
+            detail: 'Attribute active is not writable for federated users',
+            status: '400',
+          }),
+        },
+      ],
+    });
+    const connector = connectorFor(box);
+    const record = await connector.getUser('u1002');
+
+    // Act
+    const error = await rejectionOf(connector.deactivateUser(record));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toBe(
+      `${NAME}: deactivate user u1002: HTTP 400 (invalidValue: Attribute active is not writable for federated users)`,
+    );
+    expect(box.users.get('u1002')?.active).toBe(true);
+  });
+
+  it('says the user may be gone when the PATCH answers 404', async () => {
+    // Prepare: read, then someone else removes the user before the write.
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const record = await connector.getUser('u1002');
+    box.users.delete('u1002');
+
+    // Act
+    const error = await rejectionOf(connector.deactivateUser(record));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toMatch(/HTTP 404 \(Resource u1002 not found\): the user no longer exists/);
+  });
+});
+
+describe('ScimConnector.verifyDeactivated', () => {
+  it('answers Vendor.NotYetApplied while reads still show the user active, then resolves', async () => {
+    // Prepare
+    const box = await sandbox({ verifyLag: 2 });
+    const connector = connectorFor(box);
+    await connector.deactivateUser(await connector.getUser('u1002'));
+
+    // Act
+    const first = await rejectionOf(connector.verifyDeactivated('u1002'));
+    const second = await rejectionOf(connector.verifyDeactivated('u1002'));
+    const third = await connector.verifyDeactivated('u1002');
+
+    // Assess
+    expect(first.name).toBe(ERROR_NAMES.notYetApplied);
+    expect(first.retryable).toBe(true);
+    expect(first.message).toBe(`${NAME}: verify user u1002: still active after the PATCH`);
+    expect(second.name).toBe(ERROR_NAMES.notYetApplied);
+    expect(third).toMatchObject({ id: 'u1002', active: false });
+    const reads = box.requests.filter(
+      (request) => request.method === 'GET' && request.path === '/scim/v2/Users/u1002',
+    );
+    expect(reads).toHaveLength(4);
+  });
+});
+
+describe('ScimConnector with OAuth client credentials', () => {
+  it('fetches one token with a Basic-authenticated form request and reuses it across connectors', async () => {
+    // Prepare
+    const box = await oauthSandbox();
+
+    // Act: each Lambda step builds a new connector; the warm container keeps the token.
+    const found = await oauthConnector(box).lookupUser('jane.doe@example.com');
+    const record = await oauthConnector(box).getUser('u1002');
+
+    // Assess
+    expect(found).toEqual({ found: true, userId: 'u1002' });
+    expect(record.id).toBe('u1002');
+    expect(tokenRequests(box)).toHaveLength(1);
+    expect(tokenRequests(box)[0]).toMatchObject({
+      method: 'POST',
+      contentType: 'application/x-www-form-urlencoded',
+      body: { grant_type: 'client_credentials' },
+      status: 200,
+    });
+    expect(box.requests.every((request) => request.status === 200)).toBe(true);
+  });
+
+  it('keeps the token until expires_in minus a margin, then fetches a new one before the server refuses it', async () => {
+    // Prepare
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const start = Date.now();
+    const box = await oauthSandbox({ expiresIn: 3600 });
+    await oauthConnector(box).lookupUser('jane.doe@example.com');
+
+    // Act
+    vi.setSystemTime(start + 3000_000);
+    await oauthConnector(box).getUser('u1002');
+    const afterReuse = tokenRequests(box).length;
+    vi.setSystemTime(start + 3545_000);
+    await oauthConnector(box).getUser('u1002');
+
+    // Assess
+    expect(afterReuse).toBe(1);
+    expect(tokenRequests(box)).toHaveLength(2);
+    expect(box.requests.filter((request) => request.status === 401)).toEqual([]);
+  });
+
+  it('drops a cached token the API refuses (401), fetches a new one once and repeats the request', async () => {
+    // Prepare
+    const box = await oauthSandbox();
+    await oauthConnector(box).lookupUser('jane.doe@example.com');
+    box.revokeTokens();
+    const connector = oauthConnector(box);
+
+    // Act
+    const record = await connector.getUser('u1002');
+
+    // Assess
+    expect(record.id).toBe('u1002');
+    expect(trail(box)).toEqual([
+      'POST /oauth/token 200',
+      'GET /scim/v2/Users 200',
+      'GET /scim/v2/Users/u1002 401',
+      'POST /oauth/token 200',
+      'GET /scim/v2/Users/u1002 200',
+    ]);
+    expect(connector.requestCount).toBe(3);
+  });
+
+  it('answers Vendor.AuthFailed when the renewed token is refused too, without asking a third time', async () => {
+    // Prepare
+    const box = await oauthSandbox();
+    await oauthConnector(box).lookupUser('jane.doe@example.com');
+    box.addFault({ path: /\/Users\/u1002$/, status: 401, times: 5 });
+
+    // Act
+    const error = await rejectionOf(oauthConnector(box).getUser('u1002'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.authFailed);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: get user u1002: HTTP 401`));
+    expect(tokenRequests(box)).toHaveLength(2);
+    expect(box.requests.filter((request) => request.path === '/scim/v2/Users/u1002')).toHaveLength(2);
+  });
+
+  it('does not renew a token it has just fetched when the API refuses it', async () => {
+    // Prepare
+    const box = await oauthSandbox({ faults: [{ path: /\/Users$/, status: 401, times: 5 }] });
+
+    // Act
+    const error = await rejectionOf(oauthConnector(box).lookupUser('jane.doe@example.com'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.authFailed);
+    expect(trail(box)).toEqual(['POST /oauth/token 200', 'GET /scim/v2/Users 401']);
+  });
+
+  it('answers Vendor.AuthFailed to a wrong client secret without putting it in the message', async () => {
+    // Prepare
+    const box = await oauthSandbox();
+    const wrong = 'wrong-secret-5d1e';
+
+    // Act
+    const error = await rejectionOf(
+      connectorFor(box, { ...CLIENT, clientSecret: wrong, tokenUrl: box.tokenUrl }).lookupUser(
+        'jane.doe@example.com',
+      ),
+    );
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.authFailed);
+    expect(error.message).toBe(`${NAME}: get an OAuth access token: HTTP 401 (Client authentication failed)`);
+    expect(error.message).not.toContain(wrong);
+    expect(lookups(box)).toEqual([]);
+  });
+
+  it.each([
+    ['invalid_client', ERROR_NAMES.authFailed],
+    ['unsupported_grant_type', ERROR_NAMES.badRequest],
+  ])('maps a token endpoint 400 with %s to %s', async (code, name) => {
+    // Prepare
+    const body = JSON.stringify({ error: code, error_description: 'refused' });
+    const box = await oauthSandbox({ faults: [{ path: /^\/oauth\/token$/, status: 400, times: 1, body }] });
+
+    // Act
+    const error = await rejectionOf(oauthConnector(box).lookupUser('jane.doe@example.com'));
+
+    // Assess
+    expect(error.name).toBe(name);
+    expect(error.message).toMatch(
+      new RegExp(`^${NAME}: get an OAuth access token: HTTP 400 \\(${code}: refused\\)`),
+    );
+  });
+
+  it('answers Vendor.BadResponse when the token answer has no access_token', async () => {
+    // Prepare
+    const box = await oauthSandbox({
+      faults: [{ path: /^\/oauth\/token$/, status: 200, times: 1, body: '{"result":true,"data":{}}' }],
+    });
+
+    // Act
+    const error = await rejectionOf(oauthConnector(box).lookupUser('jane.doe@example.com'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badResponse);
+    expect(error.message).toContain('no access_token (keys: result, data)');
+  });
+});
+
+describe('ScimConnector errors', () => {
+  it('answers Vendor.AuthFailed to a wrong static token, once, without the token in the message', async () => {
+    // Prepare
+    const box = await sandbox();
+    const wrong = 'wrong-token-7f3a9c';
+
+    // Act
+    const error = await rejectionOf(connectorFor(box, { token: wrong }).lookupUser('jane.doe@example.com'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.authFailed);
+    expect(error.message).toMatch(
+      new RegExp(`^${NAME}: look up jane.doe@example.com: HTTP 401 \\(Authorization failure`),
+    );
+    expect(error.message).not.toContain(wrong);
+    expect(box.requests).toHaveLength(1);
+  });
+
+  it.each([
+    ['scim', ERROR_NAMES.rateLimited],
+    ['insightly-scim', ERROR_NAMES.rateLimited],
+    ['gainsight-scim', ERROR_NAMES.rateLimitedHourly],
+  ] as const)('answers a %s 429 with %s, retryable', async (type, name) => {
+    // Prepare: one request an hour; the lookup spends it.
+    const box = await sandbox({ rateLimit: { requests: 1, windowMs: 3_600_000 } });
+    const connector = connectorFor(box, { token: SCIM_SANDBOX_TOKEN }, type);
+    await connector.lookupUser('jane.doe@example.com');
+
+    // Act
+    const error = await rejectionOf(connector.getUser('u1002'));
+
+    // Assess
+    expect(error.name).toBe(name);
+    expect(error.retryable).toBe(true);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: get user u1002: HTTP 429 \\(Too many requests\\)`));
+    expect(box.counts().throttled).toBe(1);
+  });
+
+  it('says why a Gainsight 429 waits for the hour', async () => {
+    // Prepare
+    const box = await sandbox({ faults: [{ status: 429, times: 1 }] });
+
+    // Act
+    const error = await rejectionOf(
+      connectorFor(box, { token: SCIM_SANDBOX_TOKEN }, 'gainsight-scim').lookupUser('jane.doe@example.com'),
+    );
+
+    // Assess
+    expect(error.message).toContain('100 user-management requests an hour');
+  });
+
+  it('answers Vendor.RateLimitedHourly when a Gainsight token endpoint answers 429', async () => {
+    // Prepare
+    const box = await oauthSandbox({ faults: [{ path: /^\/oauth\/token$/, status: 429, times: 1 }] });
+
+    // Act
+    const error = await rejectionOf(
+      connectorFor(box, { ...CLIENT, tokenUrl: box.tokenUrl }, 'gainsight-scim').lookupUser(
+        'jane.doe@example.com',
+      ),
+    );
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.rateLimitedHourly);
+  });
+
+  it('puts scimType and detail of a refused lookup in the message', async () => {
+    // Prepare
+    const body = JSON.stringify({
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'],
+      scimType: 'invalidFilter',
+      detail: 'The specified filter syntax was invalid',
+      status: '400',
+    });
+    const box = await sandbox({ faults: [{ path: /\/Users$/, status: 400, times: 1, body }] });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).lookupUser('jane.doe@example.com'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toBe(
+      `${NAME}: look up jane.doe@example.com: HTTP 400 (invalidFilter: The specified filter syntax was invalid)`,
+    );
+  });
+
+  it.each([500, 503])('answers Vendor.Unavailable to HTTP %i', async (status) => {
+    // Prepare
+    const box = await sandbox({ faults: [{ status, times: 1 }] });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).lookupUser('jane.doe@example.com'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.unavailable);
+    expect(error.retryable).toBe(true);
+    expect(error.message).toBe(
+      `${NAME}: look up jane.doe@example.com: HTTP ${status} (Sandbox fault: HTTP ${status})`,
+    );
+  });
+});
+
+describe('createScimConnector', () => {
+  it.each([
+    ['no fields', {}, '{"clientId"'],
+    ['an empty token', { token: '' }, 'token: token is empty'],
+    [
+      'client credentials without a secret',
+      { clientId: 'c', tokenUrl: 'https://t.example/token' },
+      'clientSecret',
+    ],
+    [
+      'a plain-http token URL',
+      { clientId: 'c', clientSecret: 'shh-1b7d', tokenUrl: 'http://t.example/token' },
+      'tokenUrl: must use https',
+    ],
+    ['no JSON object', 'k', '{"clientId"'],
+  ])(
+    'answers Config.Invalid to a secret with %s, naming the problem but never a value',
+    (_case, secret, problem) => {
+      // Act
+      const act = () => createScimConnector(connection('https://scim.example.com/scim/v2'), secret);
+
+      // Assess
+      expect(act).toThrow(expect.objectContaining({ name: ERROR_NAMES.config }));
+      expect(act).toThrow(new RegExp(`^${NAME}: the SCIM secret must be JSON like \\{"token"`));
+      expect(act).toThrow(problem);
+      expect(act).not.toThrow('shh-1b7d');
+    },
+  );
+
+  it('names the vendor preset in the message', () => {
+    // Act
+    const act = () =>
+      createScimConnector(connection('https://api.insightly.com/scim/v2', 'insightly-scim'), { apiKey: 'k' });
+
+    // Assess
+    expect(act).toThrow(
+      `${NAME}: the Insightly SCIM secret must be JSON like {"token":"<SCIM bearer token>"}`,
+    );
+  });
+
+  it('refuses a connection of another type, and one with tls options', () => {
+    // Act
+    const otherType = () => createScimConnector(connection('https://x.example', 'insightly'), { token: 't' });
+    const withTls = () =>
+      createScimConnector(
+        { ...connection('https://x.example'), tls: { rejectUnauthorized: false } },
+        { token: 't' },
+      );
+
+    // Assess
+    expect(otherType).toThrow(expect.objectContaining({ name: ERROR_NAMES.config }));
+    expect(withTls).toThrow(expect.objectContaining({ name: ERROR_NAMES.config }));
+  });
+});
