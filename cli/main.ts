@@ -216,9 +216,11 @@ async function demoCommand(args: string[], io: Io): Promise<number> {
       io.out('The account is off; every other field is as it was (the write sent the whole record back).');
     }
     const requests = [...prepared.sandboxes.values()].flatMap((s) => s.requests);
-    const writes = requests.filter((r) => r.method !== 'GET').length;
+    // Writes to users; the POSTs here are OAuth token requests.
+    const writes = requests.filter((r) => r.method === 'PUT' || r.method === 'PATCH').length;
+    const deletes = requests.filter((r) => r.method === 'DELETE').length;
     io.out(
-      `Requests to the sandboxes: ${requests.length} (${writes} write${writes === 1 ? '' : 's'}, no DELETE).`,
+      `Requests to the sandboxes: ${requests.length} (${writes} write${writes === 1 ? '' : 's'}, ${deletes === 0 ? 'no' : deletes} DELETE).`,
     );
     return code;
   } finally {

@@ -1,9 +1,11 @@
 import type { ConnectionType, TlsOptions } from '../lambdas/shared/connections';
+import { sameEmail } from '../lambdas/shared/http';
 import type { ConfigFile } from '../lib/config';
 import { ConfigFileError } from '../lib/config';
 import { GAINSIGHT_SANDBOX_ACCESS_KEY, startGainsightSandbox } from '../sandboxes/gainsight';
 import { SAMPLE_USERS, startInsightlySandbox } from '../sandboxes/insightly';
 import { RAPID7_PLATFORM_SANDBOX_KEY, startRapid7PlatformSandbox } from '../sandboxes/rapid7-platform';
+import { SAMPLE_USERS as SCIM_SAMPLE_USERS, SCIM_SANDBOX_TOKEN, startScimSandbox } from '../sandboxes/scim';
 import type { LocalConnection } from './runner';
 
 /** The API key the built-in Insightly sandbox accepts when a config gives none. */
@@ -54,6 +56,14 @@ export const SANDBOX_STARTERS: Partial<Record<ConnectionType, SandboxStarter>> =
       actAsPerson: (email) => sandbox.disableUser(email),
     };
   },
+  'insightly-scim': (secret) => scimSandbox(secret, {}),
+  // Gainsight's own SCIM base and token path, with OAuth client credentials, as its docs give them.
+  'gainsight-scim': (secret) =>
+    scimSandbox(secret ?? { clientId: 'sandbox-client', clientSecret: 'sandbox-client-secret' }, {
+      pathPrefix: '/v1/users/services/scim',
+      tokenPath: '/v1/users/m2m/oauth/token',
+    }),
+  scim: (secret) => scimSandbox(secret, {}),
   gainsight: async (secret) => {
     const accessKey = typeof secret?.accessKey === 'string' ? secret.accessKey : GAINSIGHT_SANDBOX_ACCESS_KEY;
     const sandbox = await startGainsightSandbox({ accessKeys: [accessKey] });
@@ -67,6 +77,38 @@ export const SANDBOX_STARTERS: Partial<Record<ConnectionType, SandboxStarter>> =
     };
   },
 };
+
+/**
+ * A SCIM 2.0 sandbox that accepts the config's secret: a static token, or OAuth client
+ * credentials (then the token URL is the sandbox's own, whatever the config said).
+ */
+async function scimSandbox(
+  secret: Record<string, unknown> | undefined,
+  paths: { pathPrefix?: string; tokenPath?: string },
+): Promise<StartedSandbox> {
+  const oauth =
+    typeof secret?.clientId === 'string' && typeof secret.clientSecret === 'string'
+      ? { clientId: secret.clientId, clientSecret: secret.clientSecret }
+      : undefined;
+  const token = typeof secret?.token === 'string' ? secret.token : SCIM_SANDBOX_TOKEN;
+  const sandbox = await startScimSandbox({
+    users: SCIM_SAMPLE_USERS,
+    auth: oauth
+      ? { oauth: { ...oauth, ...(paths.tokenPath ? { tokenPath: paths.tokenPath } : {}) } }
+      : { token },
+    ...(paths.pathPrefix ? { pathPrefix: paths.pathPrefix } : {}),
+  });
+  return {
+    baseUrl: sandbox.baseUrl,
+    secret: oauth ? { ...oauth, tokenUrl: sandbox.tokenUrl } : { token },
+    requests: sandbox.requests,
+    close: () => sandbox.close(),
+    describeUser: (email) =>
+      [...sandbox.users.values()].find(
+        (u) => sameEmail(u.userName, email) || (u.emails ?? []).some((e) => sameEmail(e.value, email)),
+      ),
+  };
+}
 
 /** Connections ready for a local run, and the sandboxes started for them (to close after). */
 export interface PreparedConnections {

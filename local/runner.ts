@@ -9,6 +9,7 @@ import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-l
 import { createGainsightConnector } from '../lambdas/connectors/gainsight/connector';
 import { createInsightlyConnector } from '../lambdas/connectors/insightly/connector';
 import { createRapid7PlatformConnector } from '../lambdas/connectors/rapid7-platform/connector';
+import { createScimConnector } from '../lambdas/connectors/scim/connector';
 import { connectorHandler } from '../lambdas/handlers/connector';
 import { normalizeHandler } from '../lambdas/handlers/normalize';
 import { handler as summarizeHandler } from '../lambdas/handlers/summarize';
@@ -32,6 +33,9 @@ export const CONNECTOR_FACTORIES: Partial<Record<ConnectionType, ConnectorFactor
   insightly: createInsightlyConnector,
   'rapid7-platform': createRapid7PlatformConnector,
   gainsight: createGainsightConnector,
+  scim: createScimConnector,
+  'insightly-scim': createScimConnector,
+  'gainsight-scim': createScimConnector,
 };
 
 /** A connection for a local run: where it points, and its secret JSON (from the config file). */

@@ -10,6 +10,12 @@ export interface UserRecord {
   id: string;
   /** The email the vendor holds for the account (for SCIM: the userName or primary email matched). */
   email: string;
+  /**
+   * Every other address the account holds (SCIM's `emails[]`), when the vendor keeps more
+   * than one: a lookup may match on any of them, and the record must then still count as
+   * the person asked for.
+   */
+  emails?: string[];
   /** Whether the account can sign in today. */
   active: boolean;
   /**

@@ -24,6 +24,13 @@ export interface HttpClientOptions {
   classifyRateLimit?: (response: Response, message: string) => OffboardError | undefined;
   /** Custom CA or, explicitly, no verification (on-prem consoles). Absent: the system's trust store. */
   tls?: TlsOptions;
+  /** Media type of JSON request bodies and of `accept`; SCIM wants `application/scim+json`. Default `application/json`. */
+  mediaType?: string;
+  /**
+   * The vendor's words in an error body, when they are not in `Message`/`message`/`detail`
+   * (SCIM: `scimType: detail`). Returning undefined falls back to those.
+   */
+  errorDetail?: (body: unknown) => string | undefined;
   /** Injected for tests and benchmarks; defaults to the global fetch. */
   fetch?: typeof fetch;
 }
@@ -32,7 +39,12 @@ export interface RequestOptions {
   /** What we were doing, for the error message: `look up jane@example.com`. */
   action: string;
   query?: Record<string, string>;
+  /** Sent as JSON. */
   body?: unknown;
+  /** Sent as `application/x-www-form-urlencoded` instead of a JSON body (OAuth token requests). */
+  form?: Record<string, string>;
+  /** Headers for this request only, over the client's (a bearer token that changes, say). */
+  headers?: Record<string, string>;
   /** Statuses the caller handles itself (for example 404 on a read); others map to errors. */
   accept?: number[];
 }
@@ -66,8 +78,20 @@ export class HttpClient {
     const url = new URL(this.#options.baseUrl + path);
     for (const [key, value] of Object.entries(options.query ?? {})) url.searchParams.set(key, value);
     const where = `${this.#options.label}: ${options.action}`;
-    const headers: Record<string, string> = { accept: 'application/json', ...this.#options.headers };
-    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    const mediaType = this.#options.mediaType ?? 'application/json';
+    const headers: Record<string, string> = {
+      accept: mediaType,
+      ...this.#options.headers,
+      ...options.headers,
+    };
+    let body: string | undefined;
+    if (options.form !== undefined) {
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      body = new URLSearchParams(options.form).toString();
+    } else if (options.body !== undefined) {
+      headers['content-type'] = mediaType;
+      body = JSON.stringify(options.body);
+    }
 
     let response: Response;
     let text: string;
@@ -76,7 +100,7 @@ export class HttpClient {
       response = await this.#fetch(url, {
         method,
         headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        body,
         signal: AbortSignal.timeout(this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
       });
       text = await response.text();
@@ -92,7 +116,7 @@ export class HttpClient {
     if (options.accept?.includes(status)) {
       return { status, headers: response.headers, body: tryParseJson(text) };
     }
-    const message = `${where}: HTTP ${status}${vendorMessage(text)}`;
+    const message = `${where}: HTTP ${status}${vendorMessage(text, this.#options.errorDetail)}`;
     if (status === 429)
       throw this.#options.classifyRateLimit?.(response, message) ?? new RateLimitedError(message);
     if (status === 401 || status === 403) throw new AuthFailedError(message);
@@ -119,10 +143,10 @@ function tryParseJson(text: string): unknown {
 }
 
 /** The vendor's own words, whatever shape its error body has, kept short. */
-function vendorMessage(text: string): string {
+function vendorMessage(text: string, errorDetail?: (body: unknown) => string | undefined): string {
   const body = tryParseJson(text);
-  let message: unknown = body;
-  if (body && typeof body === 'object') {
+  let message: unknown = errorDetail?.(body) ?? body;
+  if (message === body && body && typeof body === 'object') {
     const record = body as Record<string, unknown>;
     message = record.Message ?? record.message ?? record.detail ?? record.error_description ?? record.error;
   }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { type Connector, canDeactivate, type LookupResult, type UserRecord } from '../connectors/types';
 import { type ConnectionRef, connectionRefSchema } from './connections';
 import { ConfigError, InvalidInputError, ProtectedUserError, UserMismatchError } from './errors';
+import { sameEmail } from './http';
 import { describeIssues } from './issues';
 import type { SecretResolver } from './secrets';
 
@@ -11,6 +12,7 @@ export type ConnectorFactory = (connection: ConnectionRef, secret: unknown) => C
 const userRecordSchema = z.object({
   id: z.string().min(1),
   email: z.string(),
+  emails: z.array(z.string()).optional(),
   active: z.boolean(),
   fields: z.record(z.string(), z.unknown()),
 });
@@ -64,7 +66,7 @@ export async function runStep(
       return connector.lookupUser(input.email);
     case 'getRecord': {
       const record = await connector.getUser(input.userId);
-      if (record.email.trim().toLowerCase() !== input.email.trim().toLowerCase()) {
+      if (![record.email, ...(record.emails ?? [])].some((address) => sameEmail(address, input.email))) {
         throw new UserMismatchError(
           `${label}: user ${record.id} has the email ${record.email || '(none)'}, not ${input.email}; nothing was changed`,
         );

@@ -191,6 +191,23 @@ describe('runStep: getRecord', () => {
     expect(connector.methods()).toEqual(['getUser']);
   });
 
+  it('accepts a record whose other addresses hold the email asked for (SCIM emails[])', async () => {
+    // Prepare
+    const record = userRecord({ email: 'jdoe2', emails: ['J.Doe2@example.com', EMAIL.toUpperCase()] });
+    const connector = new FakeConnector({ record });
+    const { factory, resolveSecret } = harness(connector);
+
+    // Act
+    const result = await runStep(
+      { step: 'getRecord', connection: CONNECTION, email: EMAIL, userId: '1002' },
+      factory,
+      resolveSecret,
+    );
+
+    // Assess
+    expect(result).toEqual(record);
+  });
+
   it('answers User.Mismatch when the record has no email at all', async () => {
     // Prepare
     const connector = new FakeConnector({ record: userRecord({ email: '' }) });
