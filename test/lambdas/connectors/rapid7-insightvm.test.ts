@@ -283,6 +283,29 @@ describe('Rapid7InsightvmConnector.getUser', () => {
     });
   });
 
+  it('carries a login that is an address among the emails, so the person found by login counts as asked for', async () => {
+    // Prepare
+    const box = await sandbox();
+    const event = { connection: connection(box), email: 'marcus.lee@example.com' };
+    const secret = async () => SECRET;
+
+    // Act
+    const found = await runStep({ ...event, step: 'lookup' }, createRapid7InsightvmConnector, secret);
+    const record = await runStep(
+      { ...event, step: 'getRecord', userId: '5' },
+      createRapid7InsightvmConnector,
+      secret,
+    );
+
+    // Assess
+    expect(found).toEqual({ found: true, userId: '5' });
+    expect(record).toMatchObject({
+      id: '5',
+      email: 'm.lee@corp.example.com',
+      emails: ['marcus.lee@example.com'],
+    });
+  });
+
   it('gives the email field as the email, or the login when only the login is an address', async () => {
     // Prepare
     const box = await sandbox({ users: [integrationSeed, { id: 30, login: 'solo@example.com' }] });
@@ -292,6 +315,7 @@ describe('Rapid7InsightvmConnector.getUser', () => {
 
     // Assess
     expect(withoutEmail.email).toBe('solo@example.com');
+    expect(withoutEmail.emails).toBeUndefined();
   });
 
   it('answers Vendor.BadRequest to an unknown user (HTTP 404) and to an id that is not a number', async () => {
@@ -861,7 +885,10 @@ describe('Contract with the console Swagger (vendor-contracts/rapid7)', () => {
 
   it('every request of a whole offboarding is a path, method and query parameter the Swagger defines', async () => {
     // Prepare: enough users for the lookup to page.
-    const users = Array.from({ length: 520 }, (_, i) => ({ login: `user${i}`, email: `user${i}@example.com` }));
+    const users = Array.from({ length: 520 }, (_, i) => ({
+      login: `user${i}`,
+      email: `user${i}@example.com`,
+    }));
     const box = await sandbox({ users: [...SAMPLE_USERS, ...users] });
     const connector = connectorFor(box);
 
@@ -913,7 +940,11 @@ describe('Contract with the console Swagger (vendor-contracts/rapid7)', () => {
     // Act
     const page = await read('GET', '/api/3/users?page=0&size=500');
     const users = await Promise.all([...box.users.keys()].map((id) => read('GET', `/api/3/users/${id}`)));
-    const links = await read('PUT', '/api/3/users/6', { login: 'pnatarajan', name: 'Priya', role: { id: 'user' } });
+    const links = await read('PUT', '/api/3/users/6', {
+      login: 'pnatarajan',
+      name: 'Priya',
+      role: { id: 'user' },
+    });
     const badRequest = await read('PUT', '/api/3/users/3', { login: 'jdoe' });
     await dispatcher.close();
 

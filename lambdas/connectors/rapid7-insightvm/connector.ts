@@ -1,0 +1,389 @@
+/**
+ * Rapid7 InsightVM, on-premise Security Console API v3 (`https://host:3780/api/3`).
+ *
+ * The console's own Swagger (vendor-contracts/rapid7/insightvm-console-swagger.json,
+ * console 6.6.55) is the authority on shapes; the seed guide is the baseline for behaviour.
+ * What matters here:
+ *
+ * - Basic auth with a console user's login and password (not the cloud platform's API key).
+ * - No email filter on `GET /api/3/users`: we page through everyone (`page`, `size` ≤ 500)
+ *   and match on our side, on `email` or on `login` (logins are often the email address).
+ * - `PUT /api/3/users/{id}` is a full replacement whose body is `UserEdit`, a different
+ *   shape from the `User` a GET answers. We map one onto the other field by field.
+ * - `DELETE /api/3/users/{id}/lock` *unlocks* an account: never sent.
+ * - Consoles often run with a self-signed certificate. Verification stays on; the
+ *   connection trusts a private CA with `tls.caCert`, or turns it off explicitly.
+ */
+import { z } from 'zod';
+import type { ConnectionRef, TlsOptions } from '../../shared/connections';
+import { SECRET_EXAMPLES, secretSchemas } from '../../shared/connections';
+import {
+  AmbiguousUserError,
+  AuthFailedError,
+  BadRequestError,
+  BadResponseError,
+  ConfigError,
+  NotYetAppliedError,
+  UnavailableError,
+} from '../../shared/errors';
+import {
+  basicAuth,
+  HttpClient,
+  type HttpClientOptions,
+  type HttpResponse,
+  type RequestOptions,
+  sameEmail,
+} from '../../shared/http';
+import type { DeactivatingConnector, LookupResult, UserRecord } from '../types';
+
+/** The console's API lives under this path of the console URL (`https://host:3780`). */
+export const INSIGHTVM_API_PATH = '/api/3';
+/** The console never returns more than this many users a page, whatever `size` asks. */
+export const INSIGHTVM_PAGE_SIZE = 500;
+/** 200 pages of 500 is 100,000 users: past that the console is not paging as documented. */
+const MAX_LOOKUP_PAGES = 200;
+
+const linkSchema = z.looseObject({ href: z.string().optional(), rel: z.string().optional() });
+
+/**
+ * `User` as the console answers it. The fields we rely on are checked; everything else is
+ * kept as read (`looseObject`), because the record is the state the ledger keeps.
+ */
+const userSchema = z.looseObject({
+  id: z.number().int(),
+  login: z.string(),
+  email: z.string().nullable().optional(),
+  enabled: z.boolean(),
+});
+type InsightvmUser = z.infer<typeof userSchema>;
+
+/** A list row: only what the lookup reads, so one odd account cannot break everyone's lookup. */
+const listedUserSchema = z.looseObject({
+  id: z.number().int(),
+  login: z.string().nullable().optional(),
+  email: z.string().nullable().optional(),
+});
+
+/** `PageOf«User»`: `{resources, page: {number, size, totalPages, totalResources}, links}`. */
+const pageSchema = z.looseObject({
+  resources: z.array(listedUserSchema).optional(),
+  page: z
+    .looseObject({
+      number: z.number().int().nonnegative(),
+      size: z.number().int().nonnegative(),
+      totalPages: z.number().int().nonnegative(),
+      totalResources: z.number().int().nonnegative().optional(),
+    })
+    .optional(),
+  links: z.array(linkSchema).optional(),
+});
+
+/**
+ * What the write-back needs from a `User`, in the Swagger's shapes: `UserRole` (read) and
+ * `AuthenticationSource` (read). `UserEdit` requires `login`, `name` and `role.id`.
+ */
+const writableUserSchema = z.looseObject({
+  login: z.string().min(1),
+  name: z.string(),
+  email: z.string().nullable().optional(),
+  role: z.looseObject({
+    id: z.string().min(1),
+    allSites: z.boolean().optional(),
+    allAssetGroups: z.boolean().optional(),
+    superuser: z.boolean().optional(),
+  }),
+  locale: z
+    .looseObject({ default: z.string().optional(), reports: z.string().optional() })
+    .nullable()
+    .optional(),
+  authentication: z
+    .looseObject({ id: z.number().int().optional(), type: z.string().min(1) })
+    .nullable()
+    .optional(),
+});
+type WritableUser = z.infer<typeof writableUserSchema>;
+
+/**
+ * `UserEdit`, the body of `PUT /api/3/users/{id}`, as far as a write-back can fill it.
+ * `password` (required by the Swagger, shared with `POST`) is write-only: it cannot be read
+ * back, so it is never sent, and the console keeps the password it has. `passwordResetOnLogin`
+ * is not readable either; left out, it is `false`, which is what an existing account has.
+ */
+export interface InsightvmUserEdit {
+  login: string;
+  name: string;
+  email?: string;
+  enabled: boolean;
+  role: { id: string; allSites?: boolean; allAssetGroups?: boolean; superuser?: boolean };
+  locale?: { default?: string; reports?: string };
+  authentication?: { type: string; id?: number };
+}
+
+/** Ids go into the URL path: the Swagger's int32 ids only, so nothing can reach another route. */
+const USER_ID = /^\d{1,10}$/;
+
+/** Codes Node and undici give a TLS handshake refused for an untrusted or wrong certificate. */
+const CERTIFICATE_CODE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
+
+/**
+ * Rapid7 InsightVM console users: look up by email or login, read, disable with a
+ * full-replacement PUT, verify.
+ */
+export class Rapid7InsightvmConnector implements DeactivatingConnector {
+  readonly #http: HttpClient;
+  readonly #label: string;
+  readonly #username: string;
+
+  /** `baseUrl` is the console, `https://host:3780`; `/api/3` is added here. */
+  constructor(options: {
+    label: string;
+    baseUrl: string;
+    username: string;
+    password: string;
+    tls?: TlsOptions;
+    fetch?: typeof fetch;
+  }) {
+    this.#label = options.label;
+    this.#username = options.username;
+    const httpOptions: HttpClientOptions = {
+      label: options.label,
+      baseUrl: consoleBase(options.baseUrl) + INSIGHTVM_API_PATH,
+      headers: { authorization: basicAuth(options.username, options.password) },
+    };
+    if (options.tls) httpOptions.tls = options.tls;
+    if (options.fetch) httpOptions.fetch = options.fetch;
+    this.#http = new HttpClient(httpOptions);
+  }
+
+  /** Requests this connector has sent (benchmarks read it). */
+  get requestCount(): number {
+    return this.#http.requestCount;
+  }
+
+  async lookupUser(email: string): Promise<LookupResult> {
+    const action = `look up ${email}`;
+    const matches = new Set<number>();
+    for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
+      const { status, body } = await this.#request('GET', '/users', {
+        action,
+        query: { page: String(page), size: String(INSIGHTVM_PAGE_SIZE) },
+        accept: [404],
+      });
+      if (status === 404) {
+        // The console answers 404 to an authenticated user who may not list users, and to a
+        // page past the end (the list can shrink while we page: it is not a cursor).
+        if (page > 0) break;
+        throw new AuthFailedError(
+          `${this.#label}: ${action}: HTTP 404: the console hides the user list from accounts that are not ` +
+            'Global Administrators; give the connection a Global Administrator login (and check that baseUrl ' +
+            'is the console, https://host:3780)',
+        );
+      }
+      const parsed = this.#parse(pageSchema, body, action);
+      const users = parsed.resources ?? [];
+      // No server-side filter exists: keep exact (case-insensitive) matches on email or login.
+      for (const user of users) {
+        if (sameEmail(user.email, email) || sameEmail(user.login, email)) matches.add(user.id);
+      }
+      const info = parsed.page;
+      if (info && info.number !== page) {
+        throw new BadResponseError(
+          `${this.#label}: ${action}: asked for page ${page} of the users, the console answered page ${info.number}; ` +
+            'it does not page as documented, so the lookup cannot see every user',
+        );
+      }
+      const pageSize = info?.size || INSIGHTVM_PAGE_SIZE;
+      if (users.length === 0 || users.length < pageSize) break;
+      if (info && page + 1 >= info.totalPages) break;
+      if (page === MAX_LOOKUP_PAGES - 1) {
+        throw new BadResponseError(
+          `${this.#label}: ${action}: more than ${MAX_LOOKUP_PAGES} pages of users; stopped rather than page forever`,
+        );
+      }
+    }
+    const found = [...matches];
+    if (found.length > 1) {
+      throw new AmbiguousUserError(
+        `${this.#label}: ${found.length} users have ${email} as email or login (ids ${found.join(', ')}); ` +
+          'nothing was changed',
+      );
+    }
+    return found[0] === undefined ? { found: false } : { found: true, userId: String(found[0]) };
+  }
+
+  async getUser(userId: string): Promise<UserRecord> {
+    return toRecord(await this.#read(userId, `get user ${userId}`));
+  }
+
+  /** The console account the connection signs in with: its `login` is the secret's username. */
+  async isIntegrationAccount(record: UserRecord): Promise<boolean> {
+    return sameEmail(record.fields.login, this.#username);
+  }
+
+  async deactivateUser(record: UserRecord): Promise<void> {
+    const action = `deactivate user ${record.id}`;
+    if (!USER_ID.test(record.id)) {
+      throw new BadRequestError(`${this.#label}: ${action}: '${record.id}' is not an InsightVM user id`);
+    }
+    // PUT replaces the whole user: a field the body leaves out is reset to its default (the
+    // role's site and asset-group access to false, the locale to the console's, the
+    // authentication source to the built-in one). So the body is the user as read, mapped
+    // from `User` onto `UserEdit` field by field, with only `enabled` changed.
+    const body = toUserEdit(this.#parse(writableUserSchema, record.fields, action), false);
+    const { status, body: answer } = await this.#request('PUT', `/users/${record.id}`, {
+      action,
+      body,
+      accept: [400, 404],
+    });
+    if (status === 404) {
+      throw new BadRequestError(
+        `${this.#label}: ${action}: HTTP 404${vendorWords(answer)}: the user no longer exists, or the connection's ` +
+          'login is not a Global Administrator (the console answers 404 to requests it does not permit)',
+      );
+    }
+    if (status === 400) {
+      const hint = /password/i.test(vendorWords(answer))
+        ? ': this console wants a password with every user update, which offboard cannot send (it cannot be ' +
+          'read back); disable the user in the console by hand'
+        : '';
+      throw new BadRequestError(`${this.#label}: ${action}: HTTP 400${vendorWords(answer)}${hint}`);
+    }
+  }
+
+  async verifyDeactivated(userId: string): Promise<UserRecord> {
+    const record = toRecord(await this.#read(userId, `verify user ${userId}`));
+    if (record.active) {
+      throw new NotYetAppliedError(`${this.#label}: verify user ${userId}: still enabled after the write`);
+    }
+    return record;
+  }
+
+  async #read(userId: string, action: string): Promise<InsightvmUser> {
+    if (!USER_ID.test(userId)) {
+      throw new BadRequestError(`${this.#label}: ${action}: '${userId}' is not an InsightVM user id`);
+    }
+    const { status, body } = await this.#request('GET', `/users/${userId}`, { action, accept: [404] });
+    if (status === 404) {
+      throw new BadRequestError(
+        `${this.#label}: ${action}: HTTP 404${vendorWords(body)}: no such user, or the connection's login is not ` +
+          'a Global Administrator',
+      );
+    }
+    return this.#parse(userSchema, body, action);
+  }
+
+  /** One request; a refused certificate gets a message that says what to configure. */
+  async #request(method: string, path: string, options: RequestOptions): Promise<HttpResponse> {
+    try {
+      return await this.#http.request(method, path, options);
+    } catch (error) {
+      const code = certificateCode(error);
+      if (error instanceof UnavailableError && code) {
+        throw new UnavailableError(
+          `${error.message}: the console's TLS certificate is not trusted (${code}). Consoles often use a ` +
+            'self-signed certificate: give the connection tls.caCert (the PEM of the console certificate or of ' +
+            'its CA), or, knowingly, tls.rejectUnauthorized=false',
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+
+  #parse<T>(schema: z.ZodType<T>, body: unknown, action: string): T {
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new BadResponseError(
+        `${this.#label}: ${action}: unexpected response shape (${issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'invalid'})`,
+      );
+    }
+    return parsed.data;
+  }
+}
+
+/**
+ * Maps a `User` as read onto the `UserEdit` a PUT takes, field by field, as the Swagger
+ * defines both. Read-only fields (`id`, `links`, `locked`) and read-side details `UserEdit`
+ * does not define (`role.name`, `role.privileges`, `authentication.name`, `.external`,
+ * `.links`, `locale.links`) are left out; the console derives them again.
+ */
+export function toUserEdit(user: WritableUser, enabled: boolean): InsightvmUserEdit {
+  const role: InsightvmUserEdit['role'] = { id: user.role.id };
+  if (user.role.allSites !== undefined) role.allSites = user.role.allSites;
+  if (user.role.allAssetGroups !== undefined) role.allAssetGroups = user.role.allAssetGroups;
+  if (user.role.superuser !== undefined) role.superuser = user.role.superuser;
+  const edit: InsightvmUserEdit = { login: user.login, name: user.name, enabled, role };
+  if (typeof user.email === 'string') edit.email = user.email;
+  if (user.locale) {
+    const locale: NonNullable<InsightvmUserEdit['locale']> = {};
+    if (user.locale.default !== undefined) locale.default = user.locale.default;
+    if (user.locale.reports !== undefined) locale.reports = user.locale.reports;
+    edit.locale = locale;
+  }
+  if (user.authentication) {
+    // With an id the console keeps the very same source; without one it picks one of the type.
+    edit.authentication = { type: user.authentication.type };
+    if (user.authentication.id !== undefined) edit.authentication.id = user.authentication.id;
+  }
+  return edit;
+}
+
+function toRecord(user: InsightvmUser): UserRecord {
+  // The lookup matches on the email field or on a login that is an address, so the record
+  // carries both: the email field first (or the login when there is no email), and the
+  // login among its other addresses, so a person found by login still counts as asked for.
+  const login = user.login.includes('@') ? user.login : undefined;
+  const email = user.email?.trim() ? user.email : (login ?? '');
+  const record: UserRecord = { id: String(user.id), email, active: user.enabled, fields: { ...user } };
+  if (login && !sameEmail(login, email)) record.emails = [login];
+  return record;
+}
+
+/** `https://host:3780`, tolerating a trailing slash or `/api/3` given by habit. */
+function consoleBase(baseUrl: string): string {
+  return baseUrl.replace(/\/+$/, '').replace(/\/api\/3$/, '');
+}
+
+/** The console's own words from an error body `{status, message, links}`, kept short. */
+function vendorWords(body: unknown): string {
+  const message = body && typeof body === 'object' ? (body as { message?: unknown }).message : undefined;
+  if (typeof message !== 'string' || message.trim() === '') return '';
+  const oneLine = message.replace(/\s+/g, ' ').trim();
+  return ` (${oneLine.length > 200 ? `${oneLine.slice(0, 200)}…` : oneLine})`;
+}
+
+/** The TLS error code somewhere in an error's cause chain, when it is about the certificate. */
+function certificateCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && CERTIFICATE_CODE.test(code)) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** Builds the connector for one connection from its secret JSON. */
+export function createRapid7InsightvmConnector(
+  connection: ConnectionRef,
+  secret: unknown,
+  fetchImpl?: typeof fetch,
+): Rapid7InsightvmConnector {
+  const parsed = secretSchemas['rapid7-insightvm'].safeParse(secret);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(
+      `${connection.name}: the secret must be JSON like ${SECRET_EXAMPLES['rapid7-insightvm']}: ` +
+        `${issue ? `${issue.path.join('.') || 'secret'}: ${issue.message}` : 'invalid'}`,
+    );
+  }
+  return new Rapid7InsightvmConnector({
+    label: connection.name,
+    baseUrl: connection.baseUrl,
+    username: parsed.data.username,
+    password: parsed.data.password,
+    ...(connection.tls ? { tls: connection.tls } : {}),
+    ...(fetchImpl ? { fetch: fetchImpl } : {}),
+  });
+}

@@ -1,0 +1,729 @@
+/**
+ * A built-in Rapid7 InsightVM Security Console sandbox: a real HTTPS server on 127.0.0.1
+ * that answers the API v3 user endpoints the way the console's own Swagger
+ * (vendor-contracts/rapid7/insightvm-console-swagger.json, console 6.6.55) and the seed guide
+ * describe them: Basic auth with a console login, `PageOf«User»` pages of at most 500, a
+ * `PUT /api/3/users/{id}` that takes `UserEdit` and replaces the whole user (omitted fields
+ * go back to their defaults; unknown fields are refused), a write-only password, errors as
+ * `{status, message, links}`, and 404 for whatever the credential may not see.
+ *
+ * Like most on-prem consoles it serves a self-signed certificate, generated at start for
+ * 127.0.0.1 and localhost: `caCert` is its PEM, for clients told to trust it.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { generate } from 'selfsigned';
+
+/** Authentication source types (`AuthenticationSource.type`). */
+export type InsightvmAuthType = 'normal' | 'kerberos' | 'ldap' | 'saml' | 'admin';
+
+/** A user as the sandbox holds it: `User` without its hypermedia links. */
+export interface InsightvmUser {
+  id: number;
+  login: string;
+  /** The full name (a string in the Swagger, not `{first, last}` as the seed guide shows). */
+  name: string;
+  /** Absent when the console holds none (a PUT that leaves it out clears it). */
+  email?: string;
+  enabled: boolean;
+  /** Read-only: too many failed sign-ins. `DELETE /users/{id}/lock` clears it. */
+  locked: boolean;
+  locale: { default: string; reports: string };
+  role: {
+    id: string;
+    name: string;
+    privileges: string[];
+    /** Site and asset-group access live here, not in a top-level `accessAllSites`. */
+    allSites: boolean;
+    allAssetGroups: boolean;
+    superuser: boolean;
+  };
+  authentication: { id: number; name: string; type: InsightvmAuthType; external: boolean };
+}
+
+/** What a test or the demo gives for a user; the rest comes from the console's defaults. */
+export interface InsightvmUserSeed {
+  id?: number;
+  login: string;
+  name?: string;
+  email?: string;
+  enabled?: boolean;
+  locked?: boolean;
+  locale?: { default?: string; reports?: string };
+  role?: { id: string; allSites?: boolean; allAssetGroups?: boolean; superuser?: boolean };
+  /** A source of the catalogue, by type (the first of it) or by id. Default: the built-in users. */
+  authentication?: { type: InsightvmAuthType; id?: number };
+}
+
+/** The login the sandbox accepts by default: the integration's own console account. */
+export const RAPID7_INSIGHTVM_SANDBOX_USERNAME = 'offboard-svc';
+/** The default account's password. */
+export const RAPID7_INSIGHTVM_SANDBOX_PASSWORD = 'sandbox-password';
+
+/** An injected answer: the next `times` requests that match get it instead of the real one. */
+export interface InsightvmFault {
+  /** HTTP method to match (any when absent). */
+  method?: string;
+  /** Tested against the request path, query excluded (any when absent). */
+  path?: RegExp;
+  /** Query parameters that must all be present with these values (any when absent). */
+  query?: Record<string, string>;
+  status: number;
+  times: number;
+  /** Raw response text, so malformed JSON can be served. Default `{"status","message","links"}`. */
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+/** How the sandbox starts and misbehaves. Every option defaults to a well-behaved console. */
+export interface InsightvmSandboxOptions {
+  /**
+   * Initial users (a held `InsightvmUser` is a seed too); ids are assigned from 1 where
+   * missing. Default SAMPLE_USERS.
+   */
+  users?: ReadonlyArray<InsightvmUserSeed>;
+  /**
+   * Console login -> password of the accounts that may sign in (each must be one of the
+   * users). Default `{ [RAPID7_INSIGHTVM_SANDBOX_USERNAME]: RAPID7_INSIGHTVM_SANDBOX_PASSWORD }`.
+   */
+  credentials?: Record<string, string>;
+  /**
+   * HTTPS with this key and certificate (PEM), HTTPS with a certificate generated at start
+   * (default), or `false` for plain HTTP.
+   */
+  tls?: false | { key: string; cert: string };
+  /** The page size cap. Default 500, as the console documents. */
+  maxPageSize?: number;
+  /** Answer page 0 to every `page`, as a console that ignores paging would. */
+  ignorePage?: boolean;
+  /** Token bucket (burst = rate); above it 429 without Retry-After. Default unlimited. */
+  ratePerSecond?: number;
+  /** Fixed delay before every answer, in milliseconds. Default 0. */
+  latencyMs?: number;
+  /** After a PUT, the next N `GET /api/3/users/{id}` of that user still answer the old user. */
+  verifyLag?: number;
+  faults?: InsightvmFault[];
+}
+
+/** One request as the sandbox saw it, with the status it answered. */
+export interface InsightvmRequestRecord {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  /** Parsed JSON, or the raw text when it did not parse; absent when the body was empty. */
+  body?: unknown;
+  status: number;
+}
+
+/** A running sandbox. */
+export interface InsightvmSandbox {
+  /** The console URL, `https://127.0.0.1:PORT` (the API is under `/api/3`). */
+  baseUrl: string;
+  /** PEM of the certificate the sandbox serves (absent with `tls: false`). */
+  caCert?: string;
+  /** Live state: tests may read and change it between requests. */
+  users: Map<number, InsightvmUser>;
+  /** User id -> password, for the accounts that can sign in with a password. */
+  passwords: Map<number, string>;
+  /** Every request, in arrival order. */
+  requests: InsightvmRequestRecord[];
+  addFault(fault: InsightvmFault): void;
+  /** Requests seen, and how many of them were answered 429. */
+  counts(): { total: number; throttled: number };
+  /** Stops the server, idle keep-alive sockets included. */
+  close(): Promise<void>;
+}
+
+/** The console's built-in roles the sandbox knows (`role.id` -> name and privileges). */
+const ROLES: Record<string, { name: string; privileges: string[] }> = {
+  'global-admin': { name: 'Global Administrator', privileges: ['all-permissions'] },
+  'security-manager': {
+    name: 'Security Manager',
+    privileges: ['create-reports', 'view-site-asset-data', 'view-asset-group-asset-data', 'manage-tags'],
+  },
+  'site-admin': {
+    name: 'Site Owner',
+    privileges: [
+      'manage-site-access',
+      'specify-scan-targets',
+      'start-unscheduled-scans',
+      'view-site-asset-data',
+    ],
+  },
+  'asset-owner': { name: 'Asset Owner', privileges: ['view-site-asset-data', 'create-reports'] },
+  user: { name: 'User', privileges: ['view-site-asset-data', 'view-asset-group-asset-data'] },
+};
+
+/** The console's authentication sources. */
+const AUTH_SOURCES: ReadonlyArray<InsightvmUser['authentication']> = [
+  { id: 1, name: 'Builtin Administrators', type: 'admin', external: false },
+  { id: 2, name: 'Builtin Users', type: 'normal', external: false },
+  { id: 3, name: 'corp-ldap', type: 'ldap', external: true },
+  { id: 4, name: 'okta-saml', type: 'saml', external: true },
+  { id: 5, name: 'CORP.EXAMPLE.COM', type: 'kerberos', external: true },
+];
+const DEFAULT_AUTH = AUTH_SOURCES[1] as InsightvmUser['authentication'];
+const DEFAULT_LOCALE = 'en-US';
+
+/** Fields `UserEdit` defines; anything else in a PUT is refused. `id`, `locked` are read-only. */
+const USER_EDIT_FIELDS = new Set([
+  'authentication',
+  'email',
+  'enabled',
+  'id',
+  'locale',
+  'locked',
+  'login',
+  'name',
+  'password',
+  'passwordResetOnLogin',
+  'role',
+]);
+const ROLE_FIELDS = new Set(['allAssetGroups', 'allSites', 'id', 'superuser']);
+const AUTHENTICATION_FIELDS = new Set(['id', 'type']);
+const LOCALE_FIELDS = new Set(['default', 'links', 'reports']);
+
+const JSON_TYPE = 'application/json;charset=UTF-8';
+
+/** Fills what a seed leaves out with the defaults a PUT also falls back to. */
+function completeUser(seed: InsightvmUserSeed, id: number): InsightvmUser {
+  const role = ROLES[seed.role?.id ?? 'user'];
+  if (!role) throw new Error(`rapid7-insightvm sandbox: unknown role ${seed.role?.id}`);
+  const authentication = resolveSource(seed.authentication);
+  if (!authentication)
+    throw new Error(`rapid7-insightvm sandbox: unknown authentication source for ${seed.login}`);
+  const user: InsightvmUser = {
+    id,
+    login: seed.login,
+    name: seed.name ?? seed.login,
+    enabled: seed.enabled ?? true,
+    locked: seed.locked ?? false,
+    locale: {
+      default: seed.locale?.default ?? DEFAULT_LOCALE,
+      reports: seed.locale?.reports ?? DEFAULT_LOCALE,
+    },
+    role: {
+      id: seed.role?.id ?? 'user',
+      name: role.name,
+      privileges: [...role.privileges],
+      allSites: seed.role?.allSites ?? false,
+      allAssetGroups: seed.role?.allAssetGroups ?? false,
+      superuser: seed.role?.superuser ?? false,
+    },
+    authentication: { ...authentication },
+  };
+  if (seed.email !== undefined) user.email = seed.email;
+  return user;
+}
+
+function resolveSource(wanted?: { type: string; id?: number }): InsightvmUser['authentication'] | undefined {
+  if (!wanted) return DEFAULT_AUTH;
+  if (wanted.id !== undefined) {
+    const source = AUTH_SOURCES.find((candidate) => candidate.id === wanted.id);
+    return source?.type === wanted.type ? source : undefined;
+  }
+  return AUTH_SOURCES.find((candidate) => candidate.type === wanted.type);
+}
+
+/**
+ * The demo console. `offboard-svc` (1) is the integration's own account; jane.doe (3) is the
+ * leaver, with every optional field set away from its default so a careless PUT visibly
+ * resets them; `marcus.lee@example.com` (5) signs in with an email as login while his email
+ * field says otherwise.
+ */
+export const SAMPLE_USERS: ReadonlyArray<Readonly<InsightvmUser>> = [
+  completeUser(
+    {
+      login: RAPID7_INSIGHTVM_SANDBOX_USERNAME,
+      name: 'Offboard Integration',
+      email: 'offboard-svc@example.com',
+      role: { id: 'global-admin', allSites: true, allAssetGroups: true, superuser: true },
+      authentication: { type: 'admin' },
+    },
+    1,
+  ),
+  completeUser(
+    {
+      login: 'nxadmin',
+      name: 'Alex Admin',
+      email: 'admin@example.com',
+      role: { id: 'global-admin', allSites: true, allAssetGroups: true, superuser: true },
+      authentication: { type: 'admin' },
+    },
+    2,
+  ),
+  completeUser(
+    {
+      login: 'jdoe',
+      name: 'Jane Doe',
+      email: 'jane.doe@example.com',
+      locale: { default: 'de-DE', reports: 'fr-FR' },
+      role: { id: 'security-manager', allSites: true, allAssetGroups: true, superuser: false },
+      authentication: { type: 'ldap', id: 3 },
+    },
+    3,
+  ),
+  completeUser(
+    {
+      login: 'ggone',
+      name: 'Gary Gone',
+      email: 'already.gone@example.com',
+      enabled: false,
+      role: { id: 'user' },
+    },
+    4,
+  ),
+  completeUser(
+    {
+      login: 'marcus.lee@example.com',
+      name: 'Marcus Lee',
+      email: 'm.lee@corp.example.com',
+      role: { id: 'site-admin', allSites: false, allAssetGroups: true },
+      authentication: { type: 'saml', id: 4 },
+    },
+    5,
+  ),
+  completeUser(
+    {
+      login: 'pnatarajan',
+      name: 'Priya Natarajan',
+      email: 'priya.natarajan@example.com',
+      locale: { default: 'en-GB', reports: 'en-GB' },
+      role: { id: 'asset-owner' },
+    },
+    6,
+  ),
+  completeUser(
+    {
+      login: 'sobrien',
+      name: "Siobhan O'Brien",
+      email: "o'brien@example.com",
+      locked: true,
+      role: { id: 'user', allSites: true },
+    },
+    7,
+  ),
+];
+
+interface Answer {
+  status: number;
+  body?: unknown;
+  /** Sent as is instead of `body` (faults). */
+  raw?: string;
+  headers?: Record<string, string>;
+}
+
+/** The console's error body: `status` is a string in the Swagger (`"400"`). */
+const fail = (status: number, message: string): Answer => ({
+  status,
+  body: { status: String(status), message, links: [] },
+});
+
+let generated: Promise<{ key: string; cert: string }> | undefined;
+
+/** One certificate per process: generating takes tens of milliseconds, sandboxes start often. */
+function sandboxCertificate(): Promise<{ key: string; cert: string }> {
+  generated ??= generate([{ name: 'commonName', value: '127.0.0.1' }], {
+    keyType: 'ec',
+    algorithm: 'sha256',
+    extensions: [
+      { name: 'basicConstraints', cA: true, critical: true },
+      { name: 'keyUsage', digitalSignature: true, keyCertSign: true, critical: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: 'localhost' },
+          { type: 7, ip: '127.0.0.1' },
+        ],
+      },
+    ],
+  }).then((pems) => ({ key: pems.private, cert: pems.cert }));
+  return generated;
+}
+
+/** Login and password of a Basic header. */
+function basicCredentials(header: string | undefined): { login: string; password: string } | undefined {
+  const match = /^Basic\s+(\S+)$/i.exec(header ?? '');
+  if (!match?.[1]) return undefined;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  return { login: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+function faultMatches(fault: InsightvmFault, method: string, url: URL): boolean {
+  if (fault.times <= 0) return false;
+  if (fault.method !== undefined && fault.method.toUpperCase() !== method) return false;
+  for (const [name, value] of Object.entries(fault.query ?? {})) {
+    if (url.searchParams.get(name) !== value) return false;
+  }
+  if (fault.path === undefined) return true;
+  // A /g or /y pattern keeps state between test() calls; start from the beginning each time.
+  fault.path.lastIndex = 0;
+  return fault.path.test(url.pathname);
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Names the fields of `value` that `allowed` does not define, prefixed with `where`. */
+function unknownFields(value: Record<string, unknown>, allowed: Set<string>, where: string): string[] {
+  return Object.keys(value)
+    .filter((name) => !allowed.has(name))
+    .map((name) => `${where}${name}`);
+}
+
+function completeUsers(seeds: readonly InsightvmUserSeed[]): Map<number, InsightvmUser> {
+  const taken = new Set(seeds.flatMap((seed) => (seed.id === undefined ? [] : [seed.id])));
+  const users = new Map<number, InsightvmUser>();
+  let nextId = 1;
+  for (const seed of seeds) {
+    let id = seed.id;
+    if (id === undefined) {
+      while (taken.has(nextId)) nextId++;
+      id = nextId;
+      taken.add(id);
+    }
+    if (users.has(id)) throw new Error(`rapid7-insightvm sandbox: duplicate user id ${id}`);
+    users.set(id, completeUser(seed, id));
+  }
+  return users;
+}
+
+/** Starts a sandbox on a random port of 127.0.0.1. */
+export async function startRapid7InsightvmSandbox(
+  options: InsightvmSandboxOptions = {},
+): Promise<InsightvmSandbox> {
+  const users = completeUsers(options.users ?? SAMPLE_USERS);
+  const passwords = new Map<number, string>();
+  const credentials = options.credentials ?? {
+    [RAPID7_INSIGHTVM_SANDBOX_USERNAME]: RAPID7_INSIGHTVM_SANDBOX_PASSWORD,
+  };
+  for (const [login, password] of Object.entries(credentials)) {
+    const user = [...users.values()].find(
+      (candidate) => candidate.login.toLowerCase() === login.toLowerCase(),
+    );
+    if (!user) throw new Error(`rapid7-insightvm sandbox: the credential for '${login}' has no user`);
+    passwords.set(user.id, password);
+  }
+  const maxPageSize = options.maxPageSize ?? 500;
+  // The caller's own objects, so a test can watch `times` count down.
+  const faults = [...(options.faults ?? [])];
+  const requests: InsightvmRequestRecord[] = [];
+  // User id -> the user before the last PUT, and how many reads still see it.
+  const stale = new Map<number, { user: InsightvmUser; reads: number }>();
+  const timers = new Set<NodeJS.Timeout>();
+  const rate = options.ratePerSecond;
+  let tokens = rate ?? 0;
+  let refilledAt = performance.now();
+  let throttled = 0;
+  let origin = '';
+
+  function takeToken(): boolean {
+    if (rate === undefined) return true;
+    const now = performance.now();
+    tokens = Math.min(rate, tokens + ((now - refilledAt) / 1000) * rate);
+    refilledAt = now;
+    if (tokens < 1) return false;
+    tokens -= 1;
+    return true;
+  }
+
+  const self = (path: string) => [{ href: `${origin}${path}`, rel: 'self' }];
+
+  /** `User` as the console answers it: the held user with its hypermedia links. */
+  function present(user: InsightvmUser): Record<string, unknown> {
+    return {
+      ...user,
+      authentication: {
+        ...user.authentication,
+        links: self(`/api/3/authentication_sources/${user.authentication.id}`),
+      },
+      links: self(`/api/3/users/${user.id}`),
+    };
+  }
+
+  function integer(query: URLSearchParams, name: string, fallback: number): number | Answer {
+    const value = query.get(name);
+    if (value === null) return fallback;
+    if (!/^\d{1,9}$/.test(value)) return fail(400, `The parameter '${name}' must be a non-negative integer.`);
+    return Number(value);
+  }
+
+  function listUsers(query: URLSearchParams): Answer {
+    const asked = integer(query, 'page', 0);
+    if (typeof asked !== 'number') return asked;
+    const requested = integer(query, 'size', 10);
+    if (typeof requested !== 'number') return requested;
+    if (requested < 1) return fail(400, "The parameter 'size' must be at least 1.");
+    // A size above the cap is quietly lowered, not refused: clients must page on their own.
+    const size = Math.min(requested, maxPageSize);
+    const page = options.ignorePage ? 0 : asked;
+    const all = [...users.values()].sort((a, b) => a.id - b.id);
+    const totalPages = Math.ceil(all.length / size);
+    if (page > 0 && page >= totalPages) return fail(404, `Page ${page} does not exist.`);
+    const path = (n: number) => `/api/3/users?page=${n}&size=${size}`;
+    const links = [{ href: `${origin}${path(page)}`, rel: 'self' }];
+    if (totalPages > 0) links.unshift({ href: `${origin}${path(0)}`, rel: 'first' });
+    if (page + 1 < totalPages) links.push({ href: `${origin}${path(page + 1)}`, rel: 'next' });
+    if (totalPages > 0) links.push({ href: `${origin}${path(totalPages - 1)}`, rel: 'last' });
+    return {
+      status: 200,
+      body: {
+        resources: all.slice(page * size, page * size + size).map(present),
+        page: { number: page, size, totalPages, totalResources: all.length },
+        links,
+      },
+    };
+  }
+
+  function getUser(id: number): Answer {
+    const user = users.get(id);
+    if (!user) return fail(404, `The user ${id} does not exist.`);
+    const old = stale.get(id);
+    if (old && old.reads > 0) {
+      old.reads--;
+      return { status: 200, body: present(old.user) };
+    }
+    return { status: 200, body: present(user) };
+  }
+
+  /** Checks a PUT body against `UserEdit` and builds the user it replaces the old one with. */
+  function readUserEdit(body: unknown, stored: InsightvmUser): InsightvmUser | Answer {
+    if (!isObject(body)) return fail(400, 'The request body must be a user (UserEdit) object.');
+    const unknown = unknownFields(body, USER_EDIT_FIELDS, '');
+    const { role, authentication, locale } = body;
+    if (isObject(role)) unknown.push(...unknownFields(role, ROLE_FIELDS, 'role.'));
+    if (isObject(authentication)) {
+      unknown.push(...unknownFields(authentication, AUTHENTICATION_FIELDS, 'authentication.'));
+    }
+    if (isObject(locale)) unknown.push(...unknownFields(locale, LOCALE_FIELDS, 'locale.'));
+    if (unknown.length > 0) return fail(400, `Unrecognized field(s): ${unknown.join(', ')}.`);
+
+    const problems: string[] = [];
+    const want = (ok: boolean, problem: string) => {
+      if (!ok) problems.push(problem);
+    };
+    const optional = (value: unknown, type: 'string' | 'boolean') =>
+      value === undefined || typeof value === type;
+    want(typeof body.login === 'string' && body.login.trim() !== '', 'login is required');
+    want(typeof body.name === 'string', 'name is required');
+    want(isObject(role) && typeof role.id === 'string', 'role.id is required');
+    want(optional(body.email, 'string'), 'email must be a string');
+    want(optional(body.enabled, 'boolean'), 'enabled must be a boolean');
+    want(optional(body.password, 'string'), 'password must be a string');
+    want(optional(body.passwordResetOnLogin, 'boolean'), 'passwordResetOnLogin must be a boolean');
+    want(body.id === undefined || Number.isInteger(body.id), 'id must be an integer');
+    want(optional(body.locked, 'boolean'), 'locked must be a boolean');
+    if (isObject(role)) {
+      for (const name of ['allSites', 'allAssetGroups', 'superuser']) {
+        want(optional(role[name], 'boolean'), `role.${name} must be a boolean`);
+      }
+    }
+    want(locale === undefined || isObject(locale), 'locale must be an object');
+    if (isObject(locale)) {
+      want(optional(locale.default, 'string'), 'locale.default must be a string');
+      want(optional(locale.reports, 'string'), 'locale.reports must be a string');
+    }
+    want(authentication === undefined || isObject(authentication), 'authentication must be an object');
+    if (isObject(authentication)) {
+      want(typeof authentication.type === 'string', 'authentication.type is required');
+      want(
+        authentication.id === undefined || Number.isInteger(authentication.id),
+        'authentication.id must be an integer',
+      );
+    }
+    if (problems.length > 0) return fail(400, `Invalid user: ${problems.join('; ')}.`);
+
+    const edit = body as {
+      login: string;
+      name: string;
+      email?: string;
+      enabled?: boolean;
+      role: { id: string; allSites?: boolean; allAssetGroups?: boolean; superuser?: boolean };
+      locale?: { default?: string; reports?: string };
+      authentication?: { type: InsightvmAuthType; id?: number };
+    };
+    if (!ROLES[edit.role.id]) return fail(400, `The role '${edit.role.id}' does not exist.`);
+    if (edit.authentication && !resolveSource(edit.authentication)) {
+      return fail(400, 'No authentication source matches the given type and id.');
+    }
+    const clash = [...users.values()].find(
+      (other) => other.id !== stored.id && other.login.toLowerCase() === edit.login.toLowerCase(),
+    );
+    if (clash) return fail(400, `The login '${edit.login}' is already in use.`);
+    // Full replacement: everything the body leaves out takes its default, as on creation.
+    // `id` and `locked` are read-only: the stored values stay, whatever the body says.
+    const seed: InsightvmUserSeed = {
+      login: edit.login,
+      name: edit.name,
+      enabled: edit.enabled ?? true,
+      locked: stored.locked,
+      role: edit.role,
+    };
+    if (edit.email !== undefined) seed.email = edit.email;
+    if (edit.locale) seed.locale = edit.locale;
+    if (edit.authentication) seed.authentication = edit.authentication;
+    return completeUser(seed, stored.id);
+  }
+
+  function putUser(id: number, text: string): Answer {
+    const stored = users.get(id);
+    if (!stored) return fail(404, `The user ${id} does not exist.`);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return fail(400, 'The request body is not valid JSON.');
+    }
+    const next = readUserEdit(body, stored);
+    if ('status' in next) return next;
+    users.set(id, next);
+    // Write-only: taken, never answered.
+    const password = (body as { password?: string }).password;
+    if (password !== undefined) passwords.set(id, password);
+    if (options.verifyLag) stale.set(id, { user: stored, reads: options.verifyLag });
+    return { status: 200, body: { links: self(`/api/3/users/${id}`) } };
+  }
+
+  function unlockUser(id: number): Answer {
+    const user = users.get(id);
+    if (!user) return fail(404, `The user ${id} does not exist.`);
+    if (!user.enabled) return fail(400, 'Disabled accounts may not be unlocked.');
+    user.locked = false;
+    return { status: 200, body: { links: self(`/api/3/users/${id}`) } };
+  }
+
+  function deleteUser(id: number): Answer {
+    if (!users.delete(id)) return fail(404, `The user ${id} does not exist.`);
+    stale.delete(id);
+    passwords.delete(id);
+    return { status: 200, body: { links: self('/api/3/users') } };
+  }
+
+  function decide(method: string, url: URL, text: string, authorization?: string): Answer {
+    // The limits come before the credential is even looked at.
+    if (!takeToken()) return fail(429, 'Too many requests.');
+    const given = basicCredentials(authorization);
+    const caller = given
+      ? [...users.values()].find((user) => user.login.toLowerCase() === given.login.toLowerCase())
+      : undefined;
+    // A disabled or locked account cannot sign in: switching it off ends its API access too.
+    if (
+      !caller ||
+      !given ||
+      passwords.get(caller.id) !== given.password ||
+      !caller.enabled ||
+      caller.locked
+    ) {
+      return fail(401, 'An error occurred while authenticating the user.');
+    }
+    const fault = faults.find((candidate) => faultMatches(candidate, method, url));
+    if (fault) {
+      fault.times--;
+      const raw =
+        fault.body ??
+        JSON.stringify({
+          status: String(fault.status),
+          message: `Sandbox fault: HTTP ${fault.status}`,
+          links: [],
+        });
+      return { status: fault.status, raw, ...(fault.headers ? { headers: fault.headers } : {}) };
+    }
+    const admin = caller.role.id === 'global-admin';
+    // The console answers 404, not 403, to what the caller may not see or do.
+    const hidden = fail(404, 'The resource could not be found.');
+    const route = url.pathname.replace(/\/+$/, '');
+    if (route === '/api/3/users') {
+      if (method === 'GET') return admin ? listUsers(url.searchParams) : hidden;
+      return fail(405, `Method ${method} is not allowed here.`);
+    }
+    const item = /^\/api\/3\/users\/(\d{1,9})(\/lock)?$/.exec(route);
+    if (!item?.[1]) return hidden;
+    const id = Number(item[1]);
+    if (item[2]) {
+      if (method !== 'DELETE') return fail(405, `Method ${method} is not allowed here.`);
+      return admin ? unlockUser(id) : hidden;
+    }
+    if (method === 'GET') return admin || id === caller.id ? getUser(id) : hidden;
+    if (method === 'PUT') return admin ? putUser(id, text) : hidden;
+    if (method === 'DELETE') return admin ? deleteUser(id) : hidden;
+    return fail(405, `Method ${method} is not allowed here.`);
+  }
+
+  function send(res: ServerResponse, answer: Answer): void {
+    // The console always pretty-prints its JSON.
+    const payload = answer.raw ?? (answer.body === undefined ? '' : JSON.stringify(answer.body, null, 2));
+    if (payload !== '') res.setHeader('Content-Type', JSON_TYPE);
+    for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
+    res.writeHead(answer.status).end(payload);
+  }
+
+  function onRequest(req: IncomingMessage, res: ServerResponse, text: string): void {
+    const url = new URL(req.url ?? '/', 'https://127.0.0.1');
+    const method = (req.method ?? 'GET').toUpperCase();
+    const record: InsightvmRequestRecord = {
+      method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      status: 0,
+    };
+    if (text !== '') {
+      try {
+        record.body = JSON.parse(text);
+      } catch {
+        record.body = text;
+      }
+    }
+    requests.push(record);
+    const answer = decide(method, url, text, req.headers.authorization);
+    record.status = answer.status;
+    if (answer.status === 429) throttled++;
+    if (!options.latencyMs) {
+      send(res, answer);
+      return;
+    }
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      send(res, answer);
+    }, options.latencyMs);
+    timers.add(timer);
+  }
+
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => onRequest(req, res, Buffer.concat(chunks).toString('utf8')));
+  };
+  const pems = options.tls === false ? undefined : (options.tls ?? (await sandboxCertificate()));
+  const server = pems
+    ? createHttpsServer({ key: pems.key, cert: pems.cert }, listener)
+    : createHttpServer(listener);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  origin = `${pems ? 'https' : 'http'}://127.0.0.1:${port}`;
+
+  return {
+    baseUrl: origin,
+    ...(pems ? { caCert: pems.cert } : {}),
+    users,
+    passwords,
+    requests,
+    addFault: (fault) => {
+      faults.push(fault);
+    },
+    counts: () => ({ total: requests.length, throttled }),
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        for (const timer of timers) clearTimeout(timer);
+        timers.clear();
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
