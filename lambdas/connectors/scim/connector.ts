@@ -4,6 +4,7 @@ import {
   type ConnectionType,
   SECRET_EXAMPLES,
   secretSchemas,
+  type TlsOptions,
 } from '../../shared/connections';
 import {
   AmbiguousUserError,
@@ -91,31 +92,39 @@ const scimErrorSchema = z.looseObject({
  */
 export class ScimConnector implements DeactivatingConnector {
   readonly #label: string;
-  readonly #baseUrl: string;
   readonly #preset: ScimPreset;
   readonly #bearer: BearerSource;
-  readonly #fetch: typeof fetch;
-  /** One HttpClient per bearer token: its headers are fixed when it is built. */
-  #http: { token: string; client: HttpClient } | undefined;
-  #retiredRequests = 0;
+  /** The bearer token goes per request, so a renewed token needs no new client. */
+  readonly #http: HttpClient;
 
   constructor(options: {
     label: string;
     baseUrl: string;
     preset: ScimPreset;
     bearer: BearerSource;
+    tls?: TlsOptions;
     fetch?: typeof fetch;
   }) {
     this.#label = options.label;
-    this.#baseUrl = options.baseUrl;
     this.#preset = options.preset;
     this.#bearer = options.bearer;
-    this.#fetch = scimWire(options.fetch ?? globalThis.fetch);
+    this.#http = new HttpClient({
+      label: options.label,
+      baseUrl: options.baseUrl,
+      // Bodies go as application/scim+json (RFC 7644 §3.1; some services refuse plain JSON),
+      // but plain JSON answers are SCIM too, and a service may only know that one.
+      mediaType: SCIM_MEDIA_TYPE,
+      headers: { accept: `${SCIM_MEDIA_TYPE}, application/json` },
+      errorDetail: scimErrorText,
+      classifyRateLimit: (_response, message) => options.preset.rateLimited(message),
+      tls: options.tls,
+      fetch: options.fetch,
+    });
   }
 
   /** Requests this connector has sent, token requests included (benchmarks read it). */
   get requestCount(): number {
-    return this.#retiredRequests + (this.#http?.client.requestCount ?? 0) + this.#bearer.requestCount;
+    return this.#http.requestCount + this.#bearer.requestCount;
   }
 
   async lookupUser(email: string): Promise<LookupResult> {
@@ -218,30 +227,14 @@ export class ScimConnector implements DeactivatingConnector {
    * fresh token. A fresh token that is refused is a real auth failure.
    */
   async #request(method: string, path: string, options: RequestOptions): Promise<HttpResponse> {
+    const send = (token: string, accept = options.accept) =>
+      this.#http.request(method, path, { ...options, accept, headers: { authorization: `Bearer ${token}` } });
     const token = await this.#bearer.token();
-    if (!token.cached) return this.#client(token.value).request(method, path, options);
-    const first = await this.#client(token.value).request(method, path, {
-      ...options,
-      accept: [...(options.accept ?? []), 401],
-    });
+    if (!token.cached) return send(token.value);
+    const first = await send(token.value, [...(options.accept ?? []), 401]);
     if (first.status !== 401) return first;
     this.#bearer.invalidate(token.value);
-    const fresh = await this.#bearer.token();
-    return this.#client(fresh.value).request(method, path, options);
-  }
-
-  #client(token: string): HttpClient {
-    if (this.#http?.token === token) return this.#http.client;
-    this.#retiredRequests += this.#http?.client.requestCount ?? 0;
-    const client = new HttpClient({
-      label: this.#label,
-      baseUrl: this.#baseUrl,
-      headers: { authorization: `Bearer ${token}`, accept: `${SCIM_MEDIA_TYPE}, application/json` },
-      classifyRateLimit: (_response, message) => this.#preset.rateLimited(message),
-      fetch: this.#fetch,
-    });
-    this.#http = { token, client };
-    return client;
+    return send((await this.#bearer.token()).value);
   }
 
   #parse<T>(schema: z.ZodType<T>, body: unknown, action: string): T {
@@ -289,62 +282,33 @@ function addressOf(user: ScimUser): string {
 }
 
 function toRecord(user: ScimUser): UserRecord {
+  const emails = (user.emails ?? []).map((entry) => entry.value).filter((value) => typeof value === 'string');
   return {
     id: String(user.id),
     email: addressOf(user),
+    // A lookup may have matched any of these, not only `email`: the step checks them all.
+    emails: [...new Set(looksLikeEmail(user.userName) ? [user.userName, ...emails] : emails)],
     active: user.active === true || user.active === 'true' || user.active === 'True',
     fields: { ...user },
   };
 }
 
-/** `invalidValue: …` from a SCIM error body (RFC 7644 §3.12), or undefined when it is not one. */
+/**
+ * `invalidValue: …` from a SCIM error body (RFC 7644 §3.12), or undefined when it is not one
+ * (HttpClient then falls back to `detail`/`message`).
+ */
 function scimErrorText(body: unknown): string | undefined {
   const parsed = scimErrorSchema.safeParse(body);
   if (!parsed.success) return undefined;
-  const text = [parsed.data.scimType, parsed.data.detail?.replace(/\s+/g, ' ').trim()]
-    .filter(Boolean)
-    .join(': ');
-  if (!text) return undefined;
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  const { scimType, detail } = parsed.data;
+  return [scimType, detail?.replace(/\s+/g, ' ').trim()].filter(Boolean).join(': ') || undefined;
 }
 
-/** ` (invalidValue: …)` for a message, or nothing. */
+/** ` (invalidValue: …)` for a message built here (a 404 we handle ourselves), or nothing. */
 function scimDetail(body: unknown): string {
   const text = scimErrorText(body);
-  return text ? ` (${text})` : '';
-}
-
-/**
- * The SCIM wire format around the shared HttpClient, which speaks `application/json` and
- * reads `detail` from error bodies: requests with a body go as `application/scim+json`
- * (RFC 7644 §3.1; some services refuse plain JSON), and a SCIM error's `scimType` is folded
- * into `detail` so HttpClient's message says `HTTP 400 (invalidValue: …)`. The status →
- * error mapping stays HttpClient's.
- */
-function scimWire(base: typeof fetch): typeof fetch {
-  return (async (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
-    const headers = new Headers(init?.headers);
-    if (init?.body !== undefined && init.body !== null) headers.set('content-type', SCIM_MEDIA_TYPE);
-    const response = await base(input, { ...init, headers });
-    if (response.status < 400) return response;
-    const text = await response.text();
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      body = undefined;
-    }
-    const detail = scimErrorText(body);
-    const folded = detail === undefined ? text : JSON.stringify({ detail });
-    const answerHeaders = new Headers(response.headers);
-    answerHeaders.delete('content-length');
-    answerHeaders.delete('content-encoding');
-    return new Response(folded, {
-      status: response.status,
-      statusText: response.statusText,
-      headers: answerHeaders,
-    });
-  }) as typeof fetch;
+  if (!text) return '';
+  return ` (${text.length > 200 ? `${text.slice(0, 200)}…` : text})`;
 }
 
 /**
@@ -361,12 +325,6 @@ export function createScimConnector(
     throw new ConfigError(`${connection.name}: type ${type} is not a SCIM connection type`);
   }
   const preset = SCIM_PRESETS[type];
-  if (connection.tls) {
-    // The SCIM wire adapter replaces HttpClient's fetch, and with it HttpClient's TLS options.
-    throw new ConfigError(
-      `${connection.name}: tls options are not supported for ${type} connections; the service needs a publicly trusted certificate`,
-    );
-  }
   const parsed = secretSchemas[type].safeParse(secret);
   if (!parsed.success) {
     throw new ConfigError(
@@ -374,7 +332,6 @@ export function createScimConnector(
         secretProblems(secret, parsed.error),
     );
   }
-  const fetchOption = fetchImpl ? { fetch: fetchImpl } : {};
   const bearer =
     'token' in parsed.data
       ? new StaticBearer(parsed.data.token)
@@ -382,14 +339,17 @@ export function createScimConnector(
           label: connection.name,
           credentials: parsed.data,
           classifyRateLimit: (_response, message) => preset.rateLimited(message),
-          ...fetchOption,
+          // No `tls`: it vouches for the SCIM service, and the token endpoint is often
+          // another host with a public certificate (a private CA would refuse it).
+          fetch: fetchImpl,
         });
   return new ScimConnector({
     label: connection.name,
     baseUrl: connection.baseUrl,
     preset,
     bearer,
-    ...fetchOption,
+    tls: connection.tls,
+    fetch: fetchImpl,
   });
 }
 

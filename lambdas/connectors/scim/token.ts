@@ -89,14 +89,13 @@ export class ClientCredentialsBearer implements BearerSource {
     const { clientId, clientSecret, tokenUrl } = options.credentials;
     this.#label = options.label;
     this.#key = `${tokenUrl}\u0000${clientId}`;
-    const httpOptions: HttpClientOptions = {
+    this.#http = new HttpClient({
       label: options.label,
       baseUrl: tokenUrl,
       headers: { authorization: basicAuth(clientId, clientSecret) },
-      fetch: formEncoded(options.fetch ?? globalThis.fetch),
-    };
-    if (options.classifyRateLimit) httpOptions.classifyRateLimit = options.classifyRateLimit;
-    this.#http = new HttpClient(httpOptions);
+      classifyRateLimit: options.classifyRateLimit,
+      fetch: options.fetch,
+    });
   }
 
   get requestCount(): number {
@@ -124,7 +123,8 @@ export class ClientCredentialsBearer implements BearerSource {
     const action = 'get an OAuth access token';
     const { status, body } = await this.#http.request('POST', '', {
       action,
-      body: { grant_type: 'client_credentials' },
+      // RFC 6749 §4.4.2: a form body, not JSON.
+      form: { grant_type: 'client_credentials' },
       accept: [400],
     });
     if (status === 400) throw this.#refused(body, action);
@@ -154,20 +154,4 @@ export class ClientCredentialsBearer implements BearerSource {
       ? new AuthFailedError(`${message}: check clientId and clientSecret`)
       : new BadRequestError(message);
   }
-}
-
-/**
- * HttpClient sends JSON; a token endpoint takes `application/x-www-form-urlencoded`
- * (RFC 6749 §4.4.2). This adapter re-encodes the flat JSON object HttpClient built, so the
- * status → error mapping stays HttpClient's. (A `form` body option on HttpClient would make
- * it unnecessary.)
- */
-function formEncoded(base: typeof fetch): typeof fetch {
-  return ((input: Parameters<typeof fetch>[0], init?: RequestInit) => {
-    if (typeof init?.body !== 'string') return base(input, init);
-    const fields = JSON.parse(init.body) as Record<string, string>;
-    const headers = new Headers(init.headers);
-    headers.set('content-type', 'application/x-www-form-urlencoded');
-    return base(input, { ...init, headers, body: new URLSearchParams(fields).toString() });
-  }) as typeof fetch;
 }

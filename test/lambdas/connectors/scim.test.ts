@@ -1,3 +1,6 @@
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { generate } from 'selfsigned';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   createScimConnector,
@@ -6,8 +9,9 @@ import {
   scimString,
 } from '../../../lambdas/connectors/scim/connector';
 import type { Connector } from '../../../lambdas/connectors/types';
-import type { ConnectionRef, ConnectionType } from '../../../lambdas/shared/connections';
+import type { ConnectionRef, ConnectionType, TlsOptions } from '../../../lambdas/shared/connections';
 import { ERROR_NAMES, OffboardError } from '../../../lambdas/shared/errors';
+import { runStep } from '../../../lambdas/shared/steps';
 import {
   SAMPLE_USERS,
   SCIM_SANDBOX_TOKEN,
@@ -318,6 +322,7 @@ describe('ScimConnector.getUser', () => {
     expect(record).toEqual({
       id: 'u1002',
       email: 'jane.doe@example.com',
+      emails: ['jane.doe@example.com'],
       active: true,
       fields: { ...jane, meta: { ...jane.meta, location: `${box.baseUrl}/Users/u1002` } },
     });
@@ -349,6 +354,38 @@ describe('ScimConnector.getUser', () => {
 
     // Assess
     expect(record.email).toBe(email);
+  });
+
+  it('lists every address, so a user found by a secondary one passes the getRecord check', async () => {
+    // Prepare: the work address is primary; the leaver is reported under an old alias.
+    const user = seed('u1', 'pat', {
+      emails: [
+        { value: 'pat@example.com', type: 'work', primary: true },
+        { value: 'pat.old@legacy.example', type: 'other' },
+      ],
+    });
+    const box = await sandbox({ users: [user] });
+    const connector = connectorFor(box);
+
+    // Act
+    const found = await connector.lookupUser('Pat.Old@legacy.example');
+    const record = await connector.getUser('u1');
+    const step = await runStep(
+      {
+        step: 'getRecord',
+        connection: connection(box.baseUrl),
+        email: 'Pat.Old@legacy.example',
+        userId: 'u1',
+      },
+      createScimConnector,
+      async () => ({ token: SCIM_SANDBOX_TOKEN }),
+    );
+
+    // Assess
+    expect(found).toEqual({ found: true, userId: 'u1' });
+    expect(record.email).toBe('pat@example.com');
+    expect(record.emails).toEqual(['pat@example.com', 'pat.old@legacy.example']);
+    expect(step).toMatchObject({ id: 'u1', email: 'pat@example.com' });
   });
 
   it('escapes the id in the path', async () => {
@@ -773,17 +810,38 @@ describe('createScimConnector', () => {
     );
   });
 
-  it('refuses a connection of another type, and one with tls options', () => {
+  it('refuses a connection of another type', () => {
     // Act
     const otherType = () => createScimConnector(connection('https://x.example', 'insightly'), { token: 't' });
-    const withTls = () =>
-      createScimConnector(
-        { ...connection('https://x.example'), tls: { rejectUnauthorized: false } },
-        { token: 't' },
-      );
 
     // Assess
     expect(otherType).toThrow(expect.objectContaining({ name: ERROR_NAMES.config }));
-    expect(withTls).toThrow(expect.objectContaining({ name: ERROR_NAMES.config }));
+  });
+
+  it('honours connection.tls: reaches a self-signed HTTPS service only when told not to verify', async () => {
+    // Prepare: an on-prem style service with a self-signed certificate, answering jane to any lookup.
+    const pems = await generate([{ name: 'commonName', value: '127.0.0.1' }], { keyType: 'ec' });
+    const server = createHttpsServer({ key: pems.private, cert: pems.cert }, (_request, response) => {
+      const jane = { id: 'u1', userName: 'jane.doe@example.com', active: true };
+      response.writeHead(200, { 'content-type': 'application/scim+json' });
+      response.end(JSON.stringify({ totalResults: 1, Resources: [jane] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const baseUrl = `https://127.0.0.1:${(server.address() as AddressInfo).port}/scim/v2`;
+    const lookup = (tls?: TlsOptions) =>
+      createScimConnector({ ...connection(baseUrl), tls }, { token: 't' }).lookupUser('jane.doe@example.com');
+
+    try {
+      // Act
+      const verified = await rejectionOf(lookup());
+      const unverified = await lookup({ rejectUnauthorized: false });
+
+      // Assess
+      expect(verified.name).toBe(ERROR_NAMES.unavailable);
+      expect(unverified).toEqual({ found: true, userId: 'u1' });
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });
