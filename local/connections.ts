@@ -4,6 +4,12 @@ import type { ConfigFile } from '../lib/config';
 import { ConfigFileError } from '../lib/config';
 import { GAINSIGHT_SANDBOX_ACCESS_KEY, startGainsightSandbox } from '../sandboxes/gainsight';
 import { SAMPLE_USERS, startInsightlySandbox } from '../sandboxes/insightly';
+import {
+  SAMPLE_USERS as INSIGHTVM_SAMPLE_USERS,
+  RAPID7_INSIGHTVM_SANDBOX_PASSWORD,
+  RAPID7_INSIGHTVM_SANDBOX_USERNAME,
+  startRapid7InsightvmSandbox,
+} from '../sandboxes/rapid7-insightvm';
 import { RAPID7_PLATFORM_SANDBOX_KEY, startRapid7PlatformSandbox } from '../sandboxes/rapid7-platform';
 import { SAMPLE_USERS as SCIM_SAMPLE_USERS, SCIM_SANDBOX_TOKEN, startScimSandbox } from '../sandboxes/scim';
 import type { LocalConnection } from './runner';
@@ -64,6 +70,25 @@ export const SANDBOX_STARTERS: Partial<Record<ConnectionType, SandboxStarter>> =
       tokenPath: '/v1/users/m2m/oauth/token',
     }),
   scim: (secret) => scimSandbox(secret, {}),
+  'rapid7-insightvm': async (secret) => {
+    const username =
+      typeof secret?.username === 'string' ? secret.username : RAPID7_INSIGHTVM_SANDBOX_USERNAME;
+    const password =
+      typeof secret?.password === 'string' ? secret.password : RAPID7_INSIGHTVM_SANDBOX_PASSWORD;
+    // The first sample user is the integration's own console account: it signs in with the config's login.
+    const users = INSIGHTVM_SAMPLE_USERS.map((u, i) => (i === 0 ? { ...u, login: username } : u));
+    const sandbox = await startRapid7InsightvmSandbox({ users, credentials: { [username]: password } });
+    return {
+      baseUrl: sandbox.baseUrl,
+      secret: { username, password },
+      // The console's self-signed certificate, trusted the way an operator would: by its PEM.
+      ...(sandbox.caCert ? { tls: { caCert: sandbox.caCert } } : {}),
+      requests: sandbox.requests,
+      close: () => sandbox.close(),
+      describeUser: (email) =>
+        [...sandbox.users.values()].find((u) => sameEmail(u.email, email) || sameEmail(u.login, email)),
+    };
+  },
   gainsight: async (secret) => {
     const accessKey = typeof secret?.accessKey === 'string' ? secret.accessKey : GAINSIGHT_SANDBOX_ACCESS_KEY;
     const sandbox = await startGainsightSandbox({ accessKeys: [accessKey] });

@@ -8,6 +8,7 @@ type JSONValue = Parameters<StateMachine['run']>[0];
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { createGainsightConnector } from '../lambdas/connectors/gainsight/connector';
 import { createInsightlyConnector } from '../lambdas/connectors/insightly/connector';
+import { createRapid7InsightvmConnector } from '../lambdas/connectors/rapid7-insightvm/connector';
 import { createRapid7PlatformConnector } from '../lambdas/connectors/rapid7-platform/connector';
 import { createScimConnector } from '../lambdas/connectors/scim/connector';
 import { connectorHandler } from '../lambdas/handlers/connector';
@@ -29,8 +30,9 @@ export const CONNECTOR_STEPS = ['Lookup', 'GetRecord', 'Deactivate', 'Verify'] a
 export type ConnectorStep = (typeof CONNECTOR_STEPS)[number] | 'AskPerson';
 
 /** The connector behind each connection type, as the deployed functions bundle them. */
-export const CONNECTOR_FACTORIES: Partial<Record<ConnectionType, ConnectorFactory>> = {
+export const CONNECTOR_FACTORIES: Record<ConnectionType, ConnectorFactory> = {
   insightly: createInsightlyConnector,
+  'rapid7-insightvm': createRapid7InsightvmConnector,
   'rapid7-platform': createRapid7PlatformConnector,
   gainsight: createGainsightConnector,
   scim: createScimConnector,

@@ -11,7 +11,7 @@ export interface UserRecord {
   /** The email the vendor holds for the account (for SCIM: the userName or primary email matched). */
   email: string;
   /**
-   * Every other address the account holds (SCIM's `emails[]`), when the vendor keeps more
+   * Every address the account holds (`email` among them; SCIM's `emails[]`), when the vendor keeps more
    * than one: a lookup may match on any of them, and the record must then still count as
    * the person asked for.
    */
