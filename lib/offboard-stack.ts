@@ -95,7 +95,7 @@ export class OffboardStack extends Stack {
         );
       }
       const { name, type, baseUrl } = connection;
-      return { name, type, baseUrl, ...this.connectionSecret(connection) };
+      return { name, type, baseUrl, tls: connection.tls, ...this.connectionSecret(connection) };
     });
     this.secrets = new Map(connections.map((c) => [c.name, c.secret]));
 
@@ -118,6 +118,8 @@ export class OffboardStack extends Stack {
       name: c.name,
       type: c.type,
       baseUrl: c.baseUrl,
+      // A console's CA certificate is public information: it travels with the connection.
+      ...(c.tls ? { tls: c.tls } : {}),
       secretId: c.secretId,
       functionName: connectorFunctions.get(c.type)?.function.functionName,
     }));

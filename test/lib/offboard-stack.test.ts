@@ -8,6 +8,7 @@ import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { CONNECTION_TYPES } from '../../lambdas/shared/connections';
 import { type ConfigFile, loadConfigFile } from '../../lib/config';
 import { OFFBOARD_USER_ASL, OffboardStack } from '../../lib/offboard-stack';
 
@@ -394,4 +395,41 @@ describe('OffboardStack with other configs', () => {
       ['AwsSolutions-SMG4', ['Offboard/Unacknowledged/Resource']],
     ]);
   });
+});
+
+describe('OffboardStack with every connection type', () => {
+  it('bundles one connector function a type, each reading only its own secrets, with cdk-nag clean', () => {
+    // Prepare: one connection of each type, all secrets created by the stack
+    const caCert = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const config: ConfigFile = {
+      connections: CONNECTION_TYPES.map((type) => ({
+        name: `${type}-prod`,
+        type,
+        baseUrl: `https://${type}.example.com`,
+        ...(type === 'rapid7-insightvm' ? { tls: { caCert } } : {}),
+      })),
+    };
+    const app = newApp({ bundle: true, nag: true });
+    const stack = new OffboardStack(app, 'Offboard', { config });
+
+    // Act
+    const assembly = app.synth();
+    const template = Template.fromJSON(assembly.getStackArtifact(stack.artifactId).template);
+
+    // Assess
+    expect(violations(readReport(assembly.directory))).toEqual([]);
+    template.resourceCountIs('AWS::Lambda::Function', CONNECTION_TYPES.length + 2);
+    for (const type of CONNECTION_TYPES) {
+      const connector = required(stack.connectorFunctions.get(type), `${type} connector`);
+      const reads = roleStatements(template, logicalId(stack, connector.role))
+        .filter((s) => actions(s).includes('secretsmanager:GetSecretValue'))
+        .map((s) => JSON.stringify(s.Resource));
+      const own = logicalId(stack, required(stack.secrets.get(`${type}-prod`), `${type} secret`) as never);
+      expect(reads, type).toEqual([JSON.stringify({ Ref: own })]);
+    }
+    const normalize = Object.values(template.findResources('AWS::Lambda::Function')).find((fn) =>
+      JSON.stringify(fn).includes('OFFBOARD_CONNECTIONS'),
+    );
+    expect(JSON.stringify(normalize)).toContain('BEGIN CERTIFICATE');
+  }, 120_000);
 });
