@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_CONFIG, EXIT, main } from '../../cli/main';
-import { PERSON_DEACTIVATED_TYPES } from '../../lambdas/shared/connections';
+import { CONNECTION_TYPES, PERSON_DEACTIVATED_TYPES } from '../../lambdas/shared/connections';
 import type { OffboardSummary } from '../../lambdas/shared/summary';
 import { type InsightlySandbox, startInsightlySandbox } from '../../sandboxes/insightly';
 
@@ -200,6 +200,28 @@ describe('offboard run', () => {
     ]);
     expect(code).toBe(EXIT.ok);
     expect(JSON.parse(stdout).connections[0]).toMatchObject({ outcome: 'deactivated' });
+  });
+});
+
+describe('offboard run against every connection type', () => {
+  it('config/sandboxes.json: every connection deactivated, through the real ASL', async () => {
+    // Act: no baseUrl anywhere, so each connection gets its built-in sandbox
+    const { code, stdout } = await run([
+      'run',
+      '--config',
+      'config/sandboxes.json',
+      '--email',
+      'jane.doe@example.com',
+      '--json',
+    ]);
+    // Assess
+    const summary = JSON.parse(stdout) as OffboardSummary;
+    expect(new Set(summary.connections.map((c) => c.type))).toEqual(new Set(CONNECTION_TYPES));
+    expect(summary.connections.map((c) => `${c.name}:${c.outcome}`)).toEqual(
+      summary.connections.map((c) => `${c.name}:deactivated`),
+    );
+    expect(summary.status).toBe('succeeded');
+    expect(code).toBe(EXIT.ok);
   });
 });
 
