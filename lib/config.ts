@@ -5,6 +5,7 @@ import {
   baseUrlSchema,
   CONNECTION_TYPES,
   connectionNameSchema,
+  rateLimitSchema,
   tlsSchema,
 } from '../lambdas/shared/connections';
 import { describeIssues } from '../lambdas/shared/issues';
@@ -23,6 +24,8 @@ export const connectionConfigSchema = z
     type: z.enum(CONNECTION_TYPES),
     baseUrl: baseUrlSchema.optional(),
     tls: tlsSchema.optional(),
+    /** The pace to keep; `false` for none. Default: the vendor's documented limit (when it has one). */
+    rateLimit: z.union([rateLimitSchema, z.literal(false)]).optional(),
     secretId: z.string().min(1).optional(),
     secret: z.record(z.string(), z.unknown()).optional(),
     secretFile: z.string().min(1).optional(),

@@ -50,6 +50,14 @@ export const tlsSchema = z.union([
 ]);
 export type TlsOptions = z.infer<typeof tlsSchema>;
 
+/** At most `requests` requests every `perSeconds` seconds: the pace the workflow keeps for a connection. */
+export const rateLimitSchema = z
+  .object({
+    requests: z.number().int().positive(),
+    perSeconds: z.number().positive(),
+  })
+  .strict();
+
 const connectionNameSchema = z
   .string()
   .regex(
@@ -70,6 +78,11 @@ export const connectionRefSchema = z.object({
   secretId: z.string().min(1).optional(),
   /** Lambda function that runs this connection's steps (deployed only). */
   functionName: z.string().min(1).optional(),
+  /**
+   * The pace kept across every execution (resolved from the config, or the vendor's
+   * documented limit); absent: no pacing.
+   */
+  rateLimit: rateLimitSchema.optional(),
   /** Who switches the account off: the API, or a person (set by Normalize from the type). */
   deactivation: z.enum(['api', 'person']).optional(),
 });
