@@ -1,7 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { parsePeople } from '../lambdas/shared/people';
+import { normalizeRequest } from '../lambdas/shared/request';
 import { type ConfigFile, ConfigFileError, loadConfigFile } from '../lib/config';
+import { runBulkLocally } from '../local/bulk';
 import { type PreparedConnections, prepareConnections, SANDBOX_STARTERS } from '../local/connections';
 import { type LocalRunResult, type ProgressEvent, runLocally } from '../local/runner';
 import { LocalTaskStore, type PersonTask, type PersonTaskResult } from '../local/tasks';
@@ -14,12 +18,15 @@ const USAGE = `offboard: switch off a departing employee's SaaS accounts, provab
 
 Usage:
   offboard run --config <file> --email <email> [--dry-run] [--connections a,b] [--json]
+  offboard run --config <file> --emails <file> [--concurrency 10] [--dry-run] [--connections a,b] [--json]
   offboard demo [--email <email>] [--json]
   offboard task complete <token>
   offboard task fail <token> --reason <why>
   offboard help
 
-run     Offboards one person through the real state machine, executed locally.
+run     Offboards one person (--email), or many (--emails: a file with one email a line, a
+        CSV with an "email" column, or a JSON array), through the real state machine,
+        executed locally. Every connection keeps its vendor's rate limit across all runs.
         Connections without "baseUrl" in the config use a built-in sandbox.
 demo    Starts a built-in sandbox for every vendor surface and offboards one person on
         all of them: a dry run, the real run, and a re-run that finds nothing left to do.
@@ -83,17 +90,112 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   const values = parse(args, {
     config: { type: 'string' },
     email: { type: 'string' },
+    emails: { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
     connections: { type: 'string' },
+    concurrency: { type: 'string', default: '10' },
     json: { type: 'boolean', default: false },
   });
   if (typeof values.config !== 'string') throw new UsageError('run: --config <file> is required');
-  if (typeof values.email !== 'string') throw new UsageError('run: --email <email> is required');
+  if ((typeof values.email === 'string') === (typeof values.emails === 'string')) {
+    throw new UsageError('run: give either --email <email> or --emails <file>');
+  }
   const config = loadConfigFile(values.config);
-  const input: Record<string, unknown> = { email: values.email, dryRun: values['dry-run'] === true };
-  if (typeof values.connections === 'string')
-    input.connections = values.connections.split(',').map((name: string) => name.trim());
+  const connections =
+    typeof values.connections === 'string'
+      ? values.connections.split(',').map((name: string) => name.trim())
+      : undefined;
+  const dryRun = values['dry-run'] === true;
+  if (typeof values.emails === 'string') {
+    const concurrency = Number(values.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new UsageError('run: --concurrency must be a whole number ≥ 1');
+    return offboardMany(
+      config,
+      readPeople(values.emails),
+      { dryRun, connections, concurrency },
+      values.json === true,
+      io,
+    );
+  }
+  const input: Record<string, unknown> = { email: values.email, dryRun };
+  if (connections) input.connections = connections;
   return offboard(config, input, values.json === true, io);
+}
+
+/** The people in a --emails file, all checked before anyone is offboarded. */
+function readPeople(path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--emails ${path}: cannot read: ${(error as Error).message}`);
+  }
+  try {
+    return parsePeople(text, path);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+async function offboardMany(
+  config: ConfigFile,
+  emails: string[],
+  options: { dryRun: boolean; connections: string[] | undefined; concurrency: number },
+  json: boolean,
+  io: Io,
+): Promise<number> {
+  const prepared = await prepareConnections(config);
+  try {
+    // The same checks as one person's run, once, before anyone is touched.
+    const probe = normalizeRequestSafely({ email: emails[0], connections: options.connections }, prepared);
+    if (probe) throw new UsageError(probe);
+    const started = performance.now();
+    const bulk = await runBulkLocally({
+      connections: prepared.connections,
+      emails,
+      dryRun: options.dryRun,
+      ...(options.connections ? { connectionNames: options.connections } : {}),
+      concurrency: options.concurrency,
+      askPerson: askPersonFor(prepared, io.err),
+      onPersonDone: json
+        ? undefined
+        : (summary, done) => {
+            const failed = summary.connections.filter((c) => c.outcome === 'failed').length;
+            io.err(
+              `  [${done}/${emails.length}] ${summary.email}: ${summary.status}${failed ? ` (${failed} failed)` : ''}`,
+            );
+          },
+    });
+    const seconds = (performance.now() - started) / 1000;
+    if (json) {
+      io.out(JSON.stringify(bulk, null, 2));
+    } else {
+      io.out(
+        `\nOffboarded ${bulk.people} people in ${seconds.toFixed(1)} s${bulk.dryRun ? ' (dry run: nothing was changed)' : ''}`,
+      );
+      for (const [outcome, count] of Object.entries(bulk.outcomes).sort())
+        io.out(`  ${outcome.padEnd(17)} ${count}`);
+      io.out(`Status: ${bulk.status}`);
+      if (bulk.failedPeople.length > 0)
+        io.out(`People with a failed connection: ${bulk.failedPeople.join(', ')}`);
+    }
+    return bulk.failedPeople.length > 0 ? EXIT.failed : EXIT.ok;
+  } finally {
+    await prepared.close();
+  }
+}
+
+function normalizeRequestSafely(raw: unknown, prepared: PreparedConnections): string | undefined {
+  try {
+    normalizeRequest(
+      raw,
+      prepared.connections.map((c) => c.ref),
+    );
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
 async function offboard(config: ConfigFile, input: unknown, json: boolean, io: Io): Promise<number> {
