@@ -177,10 +177,13 @@ async function offboardMany(
       for (const [outcome, count] of Object.entries(bulk.outcomes).sort())
         io.out(`  ${outcome.padEnd(17)} ${count}`);
       io.out(`Status: ${bulk.status}`);
-      if (bulk.failedPeople.length > 0)
-        io.out(`People with a failed connection: ${bulk.failedPeople.join(', ')}`);
+      for (const person of bulk.failed) {
+        const why =
+          person.error ?? person.connections.map((c) => `${c.name}: ${c.error?.name ?? 'failed'}`).join(', ');
+        io.out(`  failed: ${person.email}: ${typeof why === 'string' ? why : `${why.name}: ${why.message}`}`);
+      }
     }
-    return bulk.failedPeople.length > 0 ? EXIT.failed : EXIT.ok;
+    return bulk.failed.length > 0 ? EXIT.failed : EXIT.ok;
   } finally {
     await prepared.close();
   }

@@ -1,15 +1,15 @@
-import type { OffboardSummary } from '../lambdas/shared/summary';
-import { type LocalRunOptions, runLocally } from './runner';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { normalizeBulkHandler } from '../lambdas/handlers/normalize-bulk';
+import { handler as summarizeBulkHandler } from '../lambdas/handlers/summarize-bulk';
+import { ConfigError } from '../lambdas/shared/errors';
+import { type BulkSummary, type OffboardSummary, summarizeBulk } from '../lambdas/shared/summary';
+import { invoke, type JSONValue, type LocalRunOptions, type LocalRunResult, runLocally } from './runner';
 
-/** One bulk run: every person's summary, and the totals a person reads first. */
-export interface BulkSummary {
-  dryRun: boolean;
-  people: number;
-  status: 'succeeded' | 'partial' | 'failed';
-  /** Connections by outcome, over everyone. */
-  outcomes: Record<string, number>;
-  /** People with at least one failed connection. */
-  failedPeople: string[];
+/** One bulk run: the totals, and every person's own summary. */
+export interface LocalBulkResult extends BulkSummary {
   results: OffboardSummary[];
 }
 
@@ -30,7 +30,7 @@ export interface BulkOptions extends Omit<LocalRunOptions, 'input'> {
  * deployed bulk workflow starts one execution a person. Runs share one process and so one
  * pacer per connection: together they keep each vendor's rate limit.
  */
-export async function runBulkLocally(options: BulkOptions): Promise<BulkSummary> {
+export async function runBulkLocally(options: BulkOptions): Promise<LocalBulkResult> {
   const { emails, dryRun = false, connectionNames, concurrency = 10, onPersonDone, ...run } = options;
   const results: OffboardSummary[] = new Array(emails.length);
   let next = 0;
@@ -50,11 +50,63 @@ export async function runBulkLocally(options: BulkOptions): Promise<BulkSummary>
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, emails.length) }, worker));
 
-  const outcomes: Record<string, number> = {};
-  for (const summary of results) {
-    for (const c of summary.connections) outcomes[c.outcome] = (outcomes[c.outcome] ?? 0) + 1;
+  return { ...summarizeBulk({ dryRun, results }), results };
+}
+
+/** The deployed bulk workflow's definition: executed locally on its inline path. */
+export const OFFBOARD_BULK_ASL = fileURLToPath(
+  new URL('../statemachines/offboard-bulk.asl.json', import.meta.url),
+);
+
+/**
+ * Runs offboard-bulk.asl.json in-process on its inline path (`emails`): the real checks
+ * and totals handlers, and one offboard-user run a person where AWS starts a child
+ * execution. The S3 path (a DISTRIBUTED Map reading the list) runs only in AWS.
+ */
+export async function runBulkWorkflowLocally(
+  options: Omit<LocalRunOptions, 'input'> & { input: unknown },
+): Promise<LocalRunResult | { ok: true; bulk: BulkSummary }> {
+  const definition = JSON.parse(readFileSync(OFFBOARD_BULK_ASL, 'utf8')) as StateMachineDefinition;
+  const refs = options.connections.map((c) => c.ref);
+  const checkList = normalizeBulkHandler(
+    () => refs,
+    async () => {
+      throw new ConfigError('a local run reads no S3 list: give emails inline');
+    },
+  );
+  const machine = new StateMachine(definition, { validationOptions: { checkArn: true, checkPaths: true } });
+  const execution = machine.run(options.input as JSONValue, {
+    overrides: {
+      taskResourceLocalHandlers: {
+        'Check the list': async (input) =>
+          invoke(checkList, (input as { Payload: unknown }).Payload, 'offboard-local-normalize-bulk'),
+        'Offboard one person': async (input) => {
+          const { AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: _parent, ...child } = (
+            input as { Input: Record<string, unknown> }
+          ).Input;
+          const result = await runLocally({ ...options, input: child });
+          if (!result.ok)
+            throw Object.assign(new Error(JSON.stringify(result.error)), { name: 'States.TaskFailed' });
+          // startExecution.sync:2 answers the child's output as JSON under `Output`.
+          return { Output: result.summary } as unknown as JSONValue;
+        },
+        'Summarize the bulk run': async (input) =>
+          invoke(
+            summarizeBulkHandler,
+            (input as { Payload: unknown }).Payload,
+            'offboard-local-summarize-bulk',
+          ),
+      },
+    },
+    context: {
+      Execution: { Id: `arn:aws:states:local:000000000000:execution:offboard-bulk:${randomUUID()}` },
+    } as never,
+  });
+  try {
+    return { ok: true, bulk: (await execution.result) as unknown as BulkSummary };
+  } catch (error) {
+    if (!(error instanceof ExecutionError)) throw error;
+    const cause = error.cause as Error;
+    return { ok: false, error: { name: cause.name, message: cause.message }, executionId: 'offboard-bulk' };
   }
-  const failedPeople = results.filter((s) => s.status !== 'succeeded').map((s) => s.email);
-  const status = failedPeople.length === 0 ? 'succeeded' : failedPeople.length === results.length ? 'failed' : 'partial';
-  return { dryRun, people: emails.length, status, outcomes, failedPeople, results };
 }

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Context } from 'aws-lambda';
 
-type JSONValue = Parameters<StateMachine['run']>[0];
+export type JSONValue = Parameters<StateMachine['run']>[0];
 
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { createGainsightConnector } from '../lambdas/connectors/gainsight/connector';
@@ -188,14 +188,18 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
   }
 }
 
-type AnyHandler = (event: never, context: Context) => Promise<unknown>;
+export type AnyHandler = (event: never, context: Context) => Promise<unknown>;
 
 /**
  * Calls a handler the way `lambda:invoke` would: the result comes back as `{ Payload }`,
  * and a thrown error reaches the state machine with the name as the error and Lambda's
  * `{errorType, errorMessage}` JSON as the cause, as in AWS.
  */
-async function invoke(handler: AnyHandler, payload: unknown, functionName: string): Promise<JSONValue> {
+export async function invoke(
+  handler: AnyHandler,
+  payload: unknown,
+  functionName: string,
+): Promise<JSONValue> {
   try {
     // A JSON round trip, like the wire: handlers never share objects with the interpreter.
     const event = JSON.parse(JSON.stringify(payload ?? null)) as never;

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { InvalidInputError } from './errors';
 
-/** How many people one bulk run may name before it should come from S3 instead. */
-export const MAX_INLINE_PEOPLE = 2_000;
+/** People one bulk run may list inline: 200 summaries stay well under the 256 KB state payload. */
+export const MAX_INLINE_PEOPLE = 200;
 
 const emailSchema = z.string().trim().max(254).pipe(z.email());
 

@@ -19,7 +19,11 @@ export const offboardRequestSchema = z
     connections: z
       .array(z.string().min(1), { error: 'connections must be a list of connection names' })
       .min(1, 'connections, when given, must name at least one connection')
+      // null: every connection (what the bulk workflow passes when its input names none).
+      .nullable()
       .optional(),
+    /** Set by Step Functions when the bulk workflow starts this execution: links the two. */
+    AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: z.string().optional(),
   })
   .strict();
 

@@ -75,3 +75,64 @@ function causeMessage(cause: string | undefined): string {
   }
   return cause;
 }
+
+/** A bulk run: totals first, then the people who need a look. */
+export interface BulkSummary {
+  dryRun: boolean;
+  people: number;
+  status: 'succeeded' | 'partial' | 'failed';
+  /** Connections by outcome, over everyone. */
+  outcomes: Partial<Record<Outcome, number>>;
+  /** Everyone with a failed connection or a failed execution, with what failed. */
+  failed: Array<{
+    email: string;
+    connections: ConnectionOutcome[];
+    error?: { name: string; message: string };
+  }>;
+}
+
+const personResultSchema = z.union([
+  z.object({
+    email: z.string(),
+    status: z.literal('failed'),
+    error: z.object({ Error: z.string(), Cause: z.string().optional() }),
+  }),
+  z.object({
+    email: z.string(),
+    dryRun: z.boolean(),
+    status: z.enum(['succeeded', 'partial', 'failed']),
+    connections: z.array(z.custom<ConnectionOutcome>()),
+  }),
+]);
+
+/**
+ * Totals of a bulk run from each person's summary (or the error their execution failed
+ * with). Only the people who need a look are listed by name, so the output stays small
+ * whatever the number of people.
+ */
+export function summarizeBulk(input: unknown): BulkSummary {
+  const { dryRun, results } = z
+    .object({ dryRun: z.boolean(), results: z.array(personResultSchema) })
+    .parse(input);
+  const outcomes: Partial<Record<Outcome, number>> = {};
+  const failed: BulkSummary['failed'] = [];
+  for (const person of results) {
+    if (!('connections' in person)) {
+      failed.push({
+        email: person.email,
+        connections: [],
+        error: { name: person.error.Error, message: causeMessage(person.error.Cause) },
+      });
+      continue;
+    }
+    for (const c of person.connections) outcomes[c.outcome] = (outcomes[c.outcome] ?? 0) + 1;
+    if (person.status !== 'succeeded') {
+      failed.push({
+        email: person.email,
+        connections: person.connections.filter((c) => c.outcome === 'failed'),
+      });
+    }
+  }
+  const status = failed.length === 0 ? 'succeeded' : failed.length === results.length ? 'failed' : 'partial';
+  return { dryRun, people: results.length, status, outcomes, failed };
+}
