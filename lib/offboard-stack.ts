@@ -2,6 +2,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   Annotations,
+  ArnFormat,
+  type CfnElement,
   CfnOutput,
   RemovalPolicy,
   SecretValue,
@@ -9,15 +11,18 @@ import {
   type StackProps,
   Validations,
 } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { type ConnectionRef, type ConnectionType, SECRET_EXAMPLES } from '../lambdas/shared/connections';
+import { effectiveRateLimit } from '../lambdas/shared/pacing';
 import {
   type ConfigFile,
   ConfigFileError,
@@ -32,6 +37,8 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The state machine definition: the same file the local runner executes. */
 export const OFFBOARD_USER_ASL = join(REPO_ROOT, 'statemachines', 'offboard-user.asl.json');
+/** The bulk workflow's definition. */
+export const OFFBOARD_BULK_ASL = join(REPO_ROOT, 'statemachines', 'offboard-bulk.asl.json');
 
 /**
  * What each connection type deploys: its connector handler and the shape of its secret
@@ -71,6 +78,10 @@ export class OffboardStack extends Stack {
   public readonly secrets: ReadonlyMap<string, ISecret>;
   /** Where the workflow asks a person to switch off an account its API cannot. */
   public readonly taskTopic: Topic;
+  /** Request slots per connection, shared across executions (rate limits). */
+  public readonly pacingTable: Table;
+  /** The bulk workflow and the bucket of its lists and results. */
+  public readonly bulk: { stateMachine: StateMachine; bucket: Bucket };
   /** The `OffboardUser` workflow. */
   public readonly stateMachine: StateMachine;
   private readonly outputKeys = new Set<string>();
@@ -95,9 +106,22 @@ export class OffboardStack extends Stack {
         );
       }
       const { name, type, baseUrl } = connection;
-      return { name, type, baseUrl, tls: connection.tls, ...this.connectionSecret(connection) };
+      const rateLimit = effectiveRateLimit(type, connection.rateLimit);
+      return { name, type, baseUrl, tls: connection.tls, rateLimit, ...this.connectionSecret(connection) };
     });
     this.secrets = new Map(connections.map((c) => [c.name, c.secret]));
+
+    // Request slots per connection, shared by every execution: the vendors' rate limits are
+    // kept across concurrent offboardings (a layoff), not only within one.
+    this.pacingTable = new Table(this, 'PacingTable', {
+      partitionKey: { name: 'pk', type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      encryption: TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: 'expires',
+      // Only the next free request time per connection: nothing to keep.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
 
     const connectorFunctions = new Map<ConnectionType, OffboardFunction>();
     for (const type of new Set(connections.map((c) => c.type))) {
@@ -105,7 +129,9 @@ export class OffboardStack extends Stack {
         entry: join(REPO_ROOT, CONNECTOR_TYPES[type].entry),
         projectRoot: REPO_ROOT,
         description: `offboard: lookup, read, deactivate and verify users of '${type}' connections`,
+        environment: { OFFBOARD_PACING_TABLE: this.pacingTable.tableName },
       });
+      this.pacingTable.grant(connector.role, 'dynamodb:GetItem', 'dynamodb:PutItem');
       // Least privilege: a connector reads the secrets of its own type's connections only.
       for (const connection of connections) {
         if (connection.type === type) connection.secret.grantRead(connector.role);
@@ -120,6 +146,7 @@ export class OffboardStack extends Stack {
       baseUrl: c.baseUrl,
       // A console's CA certificate is public information: it travels with the connection.
       ...(c.tls ? { tls: c.tls } : {}),
+      ...(c.rateLimit ? { rateLimit: c.rateLimit } : {}),
       secretId: c.secretId,
       functionName: connectorFunctions.get(c.type)?.function.functionName,
     }));
@@ -195,11 +222,139 @@ export class OffboardStack extends Stack {
       description:
         'Tasks for people (accounts whose API cannot switch them off). Subscribe, then answer with: offboard task complete <token>',
     });
+    this.bulk = this.bulkWorkflow(connections.length > 0 ? refs : []);
+
     new CfnOutput(this, 'StateMachineArn', {
       value: this.stateMachine.stateMachineArn,
       description:
         'Start an offboarding: aws stepfunctions start-execution --state-machine-arn <this> --input \'{"email":"jane@example.com"}\'',
     });
+  }
+
+  /**
+   * offboard-bulk: many people, one OffboardUser execution each. Lists of up to 200 come
+   * inline; longer ones as a CSV in the bulk bucket, read by a DISTRIBUTED Map, which writes
+   * its results back there.
+   */
+  private bulkWorkflow(refs: ConnectionRef[]): { stateMachine: StateMachine; bucket: Bucket } {
+    const bucket = new Bucket(this, 'BulkBucket', {
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      versioned: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(bucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        'The bucket holds lists of people to offboard and the bulk results; reads and writes are recorded by the Step Functions execution history. Enable CloudTrail S3 data events for object-level audit rather than a second bucket of access logs.',
+    });
+    const checkList = new OffboardFunction(this, 'NormalizeBulkFunction', {
+      entry: join(REPO_ROOT, 'lambdas/handlers/normalize-bulk.ts'),
+      projectRoot: REPO_ROOT,
+      description: 'offboard: check every entry of a bulk list before anyone is offboarded',
+      environment: { OFFBOARD_CONNECTIONS: this.toJsonString(refs) },
+    });
+    checkList.role.addToPolicy(
+      new PolicyStatement({ actions: ['s3:GetObject'], resources: [bucket.arnForObjects('*')] }),
+    );
+    const totals = new OffboardFunction(this, 'SummarizeBulkFunction', {
+      entry: join(REPO_ROOT, 'lambdas/handlers/summarize-bulk.ts'),
+      projectRoot: REPO_ROOT,
+      description: 'offboard: totals of a bulk run',
+    });
+
+    // Named up front: the DISTRIBUTED Map starts child executions of this very state
+    // machine, and its role must name its ARN without a circular reference.
+    const stateMachineName = `${this.stackName}-OffboardBulk`;
+    const selfArn = this.formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: stateMachineName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    const executions = (name: string) =>
+      this.formatArn({
+        service: 'states',
+        resource: 'execution',
+        resourceName: `${name}:*`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      });
+    const logs = new LogGroup(this, 'OffboardBulkLogs', {
+      retention: RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const stateMachine = new StateMachine(this, 'OffboardBulk', {
+      stateMachineName,
+      stateMachineType: StateMachineType.STANDARD,
+      definitionBody: DefinitionBody.fromFile(OFFBOARD_BULK_ASL),
+      definitionSubstitutions: {
+        NormalizeBulkFunctionArn: checkList.function.functionArn,
+        SummarizeBulkFunctionArn: totals.function.functionArn,
+        OffboardUserArn: this.stateMachine.stateMachineArn,
+        BulkBucketName: bucket.bucketName,
+      },
+      tracingEnabled: true,
+      logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: false },
+    });
+    const allow = (actions: string[], resources: string[]) =>
+      stateMachine.addToRolePolicy(new PolicyStatement({ actions, resources }));
+    allow(['lambda:InvokeFunction'], [checkList.function.functionArn, totals.function.functionArn]);
+    // startExecution.sync:2 on OffboardUser: start, watch, stop its executions, and the
+    // managed EventBridge rule Step Functions uses to learn that they ended.
+    allow(['states:StartExecution'], [this.stateMachine.stateMachineArn, selfArn]);
+    allow(
+      ['states:DescribeExecution', 'states:StopExecution'],
+      [executions(this.stateMachine.stateMachineName), executions(stateMachineName)],
+    );
+    allow(
+      ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+      [
+        this.formatArn({
+          service: 'events',
+          resource: 'rule',
+          resourceName: 'StepFunctionsGetEventsForStepFunctionsExecutionRule',
+        }),
+      ],
+    );
+    // The DISTRIBUTED Map reads the list and writes the results in the bulk bucket only.
+    allow(
+      ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+      [bucket.arnForObjects('*')],
+    );
+    for (const scope of [stateMachine, checkList]) {
+      Validations.of(scope).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>/*]`,
+        reason:
+          'Objects of the bulk bucket only: the lists people upload and the results the Map writes have names not known in advance.',
+      });
+    }
+    Validations.of(stateMachine).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'CloudWatch Logs delivery and X-Ray do not support resource-level permissions.',
+    });
+    const executionsOf = [
+      `<${this.getLogicalId(this.stateMachine.node.defaultChild as CfnElement)}.Name>`,
+      stateMachineName,
+    ];
+    for (const name of executionsOf) {
+      Validations.of(stateMachine).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${name}:*]`,
+        reason:
+          'Executions the bulk run starts itself (one per person, and the DISTRIBUTED Map children): their names are generated at run time, under these two state machines only.',
+      });
+    }
+
+    new CfnOutput(this, 'BulkStateMachineArn', {
+      value: stateMachine.stateMachineArn,
+      description:
+        'Offboard many people: input {"emails": [...]} (up to 200) or {"source": {"bucket": <BulkBucketName>, "key": "<file>.csv"}}',
+    });
+    new CfnOutput(this, 'BulkBucketName', {
+      value: bucket.bucketName,
+      description: 'Upload CSV lists (an "email" column) here; results land under results/',
+    });
+    return { stateMachine, bucket };
   }
 
   /**

@@ -10,7 +10,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CONNECTION_TYPES } from '../../lambdas/shared/connections';
 import { type ConfigFile, loadConfigFile } from '../../lib/config';
-import { OFFBOARD_USER_ASL, OffboardStack } from '../../lib/offboard-stack';
+import { OFFBOARD_BULK_ASL, OFFBOARD_USER_ASL, OffboardStack } from '../../lib/offboard-stack';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The feature flags `cdk synth` uses, so the tests see the same template the CLI makes. */
@@ -118,7 +118,8 @@ describe('OffboardStack with config/connections.json', () => {
 
   it('runs every function on Node.js 22, ARM, with X-Ray and JSON logs into a retained log group', () => {
     // Assess
-    template.resourceCountIs('AWS::Lambda::Function', 3);
+    // normalize, summarize, one connector; normalize-bulk, summarize-bulk
+    template.resourceCountIs('AWS::Lambda::Function', 5);
     for (const fn of Object.values(template.findResources('AWS::Lambda::Function')) as Json[]) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -213,6 +214,8 @@ describe('OffboardStack with config/connections.json', () => {
         name: 'insightly-prod',
         type: 'insightly',
         baseUrl: 'https://api.na1.insightly.com/v3.1',
+        // Insightly's documented 10 requests a second, kept across executions.
+        rateLimit: { requests: 10, perSeconds: 1 },
         secretId: `ref:${logicalId(stack, required(stack.secrets.get('insightly-prod'), 'secret'))}`,
         functionName: `ref:${connectorId}`,
       },
@@ -220,6 +223,7 @@ describe('OffboardStack with config/connections.json', () => {
         name: 'insightly-eu',
         type: 'insightly',
         baseUrl: 'https://api.eu1.insightly.com/v3.1',
+        rateLimit: { requests: 10, perSeconds: 1 },
         secretId: EU_SECRET_NAME,
         functionName: `ref:${connectorId}`,
       },
@@ -279,6 +283,45 @@ describe('OffboardStack with config/connections.json', () => {
     expect(publishers[0]).toMatch(/^OffboardUserRole/);
   });
 
+  it('keeps a pacing table the connectors alone may read and write, item by item', () => {
+    // Assess
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+      TimeToLiveSpecification: { AttributeName: 'expires', Enabled: true },
+    });
+    const connector = required(stack.connectorFunctions.get('insightly'), 'insightly connector');
+    const pacing = roleStatements(template, logicalId(stack, connector.role)).filter((s) =>
+      actions(s).some((a) => a.startsWith('dynamodb:')),
+    );
+    expect(pacing.flatMap(actions).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+    for (const fn of [stack.normalizeFunction, stack.summarizeFunction]) {
+      expect(
+        roleStatements(template, logicalId(stack, fn.role))
+          .flatMap(actions)
+          .filter((a) => a.startsWith('dynamodb:')),
+      ).toEqual([]);
+    }
+  });
+
+  it('lets the bulk workflow start offboard-user executions, and read and write only its bucket', () => {
+    // Prepare
+    const role = logicalId(stack, stack.bulk.stateMachine.role as never);
+    // Act
+    const statements = roleStatements(template, role);
+    // Assess
+    const starts = statements.filter((s) => actions(s).includes('states:StartExecution'));
+    expect(JSON.stringify(starts)).toContain(logicalId(stack, stack.stateMachine));
+    const s3 = statements.filter((s) => actions(s).some((a) => a.startsWith('s3:')));
+    expect(JSON.stringify(s3.map((s) => s.Resource))).toContain(logicalId(stack, stack.bulk.bucket));
+    expect(s3.flatMap(actions)).not.toContain('s3:DeleteObject');
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: Match.anyValue(),
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, RestrictPublicBuckets: true },
+    });
+  });
+
   it('creates the secret without secretId and only references the one with secretId', () => {
     // Assess
     template.resourceCountIs('AWS::SecretsManager::Secret', 1);
@@ -296,14 +339,19 @@ describe('OffboardStack with config/connections.json', () => {
     template.hasOutput('StateMachineArn', { Value: { Ref: logicalId(stack, stack.stateMachine) } });
   });
 
-  it('provides every definition substitution the ASL uses, and only those', () => {
+  it.each([
+    ['offboard-user', OFFBOARD_USER_ASL, () => stack.stateMachine],
+    ['offboard-bulk', OFFBOARD_BULK_ASL, () => stack.bulk.stateMachine],
+  ] as const)('provides every definition substitution %s uses, and only those', (_name, file, machine) => {
     // Prepare
-    const asl = readFileSync(OFFBOARD_USER_ASL, 'utf8');
+    const asl = readFileSync(file, 'utf8');
     expect(() => JSON.parse(asl)).not.toThrow();
 
     // Act
     const used = new Set([...asl.matchAll(/\$\{([^}]+)\}/g)].map((m) => m[1]));
-    const stateMachine = Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0] as Json;
+    const stateMachine = template.findResources('AWS::StepFunctions::StateMachine')[
+      logicalId(stack, machine())
+    ] as Json;
     const provided = Object.keys((stateMachine.Properties as Json).DefinitionSubstitutions as Json);
 
     // Assess
@@ -337,8 +385,14 @@ describe('OffboardStack with other configs', () => {
     // Assess
     expect(statements.map((s) => s.Resource)).toEqual([COMPLETE_ARN]);
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
-    template.resourceCountIs('AWS::Lambda::Function', 3);
-    expect(Object.keys(template.findOutputs('*'))).toEqual(['TaskTopicArn', 'StateMachineArn']);
+    // normalize, summarize, one connector; normalize-bulk, summarize-bulk
+    template.resourceCountIs('AWS::Lambda::Function', 5);
+    expect(Object.keys(template.findOutputs('*'))).toEqual([
+      'TaskTopicArn',
+      'BulkStateMachineArn',
+      'BulkBucketName',
+      'StateMachineArn',
+    ]);
   });
 
   it('refuses a connection without baseUrl, naming it', () => {
@@ -418,7 +472,7 @@ describe('OffboardStack with every connection type', () => {
 
     // Assess
     expect(violations(readReport(assembly.directory))).toEqual([]);
-    template.resourceCountIs('AWS::Lambda::Function', CONNECTION_TYPES.length + 2);
+    template.resourceCountIs('AWS::Lambda::Function', CONNECTION_TYPES.length + 4);
     for (const type of CONNECTION_TYPES) {
       const connector = required(stack.connectorFunctions.get(type), `${type} connector`);
       const reads = roleStatements(template, logicalId(stack, connector.role))
