@@ -4,6 +4,7 @@ import {
   AuthFailedError,
   BadRequestError,
   BadResponseError,
+  ConfigError,
   type OffboardError,
   RateLimitedError,
   UnavailableError,
@@ -58,9 +59,16 @@ export interface HttpResponse {
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
+/** Codes Node and undici give a TLS handshake refused for an untrusted or wrong certificate. */
+const CERTIFICATE_CODE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
+const CERTIFICATE_HINT =
+  'give the connection tls.caCert (the PEM of the server certificate or its CA), or, knowingly, ' +
+  'tls.rejectUnauthorized=false';
+
 /**
- * The one HTTP client every connector uses: auth headers, timeouts, JSON, and the single
- * mapping from HTTP status to the error names the state machine retries or catches.
+ * The one HTTP client every connector uses: auth headers, timeouts, JSON, TLS, and the single
+ * mapping from HTTP status (or network failure) to the error names the state machine retries
+ * or catches. A server certificate that is not trusted is `Config.Invalid`, with what to set.
  */
 export class HttpClient {
   readonly #options: HttpClientOptions;
@@ -105,8 +113,19 @@ export class HttpClient {
       });
       text = await response.text();
     } catch (error) {
+      const reason = describeNetworkError(error);
+      const code = certificateCode(error);
+      if (code) {
+        // On-premise servers often use a self-signed certificate. Waiting will not make it
+        // trusted, so this is the connection's configuration, not an outage to retry.
+        throw new ConfigError(
+          `${where}: ${reason}: the server's TLS certificate is not trusted` +
+            `${reason.includes(code) ? '' : ` (${code})`}; ${CERTIFICATE_HINT}`,
+          { cause: error },
+        );
+      }
       // Timeouts, resets and refused connections: the vendor may be back in a moment.
-      throw new UnavailableError(`${where}: ${describeNetworkError(error)}`, { cause: error });
+      throw new UnavailableError(`${where}: ${reason}`, { cause: error });
     }
 
     const status = response.status;
@@ -116,12 +135,28 @@ export class HttpClient {
     if (options.accept?.includes(status)) {
       return { status, headers: response.headers, body: tryParseJson(text) };
     }
-    const message = `${where}: HTTP ${status}${vendorMessage(text, this.#options.errorDetail)}`;
+    const message = `${where}: HTTP ${status}${this.vendorMessage(tryParseJson(text))}`;
     if (status === 429)
       throw this.#options.classifyRateLimit?.(response, message) ?? new RateLimitedError(message);
     if (status === 401 || status === 403) throw new AuthFailedError(message);
     if (status >= 500) throw new UnavailableError(message);
     throw new BadRequestError(message);
+  }
+
+  /**
+   * The vendor's own words from an error body, as ` (…)` on one line and kept short, or ''
+   * when it holds none. Every error mapped here carries them; a caller that accepts a status
+   * and words its own message (a 404 on a read) adds them the same way.
+   */
+  vendorMessage(body: unknown): string {
+    let message: unknown = this.#options.errorDetail?.(body) ?? body;
+    if (message === body && body && typeof body === 'object') {
+      const record = body as Record<string, unknown>;
+      message = record.Message ?? record.message ?? record.detail ?? record.error_description ?? record.error;
+    }
+    if (typeof message !== 'string' || message.trim() === '') return '';
+    const oneLine = message.replace(/\s+/g, ' ').trim();
+    return ` (${oneLine.length > 200 ? `${oneLine.slice(0, 200)}…` : oneLine})`;
   }
 }
 
@@ -142,19 +177,6 @@ function tryParseJson(text: string): unknown {
   }
 }
 
-/** The vendor's own words, whatever shape its error body has, kept short. */
-function vendorMessage(text: string, errorDetail?: (body: unknown) => string | undefined): string {
-  const body = tryParseJson(text);
-  let message: unknown = errorDetail?.(body) ?? body;
-  if (message === body && body && typeof body === 'object') {
-    const record = body as Record<string, unknown>;
-    message = record.Message ?? record.message ?? record.detail ?? record.error_description ?? record.error;
-  }
-  if (typeof message !== 'string' || message.trim() === '') return '';
-  const oneLine = message.replace(/\s+/g, ' ').trim();
-  return ` (${oneLine.length > 200 ? `${oneLine.slice(0, 200)}…` : oneLine})`;
-}
-
 function describeNetworkError(error: unknown): string {
   if (error instanceof Error) {
     if (error.name === 'TimeoutError') return 'timed out';
@@ -163,6 +185,17 @@ function describeNetworkError(error: unknown): string {
     return error.message;
   }
   return String(error);
+}
+
+/** The TLS error code somewhere in an error's cause chain, when it is about the certificate. */
+function certificateCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && CERTIFICATE_CODE.test(code)) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 /**

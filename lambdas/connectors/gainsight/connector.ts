@@ -2,14 +2,14 @@ import { z } from 'zod';
 import type { ConnectionRef } from '../../shared/connections';
 import { SECRET_EXAMPLES, secretSchemas } from '../../shared/connections';
 import {
-  AmbiguousUserError,
   BadRequestError,
   BadResponseError,
   ConfigError,
   HourlyRateLimitedError,
   NotYetAppliedError,
 } from '../../shared/errors';
-import { HttpClient, type HttpClientOptions, sameEmail } from '../../shared/http';
+import { HttpClient, sameEmail } from '../../shared/http';
+import { lookupResult, parseVendorBody } from '../../shared/vendor-answer';
 import type { DeactivatingConnector, LookupResult, UserRecord } from '../types';
 
 /** Gainsight's largest page (`pageSize`); the default is 100, so always ask for the cap. */
@@ -54,7 +54,7 @@ export class GainsightConnector implements DeactivatingConnector {
 
   constructor(options: { label: string; baseUrl: string; accessKey: string; fetch?: typeof fetch }) {
     this.#label = options.label;
-    const httpOptions: HttpClientOptions = {
+    this.#http = new HttpClient({
       label: options.label,
       baseUrl: `${tenantUrl(options.baseUrl)}/v1`,
       headers: { Accesskey: options.accessKey },
@@ -66,9 +66,8 @@ export class GainsightConnector implements DeactivatingConnector {
           `${message}: Gainsight allows 100 user-management requests an hour (1,000 a day); ` +
             'the next window opens within the hour',
         ),
-    };
-    if (options.fetch) httpOptions.fetch = options.fetch;
-    this.#http = new HttpClient(httpOptions);
+      fetch: options.fetch,
+    });
   }
 
   /** Requests this connector has sent (benchmarks read it). */
@@ -92,8 +91,7 @@ export class GainsightConnector implements DeactivatingConnector {
         action,
         query: { page: String(page), pageSize: String(GAINSIGHT_PAGE_SIZE) },
       });
-      const envelope = this.#envelope(body, action);
-      const users = this.#parse(z.array(listedUserSchema), envelope.data, action, 'data');
+      const { data: users, totalCount: total } = this.#envelope(body, action, z.array(listedUserSchema));
       const fresh = users.filter((user) => !seen.has(user.userId));
       // A server that ignores `page` answers the first page again and again: without this,
       // the users on later pages would silently never be seen.
@@ -106,7 +104,6 @@ export class GainsightConnector implements DeactivatingConnector {
         seen.add(user.userId);
         if (sameEmail(user.email, email)) matches.set(user.userId, user);
       }
-      const total = envelope.totalCount;
       if (total !== undefined && seen.size >= total) break;
       if (users.length < GAINSIGHT_PAGE_SIZE) {
         // A short page ends the list, unless the count says there is more: then the server
@@ -120,13 +117,7 @@ export class GainsightConnector implements DeactivatingConnector {
         break;
       }
     }
-    const found = [...matches.keys()];
-    if (found.length > 1) {
-      throw new AmbiguousUserError(
-        `${this.#label}: ${found.length} users have the email ${email} (ids ${found.join(', ')}); nothing was changed`,
-      );
-    }
-    return found[0] === undefined ? { found: false } : { found: true, userId: found[0] };
+    return lookupResult(this.#label, [...matches.keys()], `the email ${email}`);
   }
 
   async getUser(userId: string): Promise<UserRecord> {
@@ -147,7 +138,7 @@ export class GainsightConnector implements DeactivatingConnector {
     if (status === 404) {
       throw new BadRequestError(`${this.#label}: ${action}: HTTP 404: the user no longer exists`);
     }
-    this.#envelope(body, action);
+    this.#envelope(body, action, z.unknown());
   }
 
   async verifyDeactivated(userId: string): Promise<UserRecord> {
@@ -163,7 +154,7 @@ export class GainsightConnector implements DeactivatingConnector {
     if (status === 404) {
       throw new BadRequestError(`${this.#label}: ${action}: HTTP 404: no such user in this tenant`);
     }
-    const user = this.#parse(gainsightUserSchema, this.#envelope(body, action).data, action, 'data');
+    const user = this.#envelope(body, action, gainsightUserSchema).data;
     // The write goes to the id asked for; a record of someone else must never be written back.
     if (user.userId !== userId) {
       throw new BadResponseError(`${this.#label}: ${action}: the API answered user ${user.userId} instead`);
@@ -171,31 +162,22 @@ export class GainsightConnector implements DeactivatingConnector {
     return user;
   }
 
-  /** The `{result, data}` envelope: `result: false` or no `data` means the call did not do its job. */
-  #envelope(body: unknown, action: string): z.infer<typeof envelopeSchema> {
-    const envelope = this.#parse(envelopeSchema, body, action);
+  /**
+   * The `{result, data}` envelope, its `data` read as `schema`: `result: false` or no `data`
+   * means the call did not do its job.
+   */
+  #envelope<T>(body: unknown, action: string, schema: z.ZodType<T>): { data: T; totalCount?: number } {
+    const where = `${this.#label}: ${action}`;
+    const envelope = parseVendorBody(envelopeSchema, body, where);
     if (!envelope.result) {
       throw new BadResponseError(
-        `${this.#label}: ${action}: the API answered result: false${envelope.message ? ` (${envelope.message})` : ''}`,
+        `${where}: the API answered result: false${envelope.message ? ` (${envelope.message})` : ''}`,
       );
     }
     if (envelope.data === undefined || envelope.data === null) {
-      throw new BadResponseError(`${this.#label}: ${action}: the answer holds no data`);
+      throw new BadResponseError(`${where}: the answer holds no data`);
     }
-    return envelope;
-  }
-
-  /** `at` names where in the body `value` sits (`data`), for the message. */
-  #parse<T>(schema: z.ZodType<T>, value: unknown, action: string, at?: string): T {
-    const parsed = schema.safeParse(value);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = [...(at ? [at] : []), ...(issue?.path ?? [])].join('.') || 'body';
-      throw new BadResponseError(
-        `${this.#label}: ${action}: unexpected response shape (${issue ? `${where}: ${issue.message}` : 'invalid'})`,
-      );
-    }
-    return parsed.data;
+    return { ...envelope, data: parseVendorBody(schema, envelope.data, where, 'data') };
   }
 }
 
@@ -232,6 +214,6 @@ export function createGainsightConnector(
     label: connection.name,
     baseUrl: connection.baseUrl,
     accessKey: parsed.data.accessKey,
-    ...(fetchImpl ? { fetch: fetchImpl } : {}),
+    fetch: fetchImpl,
   });
 }

@@ -2,14 +2,14 @@ import { z } from 'zod';
 import type { ConnectionRef } from '../../shared/connections';
 import { secretSchemas } from '../../shared/connections';
 import {
-  AmbiguousUserError,
   BadRequestError,
   BadResponseError,
   ConfigError,
   NotYetAppliedError,
   QuotaExhaustedError,
 } from '../../shared/errors';
-import { basicAuth, HttpClient, type HttpClientOptions, sameEmail } from '../../shared/http';
+import { basicAuth, HttpClient, sameEmail } from '../../shared/http';
+import { lookupResult, parseVendorBody } from '../../shared/vendor-answer';
 import type { DeactivatingConnector, LookupResult, UserRecord } from '../types';
 
 /** Insightly never returns more than this many rows per page, whatever `$top` asks. */
@@ -45,7 +45,7 @@ export class InsightlyConnector implements DeactivatingConnector {
   constructor(options: { label: string; baseUrl: string; apiKey: string; fetch?: typeof fetch }) {
     this.#label = options.label;
     this.#cacheKey = `${options.baseUrl}\u0000${options.apiKey}`;
-    const httpOptions: HttpClientOptions = {
+    this.#http = new HttpClient({
       label: options.label,
       baseUrl: options.baseUrl,
       headers: { authorization: basicAuth(options.apiKey, '') },
@@ -57,9 +57,8 @@ export class InsightlyConnector implements DeactivatingConnector {
               `${message}: the API key's daily request quota is used up; run again tomorrow`,
             )
           : undefined,
-    };
-    if (options.fetch) httpOptions.fetch = options.fetch;
-    this.#http = new HttpClient(httpOptions);
+      fetch: options.fetch,
+    });
   }
 
   /** Requests this connector has sent (benchmarks read it). */
@@ -68,33 +67,28 @@ export class InsightlyConnector implements DeactivatingConnector {
   }
 
   async lookupUser(email: string): Promise<LookupResult> {
+    const action = `look up ${email}`;
     const matches = new Map<number, InsightlyUser>();
     for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
       const { body } = await this.#http.request('GET', '/Users', {
-        action: `look up ${email}`,
+        action,
         query: {
           $filter: `EMAIL_ADDRESS eq ${odataString(email)}`,
           $top: String(INSIGHTLY_PAGE_SIZE),
           $skip: String(page * INSIGHTLY_PAGE_SIZE),
         },
       });
-      const users = this.#parse(z.array(insightlyUserSchema), body, `look up ${email}`);
+      const users = parseVendorBody(z.array(insightlyUserSchema), body, `${this.#label}: ${action}`);
       // The server's filter is a hint, not a promise: keep exact (case-insensitive) matches only.
       for (const user of users) if (sameEmail(user.EMAIL_ADDRESS, email)) matches.set(user.USER_ID, user);
       if (users.length < INSIGHTLY_PAGE_SIZE) break;
       if (page === MAX_LOOKUP_PAGES - 1) {
         throw new BadResponseError(
-          `${this.#label}: look up ${email}: more than ${MAX_LOOKUP_PAGES * INSIGHTLY_PAGE_SIZE} rows; the filter seems ignored`,
+          `${this.#label}: ${action}: more than ${MAX_LOOKUP_PAGES * INSIGHTLY_PAGE_SIZE} rows; the filter seems ignored`,
         );
       }
     }
-    const found = [...matches.keys()];
-    if (found.length > 1) {
-      throw new AmbiguousUserError(
-        `${this.#label}: ${found.length} users have the email ${email} (ids ${found.join(', ')}); nothing was changed`,
-      );
-    }
-    return found[0] === undefined ? { found: false } : { found: true, userId: String(found[0]) };
+    return lookupResult(this.#label, [...matches.keys()], `the email ${email}`);
   }
 
   async getUser(userId: string): Promise<UserRecord> {
@@ -106,16 +100,17 @@ export class InsightlyConnector implements DeactivatingConnector {
   }
 
   async deactivateUser(record: UserRecord): Promise<void> {
+    const action = `deactivate user ${record.id}`;
     // PUT replaces the whole user: a field left out is reset. So the body is the record as
     // read, every field, with only ACTIVE changed.
     const { status, body } = await this.#http.request('PUT', '/Users', {
-      action: `deactivate user ${record.id}`,
+      action,
       body: { ...record.fields, ACTIVE: false },
       accept: [404, 405],
     });
     if (status === 405) {
       throw new BadRequestError(
-        `${this.#label}: deactivate user ${record.id}: HTTP 405: this account's REST API refuses user writes; ` +
+        `${this.#label}: ${action}: HTTP 405: this account's REST API refuses user writes; ` +
           'use an insightly-scim connection (Enterprise plan) for this instance',
       );
     }
@@ -123,11 +118,11 @@ export class InsightlyConnector implements DeactivatingConnector {
       // Either the user went away since it was read, or (as some plans answer) user writes
       // are not offered on this API: the operator has to look; say both.
       throw new BadRequestError(
-        `${this.#label}: deactivate user ${record.id}: HTTP 404: the user no longer exists, or this account's REST API ` +
+        `${this.#label}: ${action}: HTTP 404: the user no longer exists, or this account's REST API ` +
           'refuses user writes (then use an insightly-scim connection)',
       );
     }
-    if (body !== undefined) this.#parse(insightlyUserSchema, body, `deactivate user ${record.id}`);
+    if (body !== undefined) parseVendorBody(insightlyUserSchema, body, `${this.#label}: ${action}`);
   }
 
   async verifyDeactivated(userId: string): Promise<UserRecord> {
@@ -146,31 +141,21 @@ export class InsightlyConnector implements DeactivatingConnector {
         `${this.#label}: ${action}: HTTP 404: no such user, or the API key may not see it`,
       );
     }
-    return this.#parse(insightlyUserSchema, body, action);
+    return parseVendorBody(insightlyUserSchema, body, `${this.#label}: ${action}`);
   }
 
   async #ownerId(): Promise<number> {
     const cached = ownerCache.get(this.#cacheKey);
     if (cached && cached.until > Date.now()) return cached.userId;
-    const { body } = await this.#http.request('GET', '/Users/Me', { action: 'identify the API key owner' });
-    const me = this.#parse(
+    const action = 'identify the API key owner';
+    const { body } = await this.#http.request('GET', '/Users/Me', { action });
+    const me = parseVendorBody(
       insightlyUserSchema.pick({ USER_ID: true }).loose(),
       body,
-      'identify the API key owner',
+      `${this.#label}: ${action}`,
     );
     ownerCache.set(this.#cacheKey, { userId: me.USER_ID, until: Date.now() + OWNER_CACHE_MS });
     return me.USER_ID;
-  }
-
-  #parse<T>(schema: z.ZodType<T>, body: unknown, action: string): T {
-    const parsed = schema.safeParse(body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new BadResponseError(
-        `${this.#label}: ${action}: unexpected response shape (${issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'invalid'})`,
-      );
-    }
-    return parsed.data;
   }
 }
 
@@ -204,6 +189,6 @@ export function createInsightlyConnector(
     label: connection.name,
     baseUrl: connection.baseUrl,
     apiKey: parsed.data.apiKey,
-    ...(fetchImpl ? { fetch: fetchImpl } : {}),
+    fetch: fetchImpl,
   });
 }

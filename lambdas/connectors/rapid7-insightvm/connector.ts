@@ -18,22 +18,14 @@ import { z } from 'zod';
 import type { ConnectionRef, TlsOptions } from '../../shared/connections';
 import { SECRET_EXAMPLES, secretSchemas } from '../../shared/connections';
 import {
-  AmbiguousUserError,
   AuthFailedError,
   BadRequestError,
   BadResponseError,
   ConfigError,
   NotYetAppliedError,
-  UnavailableError,
 } from '../../shared/errors';
-import {
-  basicAuth,
-  HttpClient,
-  type HttpClientOptions,
-  type HttpResponse,
-  type RequestOptions,
-  sameEmail,
-} from '../../shared/http';
+import { basicAuth, HttpClient, sameEmail } from '../../shared/http';
+import { lookupResult, parseVendorBody } from '../../shared/vendor-answer';
 import type { DeactivatingConnector, LookupResult, UserRecord } from '../types';
 
 /** The console's API lives under this path of the console URL (`https://host:3780`). */
@@ -122,9 +114,6 @@ export interface InsightvmUserEdit {
 /** Ids go into the URL path: the Swagger's int32 ids only, so nothing can reach another route. */
 const USER_ID = /^\d{1,10}$/;
 
-/** Codes Node and undici give a TLS handshake refused for an untrusted or wrong certificate. */
-const CERTIFICATE_CODE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
-
 /**
  * Rapid7 InsightVM console users: look up by email or login, read, disable with a
  * full-replacement PUT, verify.
@@ -145,14 +134,13 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector {
   }) {
     this.#label = options.label;
     this.#username = options.username;
-    const httpOptions: HttpClientOptions = {
+    this.#http = new HttpClient({
       label: options.label,
       baseUrl: consoleBase(options.baseUrl) + INSIGHTVM_API_PATH,
       headers: { authorization: basicAuth(options.username, options.password) },
-    };
-    if (options.tls) httpOptions.tls = options.tls;
-    if (options.fetch) httpOptions.fetch = options.fetch;
-    this.#http = new HttpClient(httpOptions);
+      tls: options.tls,
+      fetch: options.fetch,
+    });
   }
 
   /** Requests this connector has sent (benchmarks read it). */
@@ -164,7 +152,7 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector {
     const action = `look up ${email}`;
     const matches = new Set<number>();
     for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
-      const { status, body } = await this.#request('GET', '/users', {
+      const { status, body } = await this.#http.request('GET', '/users', {
         action,
         query: { page: String(page), size: String(INSIGHTVM_PAGE_SIZE) },
         accept: [404],
@@ -179,7 +167,7 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector {
             'is the console, https://host:3780)',
         );
       }
-      const parsed = this.#parse(pageSchema, body, action);
+      const parsed = parseVendorBody(pageSchema, body, `${this.#label}: ${action}`);
       const users = parsed.resources ?? [];
       // No server-side filter exists: keep exact (case-insensitive) matches on email or login.
       for (const user of users) {
@@ -201,14 +189,7 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector {
         );
       }
     }
-    const found = [...matches];
-    if (found.length > 1) {
-      throw new AmbiguousUserError(
-        `${this.#label}: ${found.length} users have ${email} as email or login (ids ${found.join(', ')}); ` +
-          'nothing was changed',
-      );
-    }
-    return found[0] === undefined ? { found: false } : { found: true, userId: String(found[0]) };
+    return lookupResult(this.#label, [...matches], `${email} as email or login`);
   }
 
   async getUser(userId: string): Promise<UserRecord> {
@@ -229,24 +210,28 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector {
     // role's site and asset-group access to false, the locale to the console's, the
     // authentication source to the built-in one). So the body is the user as read, mapped
     // from `User` onto `UserEdit` field by field, with only `enabled` changed.
-    const body = toUserEdit(this.#parse(writableUserSchema, record.fields, action), false);
-    const { status, body: answer } = await this.#request('PUT', `/users/${record.id}`, {
+    const body = toUserEdit(
+      parseVendorBody(writableUserSchema, record.fields, `${this.#label}: ${action}`),
+      false,
+    );
+    const { status, body: answer } = await this.#http.request('PUT', `/users/${record.id}`, {
       action,
       body,
       accept: [400, 404],
     });
+    const words = this.#http.vendorMessage(answer);
     if (status === 404) {
       throw new BadRequestError(
-        `${this.#label}: ${action}: HTTP 404${vendorWords(answer)}: the user no longer exists, or the connection's ` +
-          'login is not a Global Administrator (the console answers 404 to requests it does not permit)',
+        `${this.#label}: ${action}: HTTP 404${words}: the user no longer exists, or the connection's login is ` +
+          'not a Global Administrator (the console answers 404 to requests it does not permit)',
       );
     }
     if (status === 400) {
-      const hint = /password/i.test(vendorWords(answer))
+      const hint = /password/i.test(words)
         ? ': this console wants a password with every user update, which offboard cannot send (it cannot be ' +
           'read back); disable the user in the console by hand'
         : '';
-      throw new BadRequestError(`${this.#label}: ${action}: HTTP 400${vendorWords(answer)}${hint}`);
+      throw new BadRequestError(`${this.#label}: ${action}: HTTP 400${words}${hint}`);
     }
   }
 
@@ -262,43 +247,14 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector {
     if (!USER_ID.test(userId)) {
       throw new BadRequestError(`${this.#label}: ${action}: '${userId}' is not an InsightVM user id`);
     }
-    const { status, body } = await this.#request('GET', `/users/${userId}`, { action, accept: [404] });
+    const { status, body } = await this.#http.request('GET', `/users/${userId}`, { action, accept: [404] });
     if (status === 404) {
       throw new BadRequestError(
-        `${this.#label}: ${action}: HTTP 404${vendorWords(body)}: no such user, or the connection's login is not ` +
-          'a Global Administrator',
+        `${this.#label}: ${action}: HTTP 404${this.#http.vendorMessage(body)}: no such user, or the ` +
+          "connection's login is not a Global Administrator",
       );
     }
-    return this.#parse(userSchema, body, action);
-  }
-
-  /** One request; a refused certificate gets a message that says what to configure. */
-  async #request(method: string, path: string, options: RequestOptions): Promise<HttpResponse> {
-    try {
-      return await this.#http.request(method, path, options);
-    } catch (error) {
-      const code = certificateCode(error);
-      if (error instanceof UnavailableError && code) {
-        throw new UnavailableError(
-          `${error.message}: the console's TLS certificate is not trusted (${code}). Consoles often use a ` +
-            'self-signed certificate: give the connection tls.caCert (the PEM of the console certificate or of ' +
-            'its CA), or, knowingly, tls.rejectUnauthorized=false',
-          { cause: error },
-        );
-      }
-      throw error;
-    }
-  }
-
-  #parse<T>(schema: z.ZodType<T>, body: unknown, action: string): T {
-    const parsed = schema.safeParse(body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new BadResponseError(
-        `${this.#label}: ${action}: unexpected response shape (${issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'invalid'})`,
-      );
-    }
-    return parsed.data;
+    return parseVendorBody(userSchema, body, `${this.#label}: ${action}`);
   }
 }
 
@@ -345,25 +301,6 @@ function consoleBase(baseUrl: string): string {
   return baseUrl.replace(/\/+$/, '').replace(/\/api\/3$/, '');
 }
 
-/** The console's own words from an error body `{status, message, links}`, kept short. */
-function vendorWords(body: unknown): string {
-  const message = body && typeof body === 'object' ? (body as { message?: unknown }).message : undefined;
-  if (typeof message !== 'string' || message.trim() === '') return '';
-  const oneLine = message.replace(/\s+/g, ' ').trim();
-  return ` (${oneLine.length > 200 ? `${oneLine.slice(0, 200)}…` : oneLine})`;
-}
-
-/** The TLS error code somewhere in an error's cause chain, when it is about the certificate. */
-function certificateCode(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && CERTIFICATE_CODE.test(code)) return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
 /** Builds the connector for one connection from its secret JSON. */
 export function createRapid7InsightvmConnector(
   connection: ConnectionRef,
@@ -384,6 +321,6 @@ export function createRapid7InsightvmConnector(
     username: parsed.data.username,
     password: parsed.data.password,
     ...(connection.tls ? { tls: connection.tls } : {}),
-    ...(fetchImpl ? { fetch: fetchImpl } : {}),
+    fetch: fetchImpl,
   });
 }

@@ -33,14 +33,14 @@ import { z } from 'zod';
 import type { ConnectionRef } from '../../shared/connections';
 import { SECRET_EXAMPLES, secretSchemas } from '../../shared/connections';
 import {
-  AmbiguousUserError,
   AuthFailedError,
   BadRequestError,
   BadResponseError,
   ConfigError,
   NotYetAppliedError,
 } from '../../shared/errors';
-import { HttpClient, type HttpClientOptions, sameEmail } from '../../shared/http';
+import { HttpClient, sameEmail } from '../../shared/http';
+import { lookupResult, parseVendorBody } from '../../shared/vendor-answer';
 import type { Connector, LookupResult, UserRecord } from '../types';
 
 /** The Insight Account API, under the regional base URL. */
@@ -98,14 +98,13 @@ export class Rapid7PlatformConnector implements Connector {
   /** `baseUrl` is the regional base, e.g. `https://us.api.insight.rapid7.com`. */
   constructor(options: { label: string; baseUrl: string; apiKey: string; fetch?: typeof fetch }) {
     this.#label = options.label;
-    const httpOptions: HttpClientOptions = {
+    this.#http = new HttpClient({
       label: options.label,
       baseUrl: regionalBase(options.baseUrl) + ACCOUNT_API_PATH,
       // The platform's only credential: an API key header. Never Basic (that is the console).
       headers: { 'x-api-key': options.apiKey },
-    };
-    if (options.fetch) httpOptions.fetch = options.fetch;
-    this.#http = new HttpClient(httpOptions);
+      fetch: options.fetch,
+    });
   }
 
   /** Requests this connector has sent (benchmarks read it). */
@@ -119,7 +118,7 @@ export class Rapid7PlatformConnector implements Connector {
     let query: Record<string, string> = { email };
     for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
       const body = await this.#get('/users', action, query);
-      const list = this.#parse(userListSchema, body, action);
+      const list = parseVendorBody(userListSchema, body, `${this.#label}: ${action}`);
       const users = Array.isArray(list) ? list : list.data;
       // The server's filter is a hint, not a promise: keep exact (case-insensitive) matches only.
       for (const user of users) if (sameEmail(user.email, email)) matches.set(String(user.id), user);
@@ -144,13 +143,7 @@ export class Rapid7PlatformConnector implements Connector {
       // Only a server that answered in pages is sent paging parameters.
       query = { email, index: String(index + 1), size: String(size) };
     }
-    const found = [...matches.keys()];
-    if (found.length > 1) {
-      throw new AmbiguousUserError(
-        `${this.#label}: ${found.length} users have the email ${email} (ids ${found.join(', ')}); nothing was changed`,
-      );
-    }
-    return found[0] === undefined ? { found: false } : { found: true, userId: found[0] };
+    return lookupResult(this.#label, [...matches.keys()], `the email ${email}`);
   }
 
   async getUser(userId: string): Promise<UserRecord> {
@@ -191,7 +184,9 @@ export class Rapid7PlatformConnector implements Connector {
       throw new BadRequestError(`${this.#label}: ${action}: '${userId}' is not an Insight Platform user id`);
     }
     const body = await this.#get(`/users/${userId}`, action, undefined, [404]);
-    return body === NOT_FOUND ? undefined : this.#parse(platformUserSchema, body, action);
+    return body === NOT_FOUND
+      ? undefined
+      : parseVendorBody(platformUserSchema, body, `${this.#label}: ${action}`);
   }
 
   /** One GET; 401/403 become `Vendor.AuthFailed` with the key hint, 404 only when accepted. */
@@ -208,22 +203,11 @@ export class Rapid7PlatformConnector implements Connector {
     });
     if (status === 401 || status === 403) {
       throw new AuthFailedError(
-        `${this.#label}: ${action}: HTTP ${status}${vendorMessage(body)}: ${KEY_HINT}`,
+        `${this.#label}: ${action}: HTTP ${status}${this.#http.vendorMessage(body)}: ${KEY_HINT}`,
       );
     }
     if (status === 404) return NOT_FOUND;
     return body;
-  }
-
-  #parse<T>(schema: z.ZodType<T>, body: unknown, action: string): T {
-    const parsed = schema.safeParse(body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new BadResponseError(
-        `${this.#label}: ${action}: unexpected response shape (${issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'invalid'})`,
-      );
-    }
-    return parsed.data;
   }
 }
 
@@ -251,19 +235,6 @@ function regionalBase(baseUrl: string): string {
   return baseUrl.replace(/\/+$/, '').replace(/\/account\/api\/1$/i, '');
 }
 
-/** The vendor's own words from an error body (`{"message": …}`), short, for 401/403. */
-function vendorMessage(body: unknown): string {
-  const message =
-    body && typeof body === 'object'
-      ? (body as Record<string, unknown>).message
-      : typeof body === 'string'
-        ? body
-        : undefined;
-  if (typeof message !== 'string' || message.trim() === '') return '';
-  const oneLine = message.replace(/\s+/g, ' ').trim();
-  return ` (${oneLine.length > 200 ? `${oneLine.slice(0, 200)}…` : oneLine})`;
-}
-
 /** Builds the connector for one connection from its secret JSON. */
 export function createRapid7PlatformConnector(
   connection: ConnectionRef,
@@ -286,6 +257,6 @@ export function createRapid7PlatformConnector(
     label: connection.name,
     baseUrl: connection.baseUrl,
     apiKey: parsed.data.apiKey,
-    ...(fetchImpl ? { fetch: fetchImpl } : {}),
+    fetch: fetchImpl,
   });
 }

@@ -7,7 +7,6 @@ import {
   type TlsOptions,
 } from '../../shared/connections';
 import {
-  AmbiguousUserError,
   BadRequestError,
   BadResponseError,
   ConfigError,
@@ -17,6 +16,7 @@ import {
   RateLimitedError,
 } from '../../shared/errors';
 import { HttpClient, type HttpResponse, type RequestOptions, sameEmail } from '../../shared/http';
+import { lookupResult, parseVendorBody } from '../../shared/vendor-answer';
 import type { DeactivatingConnector, LookupResult, UserRecord } from '../types';
 import { type BearerSource, ClientCredentialsBearer, StaticBearer } from './token';
 
@@ -92,7 +92,6 @@ const scimErrorSchema = z.looseObject({
  */
 export class ScimConnector implements DeactivatingConnector {
   readonly #label: string;
-  readonly #preset: ScimPreset;
   readonly #bearer: BearerSource;
   /** The bearer token goes per request, so a renewed token needs no new client. */
   readonly #http: HttpClient;
@@ -106,7 +105,6 @@ export class ScimConnector implements DeactivatingConnector {
     fetch?: typeof fetch;
   }) {
     this.#label = options.label;
-    this.#preset = options.preset;
     this.#bearer = options.bearer;
     this.#http = new HttpClient({
       label: options.label,
@@ -134,13 +132,7 @@ export class ScimConnector implements DeactivatingConnector {
     // always the email: when nobody matched, ask once more by email address. One extra
     // request, only for the people whose userName is not their email.
     if (matches.size === 0) await this.#search(`emails.value eq ${scimString(email)}`, email, matches);
-    const found = [...matches.keys()];
-    if (found.length > 1) {
-      throw new AmbiguousUserError(
-        `${this.#label}: ${found.length} users have the email ${email} (ids ${found.join(', ')}); nothing was changed`,
-      );
-    }
-    return found[0] === undefined ? { found: false } : { found: true, userId: found[0] };
+    return lookupResult(this.#label, [...matches.keys()], `the email ${email}`);
   }
 
   async getUser(userId: string): Promise<UserRecord> {
@@ -162,7 +154,7 @@ export class ScimConnector implements DeactivatingConnector {
     });
     if (status === 404) {
       throw new BadRequestError(
-        `${this.#label}: ${action}: HTTP 404${scimDetail(body)}: the user no longer exists, or the token may not see it`,
+        `${this.#label}: ${action}: HTTP 404${this.#http.vendorMessage(body)}: the user no longer exists, or the token may not see it`,
       );
     }
     // The answer (200 with the resource, or 204) is not trusted: verify reads afresh.
@@ -186,7 +178,7 @@ export class ScimConnector implements DeactivatingConnector {
         action,
         query: { filter, startIndex: String(startIndex), count: String(SCIM_PAGE_SIZE) },
       });
-      const list = this.#parse(listResponseSchema, body, action);
+      const list = parseVendorBody(listResponseSchema, body, `${this.#label}: ${action}`);
       const resources = list.Resources ?? [];
       let unseen = 0;
       for (const user of resources) {
@@ -215,10 +207,10 @@ export class ScimConnector implements DeactivatingConnector {
     const { status, body } = await this.#request('GET', userPath(userId), { action, accept: [404] });
     if (status === 404) {
       throw new BadRequestError(
-        `${this.#label}: ${action}: HTTP 404${scimDetail(body)}: no such user, or the token may not see it`,
+        `${this.#label}: ${action}: HTTP 404${this.#http.vendorMessage(body)}: no such user, or the token may not see it`,
       );
     }
-    return this.#parse(scimUserSchema, body, action);
+    return parseVendorBody(scimUserSchema, body, `${this.#label}: ${action}`);
   }
 
   /**
@@ -235,17 +227,6 @@ export class ScimConnector implements DeactivatingConnector {
     if (first.status !== 401) return first;
     this.#bearer.invalidate(token.value);
     return send((await this.#bearer.token()).value);
-  }
-
-  #parse<T>(schema: z.ZodType<T>, body: unknown, action: string): T {
-    const parsed = schema.safeParse(body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new BadResponseError(
-        `${this.#label}: ${action}: unexpected ${this.#preset.vendor} response shape (${issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'invalid'})`,
-      );
-    }
-    return parsed.data;
   }
 }
 
@@ -302,13 +283,6 @@ function scimErrorText(body: unknown): string | undefined {
   if (!parsed.success) return undefined;
   const { scimType, detail } = parsed.data;
   return [scimType, detail?.replace(/\s+/g, ' ').trim()].filter(Boolean).join(': ') || undefined;
-}
-
-/** ` (invalidValue: …)` for a message built here (a 404 we handle ourselves), or nothing. */
-function scimDetail(body: unknown): string {
-  const text = scimErrorText(body);
-  if (!text) return '';
-  return ` (${text.length > 200 ? `${text.slice(0, 200)}…` : text})`;
 }
 
 /**

@@ -1,21 +1,23 @@
-import { createServer } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   createGainsightConnector,
   GAINSIGHT_MAX_LOOKUP_PAGES,
   type GainsightConnector,
 } from '../../../lambdas/connectors/gainsight/connector';
 import type { ConnectionRef } from '../../../lambdas/shared/connections';
-import { ERROR_NAMES, OffboardError } from '../../../lambdas/shared/errors';
+import { ERROR_NAMES } from '../../../lambdas/shared/errors';
 import {
   GAINSIGHT_SANDBOX_ACCESS_KEY,
   type GainsightSandbox,
-  type GainsightSandboxOptions,
   type GainsightUser,
   type GainsightUserSeed,
   SAMPLE_USERS,
   startGainsightSandbox,
 } from '../../../sandboxes/gainsight';
+import { verifyThroughLag } from '../../helpers/connectors';
+import { rejectionOf } from '../../helpers/errors';
+import { sandboxStarter } from '../../helpers/sandboxes';
+import { closedPort } from '../../helpers/servers';
 
 /**
  * The Gainsight connector against the built-in sandbox: a real HTTP server that answers
@@ -27,20 +29,8 @@ import {
 const NAME = 'gainsight-test';
 const JANE = SAMPLE_USERS[1] as GainsightUser;
 
-const opened: GainsightSandbox[] = [];
-
-async function sandbox(options?: GainsightSandboxOptions): Promise<GainsightSandbox> {
-  const box = await startGainsightSandbox(options);
-  opened.push(box);
-  return box;
-}
-
-afterEach(async () => {
-  const boxes = opened.splice(0);
-  await Promise.all(boxes.map((box) => box.close()));
-  // DELETE is documented only as "typically" deactivating: offboarding must never send one.
-  for (const box of boxes) expect(box.requests.filter((request) => request.method === 'DELETE')).toEqual([]);
-});
+// DELETE is documented only as "typically" deactivating: offboarding must never send one.
+const sandbox = sandboxStarter(startGainsightSandbox, (request) => request.method === 'DELETE');
 
 function connection(baseUrl: string): ConnectionRef {
   return { name: NAME, type: 'gainsight', baseUrl };
@@ -51,17 +41,6 @@ function connectorFor(
   accessKey = GAINSIGHT_SANDBOX_ACCESS_KEY,
 ): GainsightConnector {
   return createGainsightConnector(connection(box.baseUrl), { accessKey });
-}
-
-/** The error a promise rejects with; fails the test when it resolves. */
-async function rejectionOf(promise: Promise<unknown>): Promise<OffboardError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(OffboardError);
-    return error as OffboardError;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
 }
 
 const lookups = (box: GainsightSandbox) =>
@@ -436,13 +415,9 @@ describe('GainsightConnector.verifyDeactivated', () => {
   it('answers Vendor.NotYetApplied while reads still show the old record, then resolves', async () => {
     // Prepare
     const box = await sandbox({ verifyLag: 2 });
-    const connector = connectorFor(box);
-    await connector.deactivateUser(await connector.getUser('u123'));
 
     // Act
-    const first = await rejectionOf(connector.verifyDeactivated('u123'));
-    const second = await rejectionOf(connector.verifyDeactivated('u123'));
-    const third = await connector.verifyDeactivated('u123');
+    const { first, second, third } = await verifyThroughLag(connectorFor(box), 'u123');
 
     // Assess
     expect(first.name).toBe(ERROR_NAMES.notYetApplied);
@@ -550,11 +525,8 @@ describe('GainsightConnector errors', () => {
   });
 
   it('answers Vendor.Unavailable when the connection is refused', async () => {
-    // Prepare: a port that was just free and is closed again.
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // Prepare
+    const port = await closedPort();
     const connector = connectorFor({ baseUrl: `http://127.0.0.1:${port}` });
 
     // Act

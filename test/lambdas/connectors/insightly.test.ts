@@ -1,19 +1,21 @@
-import { createServer } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   createInsightlyConnector,
   type InsightlyConnector,
   odataString,
 } from '../../../lambdas/connectors/insightly/connector';
 import type { ConnectionRef } from '../../../lambdas/shared/connections';
-import { ERROR_NAMES, OffboardError } from '../../../lambdas/shared/errors';
+import { ERROR_NAMES } from '../../../lambdas/shared/errors';
 import {
   type InsightlySandbox,
-  type InsightlySandboxOptions,
   type InsightlyUser,
   SAMPLE_USERS,
   startInsightlySandbox,
 } from '../../../sandboxes/insightly';
+import { verifyThroughLag } from '../../helpers/connectors';
+import { rejectionOf } from '../../helpers/errors';
+import { sandboxStarter } from '../../helpers/sandboxes';
+import { closedPort } from '../../helpers/servers';
 
 /**
  * The Insightly connector against the built-in sandbox: a real HTTP server that answers
@@ -26,20 +28,8 @@ const NAME = 'insightly-test';
 const ADMIN_KEY = 'sandbox-api-key';
 const JANE = SAMPLE_USERS[1] as InsightlyUser;
 
-const opened: InsightlySandbox[] = [];
-
-async function sandbox(options?: InsightlySandboxOptions): Promise<InsightlySandbox> {
-  const box = await startInsightlySandbox(options);
-  opened.push(box);
-  return box;
-}
-
-afterEach(async () => {
-  const boxes = opened.splice(0);
-  await Promise.all(boxes.map((box) => box.close()));
-  // Insightly's DELETE is an irreversible hard delete: offboarding must never send one.
-  for (const box of boxes) expect(box.requests.filter((request) => request.method === 'DELETE')).toEqual([]);
-});
+// Insightly's DELETE is an irreversible hard delete: offboarding must never send one.
+const sandbox = sandboxStarter(startInsightlySandbox, (request) => request.method === 'DELETE');
 
 function connection(baseUrl: string): ConnectionRef {
   return { name: NAME, type: 'insightly', baseUrl };
@@ -47,17 +37,6 @@ function connection(baseUrl: string): ConnectionRef {
 
 function connectorFor(box: { baseUrl: string }, apiKey = ADMIN_KEY): InsightlyConnector {
   return createInsightlyConnector(connection(box.baseUrl), { apiKey });
-}
-
-/** The error a promise rejects with; fails the test when it resolves. */
-async function rejectionOf(promise: Promise<unknown>): Promise<OffboardError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(OffboardError);
-    return error as OffboardError;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
 }
 
 const lookups = (box: InsightlySandbox) =>
@@ -290,13 +269,9 @@ describe('InsightlyConnector.verifyDeactivated', () => {
   it('answers Vendor.NotYetApplied while reads still show the old record, then resolves', async () => {
     // Prepare
     const box = await sandbox({ verifyLag: 2 });
-    const connector = connectorFor(box);
-    await connector.deactivateUser(await connector.getUser('1002'));
 
     // Act
-    const first = await rejectionOf(connector.verifyDeactivated('1002'));
-    const second = await rejectionOf(connector.verifyDeactivated('1002'));
-    const third = await connector.verifyDeactivated('1002');
+    const { first, second, third } = await verifyThroughLag(connectorFor(box), '1002');
 
     // Assess
     expect(first.name).toBe(ERROR_NAMES.notYetApplied);
@@ -444,11 +419,8 @@ describe('InsightlyConnector errors', () => {
   });
 
   it('answers Vendor.Unavailable when the connection is refused', async () => {
-    // Prepare: a port that was just free and is closed again.
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // Prepare
+    const port = await closedPort();
     const connector = connectorFor({ baseUrl: `http://127.0.0.1:${port}/v3.1` });
 
     // Act

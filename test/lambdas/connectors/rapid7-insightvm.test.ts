@@ -1,18 +1,16 @@
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { generate } from 'selfsigned';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   createRapid7InsightvmConnector,
   type Rapid7InsightvmConnector,
 } from '../../../lambdas/connectors/rapid7-insightvm/connector';
 import type { ConnectionRef, TlsOptions } from '../../../lambdas/shared/connections';
-import { ERROR_NAMES, OffboardError } from '../../../lambdas/shared/errors';
+import { ERROR_NAMES } from '../../../lambdas/shared/errors';
 import { runStep } from '../../../lambdas/shared/steps';
 import {
   type InsightvmSandbox,
-  type InsightvmSandboxOptions,
   type InsightvmUser,
   type InsightvmUserSeed,
   RAPID7_INSIGHTVM_SANDBOX_PASSWORD,
@@ -20,6 +18,10 @@ import {
   SAMPLE_USERS,
   startRapid7InsightvmSandbox,
 } from '../../../sandboxes/rapid7-insightvm';
+import { verifyThroughLag } from '../../helpers/connectors';
+import { rejectionOf } from '../../helpers/errors';
+import { sandboxStarter } from '../../helpers/sandboxes';
+import { closedPort } from '../../helpers/servers';
 
 /**
  * The InsightVM console connector against the built-in HTTPS sandbox (a self-signed
@@ -33,22 +35,14 @@ const INTEGRATION = SAMPLE_USERS[0] as InsightvmUser;
 const JANE = SAMPLE_USERS[2] as InsightvmUser;
 /** Signs in with `marcus.lee@example.com` as login; his email field says m.lee@corp.example.com. */
 const MARCUS = SAMPLE_USERS[4] as InsightvmUser;
+/** What every refused certificate tells the operator to configure. */
+const TLS_HINT =
+  'give the connection tls.caCert (the PEM of the server certificate or its CA), or, knowingly, ' +
+  'tls.rejectUnauthorized=false';
 
-const opened: InsightvmSandbox[] = [];
-
-async function sandbox(options?: InsightvmSandboxOptions): Promise<InsightvmSandbox> {
-  const box = await startRapid7InsightvmSandbox(options);
-  opened.push(box);
-  return box;
-}
-
-afterEach(async () => {
-  const boxes = opened.splice(0);
-  await Promise.all(boxes.map((box) => box.close()));
-  // DELETE /users/{id} destroys the account for good, and DELETE /users/{id}/lock *unlocks*
-  // one: offboarding must never send either.
-  for (const box of boxes) expect(box.requests.filter((request) => request.method === 'DELETE')).toEqual([]);
-});
+// DELETE /users/{id} destroys the account for good, and DELETE /users/{id}/lock *unlocks*
+// one: offboarding must never send either.
+const sandbox = sandboxStarter(startRapid7InsightvmSandbox, (request) => request.method === 'DELETE');
 
 function connection(box: { baseUrl: string; caCert?: string }, tls?: TlsOptions | null): ConnectionRef {
   const trust = tls === undefined ? (box.caCert ? { caCert: box.caCert } : undefined) : tls;
@@ -61,17 +55,6 @@ function connectorFor(
   options: { secret?: unknown; tls?: TlsOptions | null } = {},
 ): Rapid7InsightvmConnector {
   return createRapid7InsightvmConnector(connection(box, options.tls), options.secret ?? SECRET);
-}
-
-/** The error a promise rejects with; fails the test when it resolves. */
-async function rejectionOf(promise: Promise<unknown>): Promise<OffboardError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(OffboardError);
-    return error as OffboardError;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
 }
 
 const lists = (box: InsightvmSandbox) =>
@@ -460,13 +443,9 @@ describe('Rapid7InsightvmConnector.verifyDeactivated', () => {
   it('answers Vendor.NotYetApplied while reads still show the user enabled, then resolves', async () => {
     // Prepare
     const box = await sandbox({ verifyLag: 2 });
-    const connector = connectorFor(box);
-    await connector.deactivateUser(await connector.getUser('3'));
 
     // Act
-    const first = await rejectionOf(connector.verifyDeactivated('3'));
-    const second = await rejectionOf(connector.verifyDeactivated('3'));
-    const third = await connector.verifyDeactivated('3');
+    const { first, second, third } = await verifyThroughLag(connectorFor(box), '3');
 
     // Assess
     expect(first.name).toBe(ERROR_NAMES.notYetApplied);
@@ -512,20 +491,21 @@ describe('Rapid7InsightvmConnector.isIntegrationAccount', () => {
 });
 
 describe('Rapid7InsightvmConnector TLS', () => {
-  it('keeps verification on by default: the self-signed console is refused with a message that says what to do', async () => {
+  it('keeps verification on by default: the self-signed console is refused, not retried, with a message that says what to do', async () => {
     // Prepare
     const box = await sandbox();
 
     // Act
     const error = await rejectionOf(connectorFor(box, { tls: null }).lookupUser('jane.doe@example.com'));
 
-    // Assess
-    expect(error.name).toBe(ERROR_NAMES.unavailable);
+    // Assess: waiting will not make the certificate trusted, so it is the connection's configuration.
+    expect(error.name).toBe(ERROR_NAMES.config);
+    expect(error.retryable).toBe(false);
     expect(error.message).toMatch(
       new RegExp(`^${NAME}: look up jane.doe@example.com: DEPTH_ZERO_SELF_SIGNED_CERT`),
     );
-    expect(error.message).toContain("the console's TLS certificate is not trusted");
-    expect(error.message).toContain('tls.caCert');
+    expect(error.message).toContain("the server's TLS certificate is not trusted");
+    expect(error.message).toContain(TLS_HINT);
     expect(box.requests).toEqual([]);
   });
 
@@ -538,8 +518,9 @@ describe('Rapid7InsightvmConnector TLS', () => {
     const error = await rejectionOf(connectorFor(box, { tls: { caCert: other.cert } }).getUser('3'));
 
     // Assess
-    expect(error.name).toBe(ERROR_NAMES.unavailable);
+    expect(error.name).toBe(ERROR_NAMES.config);
     expect(error.message).toContain('certificate is not trusted');
+    expect(error.message).toContain(TLS_HINT);
   });
 
   it.each([
@@ -627,11 +608,8 @@ describe('Rapid7InsightvmConnector errors', () => {
   });
 
   it('answers Vendor.Unavailable when the connection is refused', async () => {
-    // Prepare: a port that was just free and is closed again.
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // Prepare
+    const port = await closedPort();
 
     // Act
     const error = await rejectionOf(connectorFor({ baseUrl: `https://127.0.0.1:${port}` }).getUser('3'));

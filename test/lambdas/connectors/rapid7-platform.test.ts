@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   createRapid7PlatformConnector,
   isActiveStatus,
@@ -6,16 +6,17 @@ import {
 } from '../../../lambdas/connectors/rapid7-platform/connector';
 import { canDeactivate } from '../../../lambdas/connectors/types';
 import type { ConnectionRef } from '../../../lambdas/shared/connections';
-import { ERROR_NAMES, OffboardError } from '../../../lambdas/shared/errors';
+import { ERROR_NAMES } from '../../../lambdas/shared/errors';
 import {
   type PlatformUser,
   RAPID7_PLATFORM_SANDBOX_KEY,
   RAPID7_PLATFORM_SANDBOX_USER_KEY,
   type Rapid7PlatformSandbox,
-  type Rapid7PlatformSandboxOptions,
   SAMPLE_USERS,
   startRapid7PlatformSandbox,
 } from '../../../sandboxes/rapid7-platform';
+import { rejectionOf } from '../../helpers/errors';
+import { sandboxStarter } from '../../helpers/sandboxes';
 
 /**
  * The Rapid7 Insight Platform connector against the built-in sandbox: a real HTTP server
@@ -29,20 +30,8 @@ const JANE = SAMPLE_USERS[1] as PlatformUser;
 const PENDING = SAMPLE_USERS[3] as PlatformUser;
 const DISABLED = SAMPLE_USERS[2] as PlatformUser;
 
-const opened: Rapid7PlatformSandbox[] = [];
-
-async function sandbox(options?: Rapid7PlatformSandboxOptions): Promise<Rapid7PlatformSandbox> {
-  const box = await startRapid7PlatformSandbox(options);
-  opened.push(box);
-  return box;
-}
-
-afterEach(async () => {
-  const boxes = opened.splice(0);
-  await Promise.all(boxes.map((box) => box.close()));
-  // The API has no public disable, and DELETE is irreversible: this connector only reads.
-  for (const box of boxes) expect(box.requests.filter((request) => request.method !== 'GET')).toEqual([]);
-});
+// The API has no public disable, and DELETE is irreversible: this connector only reads.
+const sandbox = sandboxStarter(startRapid7PlatformSandbox, (request) => request.method !== 'GET');
 
 function connection(baseUrl: string): ConnectionRef {
   return { name: NAME, type: 'rapid7-platform', baseUrl };
@@ -53,17 +42,6 @@ function connectorFor(
   apiKey = RAPID7_PLATFORM_SANDBOX_KEY,
 ): Rapid7PlatformConnector {
   return createRapid7PlatformConnector(connection(box.baseUrl), { apiKey });
-}
-
-/** The error a promise rejects with; fails the test when it resolves. */
-async function rejectionOf(promise: Promise<unknown>): Promise<OffboardError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(OffboardError);
-    return error as OffboardError;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
 }
 
 const lookups = (box: Rapid7PlatformSandbox) =>

@@ -1,6 +1,3 @@
-import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { generate } from 'selfsigned';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   createScimConnector,
@@ -10,7 +7,7 @@ import {
 } from '../../../lambdas/connectors/scim/connector';
 import type { Connector } from '../../../lambdas/connectors/types';
 import type { ConnectionRef, ConnectionType, TlsOptions } from '../../../lambdas/shared/connections';
-import { ERROR_NAMES, OffboardError } from '../../../lambdas/shared/errors';
+import { ERROR_NAMES } from '../../../lambdas/shared/errors';
 import { runStep } from '../../../lambdas/shared/steps';
 import {
   SAMPLE_USERS,
@@ -21,6 +18,10 @@ import {
   type ScimUserSeed,
   startScimSandbox,
 } from '../../../sandboxes/scim';
+import { verifyThroughLag } from '../../helpers/connectors';
+import { rejectionOf } from '../../helpers/errors';
+import { sandboxStarter } from '../../helpers/sandboxes';
+import { selfSignedCertificate, startScriptedServer } from '../../helpers/servers';
 
 /**
  * The SCIM connector against the built-in SCIM sandbox: a real HTTP server that answers like a
@@ -32,25 +33,16 @@ import {
 const NAME = 'scim-test';
 const CLIENT = { clientId: 'offboard-m2m', clientSecret: 'client-secret-9f2c71' };
 
-const opened: ScimSandbox[] = [];
-
-async function sandbox(options?: ScimSandboxOptions): Promise<ScimSandbox> {
-  const box = await startScimSandbox(options);
-  opened.push(box);
-  return box;
-}
+// A SCIM DELETE removes the account for good: offboarding must never send one.
+const sandbox = sandboxStarter(startScimSandbox, (request) => request.method === 'DELETE');
+// Registered after the sandboxes' hook, so it runs before it: real timers to close them with.
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 /** A sandbox whose API takes OAuth client-credentials tokens from its own token endpoint. */
 const oauthSandbox = (options: ScimSandboxOptions & { expiresIn?: number } = {}) =>
   sandbox({ ...options, auth: { oauth: { ...CLIENT, expiresIn: options.expiresIn ?? 3600 } } });
-
-afterEach(async () => {
-  vi.useRealTimers();
-  const boxes = opened.splice(0);
-  await Promise.all(boxes.map((box) => box.close()));
-  // A SCIM DELETE removes the account for good: offboarding must never send one.
-  for (const box of boxes) expect(box.requests.filter((request) => request.method === 'DELETE')).toEqual([]);
-});
 
 function connection(baseUrl: string, type: ConnectionType = 'scim'): ConnectionRef {
   return { name: NAME, type, baseUrl };
@@ -66,17 +58,6 @@ function connectorFor(
 
 const oauthConnector = (box: ScimSandbox) =>
   connectorFor(box, { ...CLIENT, tokenUrl: box.tokenUrl as string });
-
-/** The error a promise rejects with; fails the test when it resolves. */
-async function rejectionOf(promise: Promise<unknown>): Promise<OffboardError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(OffboardError);
-    return error as OffboardError;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 const lookups = (box: ScimSandbox) =>
   box.requests.filter((request) => request.method === 'GET' && /\/Users$/.test(request.path));
@@ -503,13 +484,9 @@ describe('ScimConnector.verifyDeactivated', () => {
   it('answers Vendor.NotYetApplied while reads still show the user active, then resolves', async () => {
     // Prepare
     const box = await sandbox({ verifyLag: 2 });
-    const connector = connectorFor(box);
-    await connector.deactivateUser(await connector.getUser('u1002'));
 
     // Act
-    const first = await rejectionOf(connector.verifyDeactivated('u1002'));
-    const second = await rejectionOf(connector.verifyDeactivated('u1002'));
-    const third = await connector.verifyDeactivated('u1002');
+    const { first, second, third } = await verifyThroughLag(connectorFor(box), 'u1002');
 
     // Assess
     expect(first.name).toBe(ERROR_NAMES.notYetApplied);
@@ -820,14 +797,16 @@ describe('createScimConnector', () => {
 
   it('honours connection.tls: reaches a self-signed HTTPS service only when told not to verify', async () => {
     // Prepare: an on-prem style service with a self-signed certificate, answering jane to any lookup.
-    const pems = await generate([{ name: 'commonName', value: '127.0.0.1' }], { keyType: 'ec' });
-    const server = createHttpsServer({ key: pems.private, cert: pems.cert }, (_request, response) => {
-      const jane = { id: 'u1', userName: 'jane.doe@example.com', active: true };
-      response.writeHead(200, { 'content-type': 'application/scim+json' });
-      response.end(JSON.stringify({ totalResults: 1, Resources: [jane] }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const baseUrl = `https://127.0.0.1:${(server.address() as AddressInfo).port}/scim/v2`;
+    const jane = { id: 'u1', userName: 'jane.doe@example.com', active: true };
+    const server = await startScriptedServer(
+      () => ({
+        status: 200,
+        headers: { 'content-type': 'application/scim+json' },
+        body: JSON.stringify({ totalResults: 1, Resources: [jane] }),
+      }),
+      await selfSignedCertificate(),
+    );
+    const baseUrl = `${server.baseUrl}/scim/v2`;
     const lookup = (tls?: TlsOptions) =>
       createScimConnector({ ...connection(baseUrl), tls }, { token: 't' }).lookupUser('jane.doe@example.com');
 
@@ -837,11 +816,10 @@ describe('createScimConnector', () => {
       const unverified = await lookup({ rejectUnauthorized: false });
 
       // Assess
-      expect(verified.name).toBe(ERROR_NAMES.unavailable);
+      expect(verified.name).toBe(ERROR_NAMES.config);
       expect(unverified).toEqual({ found: true, userId: 'u1' });
     } finally {
-      server.closeAllConnections();
-      server.close();
+      await server.close();
     }
   });
 });

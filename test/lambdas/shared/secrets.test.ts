@@ -6,8 +6,9 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ConnectionRef } from '../../../lambdas/shared/connections';
-import { ERROR_NAMES, OffboardError } from '../../../lambdas/shared/errors';
+import { ERROR_NAMES } from '../../../lambdas/shared/errors';
 import { secretsManagerResolver } from '../../../lambdas/shared/secrets';
+import { rejectionOf } from '../../helpers/errors';
 
 /**
  * The deployed secret resolver: Powertools Parameters in front of Secrets Manager. The
@@ -35,16 +36,6 @@ const connection = (secretId?: string): ConnectionRef => ({
   baseUrl: 'https://api.insightly.com/v3.1',
   ...(secretId === undefined ? {} : { secretId }),
 });
-
-async function rejectionOf(promise: Promise<unknown>): Promise<OffboardError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(OffboardError);
-    return error as OffboardError;
-  }
-  throw new Error('expected the secret read to fail, but it succeeded');
-}
 
 const reads = () => secretsManager.commandCalls(GetSecretValueCommand);
 

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { DeactivatingConnector, LookupResult, UserRecord } from '../../../lambdas/connectors/types';
 import type { ConnectionRef } from '../../../lambdas/shared/connections';
-import { ERROR_NAMES, NotYetAppliedError, OffboardError } from '../../../lambdas/shared/errors';
+import { ERROR_NAMES, NotYetAppliedError } from '../../../lambdas/shared/errors';
 import type { SecretResolver } from '../../../lambdas/shared/secrets';
 import { type ConnectorFactory, runStep } from '../../../lambdas/shared/steps';
+import { rejectionOf } from '../../helpers/errors';
 
 /**
  * runStep holds the rules that protect people, once for every vendor. A fake connector
@@ -88,15 +89,15 @@ function harness(connector: FakeConnector) {
   return { resolveSecret, factory, resolved, built };
 }
 
-async function rejectionOf(promise: Promise<unknown>): Promise<OffboardError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(OffboardError);
-    return error as OffboardError;
-  }
-  throw new Error('expected the step to fail, but it succeeded');
+/** Runs one step with `connector` behind the factory, when only the answer matters. */
+function runWith(connector: FakeConnector, event: Record<string, unknown>): Promise<unknown> {
+  const { factory, resolveSecret } = harness(connector);
+  return runStep(event, factory, resolveSecret);
 }
+
+/** The getRecord and verify steps for Jane's user 1002. */
+const GET_RECORD = { step: 'getRecord', connection: CONNECTION, email: EMAIL, userId: '1002' };
+const VERIFY = { ...GET_RECORD, step: 'verify' };
 
 describe('runStep: input', () => {
   it.each([
@@ -155,14 +156,9 @@ describe('runStep: getRecord', () => {
     // Prepare
     const record = userRecord({ email: 'Jane.Doe@Example.com' });
     const connector = new FakeConnector({ record });
-    const { factory, resolveSecret } = harness(connector);
 
     // Act
-    const result = await runStep(
-      { step: 'getRecord', connection: CONNECTION, email: EMAIL, userId: '1002' },
-      factory,
-      resolveSecret,
-    );
+    const result = await runWith(connector, GET_RECORD);
 
     // Assess
     expect(result).toEqual(record);
@@ -172,16 +168,9 @@ describe('runStep: getRecord', () => {
   it('answers User.Mismatch when the record belongs to another email', async () => {
     // Prepare
     const connector = new FakeConnector({ record: userRecord({ email: 'john.roe@example.com' }) });
-    const { factory, resolveSecret } = harness(connector);
 
     // Act
-    const error = await rejectionOf(
-      runStep(
-        { step: 'getRecord', connection: CONNECTION, email: EMAIL, userId: '1002' },
-        factory,
-        resolveSecret,
-      ),
-    );
+    const error = await rejectionOf(runWith(connector, GET_RECORD));
 
     // Assess
     expect(error.name).toBe(ERROR_NAMES.mismatch);
@@ -195,14 +184,9 @@ describe('runStep: getRecord', () => {
     // Prepare
     const record = userRecord({ email: 'jdoe2', emails: ['J.Doe2@example.com', EMAIL.toUpperCase()] });
     const connector = new FakeConnector({ record });
-    const { factory, resolveSecret } = harness(connector);
 
     // Act
-    const result = await runStep(
-      { step: 'getRecord', connection: CONNECTION, email: EMAIL, userId: '1002' },
-      factory,
-      resolveSecret,
-    );
+    const result = await runWith(connector, GET_RECORD);
 
     // Assess
     expect(result).toEqual(record);
@@ -211,16 +195,9 @@ describe('runStep: getRecord', () => {
   it('answers User.Mismatch when the record has no email at all', async () => {
     // Prepare
     const connector = new FakeConnector({ record: userRecord({ email: '' }) });
-    const { factory, resolveSecret } = harness(connector);
 
     // Act
-    const error = await rejectionOf(
-      runStep(
-        { step: 'getRecord', connection: CONNECTION, email: EMAIL, userId: '1002' },
-        factory,
-        resolveSecret,
-      ),
-    );
+    const error = await rejectionOf(runWith(connector, GET_RECORD));
 
     // Assess
     expect(error.name).toBe(ERROR_NAMES.mismatch);
@@ -229,16 +206,9 @@ describe('runStep: getRecord', () => {
   it('answers User.Protected for an active account that owns the integration credential', async () => {
     // Prepare
     const connector = new FakeConnector({ integration: true });
-    const { factory, resolveSecret } = harness(connector);
 
     // Act
-    const error = await rejectionOf(
-      runStep(
-        { step: 'getRecord', connection: CONNECTION, email: EMAIL, userId: '1002' },
-        factory,
-        resolveSecret,
-      ),
-    );
+    const error = await rejectionOf(runWith(connector, GET_RECORD));
 
     // Assess
     expect(error.name).toBe(ERROR_NAMES.protected);
@@ -251,14 +221,9 @@ describe('runStep: getRecord', () => {
     // Prepare: even the credential's owner is fine to report when there is nothing to write.
     const record = userRecord({ active: false });
     const connector = new FakeConnector({ record, integration: true });
-    const { factory, resolveSecret } = harness(connector);
 
     // Act
-    const result = await runStep(
-      { step: 'getRecord', connection: CONNECTION, email: EMAIL, userId: '1002' },
-      factory,
-      resolveSecret,
-    );
+    const result = await runWith(connector, GET_RECORD);
 
     // Assess
     expect(result).toEqual(record);
@@ -270,14 +235,15 @@ describe('runStep: deactivate', () => {
   it('writes nothing on a dry run', async () => {
     // Prepare
     const connector = new FakeConnector();
-    const { factory, resolveSecret } = harness(connector);
 
     // Act
-    const result = await runStep(
-      { step: 'deactivate', connection: CONNECTION, email: EMAIL, record: userRecord(), dryRun: true },
-      factory,
-      resolveSecret,
-    );
+    const result = await runWith(connector, {
+      step: 'deactivate',
+      connection: CONNECTION,
+      email: EMAIL,
+      record: userRecord(),
+      dryRun: true,
+    });
 
     // Assess
     expect(result).toEqual({ userId: '1002', written: false });
@@ -288,14 +254,15 @@ describe('runStep: deactivate', () => {
     // Prepare
     const record = userRecord();
     const connector = new FakeConnector();
-    const { factory, resolveSecret } = harness(connector);
 
     // Act
-    const result = await runStep(
-      { step: 'deactivate', connection: CONNECTION, email: EMAIL, record, dryRun: false },
-      factory,
-      resolveSecret,
-    );
+    const result = await runWith(connector, {
+      step: 'deactivate',
+      connection: CONNECTION,
+      email: EMAIL,
+      record,
+      dryRun: false,
+    });
 
     // Assess
     expect(result).toEqual({ userId: '1002', written: true });
@@ -307,14 +274,9 @@ describe('runStep: verify', () => {
   it('answers the user id and active: false once the connector sees the account off', async () => {
     // Prepare
     const connector = new FakeConnector();
-    const { factory, resolveSecret } = harness(connector);
 
     // Act
-    const result = await runStep(
-      { step: 'verify', connection: CONNECTION, email: EMAIL, userId: '1002' },
-      factory,
-      resolveSecret,
-    );
+    const result = await runWith(connector, VERIFY);
 
     // Assess
     expect(result).toEqual({ userId: '1002', active: false });
@@ -326,16 +288,9 @@ describe('runStep: verify', () => {
     const connector = new FakeConnector({
       verifyError: new NotYetAppliedError('insightly-test: verify user 1002: still ACTIVE after the write'),
     });
-    const { factory, resolveSecret } = harness(connector);
 
     // Act
-    const error = await rejectionOf(
-      runStep(
-        { step: 'verify', connection: CONNECTION, email: EMAIL, userId: '1002' },
-        factory,
-        resolveSecret,
-      ),
-    );
+    const error = await rejectionOf(runWith(connector, VERIFY));
 
     // Assess
     expect(error.name).toBe(ERROR_NAMES.notYetApplied);
