@@ -1,5 +1,6 @@
 import type { ConnectionType, TlsOptions } from '../lambdas/shared/connections';
 import { sameEmail } from '../lambdas/shared/http';
+import { effectiveRateLimit } from '../lambdas/shared/pacing';
 import type { ConfigFile } from '../lib/config';
 import { ConfigFileError } from '../lib/config';
 import { GAINSIGHT_SANDBOX_ACCESS_KEY, startGainsightSandbox } from '../sandboxes/gainsight';
@@ -170,18 +171,32 @@ export async function prepareConnections(config: ConfigFile): Promise<PreparedCo
     for (const c of config.connections) {
       const start = SANDBOX_STARTERS[c.type];
       if (c.baseUrl || !start) {
-        const tls = c.tls ? { tls: c.tls } : {};
+        // A real vendor: its documented limit unless the config sets one (or false).
+        const rateLimit = effectiveRateLimit(c.type, c.rateLimit);
         connections.push({
-          ref: { name: c.name, type: c.type, baseUrl: c.baseUrl ?? '', ...tls },
+          ref: {
+            name: c.name,
+            type: c.type,
+            baseUrl: c.baseUrl ?? '',
+            ...(c.tls ? { tls: c.tls } : {}),
+            ...(rateLimit ? { rateLimit } : {}),
+          },
           secret: c.secret,
         });
         continue;
       }
       const sandbox = await start(c.secret);
       sandboxes.set(c.name, sandbox);
-      const tls = sandbox.tls ? { tls: sandbox.tls } : {};
+      // A sandbox has no limit unless the config gives one (to try pacing against it).
+      const rateLimit = c.rateLimit || undefined;
       connections.push({
-        ref: { name: c.name, type: c.type, baseUrl: sandbox.baseUrl, ...tls },
+        ref: {
+          name: c.name,
+          type: c.type,
+          baseUrl: sandbox.baseUrl,
+          ...(sandbox.tls ? { tls: sandbox.tls } : {}),
+          ...(rateLimit ? { rateLimit } : {}),
+        },
         secret: sandbox.secret,
       });
     }

@@ -9,6 +9,7 @@ import {
   RateLimitedError,
   UnavailableError,
 } from './errors';
+import { requestPacing } from './pacing';
 
 /** How one vendor API is reached. Credentials go in `headers` and never into an error message. */
 export interface HttpClientOptions {
@@ -103,6 +104,8 @@ export class HttpClient {
 
     let response: Response;
     let text: string;
+    // Under the connection's rate limit, shared with every other execution (label = connection name).
+    await requestPacing.before(this.#options.label);
     this.requestCount++;
     try {
       response = await this.#fetch(url, {

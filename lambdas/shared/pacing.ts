@@ -161,3 +161,41 @@ export function effectiveRateLimit(
 export function rateLimitOf(connection: ConnectionRef): RateLimit | undefined {
   return connection.rateLimit;
 }
+
+/**
+ * The pace this process keeps, per connection name: set by each step for its connection
+ * (`limit`), applied by HttpClient before every request (`before`). One per process, so
+ * every execution running in it (local runs) or every step of a warm Lambda shares it; the
+ * DynamoDB store shares it across Lambdas.
+ */
+class RequestPacing {
+  readonly #limits = new Map<string, RateLimit>();
+  #pacer: Pacer | undefined;
+
+  /** The connection's pace for the requests about to be sent; undefined: none. */
+  limit(connection: string, limit: RateLimit | undefined): void {
+    if (limit) this.#limits.set(connection, limit);
+    else this.#limits.delete(connection);
+  }
+
+  /** Waits for the connection's next slot (or throws a rate-limit error for the state machine). */
+  async before(connection: string): Promise<void> {
+    const limit = this.#limits.get(connection);
+    if (limit) await this.pacer().acquire(connection, limit);
+  }
+
+  /** Deployed: the DynamoDB table the stack names; locally: this process's memory. */
+  pacer(): Pacer {
+    const table = process.env.OFFBOARD_PACING_TABLE;
+    this.#pacer ??= new Pacer(table ? new DynamoDbSlotStore(table) : new MemorySlotStore());
+    return this.#pacer;
+  }
+
+  /** For tests and benchmarks: a fresh store (and so fresh slots). */
+  reset(pacer?: Pacer): void {
+    this.#pacer = pacer;
+    this.#limits.clear();
+  }
+}
+
+export const requestPacing = new RequestPacing();

@@ -34,7 +34,9 @@ export function parsePeople(text: string, source = 'list'): string[] {
   if (problems.length > 0) {
     const shown = problems.slice(0, 10).join('; ');
     const more = problems.length > 10 ? `; and ${problems.length - 10} more` : '';
-    throw new InvalidInputError(`${source}: ${problems.length} invalid entr${problems.length === 1 ? 'y' : 'ies'}, nobody was offboarded: ${shown}${more}`);
+    throw new InvalidInputError(
+      `${source}: ${problems.length} invalid entr${problems.length === 1 ? 'y' : 'ies'}, nobody was offboarded: ${shown}${more}`,
+    );
   }
   if (emails.length === 0) throw new InvalidInputError(`${source}: no email addresses in it`);
   return emails;
@@ -59,7 +61,8 @@ function fromLines(text: string, source: string): Array<{ where: string; value: 
   const header = lines[0]?.split(',').map((cell) => cell.trim().replace(/^"|"$/g, '').toLowerCase()) ?? [];
   const csv = header.length > 1 || header[0] === 'email';
   const column = csv ? header.indexOf('email') : 0;
-  if (csv && column < 0) throw new InvalidInputError(`${source}: a CSV needs an "email" column (header: ${lines[0]})`);
+  if (csv && column < 0)
+    throw new InvalidInputError(`${source}: a CSV needs an "email" column (header: ${lines[0]})`);
   return lines
     .map((line, index) => ({ line: line.trim(), number: index + 1 }))
     .slice(csv ? 1 : 0)

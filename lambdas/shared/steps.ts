@@ -4,6 +4,7 @@ import { type ConnectionRef, connectionRefSchema } from './connections';
 import { ConfigError, InvalidInputError, ProtectedUserError, UserMismatchError } from './errors';
 import { sameEmail } from './http';
 import { describeIssues } from './issues';
+import { requestPacing } from './pacing';
 import type { SecretResolver } from './secrets';
 
 /** Makes a connector for one connection from its secret JSON (validating the secret). */
@@ -59,6 +60,8 @@ export async function runStep(
   }
   const input = parsed.data;
   const connector = factory(input.connection, await resolveSecret(input.connection));
+  // Every request this step sends waits for a slot under the connection's rate limit.
+  requestPacing.limit(input.connection.name, input.connection.rateLimit);
   const label = input.connection.name;
 
   switch (input.step) {
