@@ -7,8 +7,21 @@
  * therefore selectable. Gainsight limits these APIs in fixed windows (100 requests an hour),
  * answering 429 without Retry-After; the sandbox can do the same on a small scale.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import {
+  type SandboxAnswer as Answer,
+  Faults,
+  FixedWindows,
+  isObject,
+  parseJson,
+  type RateWindow,
+  type SandboxControls,
+  type SandboxFault,
+  type SandboxRequestRecord,
+  StaleReads,
+  sandboxControls,
+  seedStore,
+  startSandboxServer,
+} from './kit';
 
 /** A user as `GET /v1/users/{userId}` answers it (the guide's data model, every field present). */
 export interface GainsightUser {
@@ -35,23 +48,13 @@ export interface GainsightUser {
 export type GainsightUserSeed = Partial<GainsightUser> & { email: string };
 
 /** An injected answer: the next `times` requests that match get it instead of the real one. */
-export interface GainsightFault {
-  /** HTTP method to match (any when absent). */
-  method?: string;
-  /** Tested against the request path, query excluded (any when absent). */
-  path?: RegExp;
-  status: number;
-  times: number;
+export interface GainsightFault extends SandboxFault {
   /** Raw response text, so malformed JSON can be served. Default `{"result":false,"message":"..."}`. */
   body?: string;
-  headers?: Record<string, string>;
 }
 
 /** A fixed window: at most `limit` accepted requests per `windowMs`, windows counted from start. */
-export interface GainsightRateWindow {
-  limit: number;
-  windowMs: number;
-}
+export type GainsightRateWindow = RateWindow;
 
 /**
  * How a PUT treats the fields its body leaves out. `full`: reset to their defaults (a
@@ -84,28 +87,16 @@ export interface GainsightSandboxOptions {
 }
 
 /** One request as the sandbox saw it, with the status it answered. */
-export interface GainsightRequestRecord {
-  method: string;
-  path: string;
-  query: Record<string, string>;
-  /** Parsed JSON, or the raw text when it did not parse; absent when the body was empty. */
-  body?: unknown;
-  status: number;
-}
+export type GainsightRequestRecord = SandboxRequestRecord;
 
 /** A running sandbox. */
-export interface GainsightSandbox {
+export interface GainsightSandbox extends SandboxControls<GainsightFault, GainsightRequestRecord> {
   /** `http://127.0.0.1:PORT`: the tenant URL, as `https://{domain}.gainsightcloud.com` would be. */
   baseUrl: string;
   /** Live state, by userId: tests may read and change it between requests. */
   users: Map<string, GainsightUser>;
   /** Every request, in arrival order (DELETEs included: the connector must never send one). */
   requests: GainsightRequestRecord[];
-  addFault(fault: GainsightFault): void;
-  /** Requests seen, and how many of them were answered 429. */
-  counts(): { total: number; throttled: number };
-  /** Stops the server, idle keep-alive sockets included. */
-  close(): Promise<void>;
 }
 
 /** The access key the sandbox accepts unless told otherwise. */
@@ -198,14 +189,6 @@ export const SAMPLE_USERS: ReadonlyArray<Readonly<GainsightUser>> = [
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-interface Answer {
-  status: number;
-  body?: unknown;
-  /** Sent as is instead of `body` (faults). */
-  raw?: string;
-  headers?: Record<string, string>;
-}
-
 const fail = (status: number, message: string): Answer => ({ status, body: { result: false, message } });
 
 function typeMatches(kind: string, value: unknown): boolean {
@@ -214,15 +197,6 @@ function typeMatches(kind: string, value: unknown): boolean {
   if (kind === 'boolean') return typeof value === 'boolean';
   if (kind === 'array') return Array.isArray(value) && value.every((item) => typeof item === 'string');
   return typeof value === 'object' && !Array.isArray(value);
-}
-
-function faultMatches(fault: GainsightFault, method: string, path: string): boolean {
-  if (fault.times <= 0) return false;
-  if (fault.method !== undefined && fault.method.toUpperCase() !== method) return false;
-  if (fault.path === undefined) return true;
-  // A /g or /y pattern keeps state between test() calls; start from the beginning each time.
-  fault.path.lastIndex = 0;
-  return fault.path.test(path);
 }
 
 function positive(query: URLSearchParams, name: string, fallback: number): number | Answer {
@@ -234,67 +208,33 @@ function positive(query: URLSearchParams, name: string, fallback: number): numbe
   return Number(value);
 }
 
-function completeUsers(seeds: readonly GainsightUserSeed[]): Map<string, GainsightUser> {
-  const taken = new Set(seeds.flatMap((seed) => (seed.userId === undefined ? [] : [seed.userId])));
-  const users = new Map<string, GainsightUser>();
-  let next = 1001;
-  for (const seed of seeds) {
-    let id = seed.userId;
-    if (id === undefined) {
-      while (taken.has(`u${next}`)) next++;
-      id = `u${next}`;
-      taken.add(id);
-    }
-    if (users.has(id)) throw new Error(`gainsight sandbox: duplicate userId ${id}`);
-    users.set(id, completeUser(seed, id));
-  }
-  return users;
-}
-
 /** Starts a sandbox on a random port of 127.0.0.1. */
 export async function startGainsightSandbox(
   options: GainsightSandboxOptions = {},
 ): Promise<GainsightSandbox> {
-  const users = completeUsers(options.users ?? SAMPLE_USERS);
+  const users = seedStore(options.users ?? SAMPLE_USERS, {
+    idOf: (seed) => seed.userId,
+    newId: (n) => `u${n}`,
+    first: 1001,
+    complete: completeUser,
+    label: 'gainsight sandbox: duplicate userId',
+  });
   const accessKeys = new Set(options.accessKeys ?? [GAINSIGHT_SANDBOX_ACCESS_KEY]);
   const roles = new Set([
     ...(options.roles ?? DEFAULT_ROLES),
     ...[...users.values()].map((user) => user.role),
   ]);
   const putMode = options.putMode ?? 'full';
+  // Gainsight's limits are quotas on the clock (an hour, a day), so windows follow one another
+  // from the start rather than from the first request after one runs out.
   const windows = options.rateLimit === undefined ? [] : [options.rateLimit].flat();
-  const now = options.now ?? (() => performance.now());
-  const startedAt = now();
-  // Per window: the index of the current window and how many requests it has accepted.
-  const used = windows.map(() => ({ index: 0, count: 0 }));
-  // The caller's own objects, so a test can watch `times` count down.
-  const faults = [...(options.faults ?? [])];
-  const requests: GainsightRequestRecord[] = [];
-  // userId -> the record before the last write, and how many reads still see it.
-  const stale = new Map<string, { user: GainsightUser; reads: number }>();
-  const timers = new Set<NodeJS.Timeout>();
-  let throttled = 0;
-
-  // Fixed windows, not a bucket: once a window's budget is spent, nothing gets through until
-  // the next window starts, and then the whole budget is back at once.
-  function admit(): boolean {
-    const elapsed = now() - startedAt;
-    const current = windows.map((window, i) => {
-      const index = Math.floor(elapsed / window.windowMs);
-      const state = used[i] as { index: number; count: number };
-      if (state.index !== index) {
-        state.index = index;
-        state.count = 0;
-      }
-      return { window, state };
-    });
-    if (current.some(({ window, state }) => state.count >= window.limit)) return false;
-    for (const { state } of current) state.count++;
-    return true;
-  }
+  const limits = new FixedWindows(windows, { now: options.now, restart: 'aligned' });
+  const faults = new Faults(options.faults, (status, message) => fail(status, message).body);
+  // userId -> the record before the last write.
+  const stale = new StaleReads<string, GainsightUser>(options.verifyLag);
 
   function remember(user: GainsightUser): void {
-    if (options.verifyLag) stale.set(user.userId, { user: structuredClone(user), reads: options.verifyLag });
+    stale.remember(user.userId, structuredClone(user));
   }
 
   function listUsers(query: URLSearchParams): Answer {
@@ -320,30 +260,19 @@ export async function startGainsightSandbox(
   function getUser(userId: string): Answer {
     const user = users.get(userId);
     if (!user) return fail(404, `User ${userId} not found`);
-    const old = stale.get(userId);
-    if (old && old.reads > 0) {
-      old.reads--;
-      return { status: 200, body: { result: true, data: old.user } };
-    }
-    return { status: 200, body: { result: true, data: user } };
+    return { status: 200, body: { result: true, data: stale.take(userId) ?? user } };
   }
 
   // The quirk that matters: depending on the API version, PUT either replaces the record
   // (every field the body leaves out goes back to its default) or updates only what it is
   // sent. A client that sends the whole record back is right under both.
   function putUser(userId: string, text: string): Answer {
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      return fail(400, 'The request body is not valid JSON.');
-    }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      return fail(400, 'The request body must be a user object.');
-    }
+    const body = parseJson(text);
+    if (!body.ok) return fail(400, 'The request body is not valid JSON.');
+    const fields = body.value;
+    if (!isObject(fields)) return fail(400, 'The request body must be a user object.');
     const stored = users.get(userId);
     if (!stored) return fail(404, `User ${userId} not found`);
-    const fields = body as Record<string, unknown>;
     const unknown = Object.keys(fields).filter((name) => name !== 'userId' && !(name in WRITABLE));
     if (unknown.length > 0) return fail(400, `Unknown field(s) for a user: ${unknown.join(', ')}`);
     if ('userId' in fields && fields.userId !== userId) return fail(400, 'userId is immutable.');
@@ -392,17 +321,12 @@ export async function startGainsightSandbox(
 
   function decide(method: string, url: URL, text: string, accessKey: string | undefined): Answer {
     // Like a gateway, the limits come before the credential is even looked at.
-    if (!admit()) return fail(429, 'Rate limit exceeded');
+    if (!limits.admit()) return fail(429, 'Rate limit exceeded');
     if (accessKey === undefined || !accessKeys.has(accessKey)) {
       return fail(401, 'Invalid or missing Accesskey header.');
     }
-    const fault = faults.find((candidate) => faultMatches(candidate, method, url.pathname));
-    if (fault) {
-      fault.times--;
-      const raw =
-        fault.body ?? JSON.stringify({ result: false, message: `Sandbox fault: HTTP ${fault.status}` });
-      return { status: fault.status, raw, ...(fault.headers ? { headers: fault.headers } : {}) };
-    }
+    const injected = faults.answer(method, url);
+    if (injected) return injected;
     const route = url.pathname.replace(/\/+$/, '');
     if (route === '/v1/users') {
       return method === 'GET' ? listUsers(url.searchParams) : fail(405, `Method ${method} not allowed.`);
@@ -416,70 +340,18 @@ export async function startGainsightSandbox(
     return fail(405, `Method ${method} not allowed.`);
   }
 
-  function send(res: ServerResponse, answer: Answer): void {
-    const payload = answer.raw ?? (answer.body === undefined ? '' : JSON.stringify(answer.body));
-    if (payload !== '') res.setHeader('Content-Type', JSON_TYPE);
-    for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
-    res.writeHead(answer.status).end(payload);
-  }
-
-  function onRequest(req: IncomingMessage, res: ServerResponse, text: string): void {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const method = (req.method ?? 'GET').toUpperCase();
-    const record: GainsightRequestRecord = {
-      method,
-      path: url.pathname,
-      query: Object.fromEntries(url.searchParams),
-      status: 0,
-    };
-    if (text !== '') {
-      try {
-        record.body = JSON.parse(text);
-      } catch {
-        record.body = text;
-      }
-    }
-    requests.push(record);
-    const header = req.headers.accesskey;
-    const answer = decide(method, url, text, typeof header === 'string' ? header : undefined);
-    record.status = answer.status;
-    if (answer.status === 429) throttled++;
-    if (!options.latencyMs) {
-      send(res, answer);
-      return;
-    }
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      send(res, answer);
-    }, options.latencyMs);
-    timers.add(timer);
-  }
-
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => onRequest(req, res, Buffer.concat(chunks).toString('utf8')));
+  const server = await startSandboxServer({
+    contentType: JSON_TYPE,
+    latencyMs: options.latencyMs,
+    handle: ({ req, method, url, text }) => {
+      const header = req.headers.accesskey;
+      return decide(method, url, text, typeof header === 'string' ? header : undefined);
+    },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
 
   return {
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl: server.origin,
     users,
-    requests,
-    addFault: (fault) => {
-      faults.push(fault);
-    },
-    counts: () => ({ total: requests.length, throttled }),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        for (const timer of timers) clearTimeout(timer);
-        timers.clear();
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+    ...sandboxControls(server, faults),
   };
 }

@@ -4,8 +4,21 @@
  * full replacement, 429 carries no Retry-After, the page size is capped at 500). The demo,
  * the tests and the benchmarks point the real connector at it instead of api.insightly.com.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import {
+  type SandboxAnswer as Answer,
+  basicCredentials,
+  Faults,
+  isObject,
+  parseJson,
+  type SandboxControls,
+  type SandboxFault,
+  type SandboxRequestRecord,
+  StaleReads,
+  sandboxControls,
+  seedStore,
+  startSandboxServer,
+  TokenBucket,
+} from './kit';
 
 /** A User as Insightly v3.1 answers it on `GET /Users/{id}`. */
 export interface InsightlyUser {
@@ -26,16 +39,9 @@ export interface InsightlyUser {
 }
 
 /** An injected answer: the next `times` requests that match get it instead of the real one. */
-export interface InsightlyFault {
-  /** HTTP method to match (any when absent). */
-  method?: string;
-  /** Tested against the request path, prefix included, query excluded (any when absent). */
-  path?: RegExp;
-  status: number;
-  times: number;
+export interface InsightlyFault extends SandboxFault {
   /** Raw response text, so malformed JSON can be served. Default `{"Message":"..."}`. */
   body?: string;
-  headers?: Record<string, string>;
 }
 
 /** How the sandbox starts and misbehaves. Every option defaults to a well-behaved server. */
@@ -60,28 +66,14 @@ export interface InsightlySandboxOptions {
 }
 
 /** One request as the sandbox saw it, with the status it answered. */
-export interface InsightlyRequestRecord {
-  method: string;
-  path: string;
-  query: Record<string, string>;
-  /** Parsed JSON, or the raw text when it did not parse; absent when the body was empty. */
-  body?: unknown;
-  status: number;
-}
+export type InsightlyRequestRecord = SandboxRequestRecord;
 
 /** A running sandbox. */
-export interface InsightlySandbox {
+export interface InsightlySandbox extends SandboxControls<InsightlyFault, InsightlyRequestRecord> {
   /** For example `http://127.0.0.1:PORT/v3.1`, without a trailing slash. */
   baseUrl: string;
   /** Live state: tests may read and change it between requests. */
   users: Map<number, InsightlyUser>;
-  /** Every request, in arrival order. */
-  requests: InsightlyRequestRecord[];
-  addFault(fault: InsightlyFault): void;
-  /** Requests seen, and how many of them were answered 429. */
-  counts(): { total: number; throttled: number };
-  /** Stops the server, idle keep-alive sockets included. */
-  close(): Promise<void>;
 }
 
 const INSTANCE_ID = 876543;
@@ -156,14 +148,6 @@ const READ_ONLY = new Set(['USER_ID', 'DATE_CREATED_UTC', 'DATE_UPDATED_UTC', 'C
 const JSON_TYPE = 'application/json; charset=utf-8';
 const NO_RESOURCE = 'No HTTP resource was found that matches the request URI.';
 
-interface Answer {
-  status: number;
-  body?: unknown;
-  /** Sent as is instead of `body` (faults). */
-  raw?: string;
-  headers?: Record<string, string>;
-}
-
 const fail = (status: number, message: string): Answer => ({ status, body: { Message: message } });
 
 /** Insightly writes UTC timestamps as `yyyy-MM-dd HH:mm:ss`, without a zone suffix. */
@@ -180,12 +164,8 @@ function typeMatches(kind: string, value: unknown): boolean {
 
 /** The API key of a Basic header whose password is empty, as Insightly requires. */
 function apiKeyOf(header: string | undefined): string | undefined {
-  const match = /^Basic\s+(\S+)$/i.exec(header ?? '');
-  if (!match?.[1]) return undefined;
-  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon <= 0 || colon !== decoded.length - 1) return undefined;
-  return decoded.slice(0, colon);
+  const given = basicCredentials(header);
+  return given?.user && given.password === '' ? given.user : undefined;
 }
 
 /** Splits on ` and ` outside string literals; a doubled quote toggles twice, so it stays inside. */
@@ -242,63 +222,27 @@ function paging(query: URLSearchParams, name: '$top' | '$skip', fallback: number
   return Number(value);
 }
 
-function faultMatches(fault: InsightlyFault, method: string, path: string): boolean {
-  if (fault.times <= 0) return false;
-  if (fault.method !== undefined && fault.method.toUpperCase() !== method) return false;
-  if (fault.path === undefined) return true;
-  // A /g or /y pattern keeps state between test() calls; start from the beginning each time.
-  fault.path.lastIndex = 0;
-  return fault.path.test(path);
-}
-
-function completeUsers(seeds: readonly UserSeed[]): Map<number, InsightlyUser> {
-  const taken = new Set(seeds.flatMap((seed) => (seed.USER_ID === undefined ? [] : [seed.USER_ID])));
-  const users = new Map<number, InsightlyUser>();
-  let nextId = 1001;
-  for (const seed of seeds) {
-    let id = seed.USER_ID;
-    if (id === undefined) {
-      while (taken.has(nextId)) nextId++;
-      id = nextId;
-      taken.add(id);
-    }
-    if (users.has(id)) throw new Error(`insightly sandbox: duplicate USER_ID ${id}`);
-    users.set(id, completeUser(seed, id));
-  }
-  return users;
-}
-
 /** Starts a sandbox on a random port of 127.0.0.1. */
 export async function startInsightlySandbox(
   options: InsightlySandboxOptions = {},
 ): Promise<InsightlySandbox> {
-  const users = completeUsers(options.users ?? SAMPLE_USERS);
+  const users = seedStore(options.users ?? SAMPLE_USERS, {
+    idOf: (seed) => seed.USER_ID,
+    newId: (n) => n,
+    first: 1001,
+    complete: completeUser,
+    label: 'insightly sandbox: duplicate USER_ID',
+  });
   const firstId = users.keys().next().value;
   const apiKeys = new Map(
     Object.entries(options.apiKeys ?? (firstId === undefined ? {} : { 'sandbox-api-key': firstId })),
   );
   const prefix = (options.pathPrefix ?? '/v3.1').replace(/\/+$/, '');
-  // The caller's own objects, so a test can watch `times` count down.
-  const faults = [...(options.faults ?? [])];
-  const requests: InsightlyRequestRecord[] = [];
-  // USER_ID -> the record before the last PUT, and how many reads still see it.
-  const stale = new Map<number, { user: InsightlyUser; reads: number }>();
-  const timers = new Set<NodeJS.Timeout>();
-  const rate = options.ratePerSecond;
-  let tokens = rate ?? 0;
-  let refilledAt = performance.now();
+  const faults = new Faults(options.faults, (status, message) => fail(status, message).body);
+  // USER_ID -> the record before the last PUT.
+  const stale = new StaleReads<number, InsightlyUser>(options.verifyLag);
+  const bucket = new TokenBucket(options.ratePerSecond);
   let accepted = 0;
-  let throttled = 0;
-
-  function takeToken(): boolean {
-    if (rate === undefined) return true;
-    const now = performance.now();
-    tokens = Math.min(rate, tokens + ((now - refilledAt) / 1000) * rate);
-    refilledAt = now;
-    if (tokens < 1) return false;
-    tokens -= 1;
-    return true;
-  }
 
   function quotaHeaders(): Record<string, string> {
     if (options.dailyQuota === undefined) return {};
@@ -329,21 +273,13 @@ export async function startInsightlySandbox(
     const id = /^\d+$/.test(idText) ? Number(idText) : undefined;
     const user = id === undefined ? undefined : users.get(id);
     if (id === undefined || !user) return fail(404, 'User not found');
-    const old = stale.get(id);
-    if (old && old.reads > 0) {
-      old.reads--;
-      return { status: 200, body: old.user };
-    }
-    return { status: 200, body: user };
+    return { status: 200, body: stale.take(id) ?? user };
   }
 
   // The quirk that matters: PUT replaces the whole writable record, so every field the body
   // leaves out goes back to its default. A client must GET first and send everything back.
-  function putUser(body: unknown): Answer {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      return fail(400, 'The request body must be a User object.');
-    }
-    const fields = body as Record<string, unknown>;
+  function putUser(fields: unknown): Answer {
+    if (!isObject(fields)) return fail(400, 'The request body must be a User object.');
     const unknown = Object.keys(fields).filter((name) => !(name in WRITABLE) && !READ_ONLY.has(name));
     if (unknown.length > 0) return fail(400, `The User object has no field ${unknown.join(', ')}.`);
     if (!Number.isInteger(fields.USER_ID)) return fail(400, 'USER_ID must be an integer.');
@@ -375,20 +311,20 @@ export async function startInsightlySandbox(
       stored.USER_ID,
     );
     users.set(next.USER_ID, next);
-    if (options.verifyLag) stale.set(next.USER_ID, { user: stored, reads: options.verifyLag });
+    stale.remember(next.USER_ID, stored);
     return { status: 200, body: next };
   }
 
   function deleteUser(idText: string): Answer {
     const id = /^\d+$/.test(idText) ? Number(idText) : undefined;
     if (id === undefined || !users.delete(id)) return fail(404, 'User not found');
-    stale.delete(id);
+    stale.forget(id);
     return { status: 202 };
   }
 
   function decide(method: string, url: URL, text: string, authorization?: string): Answer {
     // Like a gateway, the limits come before the credential is even looked at.
-    if (!takeToken()) return fail(429, 'API rate limit exceeded');
+    if (!bucket.take()) return fail(429, 'API rate limit exceeded');
     if (options.dailyQuota !== undefined && accepted >= options.dailyQuota) {
       return { ...fail(429, 'API rate limit exceeded'), headers: { 'X-RateLimit-Remaining': '0' } };
     }
@@ -397,12 +333,8 @@ export async function startInsightlySandbox(
     const owner = key === undefined ? undefined : users.get(apiKeys.get(key) ?? Number.NaN);
     // A deactivated or deleted user's key stops working too.
     if (!owner?.ACTIVE) return fail(401, 'Authorization has been denied for this request.');
-    const fault = faults.find((candidate) => faultMatches(candidate, method, url.pathname));
-    if (fault) {
-      fault.times--;
-      const raw = fault.body ?? JSON.stringify({ Message: `Sandbox fault: HTTP ${fault.status}` });
-      return { status: fault.status, raw, ...(fault.headers ? { headers: fault.headers } : {}) };
-    }
+    const injected = faults.answer(method, url);
+    if (injected) return injected;
     // ASP.NET routes ignore case, so the sandbox does too.
     const lower = url.pathname.toLowerCase();
     if (lower !== prefix.toLowerCase() && !lower.startsWith(`${prefix.toLowerCase()}/`)) {
@@ -413,13 +345,8 @@ export async function startInsightlySandbox(
     if (/^\/users$/i.test(route) && method === 'GET') return listUsers(url.searchParams);
     if (/^\/users$/i.test(route) && method === 'PUT') {
       if (!owner.ADMINISTRATOR) return fail(403, 'Only administrators can update users.');
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        return fail(400, 'The request body is not valid JSON.');
-      }
-      return putUser(body);
+      const body = parseJson(text);
+      return body.ok ? putUser(body.value) : fail(400, 'The request body is not valid JSON.');
     }
     if (item?.toLowerCase() === 'me' && method === 'GET') return { status: 200, body: owner };
     if (item !== undefined && method === 'GET') return getUser(item);
@@ -430,70 +357,19 @@ export async function startInsightlySandbox(
     return fail(404, NO_RESOURCE);
   }
 
-  function send(res: ServerResponse, answer: Answer, headers: Record<string, string>): void {
-    const payload = answer.raw ?? (answer.body === undefined ? '' : JSON.stringify(answer.body));
-    if (payload !== '') res.setHeader('Content-Type', JSON_TYPE);
-    for (const [name, value] of Object.entries({ ...headers, ...answer.headers })) res.setHeader(name, value);
-    res.writeHead(answer.status).end(payload);
-  }
-
-  function onRequest(req: IncomingMessage, res: ServerResponse, text: string): void {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const method = (req.method ?? 'GET').toUpperCase();
-    const record: InsightlyRequestRecord = {
-      method,
-      path: url.pathname,
-      query: Object.fromEntries(url.searchParams),
-      status: 0,
-    };
-    if (text !== '') {
-      try {
-        record.body = JSON.parse(text);
-      } catch {
-        record.body = text;
-      }
-    }
-    requests.push(record);
-    const answer = decide(method, url, text, req.headers.authorization);
-    record.status = answer.status;
-    if (answer.status === 429) throttled++;
-    const headers = quotaHeaders();
-    if (!options.latencyMs) {
-      send(res, answer, headers);
-      return;
-    }
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      send(res, answer, headers);
-    }, options.latencyMs);
-    timers.add(timer);
-  }
-
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => onRequest(req, res, Buffer.concat(chunks).toString('utf8')));
+  const server = await startSandboxServer({
+    contentType: JSON_TYPE,
+    latencyMs: options.latencyMs,
+    handle: ({ req, method, url, text }) => {
+      const answer = decide(method, url, text, req.headers.authorization);
+      // Every answer, refusals included, tells how much of the daily quota is left.
+      return { ...answer, headers: { ...quotaHeaders(), ...answer.headers } };
+    },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
 
   return {
-    baseUrl: `http://127.0.0.1:${port}${prefix}`,
+    baseUrl: `${server.origin}${prefix}`,
     users,
-    requests,
-    addFault: (fault) => {
-      faults.push(fault);
-    },
-    counts: () => ({ total: requests.length, throttled }),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        for (const timer of timers) clearTimeout(timer);
-        timers.clear();
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+    ...sandboxControls(server, faults),
   };
 }

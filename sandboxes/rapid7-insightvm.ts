@@ -10,10 +10,22 @@
  * Like most on-prem consoles it serves a self-signed certificate, generated at start for
  * 127.0.0.1 and localhost: `caCert` is its PEM, for clients told to trust it.
  */
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { generate } from 'selfsigned';
+import {
+  type SandboxAnswer as Answer,
+  basicCredentials,
+  Faults,
+  isObject,
+  parseJson,
+  type SandboxControls,
+  type SandboxFault,
+  type SandboxRequestRecord,
+  StaleReads,
+  sandboxControls,
+  seedStore,
+  startSandboxServer,
+  TokenBucket,
+} from './kit';
 
 /** Authentication source types (`AuthenticationSource.type`). */
 export type InsightvmAuthType = 'normal' | 'kerberos' | 'ldap' | 'saml' | 'admin';
@@ -62,18 +74,11 @@ export const RAPID7_INSIGHTVM_SANDBOX_USERNAME = 'offboard-svc';
 export const RAPID7_INSIGHTVM_SANDBOX_PASSWORD = 'sandbox-password';
 
 /** An injected answer: the next `times` requests that match get it instead of the real one. */
-export interface InsightvmFault {
-  /** HTTP method to match (any when absent). */
-  method?: string;
-  /** Tested against the request path, query excluded (any when absent). */
-  path?: RegExp;
+export interface InsightvmFault extends SandboxFault {
   /** Query parameters that must all be present with these values (any when absent). */
   query?: Record<string, string>;
-  status: number;
-  times: number;
   /** Raw response text, so malformed JSON can be served. Default `{"status","message","links"}`. */
   body?: string;
-  headers?: Record<string, string>;
 }
 
 /** How the sandbox starts and misbehaves. Every option defaults to a well-behaved console. */
@@ -107,17 +112,10 @@ export interface InsightvmSandboxOptions {
 }
 
 /** One request as the sandbox saw it, with the status it answered. */
-export interface InsightvmRequestRecord {
-  method: string;
-  path: string;
-  query: Record<string, string>;
-  /** Parsed JSON, or the raw text when it did not parse; absent when the body was empty. */
-  body?: unknown;
-  status: number;
-}
+export type InsightvmRequestRecord = SandboxRequestRecord;
 
 /** A running sandbox. */
-export interface InsightvmSandbox {
+export interface InsightvmSandbox extends SandboxControls<InsightvmFault, InsightvmRequestRecord> {
   /** The console URL, `https://127.0.0.1:PORT` (the API is under `/api/3`). */
   baseUrl: string;
   /** PEM of the certificate the sandbox serves (absent with `tls: false`). */
@@ -126,13 +124,6 @@ export interface InsightvmSandbox {
   users: Map<number, InsightvmUser>;
   /** User id -> password, for the accounts that can sign in with a password. */
   passwords: Map<number, string>;
-  /** Every request, in arrival order. */
-  requests: InsightvmRequestRecord[];
-  addFault(fault: InsightvmFault): void;
-  /** Requests seen, and how many of them were answered 429. */
-  counts(): { total: number; throttled: number };
-  /** Stops the server, idle keep-alive sockets included. */
-  close(): Promise<void>;
 }
 
 /** The console's built-in roles the sandbox knows (`role.id` -> name and privileges). */
@@ -306,14 +297,6 @@ export const SAMPLE_USERS: ReadonlyArray<Readonly<InsightvmUser>> = [
   ),
 ];
 
-interface Answer {
-  status: number;
-  body?: unknown;
-  /** Sent as is instead of `body` (faults). */
-  raw?: string;
-  headers?: Record<string, string>;
-}
-
 /** The console's error body: `status` is a string in the Swagger (`"400"`). */
 const fail = (status: number, message: string): Answer => ({
   status,
@@ -343,31 +326,6 @@ function sandboxCertificate(): Promise<{ key: string; cert: string }> {
   return generated;
 }
 
-/** Login and password of a Basic header. */
-function basicCredentials(header: string | undefined): { login: string; password: string } | undefined {
-  const match = /^Basic\s+(\S+)$/i.exec(header ?? '');
-  if (!match?.[1]) return undefined;
-  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon <= 0) return undefined;
-  return { login: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
-}
-
-function faultMatches(fault: InsightvmFault, method: string, url: URL): boolean {
-  if (fault.times <= 0) return false;
-  if (fault.method !== undefined && fault.method.toUpperCase() !== method) return false;
-  for (const [name, value] of Object.entries(fault.query ?? {})) {
-    if (url.searchParams.get(name) !== value) return false;
-  }
-  if (fault.path === undefined) return true;
-  // A /g or /y pattern keeps state between test() calls; start from the beginning each time.
-  fault.path.lastIndex = 0;
-  return fault.path.test(url.pathname);
-}
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
 /** Names the fields of `value` that `allowed` does not define, prefixed with `where`. */
 function unknownFields(value: Record<string, unknown>, allowed: Set<string>, where: string): string[] {
   return Object.keys(value)
@@ -375,28 +333,16 @@ function unknownFields(value: Record<string, unknown>, allowed: Set<string>, whe
     .map((name) => `${where}${name}`);
 }
 
-function completeUsers(seeds: readonly InsightvmUserSeed[]): Map<number, InsightvmUser> {
-  const taken = new Set(seeds.flatMap((seed) => (seed.id === undefined ? [] : [seed.id])));
-  const users = new Map<number, InsightvmUser>();
-  let nextId = 1;
-  for (const seed of seeds) {
-    let id = seed.id;
-    if (id === undefined) {
-      while (taken.has(nextId)) nextId++;
-      id = nextId;
-      taken.add(id);
-    }
-    if (users.has(id)) throw new Error(`rapid7-insightvm sandbox: duplicate user id ${id}`);
-    users.set(id, completeUser(seed, id));
-  }
-  return users;
-}
-
 /** Starts a sandbox on a random port of 127.0.0.1. */
 export async function startRapid7InsightvmSandbox(
   options: InsightvmSandboxOptions = {},
 ): Promise<InsightvmSandbox> {
-  const users = completeUsers(options.users ?? SAMPLE_USERS);
+  const users = seedStore(options.users ?? SAMPLE_USERS, {
+    idOf: (seed) => seed.id,
+    newId: (n) => n,
+    complete: completeUser,
+    label: 'rapid7-insightvm sandbox: duplicate user id',
+  });
   const passwords = new Map<number, string>();
   const credentials = options.credentials ?? {
     [RAPID7_INSIGHTVM_SANDBOX_USERNAME]: RAPID7_INSIGHTVM_SANDBOX_PASSWORD,
@@ -409,27 +355,12 @@ export async function startRapid7InsightvmSandbox(
     passwords.set(user.id, password);
   }
   const maxPageSize = options.maxPageSize ?? 500;
-  // The caller's own objects, so a test can watch `times` count down.
-  const faults = [...(options.faults ?? [])];
-  const requests: InsightvmRequestRecord[] = [];
-  // User id -> the user before the last PUT, and how many reads still see it.
-  const stale = new Map<number, { user: InsightvmUser; reads: number }>();
-  const timers = new Set<NodeJS.Timeout>();
-  const rate = options.ratePerSecond;
-  let tokens = rate ?? 0;
-  let refilledAt = performance.now();
-  let throttled = 0;
+  const faults = new Faults(options.faults, (status, message) => fail(status, message).body);
+  // User id -> the user before the last PUT.
+  const stale = new StaleReads<number, InsightvmUser>(options.verifyLag);
+  const bucket = new TokenBucket(options.ratePerSecond);
+  // Known once the server listens; the links in every answer carry it.
   let origin = '';
-
-  function takeToken(): boolean {
-    if (rate === undefined) return true;
-    const now = performance.now();
-    tokens = Math.min(rate, tokens + ((now - refilledAt) / 1000) * rate);
-    refilledAt = now;
-    if (tokens < 1) return false;
-    tokens -= 1;
-    return true;
-  }
 
   const self = (path: string) => [{ href: `${origin}${path}`, rel: 'self' }];
 
@@ -482,12 +413,7 @@ export async function startRapid7InsightvmSandbox(
   function getUser(id: number): Answer {
     const user = users.get(id);
     if (!user) return fail(404, `The user ${id} does not exist.`);
-    const old = stale.get(id);
-    if (old && old.reads > 0) {
-      old.reads--;
-      return { status: 200, body: present(old.user) };
-    }
-    return { status: 200, body: present(user) };
+    return { status: 200, body: present(stale.take(id) ?? user) };
   }
 
   /** Checks a PUT body against `UserEdit` and builds the user it replaces the old one with. */
@@ -572,19 +498,15 @@ export async function startRapid7InsightvmSandbox(
   function putUser(id: number, text: string): Answer {
     const stored = users.get(id);
     if (!stored) return fail(404, `The user ${id} does not exist.`);
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      return fail(400, 'The request body is not valid JSON.');
-    }
-    const next = readUserEdit(body, stored);
+    const body = parseJson(text);
+    if (!body.ok) return fail(400, 'The request body is not valid JSON.');
+    const next = readUserEdit(body.value, stored);
     if ('status' in next) return next;
     users.set(id, next);
     // Write-only: taken, never answered.
-    const password = (body as { password?: string }).password;
+    const password = (body.value as { password?: string }).password;
     if (password !== undefined) passwords.set(id, password);
-    if (options.verifyLag) stale.set(id, { user: stored, reads: options.verifyLag });
+    stale.remember(id, stored);
     return { status: 200, body: { links: self(`/api/3/users/${id}`) } };
   }
 
@@ -598,17 +520,18 @@ export async function startRapid7InsightvmSandbox(
 
   function deleteUser(id: number): Answer {
     if (!users.delete(id)) return fail(404, `The user ${id} does not exist.`);
-    stale.delete(id);
+    stale.forget(id);
     passwords.delete(id);
     return { status: 200, body: { links: self('/api/3/users') } };
   }
 
   function decide(method: string, url: URL, text: string, authorization?: string): Answer {
     // The limits come before the credential is even looked at.
-    if (!takeToken()) return fail(429, 'Too many requests.');
+    if (!bucket.take()) return fail(429, 'Too many requests.');
     const given = basicCredentials(authorization);
-    const caller = given
-      ? [...users.values()].find((user) => user.login.toLowerCase() === given.login.toLowerCase())
+    // An empty login never signs in, whatever the users are.
+    const caller = given?.user
+      ? [...users.values()].find((user) => user.login.toLowerCase() === given.user.toLowerCase())
       : undefined;
     // A disabled or locked account cannot sign in: switching it off ends its API access too.
     if (
@@ -620,18 +543,8 @@ export async function startRapid7InsightvmSandbox(
     ) {
       return fail(401, 'An error occurred while authenticating the user.');
     }
-    const fault = faults.find((candidate) => faultMatches(candidate, method, url));
-    if (fault) {
-      fault.times--;
-      const raw =
-        fault.body ??
-        JSON.stringify({
-          status: String(fault.status),
-          message: `Sandbox fault: HTTP ${fault.status}`,
-          links: [],
-        });
-      return { status: fault.status, raw, ...(fault.headers ? { headers: fault.headers } : {}) };
-    }
+    const injected = faults.answer(method, url);
+    if (injected) return injected;
     const admin = caller.role.id === 'global-admin';
     // The console answers 404, not 403, to what the caller may not see or do.
     const hidden = fail(404, 'The resource could not be found.');
@@ -653,77 +566,22 @@ export async function startRapid7InsightvmSandbox(
     return fail(405, `Method ${method} is not allowed here.`);
   }
 
-  function send(res: ServerResponse, answer: Answer): void {
-    // The console always pretty-prints its JSON.
-    const payload = answer.raw ?? (answer.body === undefined ? '' : JSON.stringify(answer.body, null, 2));
-    if (payload !== '') res.setHeader('Content-Type', JSON_TYPE);
-    for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
-    res.writeHead(answer.status).end(payload);
-  }
-
-  function onRequest(req: IncomingMessage, res: ServerResponse, text: string): void {
-    const url = new URL(req.url ?? '/', 'https://127.0.0.1');
-    const method = (req.method ?? 'GET').toUpperCase();
-    const record: InsightvmRequestRecord = {
-      method,
-      path: url.pathname,
-      query: Object.fromEntries(url.searchParams),
-      status: 0,
-    };
-    if (text !== '') {
-      try {
-        record.body = JSON.parse(text);
-      } catch {
-        record.body = text;
-      }
-    }
-    requests.push(record);
-    const answer = decide(method, url, text, req.headers.authorization);
-    record.status = answer.status;
-    if (answer.status === 429) throttled++;
-    if (!options.latencyMs) {
-      send(res, answer);
-      return;
-    }
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      send(res, answer);
-    }, options.latencyMs);
-    timers.add(timer);
-  }
-
-  const listener = (req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => onRequest(req, res, Buffer.concat(chunks).toString('utf8')));
-  };
   const pems = options.tls === false ? undefined : (options.tls ?? (await sandboxCertificate()));
-  const server = pems
-    ? createHttpsServer({ key: pems.key, cert: pems.cert }, listener)
-    : createHttpServer(listener);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+  const server = await startSandboxServer({
+    contentType: JSON_TYPE,
+    // The console always pretty-prints its JSON.
+    indent: 2,
+    latencyMs: options.latencyMs,
+    tls: pems,
+    handle: ({ req, method, url, text }) => decide(method, url, text, req.headers.authorization),
   });
-  const { port } = server.address() as AddressInfo;
-  origin = `${pems ? 'https' : 'http'}://127.0.0.1:${port}`;
+  origin = server.origin;
 
   return {
     baseUrl: origin,
     ...(pems ? { caCert: pems.cert } : {}),
     users,
     passwords,
-    requests,
-    addFault: (fault) => {
-      faults.push(fault);
-    },
-    counts: () => ({ total: requests.length, throttled }),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        for (const timer of timers) clearTimeout(timer);
-        timers.clear();
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+    ...sandboxControls(server, faults),
   };
 }

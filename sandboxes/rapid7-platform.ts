@@ -10,8 +10,19 @@
  * act as that person through the admin-console hooks `disableUser` and `removeUser`.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import {
+  type SandboxAnswer as Answer,
+  Faults,
+  type SandboxControls,
+  type SandboxFault,
+  type SandboxRequestRecord,
+  StaleReads,
+  sandboxControls,
+  seedStore,
+  startSandboxServer,
+  TokenBucket,
+} from './kit';
 
 /** A platform user as `GET /account/api/1/users/{id}` answers it. */
 export interface PlatformUser {
@@ -33,16 +44,9 @@ export const RAPID7_PLATFORM_SANDBOX_KEY = 'sandbox-org-key';
 export const RAPID7_PLATFORM_SANDBOX_USER_KEY = 'sandbox-user-key';
 
 /** An injected answer: the next `times` requests that match get it instead of the real one. */
-export interface Rapid7PlatformFault {
-  /** HTTP method to match (any when absent). */
-  method?: string;
-  /** Tested against the request path, query excluded (any when absent). */
-  path?: RegExp;
-  status: number;
-  times: number;
+export interface Rapid7PlatformFault extends SandboxFault {
   /** Raw response text, so malformed JSON can be served. Default `{"message":"..."}`. */
   body?: string;
-  headers?: Record<string, string>;
 }
 
 /** How the sandbox starts and misbehaves. Every option defaults to a well-behaved server. */
@@ -72,23 +76,15 @@ export interface Rapid7PlatformSandboxOptions {
 }
 
 /** One request as the sandbox saw it, with the status it answered. */
-export interface Rapid7PlatformRequestRecord {
-  method: string;
-  path: string;
-  query: Record<string, string>;
-  /** Parsed JSON, or the raw text when it did not parse; absent when the body was empty. */
-  body?: unknown;
-  status: number;
-}
+export type Rapid7PlatformRequestRecord = SandboxRequestRecord;
 
 /** A running sandbox. */
-export interface Rapid7PlatformSandbox {
+export interface Rapid7PlatformSandbox
+  extends SandboxControls<Rapid7PlatformFault, Rapid7PlatformRequestRecord> {
   /** The regional base, e.g. `http://127.0.0.1:PORT` (the client adds `/account/api/1`). */
   baseUrl: string;
   /** Live state by id: tests may read and change it between requests. */
   users: Map<string, PlatformUser>;
-  /** Every request, in arrival order. */
-  requests: Rapid7PlatformRequestRecord[];
   /**
    * The person's part, in the Insight Platform UI: sets every account with this email
    * (ignoring case) to DISABLED. False when no account has it.
@@ -96,11 +92,6 @@ export interface Rapid7PlatformSandbox {
   disableUser(email: string): boolean;
   /** The person's other option: removes every account with this email. False when none. */
   removeUser(email: string): boolean;
-  addFault(fault: Rapid7PlatformFault): void;
-  /** Requests seen, and how many of them were answered 429. */
-  counts(): { total: number; throttled: number };
-  /** Stops the server, idle keep-alive sockets included. */
-  close(): Promise<void>;
 }
 
 type UserSeed = Partial<PlatformUser> & { email: string };
@@ -174,36 +165,10 @@ export const SAMPLE_USERS: ReadonlyArray<Readonly<PlatformUser>> = [
 
 const JSON_TYPE = 'application/json;charset=UTF-8';
 
-interface Answer {
-  status: number;
-  body?: unknown;
-  /** Sent as is instead of `body` (faults). */
-  raw?: string;
-  headers?: Record<string, string>;
-}
-
 const fail = (status: number, message: string): Answer => ({
   status,
   body: { message, correlation_id: randomUUID() },
 });
-
-function faultMatches(fault: Rapid7PlatformFault, method: string, path: string): boolean {
-  if (fault.times <= 0) return false;
-  if (fault.method !== undefined && fault.method.toUpperCase() !== method) return false;
-  if (fault.path === undefined) return true;
-  fault.path.lastIndex = 0;
-  return fault.path.test(path);
-}
-
-function completeUsers(seeds: readonly UserSeed[]): Map<string, PlatformUser> {
-  const users = new Map<string, PlatformUser>();
-  for (const seed of seeds) {
-    const id = seed.id ?? randomUUID();
-    if (users.has(id)) throw new Error(`rapid7-platform sandbox: duplicate id ${id}`);
-    users.set(id, completeUser(seed, id));
-  }
-  return users;
-}
 
 /** Filters the list accepts; paging parameters only in `paged` mode; anything else is a 400. */
 const FILTERS = new Set(['email', 'status', 'first_name', 'last_name', 'platform-admin']);
@@ -212,7 +177,12 @@ const FILTERS = new Set(['email', 'status', 'first_name', 'last_name', 'platform
 export async function startRapid7PlatformSandbox(
   options: Rapid7PlatformSandboxOptions = {},
 ): Promise<Rapid7PlatformSandbox> {
-  const users = completeUsers(options.users ?? SAMPLE_USERS);
+  const users = seedStore(options.users ?? SAMPLE_USERS, {
+    idOf: (seed) => seed.id,
+    newId: () => randomUUID(),
+    complete: completeUser,
+    label: 'rapid7-platform sandbox: duplicate id',
+  });
   const firstId = users.keys().next().value;
   const organizationKeys = new Set(options.organizationKeys ?? [RAPID7_PLATFORM_SANDBOX_KEY]);
   const userKeys = new Map(
@@ -222,28 +192,14 @@ export async function startRapid7PlatformSandbox(
   );
   const paged = options.listShape === 'paged';
   const defaultPageSize = Math.min(options.pageSize ?? 100, MAX_PAGE_SIZE);
-  const faults = [...(options.faults ?? [])];
-  const requests: Rapid7PlatformRequestRecord[] = [];
-  // id -> the record as it was before the person's change, and how many reads still see it.
-  const stale = new Map<string, { user: PlatformUser; reads: number }>();
-  const timers = new Set<NodeJS.Timeout>();
-  const rate = options.ratePerSecond;
-  let tokens = rate ?? 0;
-  let refilledAt = performance.now();
-  let throttled = 0;
-
-  function takeToken(): boolean {
-    if (rate === undefined) return true;
-    const now = performance.now();
-    tokens = Math.min(rate, tokens + ((now - refilledAt) / 1000) * rate);
-    refilledAt = now;
-    if (tokens < 1) return false;
-    tokens -= 1;
-    return true;
-  }
+  // A fault's default body is a bare `{message}`, without the correlation_id of `fail`.
+  const faults = new Faults(options.faults, (_status, message) => ({ message }));
+  // id -> the record as it was before the person's change.
+  const stale = new StaleReads<string, PlatformUser>(options.verifyLag);
+  const bucket = new TokenBucket(options.ratePerSecond);
 
   function remember(user: PlatformUser): void {
-    if (options.verifyLag) stale.set(user.id, { user: { ...user }, reads: options.verifyLag });
+    stale.remember(user.id, { ...user });
   }
 
   function byEmail(email: string): PlatformUser[] {
@@ -301,18 +257,16 @@ export async function startRapid7PlatformSandbox(
   }
 
   function getUser(id: string): Answer {
-    const old = stale.get(id);
-    if (old && old.reads > 0) {
-      old.reads--;
-      return { status: 200, body: old.user };
-    }
+    // Before the live lookup: a removed user is still read back for a while.
+    const old = stale.take(id);
+    if (old) return { status: 200, body: old };
     const user = users.get(id);
     return user ? { status: 200, body: user } : fail(404, `User ${id} not found`);
   }
 
   function decide(method: string, url: URL, headers: IncomingMessage['headers']): Answer {
     // Like a gateway, the limit comes before the credential is even looked at.
-    if (!takeToken()) return fail(429, 'Too Many Requests');
+    if (!bucket.take()) return fail(429, 'Too Many Requests');
     if (headers.authorization !== undefined) {
       // The platform authenticates with X-Api-Key only; Basic belongs to the InsightVM console.
       return fail(401, 'Unauthorized: send the API key in the X-Api-Key header, not an Authorization header');
@@ -324,12 +278,8 @@ export async function startRapid7PlatformSandbox(
     const owner = ownerId === undefined ? undefined : users.get(ownerId);
     // A disabled or removed user's key stops working too.
     if (!organization && owner?.status !== 'ACTIVE') return fail(401, 'Unauthorized');
-    const fault = faults.find((candidate) => faultMatches(candidate, method, url.pathname));
-    if (fault) {
-      fault.times--;
-      const raw = fault.body ?? JSON.stringify({ message: `Sandbox fault: HTTP ${fault.status}` });
-      return { status: fault.status, raw, ...(fault.headers ? { headers: fault.headers } : {}) };
-    }
+    const injected = faults.answer(method, url);
+    if (injected) return injected;
     const route = url.pathname.replace(/\/+$/, '');
     const isList = route === `${API}/users`;
     const item = route.startsWith(`${API}/users/`) ? route.slice(`${API}/users/`.length) : undefined;
@@ -347,59 +297,15 @@ export async function startRapid7PlatformSandbox(
     return isList ? listUsers(url.searchParams) : getUser(decodeURIComponent(item ?? ''));
   }
 
-  function send(res: ServerResponse, answer: Answer): void {
-    const payload = answer.raw ?? (answer.body === undefined ? '' : JSON.stringify(answer.body));
-    if (payload !== '') res.setHeader('Content-Type', JSON_TYPE);
-    for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
-    res.writeHead(answer.status).end(payload);
-  }
-
-  function onRequest(req: IncomingMessage, res: ServerResponse, text: string): void {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const method = (req.method ?? 'GET').toUpperCase();
-    const record: Rapid7PlatformRequestRecord = {
-      method,
-      path: url.pathname,
-      query: Object.fromEntries(url.searchParams),
-      status: 0,
-    };
-    if (text !== '') {
-      try {
-        record.body = JSON.parse(text);
-      } catch {
-        record.body = text;
-      }
-    }
-    requests.push(record);
-    const answer = decide(method, url, req.headers);
-    record.status = answer.status;
-    if (answer.status === 429) throttled++;
-    if (!options.latencyMs) {
-      send(res, answer);
-      return;
-    }
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      send(res, answer);
-    }, options.latencyMs);
-    timers.add(timer);
-  }
-
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => onRequest(req, res, Buffer.concat(chunks).toString('utf8')));
+  const server = await startSandboxServer({
+    contentType: JSON_TYPE,
+    latencyMs: options.latencyMs,
+    handle: ({ req, method, url }) => decide(method, url, req.headers),
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
 
   return {
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl: server.origin,
     users,
-    requests,
     disableUser: (email) => {
       const found = byEmail(email);
       for (const user of found) {
@@ -417,16 +323,6 @@ export async function startRapid7PlatformSandbox(
       }
       return found.length > 0;
     },
-    addFault: (fault) => {
-      faults.push(fault);
-    },
-    counts: () => ({ total: requests.length, throttled }),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        for (const timer of timers) clearTimeout(timer);
-        timers.clear();
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+    ...sandboxControls(server, faults),
   };
 }

@@ -7,8 +7,22 @@
  * server. The demo, the tests and the benchmarks point the real connector at it.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import {
+  type SandboxAnswer as Answer,
+  basicCredentials,
+  Faults,
+  FixedWindows,
+  isObject,
+  parseJson,
+  type SandboxControls,
+  type SandboxFault,
+  type SandboxRequestRecord,
+  StaleReads,
+  sandboxControls,
+  seedStore,
+  startSandboxServer,
+} from './kit';
 
 export const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 export const ENTERPRISE_USER_SCHEMA = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
@@ -52,16 +66,9 @@ export interface ScimUser {
 export type ScimUserSeed = Partial<ScimUser> & { userName: string };
 
 /** An injected answer: the next `times` requests that match get it instead of the real one. */
-export interface ScimFault {
-  /** HTTP method to match (any when absent). */
-  method?: string;
-  /** Tested against the request path, prefix included, query excluded (any when absent). */
-  path?: RegExp;
-  status: number;
-  times: number;
+export interface ScimFault extends SandboxFault {
   /** Raw response text, so malformed JSON can be served. Default a SCIM error body. */
   body?: string;
-  headers?: Record<string, string>;
 }
 
 /** OAuth 2.0 client credentials, served by a token endpoint on the sandbox itself. */
@@ -100,19 +107,15 @@ export interface ScimSandboxOptions {
 }
 
 /** One request as the sandbox saw it, with the status it answered. */
-export interface ScimRequestRecord {
-  method: string;
-  path: string;
-  query: Record<string, string>;
+export interface ScimRequestRecord extends SandboxRequestRecord {
   /** The request's Content-Type header, when it had one. */
   contentType?: string;
   /** Parsed JSON (or the form fields of a token request), or the raw text; absent when empty. */
   body?: unknown;
-  status: number;
 }
 
 /** A running sandbox. */
-export interface ScimSandbox {
+export interface ScimSandbox extends SandboxControls<ScimFault, ScimRequestRecord> {
   /** For example `http://127.0.0.1:PORT/scim/v2`, without a trailing slash. */
   baseUrl: string;
   /** The token endpoint's URL, in OAuth mode. */
@@ -121,13 +124,8 @@ export interface ScimSandbox {
   users: Map<string, ScimUser>;
   /** Every request, token requests included, in arrival order. */
   requests: ScimRequestRecord[];
-  addFault(fault: ScimFault): void;
   /** Makes every token issued so far invalid (as a server-side revocation would). */
   revokeTokens(): void;
-  /** Requests seen, and how many of them were answered 429. */
-  counts(): { total: number; throttled: number };
-  /** Stops the server, idle keep-alive sockets included. */
-  close(): Promise<void>;
 }
 
 const CREATED = '2023-01-16T09:30:00Z';
@@ -279,16 +277,6 @@ const READ_ONLY = new Set(['id', 'meta', 'groups']);
 
 const JSON_TYPE = 'application/scim+json';
 
-interface Answer {
-  status: number;
-  body?: unknown;
-  /** Sent as is instead of `body` (faults). */
-  raw?: string;
-  headers?: Record<string, string>;
-  /** Content type of `body`; default application/scim+json. */
-  type?: string;
-}
-
 /** RFC 7644 §3.12: `status` is a string. */
 const scimError = (status: number, detail: string, scimType?: string): Answer => ({
   status,
@@ -350,74 +338,35 @@ function typeOk(kind: string, value: unknown): boolean {
   return typeof value === kind;
 }
 
-function faultMatches(fault: ScimFault, method: string, path: string): boolean {
-  if (fault.times <= 0) return false;
-  if (fault.method !== undefined && fault.method.toUpperCase() !== method) return false;
-  if (fault.path === undefined) return true;
-  // A /g or /y pattern keeps state between test() calls; start from the beginning each time.
-  fault.path.lastIndex = 0;
-  return fault.path.test(path);
-}
-
-function completeUsers(seeds: readonly ScimUserSeed[]): Map<string, ScimUser> {
-  const taken = new Set(seeds.flatMap((seed) => (seed.id === undefined ? [] : [seed.id])));
-  const users = new Map<string, ScimUser>();
-  let next = 1001;
-  for (const seed of seeds) {
-    let id = seed.id;
-    if (id === undefined) {
-      while (taken.has(`u${next}`)) next++;
-      id = `u${next}`;
-      taken.add(id);
-    }
-    if (users.has(id)) throw new Error(`scim sandbox: duplicate id ${id}`);
-    users.set(id, completeUser(structuredClone(seed), id));
-  }
-  return users;
-}
-
-/** The client id and secret of an HTTP Basic header, or undefined. */
-function basicCredentials(header: string | undefined): { id: string; secret: string } | undefined {
-  const match = /^Basic\s+(\S+)$/i.exec(header ?? '');
-  if (!match?.[1]) return undefined;
-  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  return colon < 0 ? undefined : { id: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
-}
-
 /** Starts a sandbox on a random port of 127.0.0.1. */
 export async function startScimSandbox(options: ScimSandboxOptions = {}): Promise<ScimSandbox> {
-  const users = completeUsers(options.users ?? SAMPLE_USERS);
+  const users = seedStore(options.users ?? SAMPLE_USERS, {
+    idOf: (seed) => seed.id,
+    newId: (n) => `u${n}`,
+    first: 1001,
+    // A copy: live state that tests change must not reach back into the seeds (SAMPLE_USERS).
+    complete: (seed, id) => completeUser(structuredClone(seed), id),
+    label: 'scim sandbox: duplicate id',
+  });
   const auth = options.auth ?? { token: SCIM_SANDBOX_TOKEN };
   const oauth = 'oauth' in auth ? auth.oauth : undefined;
   const tokenPath = oauth ? (oauth.tokenPath ?? '/oauth/token') : undefined;
   const prefix = (options.pathPrefix ?? '/scim/v2').replace(/\/+$/, '');
   const maxPageSize = options.maxPageSize ?? 100;
-  // The caller's own objects, so a test can watch `times` count down.
-  const faults = [...(options.faults ?? [])];
-  const requests: ScimRequestRecord[] = [];
-  // id -> the record before the last write, and how many reads still see it.
-  const stale = new Map<string, { user: ScimUser; reads: number }>();
+  const faults = new Faults(options.faults, (status, message) => scimError(status, message).body);
+  // id -> the record before the last write.
+  const stale = new StaleReads<string, ScimUser>(options.verifyLag);
   /** Issued access token -> epoch ms when it expires. */
   const issued = new Map<string, number>();
-  const timers = new Set<NodeJS.Timeout>();
-  let windowStart = Date.now();
-  let windowCount = 0;
-  let throttled = 0;
+  const limit = options.rateLimit;
+  // On Date.now, which tests fake; a new window opens with the first request after the last
+  // one ran out, not on a fixed schedule from the start.
+  const limits = new FixedWindows(limit ? [{ limit: limit.requests, windowMs: limit.windowMs }] : [], {
+    now: () => Date.now(),
+    restart: 'on-request',
+  });
+  // Known once the server listens; every served user's meta.location carries it.
   let baseUrl = '';
-
-  function overLimit(): boolean {
-    const limit = options.rateLimit;
-    if (!limit) return false;
-    const now = Date.now();
-    if (now - windowStart >= limit.windowMs) {
-      windowStart = now;
-      windowCount = 0;
-    }
-    if (windowCount >= limit.requests) return true;
-    windowCount++;
-    return false;
-  }
 
   function authorized(header: string | undefined): boolean {
     const token = /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
@@ -443,7 +392,7 @@ export async function startScimSandbox(options: ScimSandboxOptions = {}): Promis
     const form = new URLSearchParams(text);
     record.body = Object.fromEntries(form);
     const client = basicCredentials(req.headers.authorization);
-    if (client?.id !== oauth.clientId || client.secret !== oauth.clientSecret) {
+    if (client?.user !== oauth.clientId || client.password !== oauth.clientSecret) {
       return oauthError(401, 'invalid_client', 'Client authentication failed');
     }
     if (form.get('grant_type') !== 'client_credentials') {
@@ -503,12 +452,7 @@ export async function startScimSandbox(options: ScimSandboxOptions = {}): Promis
   function getUser(id: string): Answer {
     const user = users.get(id);
     if (!user) return scimError(404, `Resource ${id} not found`);
-    const old = stale.get(id);
-    if (old && old.reads > 0) {
-      old.reads--;
-      return single(old.user);
-    }
-    return single(user);
+    return single(stale.take(id) ?? user);
   }
 
   function userNameTaken(userName: string, id: string): boolean {
@@ -525,7 +469,7 @@ export async function startScimSandbox(options: ScimSandboxOptions = {}): Promis
       meta: { ...before.meta, lastModified: new Date().toISOString(), version: `W/"${version}"` },
     };
     users.set(next.id, next);
-    if (options.verifyLag) stale.set(next.id, { user: before, reads: options.verifyLag });
+    stale.remember(next.id, before);
     return single(next);
   }
 
@@ -619,13 +563,10 @@ export async function startScimSandbox(options: ScimSandboxOptions = {}): Promis
 
   // RFC 7644 §3.5.1: PUT replaces the resource. Attributes the body leaves out are cleared
   // (read-only ones are kept): a client that PUTs a partial user loses data.
-  function putUser(id: string, body: unknown): Answer {
+  function putUser(id: string, fields: unknown): Answer {
     const user = users.get(id);
     if (!user) return scimError(404, `Resource ${id} not found`);
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      return scimError(400, 'The request body must be a User resource', 'invalidSyntax');
-    }
-    const fields = body as Record<string, unknown>;
+    if (!isObject(fields)) return scimError(400, 'The request body must be a User resource', 'invalidSyntax');
     if (!Array.isArray(fields.schemas) || !fields.schemas.includes(USER_SCHEMA)) {
       return scimError(400, `schemas must include "${USER_SCHEMA}"`, 'invalidSyntax');
     }
@@ -655,16 +596,8 @@ export async function startScimSandbox(options: ScimSandboxOptions = {}): Promis
 
   function deleteUser(id: string): Answer {
     if (!users.delete(id)) return scimError(404, `Resource ${id} not found`);
-    stale.delete(id);
+    stale.forget(id);
     return { status: 204 };
-  }
-
-  function parseBody(text: string): { ok: true; value: unknown } | { ok: false; answer: Answer } {
-    try {
-      return { ok: true, value: JSON.parse(text) };
-    } catch {
-      return { ok: false, answer: scimError(400, 'The request body is not valid JSON', 'invalidSyntax') };
-    }
   }
 
   function decide(
@@ -676,20 +609,15 @@ export async function startScimSandbox(options: ScimSandboxOptions = {}): Promis
   ): Answer {
     const isTokenRequest = tokenPath !== undefined && url.pathname === tokenPath && method === 'POST';
     // Like a gateway, the limit comes before the credential is even looked at.
-    if (!isTokenRequest && overLimit()) return scimError(429, 'Too many requests');
+    if (!isTokenRequest && !limits.admit()) return scimError(429, 'Too many requests');
     if (!isTokenRequest && !authorized(req.headers.authorization)) {
       return {
         ...scimError(401, 'Authorization failure: the bearer token is missing, unknown or expired'),
         headers: { 'WWW-Authenticate': 'Bearer realm="scim", error="invalid_token"' },
       };
     }
-    const fault = faults.find((candidate) => faultMatches(candidate, method, url.pathname));
-    if (fault) {
-      fault.times--;
-      const raw =
-        fault.body ?? JSON.stringify(scimError(fault.status, `Sandbox fault: HTTP ${fault.status}`).body);
-      return { status: fault.status, raw, ...(fault.headers ? { headers: fault.headers } : {}) };
-    }
+    const injected = faults.answer(method, url);
+    if (injected) return injected;
     if (isTokenRequest) return issueToken(req, text, record);
     if (url.pathname !== prefix && !url.pathname.startsWith(`${prefix}/`)) return scimError(404, 'Not found');
     const route = url.pathname.slice(prefix.length).replace(/\/+$/, '');
@@ -729,8 +657,8 @@ export async function startScimSandbox(options: ScimSandboxOptions = {}): Promis
     if (method === 'GET') return getUser(userId);
     if (method === 'DELETE') return deleteUser(userId);
     if (method === 'PATCH' || method === 'PUT') {
-      const body = parseBody(text);
-      if (!body.ok) return body.answer;
+      const body = parseJson(text);
+      if (!body.ok) return scimError(400, 'The request body is not valid JSON', 'invalidSyntax');
       return method === 'PATCH' ? patchUser(userId, body.value) : putUser(userId, body.value);
     }
     return {
@@ -739,73 +667,21 @@ export async function startScimSandbox(options: ScimSandboxOptions = {}): Promis
     };
   }
 
-  function send(res: ServerResponse, answer: Answer): void {
-    const payload = answer.raw ?? (answer.body === undefined ? '' : JSON.stringify(answer.body));
-    if (payload !== '') res.setHeader('Content-Type', answer.type ?? JSON_TYPE);
-    for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
-    res.writeHead(answer.status).end(payload);
-  }
-
-  function onRequest(req: IncomingMessage, res: ServerResponse, text: string): void {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const method = (req.method ?? 'GET').toUpperCase();
-    const record: ScimRequestRecord = {
-      method,
-      path: url.pathname,
-      query: Object.fromEntries(url.searchParams),
-      status: 0,
-    };
-    if (req.headers['content-type']) record.contentType = req.headers['content-type'];
-    if (text !== '') {
-      try {
-        record.body = JSON.parse(text);
-      } catch {
-        record.body = text;
-      }
-    }
-    requests.push(record);
-    const answer = decide(req, method, url, text, record);
-    record.status = answer.status;
-    if (answer.status === 429) throttled++;
-    if (!options.latencyMs) {
-      send(res, answer);
-      return;
-    }
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      send(res, answer);
-    }, options.latencyMs);
-    timers.add(timer);
-  }
-
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => onRequest(req, res, Buffer.concat(chunks).toString('utf8')));
+  const server = await startSandboxServer<ScimRequestRecord>({
+    contentType: JSON_TYPE,
+    latencyMs: options.latencyMs,
+    handle: ({ req, method, url, text, record }) => {
+      if (req.headers['content-type']) record.contentType = req.headers['content-type'];
+      return decide(req, method, url, text, record);
+    },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  baseUrl = `http://127.0.0.1:${port}${prefix}`;
+  baseUrl = `${server.origin}${prefix}`;
 
   return {
     baseUrl,
-    ...(tokenPath === undefined ? {} : { tokenUrl: `http://127.0.0.1:${port}${tokenPath}` }),
+    ...(tokenPath === undefined ? {} : { tokenUrl: `${server.origin}${tokenPath}` }),
     users,
-    requests,
-    addFault: (fault) => {
-      faults.push(fault);
-    },
     revokeTokens: () => issued.clear(),
-    counts: () => ({ total: requests.length, throttled }),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        for (const timer of timers) clearTimeout(timer);
-        timers.clear();
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+    ...sandboxControls(server, faults),
   };
 }
