@@ -94,8 +94,17 @@ describe('rapid7-platform: switched off by a person, verified through the API', 
 
 describe('gainsight: 100 user-management requests an hour', () => {
   it('waits for the next window instead of failing (hourly retrier, pauses shortened)', async () => {
-    // Prepare: a window of 3 requests that resets every 300 ms stands in for 100 an hour
-    const sandbox = await startGainsightSandbox({ rateLimit: { limit: 3, windowMs: 300 } });
+    // Prepare: 3 requests a window stand in for 100 an hour. The sandbox's clock moves
+    // 100 ms a request, not with the wall clock, so the windows fill the same way on a
+    // loaded machine: the 4th request of a window is refused, a later one gets through.
+    let clock = 0;
+    const sandbox = await startGainsightSandbox({
+      rateLimit: { limit: 3, windowMs: 450 },
+      now: () => {
+        clock += 100;
+        return clock;
+      },
+    });
     closers.push(() => sandbox.close());
     const connection: LocalConnection = {
       ref: { name: 'gainsight', type: 'gainsight', baseUrl: sandbox.baseUrl },
