@@ -1,12 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { ExecutionError } from 'aws-local-stepfunctions';
 import { normalizeBulkHandler } from '../lambdas/handlers/normalize-bulk';
 import { handler as summarizeBulkHandler } from '../lambdas/handlers/summarize-bulk';
 import { ConfigError } from '../lambdas/shared/errors';
 import { type BulkSummary, type OffboardSummary, summarizeBulk } from '../lambdas/shared/summary';
-import { invoke, type JSONValue, type LocalRunOptions, type LocalRunResult, runLocally } from './runner';
+import {
+  invoke,
+  type JSONValue,
+  type LocalRunOptions,
+  type LocalRunResult,
+  loadStateMachine,
+  runLocally,
+} from './runner';
 
 /** One bulk run: the totals, and every person's own summary. */
 export interface LocalBulkResult extends BulkSummary {
@@ -66,7 +72,6 @@ export const OFFBOARD_BULK_ASL = fileURLToPath(
 export async function runBulkWorkflowLocally(
   options: Omit<LocalRunOptions, 'input'> & { input: unknown },
 ): Promise<LocalRunResult | { ok: true; bulk: BulkSummary }> {
-  const definition = JSON.parse(readFileSync(OFFBOARD_BULK_ASL, 'utf8')) as StateMachineDefinition;
   const refs = options.connections.map((c) => c.ref);
   const checkList = normalizeBulkHandler(
     () => refs,
@@ -74,7 +79,7 @@ export async function runBulkWorkflowLocally(
       throw new ConfigError('a local run reads no S3 list: give emails inline');
     },
   );
-  const machine = new StateMachine(definition, { validationOptions: { checkArn: true, checkPaths: true } });
+  const machine = loadStateMachine(OFFBOARD_BULK_ASL);
   const execution = machine.run(options.input as JSONValue, {
     overrides: {
       taskResourceLocalHandlers: {

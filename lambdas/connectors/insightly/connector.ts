@@ -29,7 +29,7 @@ const insightlyUserSchema = z.looseObject({
 type InsightlyUser = z.infer<typeof insightlyUserSchema>;
 
 /** The key owner's id rarely changes; a warm Lambda asks once per key and base URL. */
-const ownerCache = new Map<string, { userId: number; until: number }>();
+const ownerCache = new Map<string, { userId: Promise<number>; until: number }>();
 const OWNER_CACHE_MS = 15 * 60_000;
 
 /**
@@ -147,15 +147,23 @@ export class InsightlyConnector implements DeactivatingConnector {
   async #ownerId(): Promise<number> {
     const cached = ownerCache.get(this.#cacheKey);
     if (cached && cached.until > Date.now()) return cached.userId;
+    // The promise is cached, not the value: steps running at once (a bulk run in one
+    // process) ask the vendor once between them, not once each.
+    const userId = this.#askOwner();
+    ownerCache.set(this.#cacheKey, { userId, until: Date.now() + OWNER_CACHE_MS });
+    // A failed ask is not remembered: the next step asks again.
+    userId.catch(() => ownerCache.delete(this.#cacheKey));
+    return userId;
+  }
+
+  async #askOwner(): Promise<number> {
     const action = 'identify the API key owner';
     const { body } = await this.#http.request('GET', '/Users/Me', { action });
-    const me = parseVendorBody(
+    return parseVendorBody(
       insightlyUserSchema.pick({ USER_ID: true }).loose(),
       body,
       `${this.#label}: ${action}`,
-    );
-    ownerCache.set(this.#cacheKey, { userId: me.USER_ID, until: Date.now() + OWNER_CACHE_MS });
-    return me.USER_ID;
+    ).USER_ID;
   }
 }
 

@@ -287,6 +287,25 @@ describe('InsightlyConnector.verifyDeactivated', () => {
 });
 
 describe('InsightlyConnector.isIntegrationAccount', () => {
+  it('asks /Users/Me once for steps that check at the same time, and again after a failure', async () => {
+    // Prepare: the first ask fails; ten steps (a bulk run) then check at once
+    const box = await sandbox({ faults: [{ path: /Users\/Me$/, status: 503, times: 1 }] });
+    const connector = connectorFor(box);
+    const jane = await connector.getUser('1002');
+    await expect(connector.isIntegrationAccount(jane)).rejects.toMatchObject({
+      name: ERROR_NAMES.unavailable,
+    });
+    // Act
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => connectorFor(box).isIntegrationAccount(jane)),
+    );
+    // Assess
+    expect(answers).toEqual(Array(10).fill(false));
+    expect(box.requests.filter((request) => request.path === '/v3.1/Users/Me').map((r) => r.status)).toEqual([
+      503, 200,
+    ]);
+  });
+
   it('is true for the owner of the API key only, and asks /Users/Me once per key and base URL', async () => {
     // Prepare
     const box = await sandbox();
