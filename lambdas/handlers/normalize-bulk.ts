@@ -21,7 +21,8 @@ const bulkRequestSchema = z
   })
   .strict()
   .refine((r) => (r.emails === undefined) !== (r.source === undefined), {
-    message: 'give either emails (a list) or source ({bucket, key} of a CSV with an email column)',
+    message:
+      'give either emails (a list) or source ({bucket, key} of a CSV with an email column, or a JSON array of {email})',
   });
 
 /** The bulk run's checked input: the people inline, or where the Map reads them. */
@@ -31,6 +32,17 @@ export interface NormalizedBulk {
   count: number;
   people?: Array<{ email: string }>;
   source?: { bucket: string; key: string };
+  /** How the DISTRIBUTED Map reads the S3 list. */
+  format?: 'csv' | 'json';
+}
+
+function jsonObjects(text: string): boolean {
+  try {
+    const items: unknown = JSON.parse(text);
+    return Array.isArray(items) && items.every((item) => item !== null && typeof item === 'object');
+  } catch {
+    return true; // parsePeople names the JSON error itself
+  }
 }
 
 /**
@@ -49,23 +61,28 @@ export function normalizeBulkHandler(
       if (!parsed.success) throw new InvalidInputError(`invalid input: ${describeIssues(parsed.error)}`);
       const { emails, source, dryRun, connections } = parsed.data;
       let people: string[];
+      let format: 'csv' | 'json' | undefined;
       if (source) {
+        const where = `s3://${source.bucket}/${source.key}`;
         const text = await readObject(source.bucket, source.key);
-        // The Map reads the same object as CSV with its first row as header: it must name `email`.
-        const header = (text.split(/\r?\n/, 1)[0] ?? '')
-          .split(',')
-          .map((cell) => cell.trim().replace(/^"|"$/g, ''));
-        if (!header.includes('email')) {
-          throw new InvalidInputError(
-            `s3://${source.bucket}/${source.key}: the first row must be a header with an "email" column`,
-          );
+        format = text.trimStart().startsWith('[') ? 'json' : 'csv';
+        // The Map reads the same object itself and picks `email` out of each item by name.
+        if (format === 'csv') {
+          const header = (text.split(/\r?\n/, 1)[0] ?? '')
+            .split(',')
+            .map((cell) => cell.trim().replace(/^"|"$/g, ''));
+          if (!header.includes('email')) {
+            throw new InvalidInputError(`${where}: the first row must be a header with an "email" column`);
+          }
+        } else if (!jsonObjects(text)) {
+          throw new InvalidInputError(`${where}: a JSON list in S3 must hold objects like {"email": "…"}`);
         }
-        people = parsePeople(text, `s3://${source.bucket}/${source.key}`);
+        people = parsePeople(text, where);
       } else {
         people = parsePeople(JSON.stringify(emails), 'emails');
         if (people.length > MAX_INLINE_PEOPLE) {
           throw new InvalidInputError(
-            `invalid input: ${people.length} emails inline; above ${MAX_INLINE_PEOPLE}, put a CSV in S3 and give source {bucket, key}`,
+            `invalid input: ${people.length} emails inline; above ${MAX_INLINE_PEOPLE}, put the list in S3 (CSV or JSON) and give source {bucket, key}`,
           );
         }
       }
@@ -80,7 +97,7 @@ export function normalizeBulkHandler(
         dryRun,
         connections: connections ?? null,
         count: people.length,
-        ...(source ? { source } : { people: people.map((email) => ({ email })) }),
+        ...(source ? { source, format } : { people: people.map((email) => ({ email })) }),
       };
     });
 }

@@ -28,10 +28,15 @@ describe('offboard-bulk.asl.json', () => {
   it('is a valid definition, with a DISTRIBUTED Map reading S3 for long lists', () => {
     const definition = JSON.parse(readFileSync(OFFBOARD_BULK_ASL, 'utf8'));
     expect(aslValidator(definition).errors).toEqual([]);
-    const s3Map = definition.States['Offboard everyone in the S3 list'];
-    expect(s3Map.ItemProcessor.ProcessorConfig.Mode).toBe('DISTRIBUTED');
-    expect(s3Map.ItemReader.ReaderConfig).toEqual({ InputType: 'CSV', CSVHeaderLocation: 'FIRST_ROW' });
-    expect(s3Map.ResultWriter.Resource).toBe('arn:aws:states:::s3:putObject');
+    const csv = definition.States['Offboard everyone in the S3 list (CSV)'];
+    const json = definition.States['Offboard everyone in the S3 list (JSON)'];
+    for (const s3Map of [csv, json]) {
+      expect(s3Map.ItemProcessor.ProcessorConfig.Mode).toBe('DISTRIBUTED');
+      expect(s3Map.ItemSelector['email.$']).toBe('$$.Map.Item.Value.email');
+      expect(s3Map.ResultWriter.Resource).toBe('arn:aws:states:::s3:putObject');
+    }
+    expect(csv.ItemReader.ReaderConfig).toEqual({ InputType: 'CSV', CSVHeaderLocation: 'FIRST_ROW' });
+    expect(json.ItemReader.ReaderConfig).toEqual({ InputType: 'JSON' });
     expect(definition.States['Offboard everyone listed'].MaxConcurrency).toBeGreaterThan(0);
   });
 
@@ -121,6 +126,15 @@ describe('the list in S3', () => {
       connections: null,
       count: 2,
       source: { bucket: 'offboard-bulk', key: 'layoff.csv' },
+      format: 'csv',
+    });
+  });
+
+  it('may be a JSON array of {email} objects, which the Map reads as JSON', async () => {
+    const result = await check('[{"email":"jane.doe@example.com","employeeId":"1"}]');
+    expect(result).toMatchObject({ count: 1, format: 'json' });
+    await expect(check('["jane.doe@example.com"]')).rejects.toMatchObject({
+      message: expect.stringContaining('objects like {"email"'),
     });
   });
 
