@@ -26,6 +26,20 @@ function configFile(name: string, content: unknown): string {
   return path;
 }
 
+/** A config with one Insightly connection to `box`, with the key the sandbox accepts. */
+function insightlyConfig(file: string, box: InsightlySandbox): string {
+  return configFile(file, {
+    connections: [
+      {
+        name: 'insightly-prod',
+        type: 'insightly',
+        baseUrl: box.baseUrl,
+        secret: { apiKey: 'key-good-0001' },
+      },
+    ],
+  });
+}
+
 async function sandbox(): Promise<InsightlySandbox> {
   const box = await startInsightlySandbox({ apiKeys: { 'key-good-0001': 1001 } });
   sandboxes.push(box);
@@ -40,16 +54,7 @@ describe('offboard run', () => {
   it('--json prints the summary alone on stdout and exits 0', async () => {
     // Prepare
     const box = await sandbox();
-    const config = configFile('ok.json', {
-      connections: [
-        {
-          name: 'insightly-prod',
-          type: 'insightly',
-          baseUrl: box.baseUrl,
-          secret: { apiKey: 'key-good-0001' },
-        },
-      ],
-    });
+    const config = insightlyConfig('ok.json', box);
     // Act
     const { code, stdout } = await run([
       'run',
@@ -106,16 +111,7 @@ describe('offboard run', () => {
 
   it('--dry-run writes nothing', async () => {
     const box = await sandbox();
-    const config = configFile('dry.json', {
-      connections: [
-        {
-          name: 'insightly-prod',
-          type: 'insightly',
-          baseUrl: box.baseUrl,
-          secret: { apiKey: 'key-good-0001' },
-        },
-      ],
-    });
+    const config = insightlyConfig('dry.json', box);
     const { code, stdout } = await run([
       'run',
       '--config',
@@ -132,16 +128,7 @@ describe('offboard run', () => {
 
   it('exits 2 on an invalid email, and sends no request', async () => {
     const box = await sandbox();
-    const config = configFile('bad-email.json', {
-      connections: [
-        {
-          name: 'insightly-prod',
-          type: 'insightly',
-          baseUrl: box.baseUrl,
-          secret: { apiKey: 'key-good-0001' },
-        },
-      ],
-    });
+    const config = insightlyConfig('bad-email.json', box);
     const { code, stderr } = await run(['run', '--config', config, '--email', 'jane.doe at example.com']);
     expect(code).toBe(EXIT.usage);
     expect(stderr).toContain(
@@ -253,16 +240,7 @@ describe('the installed command', () => {
   it('`offboard run --json` from a shell: pure JSON on stdout, exit code 0, no log lines', async () => {
     // Prepare
     const box = await sandbox();
-    const config = configFile('bin.json', {
-      connections: [
-        {
-          name: 'insightly-prod',
-          type: 'insightly',
-          baseUrl: box.baseUrl,
-          secret: { apiKey: 'key-good-0001' },
-        },
-      ],
-    });
+    const config = insightlyConfig('bin.json', box);
     const { POWERTOOLS_LOG_LEVEL: _ignored, ...env } = process.env;
     // Act
     const child = spawn(
