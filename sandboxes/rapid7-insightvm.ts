@@ -7,6 +7,15 @@
  * go back to their defaults; unknown fields are refused), a write-only password, errors as
  * `{status, message, links}`, and 404 for whatever the credential may not see.
  *
+ * Per-user site and asset-group grants live in sub-resources, as the Swagger defines them:
+ * `GET /api/3/users/{id}/sites` answers `ReferencesWith«SiteID,Link»` (`{resources: [ids],
+ * links}`), `PUT` takes a bare JSON array of site ids and replaces the grants (ignored for a
+ * user whose role has `allSites`), `DELETE` revokes them all; `PUT`/`DELETE
+ * /sites/{siteId}` grant or revoke one. `/asset_groups` is the same for asset groups.
+ * Public clients (My-Random-Thoughts/Rapid7Nexpose, `Update-NexposeUser`) re-apply these
+ * grants after every `PUT /api/3/users/{id}` "as they get removed": with `putDropsGrants`
+ * (the default) the sandbox does that to them.
+ *
  * Like most on-prem consoles it serves a self-signed certificate, generated at start for
  * 127.0.0.1 and localhost: `caCert` is its PEM, for clients told to trust it.
  */
@@ -54,8 +63,18 @@ export interface InsightvmUser {
   authentication: { id: number; name: string; type: InsightvmAuthType; external: boolean };
 }
 
+/**
+ * A user's explicit grants: ids of the sites and asset groups it may see. Only meaningful
+ * while its role lacks `allSites` (resp. `allAssetGroups`); the console keeps them apart
+ * from the `User`, under `/api/3/users/{id}/sites` and `/asset_groups`.
+ */
+export interface InsightvmGrants {
+  sites?: number[];
+  assetGroups?: number[];
+}
+
 /** What a test or the demo gives for a user; the rest comes from the console's defaults. */
-export interface InsightvmUserSeed {
+export interface InsightvmUserSeed extends InsightvmGrants {
   id?: number;
   login: string;
   name?: string;
@@ -108,6 +127,12 @@ export interface InsightvmSandboxOptions {
   latencyMs?: number;
   /** After a PUT, the next N `GET /api/3/users/{id}` of that user still answer the old user. */
   verifyLag?: number;
+  /**
+   * A `PUT /api/3/users/{id}` clears the user's explicit site grants when its role has
+   * `allSites: false`, and its asset-group grants when `allAssetGroups: false`, as public
+   * clients report consoles doing. Default true (the pessimistic reading); false keeps them.
+   */
+  putDropsGrants?: boolean;
   faults?: InsightvmFault[];
 }
 
@@ -124,7 +149,16 @@ export interface InsightvmSandbox extends SandboxControls<InsightvmFault, Insigh
   users: Map<number, InsightvmUser>;
   /** User id -> password, for the accounts that can sign in with a password. */
   passwords: Map<number, string>;
+  /** User id -> the site ids it is granted, ascending (absent: none). */
+  siteGrants: Map<number, number[]>;
+  /** User id -> the asset-group ids it is granted, ascending (absent: none). */
+  assetGroupGrants: Map<number, number[]>;
 }
+
+/** The sites the sandbox console holds; a grant of any other id is refused. */
+export const INSIGHTVM_SANDBOX_SITE_IDS: readonly number[] = [1, 2, 3, 4, 5, 6];
+/** The asset groups the sandbox console holds. */
+export const INSIGHTVM_SANDBOX_ASSET_GROUP_IDS: readonly number[] = [1, 2, 3, 4, 5, 6];
 
 /** The console's built-in roles the sandbox knows (`role.id` -> name and privileges). */
 const ROLES: Record<string, { name: string; privileges: string[] }> = {
@@ -208,6 +242,14 @@ function completeUser(seed: InsightvmUserSeed, id: number): InsightvmUser {
   return user;
 }
 
+/** A sample user: the user as held, with the grants the sandbox seeds for it. */
+function sample(seed: InsightvmUserSeed, id: number): InsightvmUser & InsightvmGrants {
+  const user: InsightvmUser & InsightvmGrants = completeUser(seed, id);
+  if (seed.sites) user.sites = [...seed.sites];
+  if (seed.assetGroups) user.assetGroups = [...seed.assetGroups];
+  return user;
+}
+
 function resolveSource(wanted?: { type: string; id?: number }): InsightvmUser['authentication'] | undefined {
   if (!wanted) return DEFAULT_AUTH;
   if (wanted.id !== undefined) {
@@ -221,10 +263,11 @@ function resolveSource(wanted?: { type: string; id?: number }): InsightvmUser['a
  * The demo console. `offboard-svc` (1) is the integration's own account; jane.doe (3) is the
  * leaver, with every optional field set away from its default so a careless PUT visibly
  * resets them; `marcus.lee@example.com` (5) signs in with an email as login while his email
- * field says otherwise.
+ * field says otherwise, and may see sites 1 and 3 only; tom.nguyen (8) sees sites 2 and 4 and
+ * asset groups 1 and 3 only. Gary (4, disabled) keeps grants too.
  */
-export const SAMPLE_USERS: ReadonlyArray<Readonly<InsightvmUser>> = [
-  completeUser(
+export const SAMPLE_USERS: ReadonlyArray<Readonly<InsightvmUser & InsightvmGrants>> = [
+  sample(
     {
       login: RAPID7_INSIGHTVM_SANDBOX_USERNAME,
       name: 'Offboard Integration',
@@ -234,7 +277,7 @@ export const SAMPLE_USERS: ReadonlyArray<Readonly<InsightvmUser>> = [
     },
     1,
   ),
-  completeUser(
+  sample(
     {
       login: 'nxadmin',
       name: 'Alex Admin',
@@ -244,7 +287,7 @@ export const SAMPLE_USERS: ReadonlyArray<Readonly<InsightvmUser>> = [
     },
     2,
   ),
-  completeUser(
+  sample(
     {
       login: 'jdoe',
       name: 'Jane Doe',
@@ -255,27 +298,30 @@ export const SAMPLE_USERS: ReadonlyArray<Readonly<InsightvmUser>> = [
     },
     3,
   ),
-  completeUser(
+  sample(
     {
       login: 'ggone',
       name: 'Gary Gone',
       email: 'already.gone@example.com',
       enabled: false,
       role: { id: 'user' },
+      sites: [2],
+      assetGroups: [5],
     },
     4,
   ),
-  completeUser(
+  sample(
     {
       login: 'marcus.lee@example.com',
       name: 'Marcus Lee',
       email: 'm.lee@corp.example.com',
       role: { id: 'site-admin', allSites: false, allAssetGroups: true },
       authentication: { type: 'saml', id: 4 },
+      sites: [1, 3],
     },
     5,
   ),
-  completeUser(
+  sample(
     {
       login: 'pnatarajan',
       name: 'Priya Natarajan',
@@ -285,7 +331,7 @@ export const SAMPLE_USERS: ReadonlyArray<Readonly<InsightvmUser>> = [
     },
     6,
   ),
-  completeUser(
+  sample(
     {
       login: 'sobrien',
       name: "Siobhan O'Brien",
@@ -294,6 +340,17 @@ export const SAMPLE_USERS: ReadonlyArray<Readonly<InsightvmUser>> = [
       role: { id: 'user', allSites: true },
     },
     7,
+  ),
+  sample(
+    {
+      login: 'tnguyen',
+      name: 'Tom Nguyen',
+      email: 'tom.nguyen@example.com',
+      role: { id: 'user', allSites: false, allAssetGroups: false },
+      sites: [2, 4],
+      assetGroups: [1, 3],
+    },
+    8,
   ),
 ];
 
@@ -326,6 +383,35 @@ function sandboxCertificate(): Promise<{ key: string; cert: string }> {
   return generated;
 }
 
+type GrantRoute = 'sites' | 'asset_groups';
+
+/** One kind of explicit grant: its sub-resource, the role flag that makes it moot, its store. */
+interface GrantKind {
+  route: GrantRoute;
+  flag: 'allSites' | 'allAssetGroups';
+  noun: string;
+  seed: keyof InsightvmGrants;
+  known: ReadonlySet<number>;
+  store: Map<number, number[]>;
+}
+
+/** Stores a seed's grants of one kind, refusing what the console could not hold. */
+function seedGrants(kind: GrantKind, seed: InsightvmUserSeed, user: InsightvmUser): void {
+  const ids = seed[kind.seed];
+  if (!ids || ids.length === 0) return;
+  if (user.role[kind.flag]) {
+    throw new Error(`rapid7-insightvm sandbox: ${user.login} has ${kind.flag}, so no ${kind.noun} grants`);
+  }
+  const unknown = ids.filter((value) => !kind.known.has(value));
+  if (unknown.length > 0) {
+    throw new Error(`rapid7-insightvm sandbox: no ${kind.noun} has the id ${unknown.join(', ')}`);
+  }
+  kind.store.set(
+    user.id,
+    [...new Set(ids)].sort((a, b) => a - b),
+  );
+}
+
 /** Names the fields of `value` that `allowed` does not define, prefixed with `where`. */
 function unknownFields(value: Record<string, unknown>, allowed: Set<string>, where: string): string[] {
   return Object.keys(value)
@@ -337,12 +423,37 @@ function unknownFields(value: Record<string, unknown>, allowed: Set<string>, whe
 export async function startRapid7InsightvmSandbox(
   options: InsightvmSandboxOptions = {},
 ): Promise<InsightvmSandbox> {
+  const siteGrants = new Map<number, number[]>();
+  const assetGroupGrants = new Map<number, number[]>();
+  const kinds: Record<GrantRoute, GrantKind> = {
+    sites: {
+      route: 'sites',
+      flag: 'allSites',
+      noun: 'site',
+      seed: 'sites',
+      known: new Set(INSIGHTVM_SANDBOX_SITE_IDS),
+      store: siteGrants,
+    },
+    asset_groups: {
+      route: 'asset_groups',
+      flag: 'allAssetGroups',
+      noun: 'asset group',
+      seed: 'assetGroups',
+      known: new Set(INSIGHTVM_SANDBOX_ASSET_GROUP_IDS),
+      store: assetGroupGrants,
+    },
+  };
   const users = seedStore(options.users ?? SAMPLE_USERS, {
     idOf: (seed) => seed.id,
     newId: (n) => n,
-    complete: completeUser,
+    complete: (seed, id) => {
+      const user = completeUser(seed, id);
+      for (const kind of Object.values(kinds)) seedGrants(kind, seed, user);
+      return user;
+    },
     label: 'rapid7-insightvm sandbox: duplicate user id',
   });
+  const putDropsGrants = options.putDropsGrants ?? true;
   const passwords = new Map<number, string>();
   const credentials = options.credentials ?? {
     [RAPID7_INSIGHTVM_SANDBOX_USERNAME]: RAPID7_INSIGHTVM_SANDBOX_PASSWORD,
@@ -503,6 +614,11 @@ export async function startRapid7InsightvmSandbox(
     const next = readUserEdit(body.value, stored);
     if ('status' in next) return next;
     users.set(id, next);
+    if (putDropsGrants) {
+      // What public clients work around: the update loses the explicit grants of a user
+      // whose role does not already give access to everything.
+      for (const kind of Object.values(kinds)) if (!next.role[kind.flag]) kind.store.delete(id);
+    }
     // Write-only: taken, never answered.
     const password = (body.value as { password?: string }).password;
     if (password !== undefined) passwords.set(id, password);
@@ -522,7 +638,95 @@ export async function startRapid7InsightvmSandbox(
     if (!users.delete(id)) return fail(404, `The user ${id} does not exist.`);
     stale.forget(id);
     passwords.delete(id);
+    siteGrants.delete(id);
+    assetGroupGrants.delete(id);
     return { status: 200, body: { links: self('/api/3/users') } };
+  }
+
+  /** `ReferencesWith«SiteID,Link»` (or «AssetGroupID,Link»): the ids granted, ascending. */
+  function listGrants(kind: GrantKind, id: number): Answer {
+    const user = users.get(id);
+    if (!user) return fail(404, `The user ${id} does not exist.`);
+    // A role with access to everything has no explicit grants to list (seed guide).
+    const granted = user.role[kind.flag] ? [] : (kind.store.get(id) ?? []);
+    return {
+      status: 200,
+      body: { resources: [...granted], links: self(`/api/3/users/${id}/${kind.route}`) },
+    };
+  }
+
+  function setGrants(kind: GrantKind, user: InsightvmUser, ids: Iterable<number>): void {
+    const sorted = [...new Set(ids)].sort((a, b) => a - b);
+    if (sorted.length === 0) kind.store.delete(user.id);
+    else kind.store.set(user.id, sorted);
+  }
+
+  /** `PUT /users/{id}/sites`: a bare JSON array of ids (the body is optional: none is `[]`). */
+  function putGrants(kind: GrantKind, id: number, text: string): Answer {
+    const user = users.get(id);
+    if (!user) return fail(404, `The user ${id} does not exist.`);
+    const body = text.trim() === '' ? { ok: true as const, value: [] } : parseJson(text);
+    if (!body.ok) return fail(400, 'The request body is not valid JSON.');
+    const ids = body.value;
+    if (!Array.isArray(ids) || !ids.every((value) => Number.isInteger(value) && Math.abs(value) < 2 ** 31)) {
+      return fail(400, `The request body must be a list of ${kind.noun} ids.`);
+    }
+    const unknown = ids.filter((value) => !kind.known.has(value));
+    if (unknown.length > 0) return fail(400, `No ${kind.noun} has the id ${unknown.join(', ')}.`);
+    // "Ignored if the user has access to `allSites`" (Swagger): answered 200, nothing kept.
+    if (!user.role[kind.flag]) setGrants(kind, user, ids as number[]);
+    return { status: 200, body: { links: self(`/api/3/users/${id}/${kind.route}`) } };
+  }
+
+  /** `PUT` / `DELETE /users/{id}/sites/{siteId}`: grants or revokes one. */
+  function changeGrant(kind: GrantKind, method: string, id: number, child: number): Answer {
+    const user = users.get(id);
+    if (!user) return fail(404, `The user ${id} does not exist.`);
+    if (!kind.known.has(child)) return fail(404, `The ${kind.noun} ${child} does not exist.`);
+    const granted = kind.store.get(id) ?? [];
+    if (method === 'DELETE') {
+      setGrants(
+        kind,
+        user,
+        granted.filter((value) => value !== child),
+      );
+    } else {
+      if (user.role[kind.flag]) {
+        return fail(
+          400,
+          `Individual ${kind.noun} access cannot be granted to users with the ${kind.flag} permission.`,
+        );
+      }
+      setGrants(kind, user, [...granted, child]);
+    }
+    return { status: 200, body: { links: self(`/api/3/users/${id}/${kind.route}/${child}`) } };
+  }
+
+  function grantsRoute(
+    kind: GrantKind,
+    method: string,
+    id: number,
+    child: number | undefined,
+    text: string,
+    may: { read: boolean; write: boolean },
+  ): Answer {
+    const hidden = fail(404, 'The resource could not be found.');
+    if (child === undefined) {
+      if (method === 'GET') return may.read ? listGrants(kind, id) : hidden;
+      if (method === 'PUT') return may.write ? putGrants(kind, id, text) : hidden;
+      if (method === 'DELETE') {
+        if (!may.write) return hidden;
+        const user = users.get(id);
+        if (!user) return fail(404, `The user ${id} does not exist.`);
+        kind.store.delete(id);
+        return { status: 200, body: { links: self(`/api/3/users/${id}/${kind.route}`) } };
+      }
+      return fail(405, `Method ${method} is not allowed here.`);
+    }
+    if (method === 'PUT' || method === 'DELETE') {
+      return may.write ? changeGrant(kind, method, id, child) : hidden;
+    }
+    return fail(405, `Method ${method} is not allowed here.`);
   }
 
   function decide(method: string, url: URL, text: string, authorization?: string): Answer {
@@ -553,12 +757,19 @@ export async function startRapid7InsightvmSandbox(
       if (method === 'GET') return admin ? listUsers(url.searchParams) : hidden;
       return fail(405, `Method ${method} is not allowed here.`);
     }
-    const item = /^\/api\/3\/users\/(\d{1,9})(\/lock)?$/.exec(route);
+    const item = /^\/api\/3\/users\/(\d{1,9})(?:\/(lock|sites|asset_groups)(?:\/(\d{1,9}))?)?$/.exec(route);
     if (!item?.[1]) return hidden;
     const id = Number(item[1]);
-    if (item[2]) {
+    const [, , sub, child] = item;
+    if (sub === 'lock') {
+      if (child !== undefined) return hidden;
       if (method !== 'DELETE') return fail(405, `Method ${method} is not allowed here.`);
       return admin ? unlockUser(id) : hidden;
+    }
+    if (sub === 'sites' || sub === 'asset_groups') {
+      // Reading is open to the user itself, as for its own user; changing takes a Global Administrator.
+      const may = { read: admin || id === caller.id, write: admin };
+      return grantsRoute(kinds[sub], method, id, child === undefined ? undefined : Number(child), text, may);
     }
     if (method === 'GET') return admin || id === caller.id ? getUser(id) : hidden;
     if (method === 'PUT') return admin ? putUser(id, text) : hidden;
@@ -582,6 +793,8 @@ export async function startRapid7InsightvmSandbox(
     ...(pems ? { caCert: pems.cert } : {}),
     users,
     passwords,
+    siteGrants,
+    assetGroupGrants,
     ...sandboxControls(server, faults),
   };
 }

@@ -196,8 +196,8 @@ describe('InsightVM sandbox: GET /api/3/users', () => {
 
     // Assess
     expect(status).toBe(200);
-    expect(page.resources.map((user) => user.id)).toEqual([1, 2, 3, 4, 5, 6, 7]);
-    expect(page.page).toEqual({ number: 0, size: 10, totalPages: 1, totalResources: 7 });
+    expect(page.resources.map((user) => user.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(page.page).toEqual({ number: 0, size: 10, totalPages: 1, totalResources: 8 });
     expect(page.resources[2]?.links).toEqual([{ href: `${sandbox.baseUrl}/api/3/users/3`, rel: 'self' }]);
     expect(page.resources.every((user) => !('password' in user))).toBe(true);
   });
@@ -237,7 +237,7 @@ describe('InsightVM sandbox: GET /api/3/users', () => {
 
     // Assess
     expect(small.page.resources.map((user) => user.id)).toEqual([4, 5, 6]);
-    expect(small.page.page).toEqual({ number: 1, size: 3, totalPages: 3, totalResources: 7 });
+    expect(small.page.page).toEqual({ number: 1, size: 3, totalPages: 3, totalResources: 8 });
     expect(same.page.page.number).toBe(0);
     expect(same.page.resources.map((user) => user.id)).toEqual([1, 2]);
   });
@@ -472,6 +472,170 @@ describe('InsightVM sandbox: PUT /api/3/users/{id}', () => {
 
     // Assess
     expect(reads.map((user) => user.enabled)).toEqual([true, true, false]);
+  });
+});
+
+describe('InsightVM sandbox: site and asset-group grants', () => {
+  const grants = async (sandbox: InsightvmSandbox, id: number, route: 'sites' | 'asset_groups') =>
+    call(sandbox, 'GET', `/api/3/users/${id}/${route}`);
+
+  it('answers ReferencesWith«SiteID,Link»: the ids granted, and none for a role with allSites', async () => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    const marcus = await grants(sandbox, 5, 'sites');
+    const tomGroups = await grants(sandbox, 8, 'asset_groups');
+    const jane = await grants(sandbox, 3, 'sites');
+    const missing = await grants(sandbox, 999, 'sites');
+
+    // Assess
+    expect(marcus.json).toEqual({
+      resources: [1, 3],
+      links: [{ href: `${sandbox.baseUrl}/api/3/users/5/sites`, rel: 'self' }],
+    });
+    expect(tomGroups.json).toMatchObject({ resources: [1, 3] });
+    expect(jane.json).toMatchObject({ resources: [] });
+    expect(missing.status).toBe(404);
+  });
+
+  it('PUT replaces the grants with a bare array of ids, and is ignored for a role with allSites', async () => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    const replaced = await call(sandbox, 'PUT', '/api/3/users/8/sites', { body: [6, 1, 6] });
+    const ignored = await call(sandbox, 'PUT', '/api/3/users/3/sites', { body: [1] });
+    const emptied = await call(sandbox, 'PUT', '/api/3/users/8/asset_groups', { body: [] });
+
+    // Assess
+    expect(replaced.status).toBe(200);
+    expect(replaced.json).toEqual({
+      links: [{ href: `${sandbox.baseUrl}/api/3/users/8/sites`, rel: 'self' }],
+    });
+    expect(sandbox.siteGrants.get(8)).toEqual([1, 6]);
+    expect(ignored.status).toBe(200);
+    expect(sandbox.siteGrants.has(3)).toBe(false);
+    expect(emptied.status).toBe(200);
+    expect(sandbox.assetGroupGrants.has(8)).toBe(false);
+  });
+
+  it.each([
+    ['an object of ids', { resources: [1] }, 'list of site ids'],
+    ['ids as strings', ['1'], 'list of site ids'],
+    ['a fraction', [1.5], 'list of site ids'],
+    ['a site the console does not hold', [1, 99], 'id 99'],
+    ['malformed JSON', '[1,', 'JSON'],
+  ])('PUT /sites refuses %s with 400 and changes nothing', async (_case, body, named) => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    const response = await call(sandbox, 'PUT', '/api/3/users/5/sites', { body });
+
+    // Assess
+    expect(response.status).toBe(400);
+    expect(response.json).toEqual({ status: '400', message: expect.stringContaining(named), links: [] });
+    expect(sandbox.siteGrants.get(5)).toEqual([1, 3]);
+  });
+
+  it('grants and revokes one with PUT and DELETE /{siteId}, and revokes all with DELETE', async () => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    const added = await call(sandbox, 'PUT', '/api/3/users/5/sites/2');
+    const removed = await call(sandbox, 'DELETE', '/api/3/users/5/sites/1');
+    const toAllSites = await call(sandbox, 'PUT', '/api/3/users/3/sites/2');
+    const unknown = await call(sandbox, 'PUT', '/api/3/users/5/sites/99');
+    const afterOne = sandbox.siteGrants.get(5);
+    const cleared = await call(sandbox, 'DELETE', '/api/3/users/8/asset_groups');
+
+    // Assess
+    expect([added.status, removed.status, toAllSites.status, unknown.status, cleared.status]).toEqual([
+      200, 200, 400, 404, 200,
+    ]);
+    expect(toAllSites.json).toMatchObject({ message: expect.stringContaining('allSites') });
+    expect(afterOne).toEqual([2, 3]);
+    expect(sandbox.assetGroupGrants.has(8)).toBe(false);
+  });
+
+  it('a PUT of the user drops the grants its role does not cover, by default', async () => {
+    // Prepare
+    const sandbox = await open();
+    const tom = sandbox.users.get(8) as InsightvmUser;
+    const edit = { login: tom.login, name: tom.name, email: tom.email, role: { id: 'user' }, enabled: false };
+
+    // Act
+    const response = await call(sandbox, 'PUT', '/api/3/users/8', { body: edit });
+    const sites = await grants(sandbox, 8, 'sites');
+    const assetGroups = await grants(sandbox, 8, 'asset_groups');
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(sites.json).toMatchObject({ resources: [] });
+    expect(assetGroups.json).toMatchObject({ resources: [] });
+  });
+
+  it('keeps the grants on a PUT of the user with putDropsGrants: false', async () => {
+    // Prepare
+    const sandbox = await open({ putDropsGrants: false });
+    const tom = sandbox.users.get(8) as InsightvmUser;
+    const edit = { login: tom.login, name: tom.name, role: { id: 'user' }, enabled: false };
+
+    // Act
+    await call(sandbox, 'PUT', '/api/3/users/8', { body: edit });
+
+    // Assess
+    expect(sandbox.siteGrants.get(8)).toEqual([2, 4]);
+    expect(sandbox.assetGroupGrants.get(8)).toEqual([1, 3]);
+  });
+
+  it('lets a login that is not a Global Administrator read its own grants only, and change none', async () => {
+    // Prepare
+    const sandbox = await open({
+      credentials: { [RAPID7_INSIGHTVM_SANDBOX_USERNAME]: RAPID7_INSIGHTVM_SANDBOX_PASSWORD, tnguyen: 't' },
+    });
+    const tom = basic('tnguyen', 't');
+
+    // Act
+    const own = await call(sandbox, 'GET', '/api/3/users/8/sites', { authorization: tom });
+    const other = await call(sandbox, 'GET', '/api/3/users/5/sites', { authorization: tom });
+    const put = await call(sandbox, 'PUT', '/api/3/users/8/sites', { authorization: tom, body: [1, 2, 3] });
+
+    // Assess
+    expect([own.status, other.status, put.status]).toEqual([200, 404, 404]);
+    expect(sandbox.siteGrants.get(8)).toEqual([2, 4]);
+  });
+
+  it('seeds grants from the users, and refuses grants a role with allSites or the console cannot hold', async () => {
+    // Prepare
+    const admin = { login: RAPID7_INSIGHTVM_SANDBOX_USERNAME, role: { id: 'global-admin', allSites: true } };
+
+    // Act
+    const sandbox = await open({ users: [admin, { id: 9, login: 'x', sites: [4, 2, 4], assetGroups: [6] }] });
+    const allSites = startRapid7InsightvmSandbox({
+      users: [admin, { login: 'y', role: { id: 'user', allSites: true }, sites: [1] }],
+    });
+    const unknown = startRapid7InsightvmSandbox({ users: [admin, { login: 'z', assetGroups: [42] }] });
+
+    // Assess
+    expect(sandbox.siteGrants.get(9)).toEqual([2, 4]);
+    expect(sandbox.assetGroupGrants.get(9)).toEqual([6]);
+    await expect(allSites).rejects.toThrow('y has allSites, so no site grants');
+    await expect(unknown).rejects.toThrow('no asset group has the id 42');
+  });
+
+  it('forgets the grants of a deleted user', async () => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    await call(sandbox, 'DELETE', '/api/3/users/8');
+
+    // Assess
+    expect(sandbox.siteGrants.has(8)).toBe(false);
+    expect(sandbox.assetGroupGrants.has(8)).toBe(false);
   });
 });
 

@@ -10,6 +10,10 @@
  *   and match on our side, on `email` or on `login` (logins are often the email address).
  * - `PUT /api/3/users/{id}` is a full replacement whose body is `UserEdit`, a different
  *   shape from the `User` a GET answers. We map one onto the other field by field.
+ * - A user whose role lacks `allSites` (`allAssetGroups`) sees only the sites (asset groups)
+ *   granted to it, held apart from the user under `/api/3/users/{id}/sites`
+ *   (`/asset_groups`). Public clients report that the PUT above loses them, so we read them
+ *   with the user and put them back after the PUT (see `deactivateUser`).
  * - `DELETE /api/3/users/{id}/lock` *unlocks* an account: never sent.
  * - Consoles often run with a self-signed certificate. Verification stays on; the
  *   connection trusts a private CA with `tls.caCert`, or turns it off explicitly.
@@ -34,6 +38,14 @@ export const INSIGHTVM_API_PATH = '/api/3';
 export const INSIGHTVM_PAGE_SIZE = 500;
 /** 200 pages of 500 is 100,000 users: past that the console is not paging as documented. */
 const MAX_LOOKUP_PAGES = 200;
+/**
+ * Keys of `UserRecord.fields` that hold the user's explicit grants, read from
+ * `GET /users/{id}/sites` and `/asset_groups` (ids, ascending as the console answers). They
+ * are not `User` fields (the underscore says so, and no `User` field starts with one): the
+ * record carries them so the ledger keeps them and a retried write can put them back.
+ */
+export const SITE_GRANTS_FIELD = '_sites';
+export const ASSET_GROUP_GRANTS_FIELD = '_assetGroups';
 
 const linkSchema = z.looseObject({ href: z.string().optional(), rel: z.string().optional() });
 
@@ -46,6 +58,9 @@ const userSchema = z.looseObject({
   login: z.string(),
   email: z.string().nullable().optional(),
   enabled: z.boolean(),
+  role: z
+    .looseObject({ allSites: z.boolean().optional(), allAssetGroups: z.boolean().optional() })
+    .optional(),
 });
 type InsightvmUser = z.infer<typeof userSchema>;
 
@@ -94,6 +109,48 @@ const writableUserSchema = z.looseObject({
     .optional(),
 });
 type WritableUser = z.infer<typeof writableUserSchema>;
+
+/** Swagger int32 ids. */
+const grantIdsSchema = z.array(
+  z
+    .number()
+    .int()
+    .min(-(2 ** 31))
+    .max(2 ** 31 - 1),
+);
+
+/**
+ * `ReferencesWith«SiteID,Link»` / `«AssetGroupID,Link»`. `resources` is optional in the
+ * Swagger but required here: a console that leaves it out has not said the user has none,
+ * and guessing could lose grants.
+ */
+const referencesSchema = z.looseObject({ resources: grantIdsSchema, links: z.array(linkSchema).optional() });
+
+/** The grants a record carries, as `getUser` stored them; absent when it did not read them. */
+const recordGrantsSchema = z.looseObject({
+  [SITE_GRANTS_FIELD]: grantIdsSchema.optional(),
+  [ASSET_GROUP_GRANTS_FIELD]: grantIdsSchema.optional(),
+});
+
+/** One kind of explicit grant: its sub-resource, the role flag that makes it moot, its record field. */
+interface GrantKind {
+  route: 'sites' | 'asset_groups';
+  flag: 'allSites' | 'allAssetGroups';
+  field: typeof SITE_GRANTS_FIELD | typeof ASSET_GROUP_GRANTS_FIELD;
+  noun: string;
+}
+const GRANT_KINDS: readonly GrantKind[] = [
+  { route: 'sites', flag: 'allSites', field: SITE_GRANTS_FIELD, noun: 'site' },
+  { route: 'asset_groups', flag: 'allAssetGroups', field: ASSET_GROUP_GRANTS_FIELD, noun: 'asset group' },
+];
+
+/**
+ * Whether a user with this role holds explicit grants of a kind: unless the role says
+ * `allSites: true` (resp. `allAssetGroups`). A role that does not say is read as `false`, the
+ * default a PUT gives it (`UserCreateRole`), so the grants are kept then too.
+ */
+const restricted = (role: { allSites?: boolean; allAssetGroups?: boolean } | undefined, kind: GrantKind) =>
+  role !== undefined && role[kind.flag] !== true;
 
 /**
  * `UserEdit`, the body of `PUT /api/3/users/{id}`, as far as a write-back can fill it.
@@ -192,8 +249,22 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector {
     return lookupResult(this.#label, [...matches], `${email} as email or login`);
   }
 
+  /**
+   * The user as the console answers it, plus, for an enabled user whose role does not give
+   * access to every site (asset group), the ids it is granted, under `SITE_GRANTS_FIELD`
+   * (`ASSET_GROUP_GRANTS_FIELD`). A disabled user will not be written, so costs no more reads;
+   * a user with `allSites` and `allAssetGroups` costs one request, as before.
+   */
   async getUser(userId: string): Promise<UserRecord> {
-    return toRecord(await this.#read(userId, `get user ${userId}`));
+    const action = `get user ${userId}`;
+    const user = await this.#read(userId, action);
+    const record = toRecord(user);
+    if (user.enabled) {
+      for (const kind of GRANT_KINDS) {
+        if (restricted(user.role, kind)) record.fields[kind.field] = await this.#grants(userId, kind, action);
+      }
+    }
+    return record;
   }
 
   /** The console account the connection signs in with: its `login` is the secret's username. */
@@ -210,10 +281,22 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector {
     // role's site and asset-group access to false, the locale to the console's, the
     // authentication source to the built-in one). So the body is the user as read, mapped
     // from `User` onto `UserEdit` field by field, with only `enabled` changed.
-    const body = toUserEdit(
-      parseVendorBody(writableUserSchema, record.fields, `${this.#label}: ${action}`),
-      false,
-    );
+    const user = parseVendorBody(writableUserSchema, record.fields, `${this.#label}: ${action}`);
+    const body = toUserEdit(user, false);
+    // The explicit site and asset-group grants are not part of `User` and cannot travel in
+    // the PUT, and the PUT may drop them: the public PowerShell client
+    // My-Random-Thoughts/Rapid7Nexpose (`Update-NexposeUser`) re-applies them after every
+    // `PUT /api/3/users/{id}` "as they get removed", for roles without allSites /
+    // allAssetGroups. A mistaken termination must be fully reversible, so we take the
+    // grants as read with the record (getUser), or read them now when the record lacks
+    // them, and put them back right after the PUT. The record's copy comes first: if a
+    // restore fails and the step is retried, a fresh read would find them already gone.
+    const recorded = parseVendorBody(recordGrantsSchema, record.fields, `${this.#label}: ${action}: record`);
+    const keep: Array<{ kind: GrantKind; ids: number[] }> = [];
+    for (const kind of GRANT_KINDS) {
+      if (!restricted(user.role, kind)) continue;
+      keep.push({ kind, ids: recorded[kind.field] ?? (await this.#grants(record.id, kind, action)) });
+    }
     const { status, body: answer } = await this.#http.request('PUT', `/users/${record.id}`, {
       action,
       body,
@@ -233,6 +316,7 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector {
         : '';
       throw new BadRequestError(`${this.#label}: ${action}: HTTP 400${words}${hint}`);
     }
+    for (const { kind, ids } of keep) await this.#restoreGrants(record.id, kind, ids, action);
   }
 
   async verifyDeactivated(userId: string): Promise<UserRecord> {
@@ -241,6 +325,44 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector {
       throw new NotYetAppliedError(`${this.#label}: verify user ${userId}: still enabled after the write`);
     }
     return record;
+  }
+
+  /** `GET /users/{id}/sites` (or `/asset_groups`): the ids granted. */
+  async #grants(userId: string, kind: GrantKind, action: string): Promise<number[]> {
+    const doing = `${action}: read ${kind.noun} grants`;
+    const { status, body } = await this.#http.request('GET', `/users/${userId}/${kind.route}`, {
+      action: doing,
+      accept: [404],
+    });
+    if (status === 404) {
+      throw new BadRequestError(
+        `${this.#label}: ${doing}: HTTP 404${this.#http.vendorMessage(body)}: no such user, or the ` +
+          "connection's login is not a Global Administrator",
+      );
+    }
+    return parseVendorBody(referencesSchema, body, `${this.#label}: ${doing}`).resources;
+  }
+
+  /**
+   * `PUT /users/{id}/sites` (or `/asset_groups`) with the ids as read: the body is the bare
+   * int32 array the Swagger defines, and it replaces the grants, so repeating it is harmless.
+   * Nothing to put back when none were granted. Every failure names the ids, so a person can
+   * grant them again by hand.
+   */
+  async #restoreGrants(userId: string, kind: GrantKind, ids: number[], action: string): Promise<void> {
+    if (ids.length === 0) return;
+    const doing = `${action}: put back ${kind.noun} grants ${ids.join(', ')}`;
+    const { status, body } = await this.#http.request('PUT', `/users/${userId}/${kind.route}`, {
+      action: doing,
+      body: ids,
+      accept: [400, 404],
+    });
+    if (status === 400 || status === 404) {
+      throw new BadRequestError(
+        `${this.#label}: ${doing}: HTTP ${status}${this.#http.vendorMessage(body)}: the user is disabled, ` +
+          `but its ${kind.noun} grants are not back; grant them again in the console`,
+      );
+    }
   }
 
   async #read(userId: string, action: string): Promise<InsightvmUser> {

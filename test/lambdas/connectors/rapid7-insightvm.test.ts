@@ -3,8 +3,10 @@ import { generate } from 'selfsigned';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { describe, expect, it } from 'vitest';
 import {
+  ASSET_GROUP_GRANTS_FIELD,
   createRapid7InsightvmConnector,
   type Rapid7InsightvmConnector,
+  SITE_GRANTS_FIELD,
 } from '../../../lambdas/connectors/rapid7-insightvm/connector';
 import type { ConnectionRef, TlsOptions } from '../../../lambdas/shared/connections';
 import { ERROR_NAMES } from '../../../lambdas/shared/errors';
@@ -33,8 +35,15 @@ const NAME = 'rapid7-console';
 const SECRET = { username: RAPID7_INSIGHTVM_SANDBOX_USERNAME, password: RAPID7_INSIGHTVM_SANDBOX_PASSWORD };
 const INTEGRATION = SAMPLE_USERS[0] as InsightvmUser;
 const JANE = SAMPLE_USERS[2] as InsightvmUser;
-/** Signs in with `marcus.lee@example.com` as login; his email field says m.lee@corp.example.com. */
+/**
+ * Signs in with `marcus.lee@example.com` as login; his email field says m.lee@corp.example.com.
+ * His role lacks allSites: he sees sites 1 and 3 only (all asset groups).
+ */
 const MARCUS = SAMPLE_USERS[4] as InsightvmUser;
+/** Siobhan: allSites, but not allAssetGroups, and no asset group granted. */
+const SIOBHAN = SAMPLE_USERS[6] as InsightvmUser;
+/** Tom: neither allSites nor allAssetGroups; sites 2 and 4, asset groups 1 and 3. */
+const TOM = SAMPLE_USERS[7] as InsightvmUser;
 /** What every refused certificate tells the operator to configure. */
 const TLS_HINT =
   'give the connection tls.caCert (the PEM of the server certificate or its CA), or, knowingly, ' +
@@ -61,10 +70,42 @@ const lists = (box: InsightvmSandbox) =>
   box.requests.filter((request) => request.method === 'GET' && request.path === '/api/3/users');
 const writes = (box: InsightvmSandbox) => box.requests.filter((request) => request.method !== 'GET');
 
-/** The user exactly as the console answers it now, read over HTTPS like any client. */
-async function consoleView(box: InsightvmSandbox, id: number): Promise<Record<string, unknown>> {
-  return (await connectorFor(box).getUser(String(id))).fields;
+/** One GET over HTTPS with the integration's login, trusting the sandbox certificate. */
+async function consoleGet(box: InsightvmSandbox, path: string): Promise<unknown> {
+  const dispatcher = new Agent({ connect: { ca: box.caCert ?? '' } });
+  try {
+    const authorization = `Basic ${Buffer.from(`${SECRET.username}:${SECRET.password}`).toString('base64')}`;
+    const response = await undiciFetch(`${box.baseUrl}${path}`, { headers: { authorization }, dispatcher });
+    return await response.json();
+  } finally {
+    await dispatcher.close();
+  }
 }
+
+/** The ids the console answers for `GET /users/{id}/sites` (or `/asset_groups`). */
+async function grantsOf(box: InsightvmSandbox, id: number, route: 'sites' | 'asset_groups') {
+  return ((await consoleGet(box, `/api/3/users/${id}/${route}`)) as { resources: number[] }).resources;
+}
+
+/**
+ * The user exactly as the console answers it now, read over HTTPS like any client, and the
+ * site and asset-group grants it answers for that user.
+ */
+async function consoleView(box: InsightvmSandbox, id: number) {
+  const {
+    [SITE_GRANTS_FIELD]: _sites,
+    [ASSET_GROUP_GRANTS_FIELD]: _assetGroups,
+    ...user
+  } = (await connectorFor(box).getUser(String(id))).fields;
+  return {
+    user,
+    sites: await grantsOf(box, id, 'sites'),
+    assetGroups: await grantsOf(box, id, 'asset_groups'),
+  };
+}
+
+const described = (box: InsightvmSandbox) =>
+  box.requests.map((request) => `${request.method} ${request.path}`);
 
 const integrationSeed: InsightvmUserSeed = {
   login: RAPID7_INSIGHTVM_SANDBOX_USERNAME,
@@ -320,10 +361,11 @@ describe('Rapid7InsightvmConnector.getUser', () => {
 describe('Rapid7InsightvmConnector.deactivateUser', () => {
   it.each([
     ['jane (LDAP, all sites, de-DE)', JANE],
-    ['marcus (SAML, login is an email)', MARCUS],
-    ['siobhan (locked)', SAMPLE_USERS[6] as InsightvmUser],
+    ['marcus (SAML, login is an email, sites 1 and 3 only)', MARCUS],
+    ['siobhan (locked, all sites, no asset group)', SIOBHAN],
+    ['tom (sites 2 and 4, asset groups 1 and 3 only)', TOM],
   ])(
-    'keeps every field of %s: after the PUT the console shows her as before, only disabled',
+    'keeps every field and grant of %s: after the PUT the console shows them as before, only disabled',
     async (_case, user) => {
       // Prepare
       const box = await sandbox();
@@ -335,7 +377,10 @@ describe('Rapid7InsightvmConnector.deactivateUser', () => {
       await connector.deactivateUser(await connector.getUser(String(user.id)));
 
       // Assess
-      expect(await consoleView(box, user.id)).toEqual({ ...before, enabled: false });
+      expect(await consoleView(box, user.id)).toEqual({
+        ...before,
+        user: { ...before.user, enabled: false },
+      });
       expect(box.passwords).toEqual(passwordsBefore);
     },
   );
@@ -377,7 +422,7 @@ describe('Rapid7InsightvmConnector.deactivateUser', () => {
 
     // Assess
     expect(writes(box)[0]?.body).not.toHaveProperty('email');
-    expect(await consoleView(box, 30)).toEqual({ ...before, enabled: false });
+    expect(await consoleView(box, 30)).toEqual({ ...before, user: { ...before.user, enabled: false } });
   });
 
   it('sends nothing when the record lacks what UserEdit requires (a role)', async () => {
@@ -436,6 +481,247 @@ describe('Rapid7InsightvmConnector.deactivateUser', () => {
     );
     expect(error.message).toContain('disable the user in the console by hand');
     expect(box.users.get(3)?.enabled).toBe(true);
+  });
+});
+
+describe('Rapid7InsightvmConnector: site and asset-group grants survive the PUT', () => {
+  // Public clients (My-Random-Thoughts/Rapid7Nexpose, Update-NexposeUser) re-apply a user's
+  // site and asset-group grants after every PUT of the user "as they get removed"; the
+  // sandbox does that to them unless told putDropsGrants: false.
+
+  it.each([
+    ['drops them on PUT (default)', {}],
+    ['keeps them on PUT', { putDropsGrants: false }],
+  ])(
+    'a user limited to some sites and asset groups keeps exactly those after deactivation, whether the console %s',
+    async (_case, options) => {
+      // Prepare
+      const box = await sandbox(options);
+      const connector = connectorFor(box);
+
+      // Act
+      await connector.deactivateUser(await connector.getUser(String(TOM.id)));
+
+      // Assess
+      expect(box.users.get(TOM.id)?.enabled).toBe(false);
+      expect(await grantsOf(box, TOM.id, 'sites')).toEqual([2, 4]);
+      expect(await grantsOf(box, TOM.id, 'asset_groups')).toEqual([1, 3]);
+    },
+  );
+
+  it('reads the grants with the record, then puts back the same ids right after the PUT of the user', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+
+    // Act
+    await connector.deactivateUser(await connector.getUser(String(TOM.id)));
+
+    // Assess
+    expect(described(box)).toEqual([
+      'GET /api/3/users/8',
+      'GET /api/3/users/8/sites',
+      'GET /api/3/users/8/asset_groups',
+      'PUT /api/3/users/8',
+      'PUT /api/3/users/8/sites',
+      'PUT /api/3/users/8/asset_groups',
+    ]);
+    expect(writes(box).map((request) => request.body)).toEqual([
+      expect.objectContaining({ enabled: false, role: expect.objectContaining({ allSites: false }) }),
+      [2, 4],
+      [1, 3],
+    ]);
+  });
+
+  it('keeps the grants in the record (the ledger keeps it), only of the kinds the role limits', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+
+    // Act
+    const marcus = await connector.getUser(String(MARCUS.id));
+    const tom = await connector.getUser(String(TOM.id));
+    const siobhan = await connector.getUser(String(SIOBHAN.id));
+
+    // Assess
+    expect(marcus.fields[SITE_GRANTS_FIELD]).toEqual([1, 3]);
+    expect(marcus.fields).not.toHaveProperty(ASSET_GROUP_GRANTS_FIELD);
+    expect(tom.fields).toMatchObject({ [SITE_GRANTS_FIELD]: [2, 4], [ASSET_GROUP_GRANTS_FIELD]: [1, 3] });
+    expect(siobhan.fields).not.toHaveProperty(SITE_GRANTS_FIELD);
+    expect(siobhan.fields[ASSET_GROUP_GRANTS_FIELD]).toEqual([]);
+  });
+
+  it('costs a user with allSites and allAssetGroups no extra request: list, GET, PUT, GET', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+
+    // Act
+    const found = await connector.lookupUser(JANE.email ?? '');
+    if (!found.found) throw new Error('jane not found');
+    const record = await connector.getUser(found.userId);
+    await connector.isIntegrationAccount(record);
+    await connector.deactivateUser(record);
+    await connector.verifyDeactivated(found.userId);
+
+    // Assess
+    expect(described(box)).toEqual([
+      'GET /api/3/users',
+      'GET /api/3/users/3',
+      'PUT /api/3/users/3',
+      'GET /api/3/users/3',
+    ]);
+    expect(record.fields).not.toHaveProperty(SITE_GRANTS_FIELD);
+    expect(record.fields).not.toHaveProperty(ASSET_GROUP_GRANTS_FIELD);
+  });
+
+  it('reads no grants of a disabled user (it will not be written) and puts back none that were not granted', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+
+    // Act
+    const gary = await connector.getUser('4');
+    await connector.deactivateUser(await connector.getUser(String(SIOBHAN.id)));
+
+    // Assess
+    expect(gary.fields).not.toHaveProperty(SITE_GRANTS_FIELD);
+    expect(box.siteGrants.get(4)).toEqual([2]);
+    expect(described(box)).toEqual([
+      'GET /api/3/users/4',
+      'GET /api/3/users/7',
+      'GET /api/3/users/7/asset_groups',
+      'PUT /api/3/users/7',
+    ]);
+  });
+
+  it('reads the grants before the PUT when the record does not carry them', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const record = await connector.getUser(String(TOM.id));
+    const { [SITE_GRANTS_FIELD]: _sites, [ASSET_GROUP_GRANTS_FIELD]: _groups, ...bare } = record.fields;
+    const sent = box.requests.length;
+
+    // Act
+    await connector.deactivateUser({ ...record, fields: bare });
+
+    // Assess
+    expect(described(box).slice(sent)).toEqual([
+      'GET /api/3/users/8/sites',
+      'GET /api/3/users/8/asset_groups',
+      'PUT /api/3/users/8',
+      'PUT /api/3/users/8/sites',
+      'PUT /api/3/users/8/asset_groups',
+    ]);
+    expect(box.siteGrants.get(TOM.id)).toEqual([2, 4]);
+    expect(box.assetGroupGrants.get(TOM.id)).toEqual([1, 3]);
+  });
+
+  it('keeps the grants of a role that does not say allSites (a PUT makes it false)', async () => {
+    // Prepare: the console answers Tom's role without allSites / allAssetGroups.
+    const box = await sandbox();
+    const tom = await consoleGet(box, `/api/3/users/${TOM.id}`);
+    const {
+      allSites: _all,
+      allAssetGroups: _groups,
+      ...role
+    } = (tom as { role: Record<string, unknown> }).role;
+    box.addFault({
+      method: 'GET',
+      path: /\/users\/8$/,
+      status: 200,
+      times: 1,
+      body: JSON.stringify({ ...(tom as object), role }),
+    });
+    const connector = connectorFor(box);
+
+    // Act
+    const record = await connector.getUser(String(TOM.id));
+    await connector.deactivateUser(record);
+
+    // Assess
+    expect(record.fields).toMatchObject({ [SITE_GRANTS_FIELD]: [2, 4], [ASSET_GROUP_GRANTS_FIELD]: [1, 3] });
+    expect(box.users.get(TOM.id)?.enabled).toBe(false);
+    expect(box.siteGrants.get(TOM.id)).toEqual([2, 4]);
+    expect(box.assetGroupGrants.get(TOM.id)).toEqual([1, 3]);
+  });
+
+  it('a retried step puts back the grants from the record, though the first PUT already dropped them', async () => {
+    // Prepare: the first put-back fails after the PUT of the user went through.
+    const box = await sandbox({ faults: [{ method: 'PUT', path: /\/sites$/, status: 503, times: 1 }] });
+    const connector = connectorFor(box);
+    const record = await connector.getUser(String(MARCUS.id));
+
+    // Act
+    const error = await rejectionOf(connector.deactivateUser(record));
+    const lost = box.siteGrants.get(MARCUS.id);
+    await connector.deactivateUser(record);
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.unavailable);
+    expect(error.message).toMatch(
+      new RegExp(`^${NAME}: deactivate user 5: put back site grants 1, 3: HTTP 503`),
+    );
+    expect(lost).toBeUndefined();
+    expect(box.users.get(MARCUS.id)?.enabled).toBe(false);
+    expect(box.siteGrants.get(MARCUS.id)).toEqual([1, 3]);
+  });
+
+  it('answers Vendor.BadRequest naming the grants to give again when the console refuses the put-back', async () => {
+    // Prepare
+    const box = await sandbox({
+      faults: [{ method: 'PUT', path: /\/asset_groups$/, status: 400, times: 1 }],
+    });
+    const connector = connectorFor(box);
+
+    // Act
+    const error = await rejectionOf(connector.deactivateUser(await connector.getUser(String(TOM.id))));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toMatch(
+      new RegExp(`^${NAME}: deactivate user 8: put back asset group grants 1, 3: HTTP 400 \\(`),
+    );
+    expect(error.message).toContain('grant them again in the console');
+    expect(box.siteGrants.get(TOM.id)).toEqual([2, 4]);
+  });
+
+  it.each([
+    ['grants that are not a list of ids', { [SITE_GRANTS_FIELD]: ['1'] }, `${SITE_GRANTS_FIELD}.0`],
+    ['grants that are not a list', { [ASSET_GROUP_GRANTS_FIELD]: 3 }, ASSET_GROUP_GRANTS_FIELD],
+  ])('writes nothing when the record holds %s', async (_case, change, named) => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const record = await connector.getUser(String(TOM.id));
+
+    // Act
+    const error = await rejectionOf(
+      connector.deactivateUser({ ...record, fields: { ...record.fields, ...change } }),
+    );
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badResponse);
+    expect(error.message).toContain(named);
+    expect(writes(box)).toEqual([]);
+  });
+
+  it('answers Vendor.BadResponse, before any write, when the console does not list the grants', async () => {
+    // Prepare
+    const box = await sandbox({
+      faults: [{ method: 'GET', path: /\/sites$/, status: 200, times: 1, body: '{"links": []}' }],
+    });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).getUser(String(MARCUS.id)));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badResponse);
+    expect(error.message).toMatch(
+      new RegExp(`^${NAME}: get user 5: read site grants: unexpected response shape`),
+    );
+    expect(writes(box)).toEqual([]);
   });
 });
 
@@ -667,9 +953,14 @@ interface SwaggerSchema {
   additionalProperties?: boolean | SwaggerSchema;
   items?: SwaggerSchema;
 }
+interface SwaggerParameter {
+  name: string;
+  in: string;
+  schema?: SwaggerSchema;
+}
 interface Swagger {
   basePath: string;
-  paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string }> }>>;
+  paths: Record<string, Record<string, { parameters?: SwaggerParameter[] }>>;
   definitions: Record<string, SwaggerSchema>;
 }
 
@@ -764,7 +1055,7 @@ const userEditProblems = (body: unknown) =>
 function operationOf(
   method: string,
   path: string,
-): { template: string; parameters: Array<{ name: string; in: string }> } | { problem: string } {
+): { template: string; parameters: SwaggerParameter[] } | { problem: string } {
   const templates = Object.keys(swagger.paths).filter((template) => {
     const literal = template.split(/\{[^}]+\}/).map((part) => part.replace(/[.*+?^$()|[\]\\]/g, '\\$&'));
     return new RegExp(`^${literal.join('[^/]+')}$`).test(path);
@@ -775,6 +1066,39 @@ function operationOf(
     if (operation) return { template, parameters: operation.parameters ?? [] };
   }
   return { problem: `${method} ${path}: ${templates.join(', ')} define no ${method}` };
+}
+
+/**
+ * What is wrong with a request as the Swagger defines its operation: the path and method,
+ * the query parameters, and the body against the operation's body parameter (`UserEdit`
+ * for a user, a bare int32 array for `/sites` and `/asset_groups`).
+ */
+function requestProblems(request: {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  body?: unknown;
+}) {
+  const operation = operationOf(request.method, request.path);
+  if ('problem' in operation) return { problems: [operation.problem] };
+  const where = `${request.method} ${request.path}`;
+  const problems: string[] = [];
+  for (const name of Object.keys(request.query)) {
+    if (!operation.parameters.some((parameter) => parameter.in === 'query' && parameter.name === name)) {
+      problems.push(`${where}: query parameter ${name} is not defined`);
+    }
+  }
+  const bodyParameter = operation.parameters.find((parameter) => parameter.in === 'body');
+  if (request.body !== undefined) {
+    if (!bodyParameter?.schema) problems.push(`${where}: the operation takes no body`);
+    else
+      problems.push(
+        ...contractProblems(bodyParameter.schema, request.body, 'request', '$', EXEMPT_REQUIRED).map(
+          (problem) => `${where}: ${problem}`,
+        ),
+      );
+  }
+  return { template: `${request.method} ${operation.template}`, problems };
 }
 
 describe('Contract with the console Swagger (vendor-contracts/rapid7)', () => {
@@ -830,7 +1154,19 @@ describe('Contract with the console Swagger (vendor-contracts/rapid7)', () => {
     expect(refused.join('\n')).toContain(problem);
   });
 
-  it('every PUT body the connector sends is a UserEdit, for every kind of user', async () => {
+  it('the judge holds a grants body to the bare int32 array the Swagger defines', () => {
+    // Act
+    const check = (body: unknown) =>
+      requestProblems({ method: 'PUT', path: '/api/3/users/8/sites', query: {}, body }).problems;
+
+    // Assess
+    expect(check([2, 4])).toEqual([]);
+    expect(check({ resources: [2, 4] }).join('\n')).toContain('$: not an array');
+    expect(check(['2']).join('\n')).toContain('$[0]: not an int32');
+    expect(check([2 ** 31]).join('\n')).toContain('$[0]: not an int32');
+  });
+
+  it('every body the connector sends is the one its Swagger operation takes, for every kind of user', async () => {
     // Prepare: every sample user but the integration account, and two sparse ones.
     const box = await sandbox({
       users: [
@@ -853,12 +1189,17 @@ describe('Contract with the console Swagger (vendor-contracts/rapid7)', () => {
 
     // Assess
     const puts = writes(box);
-    expect(puts).toHaveLength(ids.length);
-    for (const put of puts)
+    const userPuts = puts.filter((put) => /^\/api\/3\/users\/\d+$/.test(put.path));
+    expect(userPuts).toHaveLength(ids.length);
+    for (const put of userPuts)
       expect({ path: put.path, problems: userEditProblems(put.body) }).toEqual({
         path: put.path,
         problems: [],
       });
+    // Marcus's and Tom's grants went back, each in its own body.
+    expect(puts.length).toBeGreaterThan(userPuts.length);
+    for (const put of puts)
+      expect({ path: put.path, ...requestProblems(put) }).toMatchObject({ problems: [] });
   });
 
   it('every request of a whole offboarding is a path, method and query parameter the Swagger defines', async () => {
@@ -871,7 +1212,12 @@ describe('Contract with the console Swagger (vendor-contracts/rapid7)', () => {
     const connector = connectorFor(box);
 
     // Act
-    for (const email of ['jane.doe@example.com', 'marcus.lee@example.com', 'user519@example.com']) {
+    for (const email of [
+      'jane.doe@example.com',
+      'marcus.lee@example.com',
+      'tom.nguyen@example.com',
+      'user519@example.com',
+    ]) {
       const found = await connector.lookupUser(email);
       if (!found.found) throw new Error(`${email} not found`);
       const record = await connector.getUser(found.userId);
@@ -884,23 +1230,25 @@ describe('Contract with the console Swagger (vendor-contracts/rapid7)', () => {
     const problems: string[] = [];
     const used = new Set<string>();
     for (const request of box.requests) {
-      const operation = operationOf(request.method, request.path);
-      if ('problem' in operation) {
-        problems.push(operation.problem);
-        continue;
-      }
-      used.add(`${request.method} ${operation.template}`);
-      for (const name of Object.keys(request.query)) {
-        if (!operation.parameters.some((parameter) => parameter.in === 'query' && parameter.name === name)) {
-          problems.push(`${request.method} ${request.path}: query parameter ${name} is not defined`);
-        }
-      }
+      const checked = requestProblems(request);
+      problems.push(...checked.problems);
+      if (checked.template) used.add(checked.template);
     }
     expect(problems).toEqual([]);
-    expect(used).toEqual(new Set(['GET /api/3/users', 'GET /api/3/users/{id}', 'PUT /api/3/users/{id}']));
+    expect(used).toEqual(
+      new Set([
+        'GET /api/3/users',
+        'GET /api/3/users/{id}',
+        'PUT /api/3/users/{id}',
+        'GET /api/3/users/{id}/sites',
+        'PUT /api/3/users/{id}/sites',
+        'GET /api/3/users/{id}/asset_groups',
+        'PUT /api/3/users/{id}/asset_groups',
+      ]),
+    );
   });
 
-  it('the sandbox answers in the Swagger shapes: PageOf«User», User, Links and BadRequestError', async () => {
+  it('the sandbox answers in the Swagger shapes: PageOf«User», User, ReferencesWith«…», Links and BadRequestError', async () => {
     // Prepare
     const box = await sandbox({ users: [...SAMPLE_USERS, { id: 30, login: 'solo@example.com' }] });
     const dispatcher = new Agent({ connect: { ca: box.caCert ?? '' } });
@@ -924,9 +1272,20 @@ describe('Contract with the console Swagger (vendor-contracts/rapid7)', () => {
       role: { id: 'user' },
     });
     const badRequest = await read('PUT', '/api/3/users/3', { login: 'jdoe' });
+    const sites = await read('GET', '/api/3/users/8/sites');
+    const assetGroups = await read('GET', '/api/3/users/8/asset_groups');
+    const sitesPut = await read('PUT', '/api/3/users/8/sites', [2, 4]);
+    const assetGroupsPut = await read('PUT', '/api/3/users/8/asset_groups', [1, 3]);
     await dispatcher.close();
 
     // Assess
+    expect(sites).toMatchObject({ resources: [2, 4] });
+    expect(contractProblems(definition('ReferencesWith«SiteID,Link»'), sites, 'response')).toEqual([]);
+    expect(
+      contractProblems(definition('ReferencesWith«AssetGroupID,Link»'), assetGroups, 'response'),
+    ).toEqual([]);
+    expect(contractProblems(definition('Links'), sitesPut, 'response')).toEqual([]);
+    expect(contractProblems(definition('Links'), assetGroupsPut, 'response')).toEqual([]);
     expect(contractProblems(definition('PageOf«User»'), page, 'response')).toEqual([]);
     expect(users.flatMap((user) => contractProblems(definition('User'), user, 'response'))).toEqual([]);
     expect(contractProblems(definition('Links'), links, 'response')).toEqual([]);
