@@ -1,3 +1,4 @@
+import type { LedgerEntry } from '../lambdas/shared/ledger';
 import type { OffboardSummary } from '../lambdas/shared/summary';
 import type { ProgressEvent } from '../local/runner';
 
@@ -36,4 +37,54 @@ export function formatSummary(summary: OffboardSummary): string {
   const title = `Offboarding ${summary.email}${summary.dryRun ? ' (dry run: nothing was changed)' : ''}`;
   const status = `Status: ${summary.status}${failed ? ` (${failed} of ${summary.connections.length} connections failed)` : ''}`;
   return [title, '', line(header), ...rows.map(line), '', status].join('\n');
+}
+
+/** The evidence for one person, as a table: one line per connection per run. */
+export function formatLedger(email: string, entries: readonly LedgerEntry[]): string {
+  if (entries.length === 0) return `No ledger entries for ${email}.`;
+  const header = ['AT', 'CONNECTION', 'TYPE', 'OUTCOME', 'USER', 'RUN', 'BEFORE', 'DETAIL'];
+  const rows = entries.map((e) => [
+    e.at,
+    e.connection,
+    e.type,
+    e.outcome,
+    e.userId ?? '-',
+    e.dryRun ? 'dry run' : 'real',
+    e.before ? `${Object.keys(e.before).length} fields kept` : '-',
+    e.error ? `${e.error.name}: ${e.error.message}` : '',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [`Ledger for ${email} (${entries.length} entries)`, '', line(header), ...rows.map(line)].join('\n');
+}
+
+const CSV_COLUMNS = [
+  'at',
+  'email',
+  'connection',
+  'type',
+  'outcome',
+  'userId',
+  'dryRun',
+  'executionId',
+  'error',
+  'before',
+] as const;
+
+/** The evidence as CSV for auditors: one row per entry, the before-state as JSON in its cell. */
+export function formatLedgerCsv(entries: readonly LedgerEntry[]): string {
+  const cell = (value: unknown) => {
+    const text = value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
+    return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  };
+  const rows = entries.map((e) =>
+    CSV_COLUMNS.map((column) =>
+      cell(column === 'error' && e.error ? `${e.error.name}: ${e.error.message}` : e[column]),
+    ).join(','),
+  );
+  return [CSV_COLUMNS.join(','), ...rows].join('\n');
 }

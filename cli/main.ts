@@ -7,9 +7,10 @@ import { normalizeRequest } from '../lambdas/shared/request';
 import { type ConfigFile, ConfigFileError, loadConfigFile } from '../lib/config';
 import { runBulkLocally } from '../local/bulk';
 import { type PreparedConnections, prepareConnections, SANDBOX_STARTERS } from '../local/connections';
+import { openLocalLedger } from '../local/ledger';
 import { type LocalRunResult, type ProgressEvent, runLocally } from '../local/runner';
 import { LocalTaskStore, type PersonTask, type PersonTaskResult } from '../local/tasks';
-import { formatProgress, formatSummary } from './format';
+import { formatLedger, formatLedgerCsv, formatProgress, formatSummary } from './format';
 
 /** Exit codes: a script can tell "a vendor failed" from "you called me wrong". */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -20,6 +21,7 @@ Usage:
   offboard run --config <file> --email <email> [--dry-run] [--connections a,b] [--json]
   offboard run --config <file> --emails <file> [--concurrency 10] [--dry-run] [--connections a,b] [--json]
   offboard demo [--email <email>] [--json]
+  offboard report --email <email> [--since <date>] [--json | --format csv]
   offboard task complete <token>
   offboard task fail <token> --reason <why>
   offboard help
@@ -30,6 +32,8 @@ run     Offboards one person (--email), or many (--emails: a file with one email
         Connections without "baseUrl" in the config use a built-in sandbox.
 demo    Starts a built-in sandbox for every vendor surface and offboards one person on
         all of them: a dry run, the real run, and a re-run that finds nothing left to do.
+report  Prints the evidence the ledger holds for a person: every connection's outcome, the
+        account as it was before, when, and which run (local runs: .offboard/ledger).
 task    Answers a task the workflow gave a person (a vendor whose API cannot switch an
         account off): for a local run waiting in another terminal, or, with AWS
         credentials, for a deployed execution (Step Functions task token).
@@ -58,6 +62,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         return await demoCommand(rest, io);
       case 'task':
         return await taskCommand(rest, io);
+      case 'report':
+        return await reportCommand(rest, io);
       case 'help':
       case '--help':
       case '-h':
@@ -146,12 +152,14 @@ async function offboardMany(
   io: Io,
 ): Promise<number> {
   const prepared = await prepareConnections(config);
+  const local = await openLocalLedger();
   try {
     // The same checks as one person's run, once, before anyone is touched.
     const probe = normalizeRequestSafely({ email: emails[0], connections: options.connections }, prepared);
     if (probe) throw new UsageError(probe);
     const started = performance.now();
     const bulk = await runBulkLocally({
+      ledger: local.ledger,
       connections: prepared.connections,
       emails,
       dryRun: options.dryRun,
@@ -185,7 +193,7 @@ async function offboardMany(
     }
     return bulk.failed.length > 0 ? EXIT.failed : EXIT.ok;
   } finally {
-    await prepared.close();
+    await Promise.all([prepared.close(), local.close()]);
   }
 }
 
@@ -203,16 +211,18 @@ function normalizeRequestSafely(raw: unknown, prepared: PreparedConnections): st
 
 async function offboard(config: ConfigFile, input: unknown, json: boolean, io: Io): Promise<number> {
   const prepared = await prepareConnections(config);
+  const local = await openLocalLedger();
   try {
     const result = await runLocally({
       connections: prepared.connections,
       input,
       onProgress: json ? undefined : progressPrinter(io.err),
       askPerson: askPersonFor(prepared, io.err),
+      ledger: local.ledger,
     });
     return report(result, json, io);
   } finally {
-    await prepared.close();
+    await Promise.all([prepared.close(), local.close()]);
   }
 }
 
@@ -280,6 +290,8 @@ async function demoCommand(args: string[], io: Io): Promise<number> {
   const email = String(values.email);
   const json = values.json === true;
   const prepared = await prepareConnections(DEMO_CONFIG);
+  // The demo's evidence stays in memory: it would only clutter the real ledger.
+  const local = await openLocalLedger(null);
   try {
     if (!json) {
       io.out(`Started ${prepared.sandboxes.size} built-in vendor sandboxes on 127.0.0.1:`);
@@ -300,6 +312,7 @@ async function demoCommand(args: string[], io: Io): Promise<number> {
         input: { email, dryRun: run.dryRun },
         onProgress: json ? undefined : progressPrinter(io.out),
         askPerson: askPersonFor(prepared, json ? io.err : io.out),
+        ledger: local.ledger,
       });
       if (json) {
         summaries.push(result.ok ? result.summary : { error: result.error });
@@ -327,9 +340,13 @@ async function demoCommand(args: string[], io: Io): Promise<number> {
     io.out(
       `Requests to the sandboxes: ${requests.length} (${writes} write${writes === 1 ? '' : 's'}, ${deletes === 0 ? 'no' : deletes} DELETE).`,
     );
+    io.out(
+      `\nThe evidence the ledger now holds (\`offboard report --email <email>\` prints it for your own runs):\n`,
+    );
+    io.out(formatLedger(email, await local.ledger.history(email)));
     return code;
   } finally {
-    await prepared.close();
+    await Promise.all([prepared.close(), local.close()]);
   }
 }
 
@@ -374,4 +391,33 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
     `Task ${action === 'complete' ? 'completed' : 'failed'}; the execution resumes and verifies through the API.`,
   );
   return EXIT.ok;
+}
+
+async function reportCommand(args: string[], io: Io): Promise<number> {
+  const values = parse(args, {
+    email: { type: 'string' },
+    since: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    format: { type: 'string', default: 'table' },
+  });
+  if (typeof values.email !== 'string') throw new UsageError('report: --email <email> is required');
+  const format = values.json === true ? 'json' : String(values.format);
+  if (!['table', 'json', 'csv'].includes(format))
+    throw new UsageError('report: --format must be table, json or csv');
+  let since: Date | undefined;
+  if (typeof values.since === 'string') {
+    since = new Date(values.since);
+    if (Number.isNaN(since.getTime()))
+      throw new UsageError(`report: --since ${values.since} is not a date (use 2026-11-01 or ISO 8601)`);
+  }
+  const local = await openLocalLedger();
+  try {
+    const entries = await local.ledger.history(values.email, since);
+    if (format === 'json') io.out(JSON.stringify({ email: values.email, entries }, null, 2));
+    else if (format === 'csv') io.out(formatLedgerCsv(entries));
+    else io.out(formatLedger(values.email, entries));
+    return EXIT.ok;
+  } finally {
+    await local.close();
+  }
 }

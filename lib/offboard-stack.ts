@@ -78,6 +78,10 @@ export class OffboardStack extends Stack {
   public readonly secrets: ReadonlyMap<string, ISecret>;
   /** Where the workflow asks a person to switch off an account its API cannot. */
   public readonly taskTopic: Topic;
+  /** The evidence: one item per connection per execution, with the before-state. */
+  public readonly ledgerTable: Table;
+  /** Writes the outcomes to the ledger. */
+  public readonly recordFunction: OffboardFunction;
   /** Request slots per connection, shared across executions (rate limits). */
   public readonly pacingTable: Table;
   /** The bulk workflow and the bucket of its lists and results. */
@@ -163,6 +167,24 @@ export class OffboardStack extends Stack {
       description: "offboard: summarize the connections' outcomes",
     });
 
+    // The evidence: every connection's outcome and the account as it was before, kept.
+    this.ledgerTable = new Table(this, 'LedgerTable', {
+      partitionKey: { name: 'pk', type: AttributeType.STRING },
+      sortKey: { name: 'sk', type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      encryption: TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.recordFunction = new OffboardFunction(this, 'RecordFunction', {
+      entry: join(REPO_ROOT, 'lambdas/handlers/record.ts'),
+      projectRoot: REPO_ROOT,
+      description: 'offboard: record every outcome, with the before-state, in the ledger',
+      environment: { OFFBOARD_LEDGER_TABLE: this.ledgerTable.tableName },
+    });
+    // Writes only: the workflow adds evidence, it never reads or changes what is there.
+    this.ledgerTable.grant(this.recordFunction.role, 'dynamodb:PutItem');
+
     // Retained a year like the functions' logs. Execution data stays out: it holds PII.
     const stateMachineLogs = new LogGroup(this, 'OffboardUserLogs', {
       retention: RetentionDays.ONE_YEAR,
@@ -188,6 +210,7 @@ export class OffboardStack extends Stack {
       definitionSubstitutions: {
         NormalizeFunctionArn: this.normalizeFunction.function.functionArn,
         SummarizeFunctionArn: this.summarizeFunction.function.functionArn,
+        RecordFunctionArn: this.recordFunction.function.functionArn,
         TaskTopicArn: this.taskTopic.topicArn,
       },
       tracingEnabled: true,
@@ -196,7 +219,12 @@ export class OffboardStack extends Stack {
     // The ASL names connector functions at run time (`FunctionName.$` from the payload), so
     // CDK cannot see those calls: allow them here. Only unqualified ARNs: the ASL never
     // calls a version or alias, so no `:*` wildcard is needed.
-    const invoked = [this.normalizeFunction, this.summarizeFunction, ...connectorFunctions.values()];
+    const invoked = [
+      this.normalizeFunction,
+      this.summarizeFunction,
+      this.recordFunction,
+      ...connectorFunctions.values(),
+    ];
     this.stateMachine.addToRolePolicy(
       new PolicyStatement({
         actions: ['lambda:InvokeFunction'],
@@ -224,6 +252,10 @@ export class OffboardStack extends Stack {
     });
     this.bulk = this.bulkWorkflow(connections.length > 0 ? refs : []);
 
+    new CfnOutput(this, 'LedgerTableName', {
+      value: this.ledgerTable.tableName,
+      description: 'The evidence: query partition person#<email> for a person',
+    });
     new CfnOutput(this, 'StateMachineArn', {
       value: this.stateMachine.stateMachineArn,
       description:

@@ -13,8 +13,10 @@ import { createRapid7PlatformConnector } from '../lambdas/connectors/rapid7-plat
 import { createScimConnector } from '../lambdas/connectors/scim/connector';
 import { connectorHandler } from '../lambdas/handlers/connector';
 import { normalizeHandler } from '../lambdas/handlers/normalize';
+import { recordHandler } from '../lambdas/handlers/record';
 import { handler as summarizeHandler } from '../lambdas/handlers/summarize';
 import type { ConnectionRef, ConnectionType } from '../lambdas/shared/connections';
+import type { Ledger } from '../lambdas/shared/ledger';
 import type { SecretResolver } from '../lambdas/shared/secrets';
 import type { ConnectorFactory } from '../lambdas/shared/steps';
 import type { OffboardSummary } from '../lambdas/shared/summary';
@@ -70,6 +72,8 @@ export interface LocalRunOptions {
    * Absent, such a connection fails with a clear error.
    */
   askPerson?: (task: PersonTask) => Promise<PersonTaskResult>;
+  /** Where the outcomes are recorded (the command line opens one); absent, nothing is recorded. */
+  ledger?: Ledger;
 }
 
 export type LocalRunResult =
@@ -87,6 +91,7 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
   const resolveSecret: SecretResolver = async (connection) => secrets.get(connection.name);
 
   const normalize = normalizeHandler(() => refs);
+  const record = recordHandler(() => options.ledger);
   const connectorHandlers = new Map(
     Object.entries(CONNECTOR_FACTORIES).map(([type, factory]) => [
       type,
@@ -160,6 +165,8 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
         Normalize: async (input) =>
           invoke(normalize, (input as { Payload: unknown }).Payload, 'offboard-local-normalize'),
         'Ask a person': askPerson,
+        'Record outcomes': async (input) =>
+          invoke(record, (input as { Payload: unknown }).Payload, 'offboard-local-record'),
         Summarize: async (input) =>
           invoke(summarizeHandler, (input as { Payload: unknown }).Payload, 'offboard-local-summarize'),
         ...Object.fromEntries(CONNECTOR_STEPS.map((step) => [step, connectorTask(step)])),

@@ -140,6 +140,15 @@ export class ProtectedUserError extends OffboardError {
   }
 }
 
+/** The ledger (DynamoDB) could not take the write just now (throttled, 5xx, network): retried. */
+export class LedgerUnavailableError extends OffboardError {
+  readonly retryable = true;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'Ledger.Unavailable';
+  }
+}
+
 /** Every error name the workflow can produce, as the ASL spells them. */
 export const ERROR_NAMES = {
   invalidInput: 'Input.Invalid',
@@ -155,6 +164,7 @@ export const ERROR_NAMES = {
   ambiguous: 'User.Ambiguous',
   mismatch: 'User.Mismatch',
   protected: 'User.Protected',
+  ledgerUnavailable: 'Ledger.Unavailable',
 } as const;
 
 export type ErrorName = (typeof ERROR_NAMES)[keyof typeof ERROR_NAMES];

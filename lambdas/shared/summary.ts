@@ -24,6 +24,8 @@ export interface OffboardSummary {
   dryRun: boolean;
   status: 'succeeded' | 'partial' | 'failed';
   connections: ConnectionOutcome[];
+  /** Present only when the outcomes could not be written to the ledger (the evidence is missing). */
+  ledgerError?: { name: string; message: string };
 }
 
 /** A Map iteration's result as the ASL builds it; `error` is Step Functions' `{Error, Cause}`. */
@@ -44,6 +46,13 @@ export const summarizeInputSchema = z.object({
   email: z.string(),
   dryRun: z.boolean(),
   results: z.array(branchResultSchema),
+  /** What the Record step answered: a count, or Step Functions' `{Error, Cause}` when it failed. */
+  ledger: z
+    .union([
+      z.object({ recorded: z.number() }),
+      z.object({ Error: z.string(), Cause: z.string().optional() }),
+    ])
+    .optional(),
 });
 
 /**
@@ -52,7 +61,7 @@ export const summarizeInputSchema = z.object({
  * plain text. Both become `{ name, message }`, with no stack trace.
  */
 export function summarize(input: unknown): OffboardSummary {
-  const { email, dryRun, results } = summarizeInputSchema.parse(input);
+  const { email, dryRun, results, ledger } = summarizeInputSchema.parse(input);
   const connections = results.map((result): ConnectionOutcome => {
     const outcome: ConnectionOutcome = { name: result.name, type: result.type, outcome: result.outcome };
     const userId = result.userId ?? result.state?.lookup?.value.userId;
@@ -62,10 +71,13 @@ export function summarize(input: unknown): OffboardSummary {
   });
   const failed = connections.filter((c) => c.outcome === 'failed').length;
   const status = failed === 0 ? 'succeeded' : failed === connections.length ? 'failed' : 'partial';
-  return { email, dryRun, status, connections };
+  const summary: OffboardSummary = { email, dryRun, status, connections };
+  if (ledger && 'Error' in ledger)
+    summary.ledgerError = { name: ledger.Error, message: causeMessage(ledger.Cause) };
+  return summary;
 }
 
-function causeMessage(cause: string | undefined): string {
+export function causeMessage(cause: string | undefined): string {
   if (!cause) return '';
   try {
     const parsed = JSON.parse(cause) as { errorMessage?: unknown };

@@ -11,6 +11,8 @@ import { type InsightlySandbox, startInsightlySandbox } from '../../sandboxes/in
 /** The command line as a user meets it: arguments in, text and an exit code out. */
 
 const dir = mkdtempSync(join(tmpdir(), 'offboard-cli-'));
+// This file's own ledger: LevelDB lets one process open a directory at a time.
+process.env.OFFBOARD_LEDGER_DIR = join(dir, 'ledger');
 const sandboxes: InsightlySandbox[] = [];
 
 async function run(args: string[]) {

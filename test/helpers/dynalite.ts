@@ -6,7 +6,8 @@ import dynalite from 'dynalite';
 export interface LocalDynamo {
   client: DynamoDBClient;
   endpoint: string;
-  createTable(name: string, partitionKey?: string): Promise<void>;
+  /** A table keyed like the stack's: `pk` (and `sk` when `withSortKey`), strings. */
+  createTable(name: string, withSortKey?: boolean): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -22,12 +23,13 @@ export async function startDynalite(): Promise<LocalDynamo> {
   return {
     client,
     endpoint,
-    async createTable(name, partitionKey = 'pk') {
+    async createTable(name, withSortKey = false) {
+      const keys = withSortKey ? ['pk', 'sk'] : ['pk'];
       await client.send(
         new CreateTableCommand({
           TableName: name,
-          KeySchema: [{ AttributeName: partitionKey, KeyType: 'HASH' }],
-          AttributeDefinitions: [{ AttributeName: partitionKey, AttributeType: 'S' }],
+          KeySchema: keys.map((key, i) => ({ AttributeName: key, KeyType: i === 0 ? 'HASH' : 'RANGE' })),
+          AttributeDefinitions: keys.map((key) => ({ AttributeName: key, AttributeType: 'S' })),
           BillingMode: 'PAY_PER_REQUEST',
         }),
       );

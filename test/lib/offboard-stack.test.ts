@@ -118,8 +118,8 @@ describe('OffboardStack with config/connections.json', () => {
 
   it('runs every function on Node.js 22, ARM, with X-Ray and JSON logs into a retained log group', () => {
     // Assess
-    // normalize, summarize, one connector; normalize-bulk, summarize-bulk
-    template.resourceCountIs('AWS::Lambda::Function', 5);
+    // normalize, summarize, record, one connector; normalize-bulk, summarize-bulk
+    template.resourceCountIs('AWS::Lambda::Function', 6);
     for (const fn of Object.values(template.findResources('AWS::Lambda::Function')) as Json[]) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -239,7 +239,7 @@ describe('OffboardStack with config/connections.json', () => {
     });
   });
 
-  it('lets the state machine invoke normalize, summarize and every connector, and nothing else', () => {
+  it('lets the state machine invoke normalize, summarize, record and every connector, and nothing else', () => {
     // Prepare
     const stateMachine = Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0] as Json;
     const roleId = ((stateMachine.Properties as Json).RoleArn as { 'Fn::GetAtt': [string, string] })[
@@ -248,6 +248,7 @@ describe('OffboardStack with config/connections.json', () => {
     const functions = [
       stack.normalizeFunction,
       stack.summarizeFunction,
+      stack.recordFunction,
       ...stack.connectorFunctions.values(),
     ];
 
@@ -281,6 +282,36 @@ describe('OffboardStack with config/connections.json', () => {
       .map(([id]) => id);
     expect(publishers).toHaveLength(1);
     expect(publishers[0]).toMatch(/^OffboardUserRole/);
+  });
+
+  it('keeps the ledger: retained, recoverable, encrypted, written only by the record function', () => {
+    // Assess
+    const ledger = template.findResources('AWS::DynamoDB::Table')[
+      logicalId(stack, stack.ledgerTable)
+    ] as Json;
+    expect(ledger).toMatchObject({
+      DeletionPolicy: 'Retain',
+      Properties: {
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+      },
+    });
+    const onLedger = Object.values(template.findResources('AWS::IAM::Policy'))
+      .flatMap(
+        (policy) => ((policy.Properties as Json).PolicyDocument as { Statement: Statement[] }).Statement,
+      )
+      .filter((statement) =>
+        JSON.stringify(statement.Resource).includes(logicalId(stack, stack.ledgerTable)),
+      );
+    expect(onLedger.flatMap(actions)).toEqual(['dynamodb:PutItem']);
+    expect(JSON.stringify(onLedger)).toBe(
+      JSON.stringify(
+        roleStatements(template, logicalId(stack, stack.recordFunction.role)).filter((s) =>
+          JSON.stringify(s.Resource).includes(logicalId(stack, stack.ledgerTable)),
+        ),
+      ),
+    );
   });
 
   it('keeps a pacing table the connectors alone may read and write, item by item', () => {
@@ -385,12 +416,13 @@ describe('OffboardStack with other configs', () => {
     // Assess
     expect(statements.map((s) => s.Resource)).toEqual([COMPLETE_ARN]);
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
-    // normalize, summarize, one connector; normalize-bulk, summarize-bulk
-    template.resourceCountIs('AWS::Lambda::Function', 5);
+    // normalize, summarize, record, one connector; normalize-bulk, summarize-bulk
+    template.resourceCountIs('AWS::Lambda::Function', 6);
     expect(Object.keys(template.findOutputs('*'))).toEqual([
       'TaskTopicArn',
       'BulkStateMachineArn',
       'BulkBucketName',
+      'LedgerTableName',
       'StateMachineArn',
     ]);
   });
@@ -472,7 +504,7 @@ describe('OffboardStack with every connection type', () => {
 
     // Assess
     expect(violations(readReport(assembly.directory))).toEqual([]);
-    template.resourceCountIs('AWS::Lambda::Function', CONNECTION_TYPES.length + 4);
+    template.resourceCountIs('AWS::Lambda::Function', CONNECTION_TYPES.length + 5);
     for (const type of CONNECTION_TYPES) {
       const connector = required(stack.connectorFunctions.get(type), `${type} connector`);
       const reads = roleStatements(template, logicalId(stack, connector.role))

@@ -1,0 +1,78 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT, main } from '../../cli/main';
+import { type InsightlySandbox, startInsightlySandbox } from '../../sandboxes/insightly';
+
+/** `offboard report`: the evidence of earlier runs, as a table, JSON or CSV. */
+
+const dir = mkdtempSync(join(tmpdir(), 'offboard-report-'));
+process.env.OFFBOARD_LEDGER_DIR = join(dir, 'ledger');
+let box: InsightlySandbox;
+let before: unknown;
+
+async function run(args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(args, { out: (t) => out.push(t), err: (t) => err.push(t) });
+  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+}
+
+beforeAll(async () => {
+  // Prepare: a dry run, then the real run, each a separate command as a person would type them
+  box = await startInsightlySandbox();
+  before = structuredClone(box.users.get(1002));
+  const config = join(dir, 'config.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      connections: [
+        { name: 'crm', type: 'insightly', baseUrl: box.baseUrl, secret: { apiKey: 'sandbox-api-key' } },
+      ],
+    }),
+  );
+  expect((await run(['run', '--config', config, '--email', 'jane.doe@example.com', '--dry-run'])).code).toBe(
+    EXIT.ok,
+  );
+  expect((await run(['run', '--config', config, '--email', 'jane.doe@example.com'])).code).toBe(EXIT.ok);
+});
+afterAll(async () => {
+  await box.close();
+});
+
+describe('offboard report', () => {
+  it('prints every run as a table, oldest first', async () => {
+    const { code, stdout } = await run(['report', '--email', 'Jane.Doe@example.com']);
+    expect(code).toBe(EXIT.ok);
+    expect(stdout).toContain('Ledger for Jane.Doe@example.com (2 entries)');
+    expect(stdout).toMatch(
+      /crm\s+insightly\s+would-deactivate\s+1002\s+dry run[\s\S]*crm\s+insightly\s+deactivated\s+1002\s+real/,
+    );
+  });
+
+  it('--json holds the before-state, exactly as the vendor had it', async () => {
+    const { stdout } = await run(['report', '--email', 'jane.doe@example.com', '--json']);
+    const { entries } = JSON.parse(stdout);
+    expect(entries.at(-1)).toMatchObject({ outcome: 'deactivated', before });
+  });
+
+  it('--format csv gives auditors one row per entry', async () => {
+    const { stdout } = await run(['report', '--email', 'jane.doe@example.com', '--format', 'csv']);
+    const [header, ...rows] = stdout.split('\n');
+    expect(header).toBe('at,email,connection,type,outcome,userId,dryRun,executionId,error,before');
+    expect(rows).toHaveLength(2);
+    expect(rows[1]).toContain(',deactivated,1002,false,');
+    expect(rows[1]).toContain('""PROFILE_ID"":7');
+  });
+
+  it('--since leaves out what came before, and refuses what is not a date', async () => {
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    expect((await run(['report', '--email', 'jane.doe@example.com', '--since', tomorrow])).stdout).toContain(
+      'No ledger entries',
+    );
+    const bad = await run(['report', '--email', 'jane.doe@example.com', '--since', 'last tuesday']);
+    expect(bad.code).toBe(EXIT.usage);
+    expect(bad.stderr).toContain('is not a date');
+  });
+});
