@@ -42,6 +42,17 @@ export const configFileSchema = z
      * subscriptions to the task topic; confirm the subscription mail once).
      */
     taskEmails: z.array(z.email()).optional(),
+    /**
+     * Where the HR system's "Employee Terminated" events arrive: an event bus name (default:
+     * the account's default bus) and, optionally, the event sources to accept.
+     */
+    hrEvents: z
+      .object({
+        busName: z.string().min(1).optional(),
+        sources: z.array(z.string().min(1)).min(1).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((config, ctx) => {

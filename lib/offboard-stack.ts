@@ -12,6 +12,8 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { EventBus, Rule } from 'aws-cdk-lib/aws-events';
+import { SfnStateMachine } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -82,6 +84,10 @@ export class OffboardStack extends Stack {
   public readonly ledgerTable: Table;
   /** Writes the outcomes to the ledger. */
   public readonly recordFunction: OffboardFunction;
+  /** Claims an HR termination once (resent events are duplicates). */
+  public readonly claimFunction: OffboardFunction;
+  /** Starts OffboardUser on the HR system's "Employee Terminated" events. */
+  public readonly hrRule: Rule;
   /** Request slots per connection, shared across executions (rate limits). */
   public readonly pacingTable: Table;
   /** The bulk workflow and the bucket of its lists and results. */
@@ -174,6 +180,8 @@ export class OffboardStack extends Stack {
       billingMode: BillingMode.PAY_PER_REQUEST,
       encryption: TableEncryption.AWS_MANAGED,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // Only claims of HR events expire (30 days); outcome entries carry no `expires`.
+      timeToLiveAttribute: 'expires',
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.recordFunction = new OffboardFunction(this, 'RecordFunction', {
@@ -184,6 +192,18 @@ export class OffboardStack extends Stack {
     });
     // Writes only: the workflow adds evidence, it never reads or changes what is there.
     this.ledgerTable.grant(this.recordFunction.role, 'dynamodb:PutItem');
+    this.claimFunction = new OffboardFunction(this, 'ClaimFunction', {
+      entry: join(REPO_ROOT, 'lambdas/handlers/claim.ts'),
+      projectRoot: REPO_ROOT,
+      description: 'offboard: claim an HR termination once, so a resent event is a recorded duplicate',
+      environment: { OFFBOARD_LEDGER_TABLE: this.ledgerTable.tableName },
+    });
+    this.ledgerTable.grant(
+      this.claimFunction.role,
+      'dynamodb:PutItem',
+      'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
+    );
 
     // Retained a year like the functions' logs. Execution data stays out: it holds PII.
     const stateMachineLogs = new LogGroup(this, 'OffboardUserLogs', {
@@ -211,6 +231,7 @@ export class OffboardStack extends Stack {
         NormalizeFunctionArn: this.normalizeFunction.function.functionArn,
         SummarizeFunctionArn: this.summarizeFunction.function.functionArn,
         RecordFunctionArn: this.recordFunction.function.functionArn,
+        ClaimFunctionArn: this.claimFunction.function.functionArn,
         TaskTopicArn: this.taskTopic.topicArn,
       },
       tracingEnabled: true,
@@ -223,6 +244,7 @@ export class OffboardStack extends Stack {
       this.normalizeFunction,
       this.summarizeFunction,
       this.recordFunction,
+      this.claimFunction,
       ...connectorFunctions.values(),
     ];
     this.stateMachine.addToRolePolicy(
@@ -251,6 +273,23 @@ export class OffboardStack extends Stack {
         'Tasks for people (accounts whose API cannot switch them off). Subscribe, then answer with: offboard task complete <token>',
     });
     this.bulk = this.bulkWorkflow(connections.length > 0 ? refs : []);
+
+    // HR-system events: "Employee Terminated" on the configured bus starts an offboarding,
+    // the whole event as input (the normalizer reads both shapes).
+    const hr = parsed.data.hrEvents ?? {};
+    const bus =
+      hr.busName && hr.busName !== 'default'
+        ? EventBus.fromEventBusName(this, 'HrBus', hr.busName)
+        : undefined;
+    this.hrRule = new Rule(this, 'EmployeeTerminatedRule', {
+      description: 'offboard: an HR system reports that someone left',
+      ...(bus ? { eventBus: bus } : {}),
+      eventPattern: {
+        detailType: ['Employee Terminated'],
+        ...(hr.sources ? { source: hr.sources } : {}),
+      },
+      targets: [new SfnStateMachine(this.stateMachine)],
+    });
 
     new CfnOutput(this, 'LedgerTableName', {
       value: this.ledgerTable.tableName,

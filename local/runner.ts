@@ -11,6 +11,7 @@ import { createInsightlyConnector } from '../lambdas/connectors/insightly/connec
 import { createRapid7InsightvmConnector } from '../lambdas/connectors/rapid7-insightvm/connector';
 import { createRapid7PlatformConnector } from '../lambdas/connectors/rapid7-platform/connector';
 import { createScimConnector } from '../lambdas/connectors/scim/connector';
+import { claimHandler } from '../lambdas/handlers/claim';
 import { connectorHandler } from '../lambdas/handlers/connector';
 import { normalizeHandler } from '../lambdas/handlers/normalize';
 import { recordHandler } from '../lambdas/handlers/record';
@@ -66,6 +67,8 @@ export interface LocalRunOptions {
    * backoff applies, as in AWS.
    */
   retryPauseMs?: number;
+  /** Replaces the wait for a future-dated termination with this many milliseconds (tests). */
+  waitMs?: number;
   executionName?: string;
   /**
    * Asked when a connection's account must be switched off by a person (its API cannot).
@@ -92,6 +95,7 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
 
   const normalize = normalizeHandler(() => refs);
   const record = recordHandler(() => options.ledger);
+  const claim = claimHandler(() => options.ledger);
   const connectorHandlers = new Map(
     Object.entries(CONNECTOR_FACTORIES).map(([type, factory]) => [
       type,
@@ -165,6 +169,8 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
         Normalize: async (input) =>
           invoke(normalize, (input as { Payload: unknown }).Payload, 'offboard-local-normalize'),
         'Ask a person': askPerson,
+        'Claim the termination': async (input) =>
+          invoke(claim, (input as { Payload: unknown }).Payload, 'offboard-local-claim'),
         'Record outcomes': async (input) =>
           invoke(record, (input as { Payload: unknown }).Payload, 'offboard-local-record'),
         Summarize: async (input) =>
@@ -172,6 +178,9 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
         ...Object.fromEntries(CONNECTOR_STEPS.map((step) => [step, connectorTask(step)])),
       },
       ...(retryOverrides ? { retryIntervalOverrides: retryOverrides } : {}),
+      ...(options.waitMs === undefined
+        ? {}
+        : { waitTimeOverrides: { 'Wait until effective': options.waitMs } }),
     },
     context: {
       Execution: {

@@ -4,7 +4,7 @@ import { type ConnectionRef, connectionRefSchema } from '../shared/connections';
 import { ConfigError } from '../shared/errors';
 import { describeIssues } from '../shared/issues';
 import { handlerMiddlewares, logger } from '../shared/logger';
-import { type NormalizedRequest, normalizeRequest } from '../shared/request';
+import { type NormalizedRequest, normalizeInput } from '../shared/request';
 
 /**
  * The connections this deployment knows, from `OFFBOARD_CONNECTIONS` (set by the stack from
@@ -31,7 +31,7 @@ export function normalizeHandler(available: () => ConnectionRef[]) {
   return middy<unknown, NormalizedRequest>()
     .use(handlerMiddlewares())
     .handler(async (event) => {
-      const request = normalizeRequest(event, available());
+      const request = normalizeInput(event, available());
       logger.info('request accepted', {
         dryRun: request.dryRun,
         connections: request.connections.map((c) => c.name),

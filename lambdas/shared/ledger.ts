@@ -1,8 +1,11 @@
 import {
+  ConditionalCheckFailedException,
   DynamoDBClient,
+  GetItemCommand,
   PutItemCommand,
   QueryCommand,
   type QueryCommandOutput,
+  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
 import { LedgerUnavailableError } from './errors';
@@ -66,15 +69,66 @@ export class Ledger {
           }),
         ),
       ),
-    ).catch((error: Error & { $retryable?: unknown; $metadata?: { httpStatusCode?: number } }) => {
-      const status = error.$metadata?.httpStatusCode ?? 0;
-      if (error.$retryable || status >= 500 || /Throttl|Throughput|RequestLimit/.test(error.name)) {
-        throw new LedgerUnavailableError(`ledger ${this.tableName}: ${error.name}: ${error.message}`, {
-          cause: error,
-        });
-      }
-      throw error;
+    ).catch((error: unknown) => {
+      throw unavailable(this.tableName, error);
     });
+  }
+
+  /**
+   * Claims a termination for this execution, once: the first event's execution gets it, a
+   * resent event's execution finds it taken and is recorded on the claim as a duplicate. A
+   * retry of the claiming execution gets its own claim back. Claims expire after 30 days.
+   */
+  async claim(
+    key: string,
+    claimant: { executionId: string; eventId: string; at: string },
+  ): Promise<{ duplicate: boolean; firstExecutionId: string }> {
+    const Key = { pk: { S: key }, sk: { S: 'claim' } };
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: {
+            ...Key,
+            executionId: { S: claimant.executionId },
+            eventId: { S: claimant.eventId },
+            at: { S: claimant.at },
+            expires: { N: String(Math.floor(Date.parse(claimant.at) / 1000) + CLAIM_DAYS * 86_400) },
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return { duplicate: false, firstExecutionId: claimant.executionId };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw unavailable(this.tableName, error);
+    }
+    const { Item } = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key, ConsistentRead: true }),
+    );
+    const first = Item?.executionId?.S ?? 'unknown';
+    if (first === claimant.executionId) return { duplicate: false, firstExecutionId: first };
+    await this.client.send(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key,
+        UpdateExpression: 'SET duplicates = list_append(if_not_exists(duplicates, :none), :one)',
+        ExpressionAttributeValues: {
+          ':none': { L: [] },
+          ':one': {
+            L: [
+              {
+                M: {
+                  executionId: { S: claimant.executionId },
+                  eventId: { S: claimant.eventId },
+                  at: { S: claimant.at },
+                },
+              },
+            ],
+          },
+        },
+      }),
+    );
+    return { duplicate: true, firstExecutionId: first };
   }
 
   /** Everything recorded for a person, oldest first; `since` keeps entries at or after it. */
@@ -101,6 +155,19 @@ export class Ledger {
     return entries;
   }
 }
+
+/** Throttling, 5xx and network trouble become Ledger.Unavailable (retried); the rest stays as is. */
+function unavailable(table: string, error: unknown): unknown {
+  const e = error as Error & { $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode ?? 0;
+  if (e.$retryable || status >= 500 || /Throttl|Throughput|RequestLimit/.test(e.name)) {
+    return new LedgerUnavailableError(`ledger ${table}: ${e.name}: ${e.message}`, { cause: error });
+  }
+  return error;
+}
+
+/** How long a termination's claim keeps resent events out. */
+const CLAIM_DAYS = 30;
 
 function personKey(email: string): string {
   return `person#${email.trim().toLowerCase()}`;

@@ -27,11 +27,84 @@ export const offboardRequestSchema = z
   })
   .strict();
 
+/** The `detail-type` of the HR system's event that starts an offboarding. */
+export const TERMINATION_DETAIL_TYPE = 'Employee Terminated';
+
+/**
+ * The HR system's "employee terminated" event, as EventBridge delivers it (the envelope's
+ * `id`, `source`, `detail-type`, and our `detail`). Published as JSON Schema in
+ * schemas/employee-terminated.schema.json. Fields the HR system adds are ignored.
+ */
+export const terminationEventSchema = z
+  .object({
+    id: z.string().min(1),
+    source: z.string().min(1),
+    'detail-type': z.literal(TERMINATION_DETAIL_TYPE),
+    detail: z
+      .object({
+        email: offboardRequestSchema.shape.email,
+        employeeId: z.string().min(1).max(128).optional(),
+        effectiveAt: z.iso
+          .datetime({ offset: true, error: 'effectiveAt must be an ISO 8601 date-time' })
+          .optional(),
+        reason: z.string().max(1000).optional(),
+      })
+      .loose(),
+  })
+  .loose();
+
 /** The one shape every later state works from. */
 export interface NormalizedRequest {
   email: string;
   dryRun: boolean;
   connections: ConnectionRef[];
+  /** A future-dated termination: the state machine waits until then (ISO 8601, UTC). */
+  waitUntil?: string;
+  /** Set when an HR event started the run: what makes a resent event a duplicate. */
+  hrEvent?: { eventId: string; source: string; employeeId?: string; reason?: string; claimKey: string };
+}
+
+/**
+ * An HR event's request: every connection, for real, from the event's detail. Its claim
+ * key is the person (employee id, else email) and the effective date, so a resent event
+ * finds the first one's claim, while a later termination (after a re-hire) does not.
+ */
+function fromTerminationEvent(
+  raw: unknown,
+  available: readonly ConnectionRef[],
+  now: Date,
+): NormalizedRequest {
+  const parsed = terminationEventSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new InvalidInputError(
+      `invalid HR event: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  }
+  const { id, source, detail } = parsed.data;
+  const request = normalizeRequest({ email: detail.email }, available);
+  const effectiveAt = detail.effectiveAt ? new Date(detail.effectiveAt) : undefined;
+  const who = (detail.employeeId ?? request.email).toLowerCase();
+  return {
+    ...request,
+    ...(effectiveAt && effectiveAt > now ? { waitUntil: effectiveAt.toISOString() } : {}),
+    hrEvent: {
+      eventId: id,
+      source,
+      ...(detail.employeeId ? { employeeId: detail.employeeId } : {}),
+      ...(detail.reason ? { reason: detail.reason } : {}),
+      claimKey: `termination#${who}#${effectiveAt ? effectiveAt.toISOString().slice(0, 10) : 'now'}`,
+    },
+  };
+}
+
+/** The execution input, from the console (or the command line) or from an HR event. */
+export function normalizeInput(
+  raw: unknown,
+  available: readonly ConnectionRef[],
+  now = new Date(),
+): NormalizedRequest {
+  const isEvent = raw !== null && typeof raw === 'object' && 'detail-type' in raw;
+  return isEvent ? fromTerminationEvent(raw, available, now) : normalizeRequest(raw, available);
 }
 
 /**

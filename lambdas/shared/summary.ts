@@ -22,8 +22,10 @@ export interface ConnectionOutcome {
 export interface OffboardSummary {
   email: string;
   dryRun: boolean;
-  status: 'succeeded' | 'partial' | 'failed';
+  /** `duplicate`: a resent HR event; the execution named in `duplicateOf` does the work. */
+  status: 'succeeded' | 'partial' | 'failed' | 'duplicate';
   connections: ConnectionOutcome[];
+  duplicateOf?: string;
   /** Present only when the outcomes could not be written to the ledger (the evidence is missing). */
   ledgerError?: { name: string; message: string };
 }

@@ -118,8 +118,8 @@ describe('OffboardStack with config/connections.json', () => {
 
   it('runs every function on Node.js 22, ARM, with X-Ray and JSON logs into a retained log group', () => {
     // Assess
-    // normalize, summarize, record, one connector; normalize-bulk, summarize-bulk
-    template.resourceCountIs('AWS::Lambda::Function', 6);
+    // normalize, summarize, record, claim, one connector; normalize-bulk, summarize-bulk
+    template.resourceCountIs('AWS::Lambda::Function', 7);
     for (const fn of Object.values(template.findResources('AWS::Lambda::Function')) as Json[]) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -239,7 +239,7 @@ describe('OffboardStack with config/connections.json', () => {
     });
   });
 
-  it('lets the state machine invoke normalize, summarize, record and every connector, and nothing else', () => {
+  it('lets the state machine invoke normalize, summarize, record, claim and every connector, and nothing else', () => {
     // Prepare
     const stateMachine = Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0] as Json;
     const roleId = ((stateMachine.Properties as Json).RoleArn as { 'Fn::GetAtt': [string, string] })[
@@ -249,6 +249,7 @@ describe('OffboardStack with config/connections.json', () => {
       stack.normalizeFunction,
       stack.summarizeFunction,
       stack.recordFunction,
+      stack.claimFunction,
       ...stack.connectorFunctions.values(),
     ];
 
@@ -284,7 +285,7 @@ describe('OffboardStack with config/connections.json', () => {
     expect(publishers[0]).toMatch(/^OffboardUserRole/);
   });
 
-  it('keeps the ledger: retained, recoverable, encrypted, written only by the record function', () => {
+  it('keeps the ledger: retained, recoverable, encrypted; only record writes entries, only claim touches claims', () => {
     // Assess
     const ledger = template.findResources('AWS::DynamoDB::Table')[
       logicalId(stack, stack.ledgerTable)
@@ -304,14 +305,29 @@ describe('OffboardStack with config/connections.json', () => {
       .filter((statement) =>
         JSON.stringify(statement.Resource).includes(logicalId(stack, stack.ledgerTable)),
       );
-    expect(onLedger.flatMap(actions)).toEqual(['dynamodb:PutItem']);
-    expect(JSON.stringify(onLedger)).toBe(
-      JSON.stringify(
-        roleStatements(template, logicalId(stack, stack.recordFunction.role)).filter((s) =>
-          JSON.stringify(s.Resource).includes(logicalId(stack, stack.ledgerTable)),
-        ),
-      ),
+    const ledgerStatements = (fn: { role: unknown }) =>
+      roleStatements(template, logicalId(stack, fn.role as never)).filter((s) =>
+        JSON.stringify(s.Resource).includes(logicalId(stack, stack.ledgerTable)),
+      );
+    expect(ledgerStatements(stack.recordFunction).flatMap(actions)).toEqual(['dynamodb:PutItem']);
+    expect(ledgerStatements(stack.claimFunction).flatMap(actions).sort()).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ]);
+    // Nobody else may touch the evidence (and nobody may delete it).
+    expect(onLedger.length).toBe(
+      ledgerStatements(stack.recordFunction).length + ledgerStatements(stack.claimFunction).length,
     );
+    expect(onLedger.flatMap(actions)).not.toContain('dynamodb:DeleteItem');
+  });
+
+  it('starts OffboardUser on "Employee Terminated" events from the default bus', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { 'detail-type': ['Employee Terminated'] },
+      Targets: [Match.objectLike({ Arn: { Ref: logicalId(stack, stack.stateMachine) } })],
+    });
+    expect(JSON.stringify(template.findResources('AWS::Events::Rule'))).not.toContain('EventBusName');
   });
 
   it('keeps a pacing table the connectors alone may read and write, item by item', () => {
@@ -416,8 +432,8 @@ describe('OffboardStack with other configs', () => {
     // Assess
     expect(statements.map((s) => s.Resource)).toEqual([COMPLETE_ARN]);
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
-    // normalize, summarize, record, one connector; normalize-bulk, summarize-bulk
-    template.resourceCountIs('AWS::Lambda::Function', 6);
+    // normalize, summarize, record, claim, one connector; normalize-bulk, summarize-bulk
+    template.resourceCountIs('AWS::Lambda::Function', 7);
     expect(Object.keys(template.findOutputs('*'))).toEqual([
       'TaskTopicArn',
       'BulkStateMachineArn',
@@ -504,7 +520,7 @@ describe('OffboardStack with every connection type', () => {
 
     // Assess
     expect(violations(readReport(assembly.directory))).toEqual([]);
-    template.resourceCountIs('AWS::Lambda::Function', CONNECTION_TYPES.length + 5);
+    template.resourceCountIs('AWS::Lambda::Function', CONNECTION_TYPES.length + 6);
     for (const type of CONNECTION_TYPES) {
       const connector = required(stack.connectorFunctions.get(type), `${type} connector`);
       const reads = roleStatements(template, logicalId(stack, connector.role))
