@@ -64,6 +64,7 @@ const TASK_STATES = [
   'Ask a person',
   'Record outcomes',
   'Summarize',
+  'Publish the result',
 ];
 /** States every console-started execution enters once, whatever its connections. */
 const FIXED_STATES = [
@@ -73,6 +74,8 @@ const FIXED_STATES = [
   'Offboard connections',
   'Record outcomes',
   'Summarize',
+  'Publish the result',
+  'Done',
 ];
 /** Task states that are Lambda invocations (Ask a person is an SNS publish with a task token). */
 const LAMBDA_STATES = new Set([
@@ -351,6 +354,8 @@ async function execute(
             firstExecutionId: name,
           })),
           Summarize: timed('Summarize', (event) => summarize(event)),
+          // An EventBridge PutEvents service integration: billed as a transition, no Lambda.
+          'Publish the result': async () => ({ Entries: [{ EventId: randomUUID() }], FailedEntryCount: 0 }),
         } as never,
       },
       context: {

@@ -42,6 +42,10 @@ export const configFileSchema = z
      * subscriptions to the task topic; confirm the subscription mail once).
      */
     taskEmails: z.array(z.email()).optional(),
+    /** Who is mailed when an offboarding ends failed or partial, or an execution fails (deployed). */
+    alertEmails: z.array(z.email()).optional(),
+    /** The event bus that receives 'Offboarding Finished' events. Default: the account's default bus. */
+    resultBusName: z.string().min(1).optional(),
     /**
      * Where the HR system's "Employee Terminated" events arrive: an event bus name (default:
      * the account's default bus) and, optionally, the event sources to accept.

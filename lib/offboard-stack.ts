@@ -5,18 +5,21 @@ import {
   ArnFormat,
   type CfnElement,
   CfnOutput,
+  Duration,
   RemovalPolicy,
   SecretValue,
   Stack,
   type StackProps,
   Validations,
 } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, MathExpression, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus, Rule } from 'aws-cdk-lib/aws-events';
 import { SfnStateMachine } from 'aws-cdk-lib/aws-events-targets';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { FilterPattern, LogGroup, MetricFilter, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
@@ -86,6 +89,8 @@ export class OffboardStack extends Stack {
   public readonly recordFunction: OffboardFunction;
   /** Claims an HR termination once (resent events are duplicates). */
   public readonly claimFunction: OffboardFunction;
+  /** Failed or partial offboardings, and failed executions. */
+  public readonly alarms: Alarm[];
   /** Starts OffboardUser on the HR system's "Employee Terminated" events. */
   public readonly hrRule: Rule;
   /** Request slots per connection, shared across executions (rate limits). */
@@ -224,6 +229,9 @@ export class OffboardStack extends Stack {
     for (const email of parsed.data.taskEmails ?? [])
       this.taskTopic.addSubscription(new EmailSubscription(email));
 
+    // Where 'Offboarding Finished' events go, for other tools to subscribe to (rules on it).
+    const resultBus = EventBus.fromEventBusName(this, 'ResultBus', parsed.data.resultBusName ?? 'default');
+
     this.stateMachine = new StateMachine(this, 'OffboardUser', {
       stateMachineType: StateMachineType.STANDARD,
       definitionBody: DefinitionBody.fromFile(OFFBOARD_USER_ASL),
@@ -232,6 +240,7 @@ export class OffboardStack extends Stack {
         SummarizeFunctionArn: this.summarizeFunction.function.functionArn,
         RecordFunctionArn: this.recordFunction.function.functionArn,
         ClaimFunctionArn: this.claimFunction.function.functionArn,
+        ResultBusName: resultBus.eventBusName,
         TaskTopicArn: this.taskTopic.topicArn,
       },
       tracingEnabled: true,
@@ -261,6 +270,8 @@ export class OffboardStack extends Stack {
     this.stateMachine.addToRolePolicy(
       new PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [taskKey.keyArn] }),
     );
+    resultBus.grantPutEventsTo(this.stateMachine);
+    this.alarms = this.operations(parsed.data.alertEmails ?? []);
     Validations.of(this.stateMachine).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
@@ -300,6 +311,68 @@ export class OffboardStack extends Stack {
       description:
         'Start an offboarding: aws stepfunctions start-execution --state-machine-arn <this> --input \'{"email":"jane@example.com"}\'',
     });
+  }
+
+  /**
+   * What operators are told: an alarm when an offboarding ends failed or partial (from the
+   * summarize function's structured log line, by a metric filter), and when an execution
+   * itself fails or times out (bad HR event, for instance). With `alertEmails`, the alarms
+   * mail those people through an encrypted topic.
+   */
+  private operations(alertEmails: readonly string[]): Alarm[] {
+    const notSucceeded = new MetricFilter(this, 'OffboardingNotSucceeded', {
+      logGroup: this.summarizeFunction.logGroup,
+      filterPattern: FilterPattern.literal(
+        '{ $.message = "offboarding summarized" && ($.status = "failed" || $.status = "partial") }',
+      ),
+      metricNamespace: 'offboard',
+      metricName: 'OffboardingsNotSucceeded',
+      metricValue: '1',
+      defaultValue: 0,
+    });
+    const alarms = [
+      new Alarm(this, 'OffboardingNotSucceededAlarm', {
+        alarmDescription:
+          'An offboarding ended failed or partial: a connection still holds an active account. See the execution output.',
+        metric: notSucceeded.metric({ statistic: 'Sum', period: Duration.minutes(5) }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      new Alarm(this, 'ExecutionFailedAlarm', {
+        alarmDescription:
+          'An OffboardUser execution failed or timed out (for example an HR event it could not read).',
+        metric: new MathExpression({
+          expression: 'failed + timedOut',
+          usingMetrics: {
+            failed: this.stateMachine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
+            timedOut: this.stateMachine.metricTimedOut({ period: Duration.minutes(5), statistic: 'Sum' }),
+          },
+          period: Duration.minutes(5),
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+    if (alertEmails.length > 0) {
+      const key = new Key(this, 'AlertTopicKey', {
+        enableKeyRotation: true,
+        description: 'offboard: encrypts alarm notifications',
+      });
+      // CloudWatch publishes to the topic and must use the key to do so.
+      key.grantEncryptDecrypt(new ServicePrincipal('cloudwatch.amazonaws.com'));
+      const topic = new Topic(this, 'AlertTopic', {
+        displayName: 'offboard: alarms',
+        masterKey: key,
+        enforceSSL: true,
+      });
+      for (const email of alertEmails) topic.addSubscription(new EmailSubscription(email));
+      for (const alarm of alarms) alarm.addAlarmAction(new SnsAction(topic));
+    }
+    return alarms;
   }
 
   /**

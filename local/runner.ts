@@ -75,6 +75,8 @@ export interface LocalRunOptions {
    * Absent, such a connection fails with a clear error.
    */
   askPerson?: (task: PersonTask) => Promise<PersonTaskResult>;
+  /** Receives the 'Offboarding Finished' event the state machine publishes (EventBridge, deployed). */
+  onResultEvent?: (event: { source: string; detailType: string; detail: unknown }) => void;
   /** Where the outcomes are recorded (the command line opens one); absent, nothing is recorded. */
   ledger?: Ledger;
 }
@@ -171,6 +173,18 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
         'Ask a person': askPerson,
         'Claim the termination': async (input) =>
           invoke(claim, (input as { Payload: unknown }).Payload, 'offboard-local-claim'),
+        'Publish the result': async (input) => {
+          const [entry] = (
+            input as { Entries: Array<{ Source: string; DetailType: string; Detail: unknown }> }
+          ).Entries;
+          if (entry)
+            options.onResultEvent?.({
+              source: entry.Source,
+              detailType: entry.DetailType,
+              detail: entry.Detail,
+            });
+          return { Entries: [{ EventId: randomUUID() }], FailedEntryCount: 0 };
+        },
         'Record outcomes': async (input) =>
           invoke(record, (input as { Payload: unknown }).Payload, 'offboard-local-record'),
         Summarize: async (input) =>

@@ -322,6 +322,25 @@ describe('OffboardStack with config/connections.json', () => {
     expect(onLedger.flatMap(actions)).not.toContain('dynamodb:DeleteItem');
   });
 
+  it('raises an alarm on a failed or partial offboarding, and on a failed execution', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 2);
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      LogGroupName: { Ref: logicalId(stack, stack.summarizeFunction.logGroup) },
+      FilterPattern: Match.stringLikeRegexp('offboarding summarized.*failed.*partial'),
+      MetricTransformations: [
+        Match.objectLike({ MetricName: 'OffboardingsNotSucceeded', MetricNamespace: 'offboard' }),
+      ],
+    });
+    // No alertEmails in this config: no topic for alarms, no alarm actions.
+    expect(JSON.stringify(template.findResources('AWS::CloudWatch::Alarm'))).not.toContain('AlarmActions');
+  });
+
+  it('lets the state machine publish "Offboarding Finished" on the default bus', () => {
+    const role = roleStatements(template, logicalId(stack, stack.stateMachine.role as never));
+    const put = role.filter((s) => actions(s).includes('events:PutEvents'));
+    expect(JSON.stringify(put)).toContain(':event-bus/default');
+  });
+
   it('starts OffboardUser on "Employee Terminated" events from the default bus', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: { 'detail-type': ['Employee Terminated'] },
@@ -534,4 +553,25 @@ describe('OffboardStack with every connection type', () => {
     );
     expect(JSON.stringify(normalize)).toContain('BEGIN CERTIFICATE');
   }, 120_000);
+});
+
+describe('OffboardStack with alert emails', () => {
+  it('mails the alarms through an encrypted topic CloudWatch may use', () => {
+    const config: ConfigFile = {
+      connections: [{ name: 'crm', type: 'insightly', baseUrl: 'https://api.na1.insightly.com/v3.1' }],
+      alertEmails: ['it-ops@example.com'],
+    };
+    const app = newApp({ nag: true });
+    const stack = new OffboardStack(app, 'Offboard', { config });
+    const assembly = app.synth();
+    const template = Template.fromJSON(assembly.getStackArtifact(stack.artifactId).template);
+    expect(violations(readReport(assembly.directory))).toEqual([]);
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'it-ops@example.com',
+    });
+    for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm'))) {
+      expect((alarm.Properties as Json).AlarmActions).toHaveLength(1);
+    }
+  });
 });

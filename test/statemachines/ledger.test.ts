@@ -60,6 +60,20 @@ describe('the ledger after an offboarding', () => {
     expect((await ledger.history('nobody@example.com')).map((e) => e.outcome)).toEqual(['not-found']);
   });
 
+  it('publishes an "Offboarding Finished" event carrying the summary, for other tools', async () => {
+    const { ledger, connections } = await setUp();
+    const events: unknown[] = [];
+    const result = await runLocally({
+      connections,
+      ledger,
+      input: { email: 'jane.doe@example.com' },
+      onResultEvent: (event) => events.push(event),
+    });
+    expect(events).toEqual([
+      { source: 'offboard', detailType: 'Offboarding Finished', detail: result.ok && result.summary },
+    ]);
+  });
+
   it('does not undo the offboarding when the ledger cannot be written: the summary says so', async () => {
     // Prepare: a ledger whose table does not exist
     const { box, connections } = await setUp();
