@@ -64,3 +64,36 @@ export interface DeactivatingConnector extends Connector {
 export function canDeactivate(connector: Connector): connector is DeactivatingConnector {
   return typeof (connector as Partial<DeactivatingConnector>).deactivateUser === 'function';
 }
+
+/**
+ * A connector whose API can switch an account back on, for a termination that was a
+ * mistake. Where the API cannot (rapid7-platform: a person enables the account), the
+ * connector stays a plain `Connector`.
+ */
+export interface ReactivatingConnector extends Connector {
+  /**
+   * Writes the account back to `before` (its state before the deactivation, from the
+   * ledger): every field as it was, the active flag included; verify with
+   * `verifyReactivated`.
+   *
+   * `before` is read as the connector's own record: the account's id, email and active flag
+   * are taken from `before.fields` (what is written), and `before.id` must name the same
+   * account. Refused with `Vendor.BadRequest`, nothing written, when `before` was not active
+   * (there is nothing to restore), when it is not a record of this vendor, or when the
+   * account now holds another email (ignoring case) than `before` did: the id may have been
+   * given to someone else since. That check reads the current record first (one request).
+   * Writing again is harmless: a retried step restores the same state.
+   */
+  reactivateUser(before: UserRecord): Promise<void>;
+  /**
+   * Reads the account afresh and resolves when it is active; throws `Vendor.NotYetApplied`
+   * while the vendor still shows it inactive, so the state machine does the waiting.
+   */
+  verifyReactivated(userId: string): Promise<UserRecord>;
+}
+
+/** True when the vendor's API can switch an account back on (see `ReactivatingConnector`). */
+export function canReactivate(connector: Connector): connector is ReactivatingConnector {
+  const candidate = connector as Partial<ReactivatingConnector>;
+  return typeof candidate.reactivateUser === 'function' && typeof candidate.verifyReactivated === 'function';
+}

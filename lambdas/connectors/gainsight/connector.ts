@@ -10,7 +10,7 @@ import {
 } from '../../shared/errors';
 import { HttpClient, sameEmail } from '../../shared/http';
 import { lookupResult, parseVendorBody } from '../../shared/vendor-answer';
-import type { DeactivatingConnector, LookupResult, UserRecord } from '../types';
+import type { DeactivatingConnector, LookupResult, ReactivatingConnector, UserRecord } from '../types';
 
 /** Gainsight's largest page (`pageSize`); the default is 100, so always ask for the cap. */
 export const GAINSIGHT_PAGE_SIZE = 1000;
@@ -48,7 +48,7 @@ const envelopeSchema = z.looseObject({
  * There is no `isIntegrationAccount`: the access key belongs to the tenant, not to a user,
  * so no account's deactivation can cut the integration off.
  */
-export class GainsightConnector implements DeactivatingConnector {
+export class GainsightConnector implements DeactivatingConnector, ReactivatingConnector {
   readonly #http: HttpClient;
   readonly #label: string;
 
@@ -125,26 +125,78 @@ export class GainsightConnector implements DeactivatingConnector {
   }
 
   async deactivateUser(record: UserRecord): Promise<void> {
-    const action = `deactivate user ${record.id}`;
     // The guide warns that PUT is a full replacement on some API versions and a partial
     // update on others. Sending the record exactly as read, with only isActive changed, is
     // right under both: a replacement gets every field back, a partial update changes
     // nothing else. A body of just {isActive: false} would wipe the user on a full PUT.
-    const { status, body } = await this.#http.request('PUT', userPath(record.id), {
+    await this.#put(record.id, { ...record.fields, isActive: false }, `deactivate user ${record.id}`);
+  }
+
+  /**
+   * PUTs `before.fields` as they are: under a full-replacement PUT that brings back every
+   * field, under a partial one it sets every field, so either way the user is as it was,
+   * isActive included. Two requests (of the hourly 100): the current user, for the email
+   * check, then the PUT.
+   */
+  async reactivateUser(before: UserRecord): Promise<void> {
+    const action = `reactivate user ${before.id}`;
+    const where = `${this.#label}: ${action}`;
+    const parsed = gainsightUserSchema.safeParse(before.fields);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new BadRequestError(
+        `${where}: the before-state is not a Gainsight user (${issue ? `${issue.path.join('.') || 'fields'}: ${issue.message}` : 'invalid'}); nothing was written`,
+      );
+    }
+    const was = toRecord(parsed.data);
+    if (was.id !== before.id) {
+      throw new BadRequestError(
+        `${where}: the before-state is user ${was.id}, not ${before.id}; nothing was written`,
+      );
+    }
+    if (!was.active) {
+      throw new BadRequestError(
+        `${where}: the account was already inactive before the offboarding; there is nothing to restore`,
+      );
+    }
+    // One GET before the write (a request of the hourly budget, well spent): the id may have
+    // been reused for someone else since the offboarding, and a PUT of the old record would
+    // then overwrite another person's account with the leaver's.
+    const now = toRecord(await this.#read(before.id, action));
+    if (was.email.trim() === '' || !sameEmail(now.email, was.email)) {
+      throw new BadRequestError(
+        `${where}: the account now has the email ${now.email || '(none)'}, not ${was.email || '(none)'} as before ` +
+          'the offboarding; its id may belong to someone else now; nothing was written',
+      );
+    }
+    await this.#put(before.id, before.fields, action);
+  }
+
+  /** `PUT /v1/users/{id}` with `body`; a 404 or an envelope saying `result: false` is refused. */
+  async #put(userId: string, body: Record<string, unknown>, action: string): Promise<void> {
+    const { status, body: answer } = await this.#http.request('PUT', userPath(userId), {
       action,
-      body: { ...record.fields, isActive: false },
+      body,
       accept: [404],
     });
     if (status === 404) {
       throw new BadRequestError(`${this.#label}: ${action}: HTTP 404: the user no longer exists`);
     }
-    this.#envelope(body, action, z.unknown());
+    this.#envelope(answer, action, z.unknown());
   }
 
   async verifyDeactivated(userId: string): Promise<UserRecord> {
     const record = toRecord(await this.#read(userId, `verify user ${userId}`));
     if (record.active) {
       throw new NotYetAppliedError(`${this.#label}: verify user ${userId}: still isActive after the write`);
+    }
+    return record;
+  }
+
+  async verifyReactivated(userId: string): Promise<UserRecord> {
+    const record = toRecord(await this.#read(userId, `verify user ${userId}`));
+    if (!record.active) {
+      throw new NotYetAppliedError(`${this.#label}: verify user ${userId}: still inactive after the write`);
     }
     return record;
   }

@@ -10,7 +10,7 @@ import {
 } from '../../shared/errors';
 import { basicAuth, HttpClient, sameEmail } from '../../shared/http';
 import { lookupResult, parseVendorBody } from '../../shared/vendor-answer';
-import type { DeactivatingConnector, LookupResult, UserRecord } from '../types';
+import type { DeactivatingConnector, LookupResult, ReactivatingConnector, UserRecord } from '../types';
 
 /** Insightly never returns more than this many rows per page, whatever `$top` asks. */
 export const INSIGHTLY_PAGE_SIZE = 500;
@@ -37,7 +37,7 @@ const OWNER_CACHE_MS = 15 * 60_000;
  * key as the user name and an empty password; OData `$filter`; 500 rows a page; a PUT that
  * replaces the whole user.
  */
-export class InsightlyConnector implements DeactivatingConnector {
+export class InsightlyConnector implements DeactivatingConnector, ReactivatingConnector {
   readonly #http: HttpClient;
   readonly #label: string;
   readonly #cacheKey: string;
@@ -100,12 +100,63 @@ export class InsightlyConnector implements DeactivatingConnector {
   }
 
   async deactivateUser(record: UserRecord): Promise<void> {
-    const action = `deactivate user ${record.id}`;
     // PUT replaces the whole user: a field left out is reset. So the body is the record as
     // read, every field, with only ACTIVE changed.
-    const { status, body } = await this.#http.request('PUT', '/Users', {
+    await this.#put({ ...record.fields, ACTIVE: false }, `deactivate user ${record.id}`);
+  }
+
+  /**
+   * PUTs `before.fields` as they are: the PUT replaces the whole user, so the one body that
+   * brings back every field (ACTIVE among them) is the record as it was read before the
+   * deactivation. Two requests: the current record (for the email check), then the PUT.
+   */
+  async reactivateUser(before: UserRecord): Promise<void> {
+    const action = `reactivate user ${before.id}`;
+    const where = `${this.#label}: ${action}`;
+    const fields = before.fields;
+    // The PUT goes to `/Users` and the body's USER_ID says which user it replaces: without
+    // one (or with another than before.id) the write would land on nobody, or on someone else.
+    if (!Number.isInteger(fields.USER_ID)) {
+      throw new BadRequestError(
+        `${where}: the before-state has no USER_ID, so a PUT could not say which user it restores; nothing was written`,
+      );
+    }
+    const parsed = insightlyUserSchema.safeParse(fields);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new BadRequestError(
+        `${where}: the before-state is not an Insightly user (${issue ? `${issue.path.join('.') || 'fields'}: ${issue.message}` : 'invalid'}); nothing was written`,
+      );
+    }
+    const was = toRecord(parsed.data);
+    if (was.id !== before.id) {
+      throw new BadRequestError(
+        `${where}: the before-state is user ${was.id}, not ${before.id}; nothing was written`,
+      );
+    }
+    if (!was.active) {
+      throw new BadRequestError(
+        `${where}: the account was already inactive before the offboarding; there is nothing to restore`,
+      );
+    }
+    // One GET before the write: the id may have been reused for someone else since the
+    // offboarding (the user deleted and the id handed out again), and a PUT of the old
+    // record would then overwrite another person's account with the leaver's.
+    const now = toRecord(await this.#read(before.id, action));
+    if (was.email.trim() === '' || !sameEmail(now.email, was.email)) {
+      throw new BadRequestError(
+        `${where}: the account now has the email ${now.email || '(none)'}, not ${was.email || '(none)'} as before ` +
+          'the offboarding; its id may belong to someone else now; nothing was written',
+      );
+    }
+    await this.#put(fields, action);
+  }
+
+  /** One `PUT /Users` with `body` as the whole user; the 404/405 a plan may answer explained. */
+  async #put(body: Record<string, unknown>, action: string): Promise<void> {
+    const { status, body: answer } = await this.#http.request('PUT', '/Users', {
       action,
-      body: { ...record.fields, ACTIVE: false },
+      body,
       accept: [404, 405],
     });
     if (status === 405) {
@@ -122,13 +173,20 @@ export class InsightlyConnector implements DeactivatingConnector {
           'refuses user writes (then use an insightly-scim connection)',
       );
     }
-    if (body !== undefined) parseVendorBody(insightlyUserSchema, body, `${this.#label}: ${action}`);
+    if (answer !== undefined) parseVendorBody(insightlyUserSchema, answer, `${this.#label}: ${action}`);
   }
 
   async verifyDeactivated(userId: string): Promise<UserRecord> {
     const record = toRecord(await this.#read(userId, `verify user ${userId}`));
     if (record.active)
       throw new NotYetAppliedError(`${this.#label}: verify user ${userId}: still ACTIVE after the write`);
+    return record;
+  }
+
+  async verifyReactivated(userId: string): Promise<UserRecord> {
+    const record = toRecord(await this.#read(userId, `verify user ${userId}`));
+    if (!record.active)
+      throw new NotYetAppliedError(`${this.#label}: verify user ${userId}: still inactive after the write`);
     return record;
   }
 

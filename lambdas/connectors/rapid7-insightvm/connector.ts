@@ -30,7 +30,7 @@ import {
 } from '../../shared/errors';
 import { basicAuth, HttpClient, sameEmail } from '../../shared/http';
 import { lookupResult, parseVendorBody } from '../../shared/vendor-answer';
-import type { DeactivatingConnector, LookupResult, UserRecord } from '../types';
+import type { DeactivatingConnector, LookupResult, ReactivatingConnector, UserRecord } from '../types';
 
 /** The console's API lives under this path of the console URL (`https://host:3780`). */
 export const INSIGHTVM_API_PATH = '/api/3';
@@ -172,10 +172,10 @@ export interface InsightvmUserEdit {
 const USER_ID = /^\d{1,10}$/;
 
 /**
- * Rapid7 InsightVM console users: look up by email or login, read, disable with a
- * full-replacement PUT, verify.
+ * Rapid7 InsightVM console users: look up by email or login, read, disable (and enable again)
+ * with a full-replacement PUT, verify.
  */
-export class Rapid7InsightvmConnector implements DeactivatingConnector {
+export class Rapid7InsightvmConnector implements DeactivatingConnector, ReactivatingConnector {
   readonly #http: HttpClient;
   readonly #label: string;
   readonly #username: string;
@@ -282,7 +282,59 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector {
     // authentication source to the built-in one). So the body is the user as read, mapped
     // from `User` onto `UserEdit` field by field, with only `enabled` changed.
     const user = parseVendorBody(writableUserSchema, record.fields, `${this.#label}: ${action}`);
-    const body = toUserEdit(user, false);
+    await this.#write(record, user, false, action);
+  }
+
+  /**
+   * PUTs the `UserEdit` mapped from `before` (the same mapping as a deactivation, `enabled`
+   * as it was), then puts back the site and asset-group grants `before` carries under
+   * `SITE_GRANTS_FIELD` / `ASSET_GROUP_GRANTS_FIELD`, which the PUT may drop. Requests: the
+   * current user (for the email check), the PUT, and one PUT a kind of grant the role limits
+   * and the user held (a read of them first when `before` lacks them).
+   */
+  async reactivateUser(before: UserRecord): Promise<void> {
+    const action = `reactivate user ${before.id}`;
+    const where = `${this.#label}: ${action}`;
+    if (!USER_ID.test(before.id))
+      throw new BadRequestError(`${where}: '${before.id}' is not an InsightVM user id`);
+    const parsed = userSchema.safeParse(before.fields);
+    const writable = writableUserSchema.safeParse(before.fields);
+    if (!parsed.success || !writable.success) {
+      const issue = (parsed.error ?? writable.error)?.issues[0];
+      throw new BadRequestError(
+        `${where}: the before-state is not an InsightVM user (${issue ? `${issue.path.join('.') || 'fields'}: ${issue.message}` : 'invalid'}); nothing was written`,
+      );
+    }
+    const was = toRecord(parsed.data);
+    if (was.id !== before.id) {
+      throw new BadRequestError(
+        `${where}: the before-state is user ${was.id}, not ${before.id}; nothing was written`,
+      );
+    }
+    if (!was.active) {
+      throw new BadRequestError(
+        `${where}: the account was already disabled before the offboarding; there is nothing to restore`,
+      );
+    }
+    // One GET before the write: the id may have been reused for someone else since the
+    // offboarding (the user deleted and the id handed out again), and a PUT of the old user
+    // would then turn another person's account into the leaver's, enabled.
+    const now = toRecord(await this.#read(before.id, action));
+    if (was.email.trim() === '' || !sameEmail(now.email, was.email)) {
+      throw new BadRequestError(
+        `${where}: the account now has the email ${now.email || '(none)'}, not ${was.email || '(none)'} as before ` +
+          'the offboarding; its id may belong to someone else now; nothing was written',
+      );
+    }
+    await this.#write(before, writable.data, was.active, action);
+  }
+
+  /**
+   * `PUT /users/{id}` with `user` mapped onto `UserEdit` and `enabled`, then the explicit
+   * grants put back.
+   */
+  async #write(record: UserRecord, user: WritableUser, enabled: boolean, action: string): Promise<void> {
+    const body = toUserEdit(user, enabled);
     // The explicit site and asset-group grants are not part of `User` and cannot travel in
     // the PUT, and the PUT may drop them: the public PowerShell client
     // My-Random-Thoughts/Rapid7Nexpose (`Update-NexposeUser`) re-applies them after every
@@ -312,17 +364,26 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector {
     if (status === 400) {
       const hint = /password/i.test(words)
         ? ': this console wants a password with every user update, which offboard cannot send (it cannot be ' +
-          'read back); disable the user in the console by hand'
+          `read back); ${enabled ? 'enable' : 'disable'} the user in the console by hand`
         : '';
       throw new BadRequestError(`${this.#label}: ${action}: HTTP 400${words}${hint}`);
     }
-    for (const { kind, ids } of keep) await this.#restoreGrants(record.id, kind, ids, action);
+    const state = enabled ? 'enabled again' : 'disabled';
+    for (const { kind, ids } of keep) await this.#restoreGrants(record.id, kind, ids, action, state);
   }
 
   async verifyDeactivated(userId: string): Promise<UserRecord> {
     const record = toRecord(await this.#read(userId, `verify user ${userId}`));
     if (record.active) {
       throw new NotYetAppliedError(`${this.#label}: verify user ${userId}: still enabled after the write`);
+    }
+    return record;
+  }
+
+  async verifyReactivated(userId: string): Promise<UserRecord> {
+    const record = toRecord(await this.#read(userId, `verify user ${userId}`));
+    if (!record.active) {
+      throw new NotYetAppliedError(`${this.#label}: verify user ${userId}: still disabled after the write`);
     }
     return record;
   }
@@ -349,7 +410,13 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector {
    * Nothing to put back when none were granted. Every failure names the ids, so a person can
    * grant them again by hand.
    */
-  async #restoreGrants(userId: string, kind: GrantKind, ids: number[], action: string): Promise<void> {
+  async #restoreGrants(
+    userId: string,
+    kind: GrantKind,
+    ids: number[],
+    action: string,
+    state: string,
+  ): Promise<void> {
     if (ids.length === 0) return;
     const doing = `${action}: put back ${kind.noun} grants ${ids.join(', ')}`;
     const { status, body } = await this.#http.request('PUT', `/users/${userId}/${kind.route}`, {
@@ -359,7 +426,7 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector {
     });
     if (status === 400 || status === 404) {
       throw new BadRequestError(
-        `${this.#label}: ${doing}: HTTP ${status}${this.#http.vendorMessage(body)}: the user is disabled, ` +
+        `${this.#label}: ${doing}: HTTP ${status}${this.#http.vendorMessage(body)}: the user is ${state}, ` +
           `but its ${kind.noun} grants are not back; grant them again in the console`,
       );
     }

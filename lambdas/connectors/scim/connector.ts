@@ -17,7 +17,7 @@ import {
 } from '../../shared/errors';
 import { HttpClient, type HttpResponse, type RequestOptions, sameEmail } from '../../shared/http';
 import { lookupResult, parseVendorBody } from '../../shared/vendor-answer';
-import type { DeactivatingConnector, LookupResult, UserRecord } from '../types';
+import type { DeactivatingConnector, LookupResult, ReactivatingConnector, UserRecord } from '../types';
 import { type BearerSource, ClientCredentialsBearer, StaticBearer } from './token';
 
 /** RFC 7644 §3.1: the media type of SCIM requests and answers. */
@@ -87,10 +87,10 @@ const scimErrorSchema = z.looseObject({
 
 /**
  * A SCIM 2.0 service provider (RFC 7643/7644): `GET /Users?filter=…` to look up, `GET
- * /Users/{id}` to read, `PATCH /Users/{id}` to switch `active` off. Bearer auth: a static
- * token or an OAuth client-credentials token.
+ * /Users/{id}` to read, `PATCH /Users/{id}` to switch `active` off (and on again). Bearer
+ * auth: a static token or an OAuth client-credentials token.
  */
-export class ScimConnector implements DeactivatingConnector {
+export class ScimConnector implements DeactivatingConnector, ReactivatingConnector {
   readonly #label: string;
   readonly #bearer: BearerSource;
   /** The bearer token goes per request, so a renewed token needs no new client. */
@@ -140,15 +140,60 @@ export class ScimConnector implements DeactivatingConnector {
   }
 
   async deactivateUser(record: UserRecord): Promise<void> {
-    const action = `deactivate user ${record.id}`;
     // PATCH, not PUT: a SCIM PUT replaces the whole resource, so every attribute it is not
     // sent (and every one the service holds but did not return, such as a password or
     // write-only extension fields) would be cleared. A PatchOp names only `active`.
-    const { status, body } = await this.#request('PATCH', userPath(record.id), {
+    await this.#patchActive(record.id, false, `deactivate user ${record.id}`);
+  }
+
+  /**
+   * PATCHes `active` back to its value in `before` (true). The deactivation's PatchOp
+   * changed `active` only, so every other attribute is still as it was; a PUT of `before`
+   * would risk clearing what the service holds but never returned. Two requests (and a token
+   * request when no OAuth token is cached): the current user, for the email check, then the
+   * PATCH.
+   */
+  async reactivateUser(before: UserRecord): Promise<void> {
+    const action = `reactivate user ${before.id}`;
+    const where = `${this.#label}: ${action}`;
+    const parsed = scimUserSchema.safeParse(before.fields);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new BadRequestError(
+        `${where}: the before-state is not a SCIM user (${issue ? `${issue.path.join('.') || 'fields'}: ${issue.message}` : 'invalid'}); nothing was written`,
+      );
+    }
+    const was = toRecord(parsed.data);
+    if (was.id !== before.id) {
+      throw new BadRequestError(
+        `${where}: the before-state is user ${was.id}, not ${before.id}; nothing was written`,
+      );
+    }
+    if (!was.active) {
+      throw new BadRequestError(
+        `${where}: the account was already inactive before the offboarding; there is nothing to restore`,
+      );
+    }
+    // One GET before the write: the id may have been reused for someone else since the
+    // offboarding (the user deleted and the id handed out again), and the PATCH would then
+    // switch on an account that is not the leaver's, perhaps one switched off on purpose.
+    const now = toRecord(await this.#read(before.id, action));
+    if (was.email.trim() === '' || !sameEmail(now.email, was.email)) {
+      throw new BadRequestError(
+        `${where}: the account now has the email ${now.email || '(none)'}, not ${was.email || '(none)'} as before ` +
+          'the offboarding; its id may belong to someone else now; nothing was written',
+      );
+    }
+    await this.#patchActive(before.id, was.active, action);
+  }
+
+  /** One PatchOp that replaces `active` and nothing else. */
+  async #patchActive(userId: string, active: boolean, action: string): Promise<void> {
+    const { status, body } = await this.#request('PATCH', userPath(userId), {
       action,
       body: {
         schemas: [PATCH_OP_SCHEMA],
-        Operations: [{ op: 'replace', path: 'active', value: false }],
+        Operations: [{ op: 'replace', path: 'active', value: active }],
       },
       accept: [404],
     });
@@ -164,6 +209,14 @@ export class ScimConnector implements DeactivatingConnector {
     const record = toRecord(await this.#read(userId, `verify user ${userId}`));
     if (record.active) {
       throw new NotYetAppliedError(`${this.#label}: verify user ${userId}: still active after the PATCH`);
+    }
+    return record;
+  }
+
+  async verifyReactivated(userId: string): Promise<UserRecord> {
+    const record = toRecord(await this.#read(userId, `verify user ${userId}`));
+    if (!record.active) {
+      throw new NotYetAppliedError(`${this.#label}: verify user ${userId}: still inactive after the PATCH`);
     }
     return record;
   }

@@ -4,6 +4,7 @@ import {
   GAINSIGHT_MAX_LOOKUP_PAGES,
   type GainsightConnector,
 } from '../../../lambdas/connectors/gainsight/connector';
+import { canReactivate, type UserRecord } from '../../../lambdas/connectors/types';
 import type { ConnectionRef } from '../../../lambdas/shared/connections';
 import { ERROR_NAMES } from '../../../lambdas/shared/errors';
 import {
@@ -429,6 +430,131 @@ describe('GainsightConnector.verifyDeactivated', () => {
       (request) => request.method === 'GET' && request.path === '/v1/users/u123',
     );
     expect(reads).toHaveLength(4);
+  });
+});
+
+/** Reads the user, switches it off and confirms it, as an offboarding run does; the read is the ledger's before-state. */
+async function offboarded(connector: GainsightConnector, userId = 'u123'): Promise<UserRecord> {
+  const before = await connector.getUser(userId);
+  await connector.deactivateUser(before);
+  await connector.verifyDeactivated(userId);
+  return before;
+}
+
+/** The requests sent from `from` on, as `METHOD path`. */
+const sentSince = (box: GainsightSandbox, from: number) =>
+  box.requests.slice(from).map((request) => `${request.method} ${request.path}`);
+
+describe('GainsightConnector.reactivateUser', () => {
+  it.each(['full', 'partial'] as const)(
+    'with a %s-replacement PUT, puts back the exact before-state with one GET and one PUT',
+    async (putMode) => {
+      // Prepare: while Jane was off, someone changed fields the deactivation never touched.
+      const box = await sandbox({ putMode });
+      const connector = connectorFor(box);
+      const before = await offboarded(connector);
+      const off = box.users.get('u123') as GainsightUser;
+      box.users.set('u123', { ...off, title: 'Former CSM', groups: [], customAttributes: {} });
+      const from = box.requests.length;
+
+      // Act
+      await connector.reactivateUser(before);
+
+      // Assess
+      expect(canReactivate(connector)).toBe(true);
+      expect(sentSince(box, from)).toEqual(['GET /v1/users/u123', 'PUT /v1/users/u123']);
+      expect(box.requests.at(-1)?.body).toEqual(JANE);
+      expect(box.users.get('u123')).toEqual(JANE);
+    },
+  );
+
+  it('refuses, writing nothing, when the id now holds someone with another email', async () => {
+    // Prepare: Jane's id was given to a new hire, who is switched off.
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = await offboarded(connector);
+    const newHire = { ...JANE, firstName: 'Nora', email: 'nora.new@example.com', isActive: false };
+    box.users.set('u123', newHire);
+    const from = box.requests.length;
+
+    // Act
+    const error = await rejectionOf(connector.reactivateUser(before));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: reactivate user u123: `));
+    expect(error.message).toContain('nora.new@example.com, not jane.doe@example.com');
+    expect(sentSince(box, from)).toEqual(['GET /v1/users/u123']);
+    expect(box.users.get('u123')).toEqual(newHire);
+  });
+
+  it('takes the same email in another case as the same account', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = await offboarded(connector);
+    const off = box.users.get('u123') as GainsightUser;
+    box.users.set('u123', { ...off, email: 'JANE.DOE@example.com' });
+
+    // Act
+    await connector.reactivateUser(before);
+
+    // Assess
+    expect(box.users.get('u123')).toEqual(JANE);
+  });
+
+  it.each([
+    ['names another user', (user: GainsightUser) => ({ ...user, userId: 'u126' }), 'is user u126, not u123'],
+    [
+      'was already inactive',
+      (user: GainsightUser) => ({ ...user, isActive: false }),
+      'already inactive before the offboarding',
+    ],
+    [
+      'is not a Gainsight user',
+      ({ isActive: _active, ...user }: GainsightUser) => user,
+      'not a Gainsight user',
+    ],
+  ])('refuses a before-state that %s, without sending anything', async (_case, change, words) => {
+    // Prepare
+    const box = await sandbox();
+    const before: UserRecord = {
+      id: 'u123',
+      email: 'jane.doe@example.com',
+      active: true,
+      fields: change({ ...JANE }),
+    };
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).reactivateUser(before));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toContain(words);
+    expect(box.requests).toEqual([]);
+  });
+});
+
+describe('GainsightConnector.verifyReactivated', () => {
+  it('answers Vendor.NotYetApplied while the account is off, and while reads lag behind the restore, then resolves', async () => {
+    // Prepare: reads answer the record before each write twice more.
+    const box = await sandbox({ verifyLag: 2 });
+    const connector = connectorFor(box);
+    const before = await connector.getUser('u123');
+    await connector.deactivateUser(before);
+    await connector.reactivateUser(before);
+
+    // Act
+    const first = await rejectionOf(connector.verifyReactivated('u123'));
+    const second = await rejectionOf(connector.verifyReactivated('u123'));
+    const third = await connector.verifyReactivated('u123');
+
+    // Assess
+    expect(first.name).toBe(ERROR_NAMES.notYetApplied);
+    expect(first.retryable).toBe(true);
+    expect(first.message).toBe(`${NAME}: verify user u123: still inactive after the write`);
+    expect(second.name).toBe(ERROR_NAMES.notYetApplied);
+    expect(third).toEqual({ id: 'u123', email: 'jane.doe@example.com', active: true, fields: JANE });
   });
 });
 

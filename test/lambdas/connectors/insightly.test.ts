@@ -4,6 +4,7 @@ import {
   type InsightlyConnector,
   odataString,
 } from '../../../lambdas/connectors/insightly/connector';
+import { canReactivate, type UserRecord } from '../../../lambdas/connectors/types';
 import type { ConnectionRef } from '../../../lambdas/shared/connections';
 import { ERROR_NAMES } from '../../../lambdas/shared/errors';
 import {
@@ -283,6 +284,158 @@ describe('InsightlyConnector.verifyDeactivated', () => {
       (request) => request.method === 'GET' && request.path === '/v3.1/Users/1002',
     );
     expect(reads).toHaveLength(4);
+  });
+});
+
+/** Reads the user, switches it off and confirms it, as an offboarding run does; the read is the ledger's before-state. */
+async function offboarded(connector: InsightlyConnector, userId = '1002'): Promise<UserRecord> {
+  const before = await connector.getUser(userId);
+  await connector.deactivateUser(before);
+  await connector.verifyDeactivated(userId);
+  return before;
+}
+
+/** The requests sent from `from` on, as `METHOD path`. */
+const sentSince = (box: InsightlySandbox, from: number) =>
+  box.requests.slice(from).map((request) => `${request.method} ${request.path}`);
+
+/** A user without the stamp the server sets on every write: what a restore must bring back. */
+const withoutStamp = ({ DATE_UPDATED_UTC: _stamp, ...user }: InsightlyUser) => user;
+
+describe('InsightlyConnector.reactivateUser', () => {
+  it('puts back the exact before-state, ACTIVE true, with one GET and one PUT', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = await offboarded(connector);
+    const from = box.requests.length;
+
+    // Act
+    await connector.reactivateUser(before);
+
+    // Assess
+    expect(canReactivate(connector)).toBe(true);
+    expect(sentSince(box, from)).toEqual(['GET /v3.1/Users/1002', 'PUT /v3.1/Users']);
+    // The PUT replaces the whole user: its body is the before-state exactly, every field.
+    expect(box.requests.at(-1)?.body).toEqual(JANE);
+    // Every field as before; only the server's own update stamp moved.
+    expect(withoutStamp(box.users.get(1002) as InsightlyUser)).toEqual(withoutStamp(JANE));
+    expect(box.users.get(1002)?.ACTIVE).toBe(true);
+  });
+
+  it('brings back fields that changed while the account was off, not only ACTIVE', async () => {
+    // Prepare: while Jane was off, another tool sent a careless PUT that reset her fields.
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = await offboarded(connector);
+    const off = box.users.get(1002) as InsightlyUser;
+    box.users.set(1002, { ...off, FIRST_NAME: 'J.', PROFILE_ID: null, ROLE_ID: null, TIMEZONE_ID: null });
+
+    // Act
+    await connector.reactivateUser(before);
+
+    // Assess
+    expect(withoutStamp(box.users.get(1002) as InsightlyUser)).toEqual(withoutStamp(JANE));
+  });
+
+  it('refuses, writing nothing, when the id now holds someone with another email', async () => {
+    // Prepare: Jane's account went away and her id was given to a new hire, switched off.
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = await offboarded(connector);
+    const newHire = { ...JANE, FIRST_NAME: 'Nora', EMAIL_ADDRESS: 'nora.new@example.com', ACTIVE: false };
+    box.users.set(1002, newHire);
+    const from = box.requests.length;
+
+    // Act
+    const error = await rejectionOf(connector.reactivateUser(before));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: reactivate user 1002: `));
+    expect(error.message).toContain('nora.new@example.com, not jane.doe@example.com');
+    expect(error.message).toContain('nothing was written');
+    expect(sentSince(box, from)).toEqual(['GET /v3.1/Users/1002']);
+    expect(box.users.get(1002)).toEqual(newHire);
+  });
+
+  it('takes the same email in another case as the same account, and restores its spelling too', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = await offboarded(connector);
+    const off = box.users.get(1002) as InsightlyUser;
+    box.users.set(1002, { ...off, EMAIL_ADDRESS: 'Jane.Doe@EXAMPLE.com' });
+
+    // Act
+    await connector.reactivateUser(before);
+
+    // Assess
+    expect(box.users.get(1002)).toMatchObject({ ACTIVE: true, EMAIL_ADDRESS: 'jane.doe@example.com' });
+  });
+
+  it.each([
+    ['has no USER_ID', ({ USER_ID: _id, ...rest }: InsightlyUser) => rest, 'the before-state has no USER_ID'],
+    // The PUT would replace user 1005 (Marcus) with Jane's record.
+    ['names another user', (user: InsightlyUser) => ({ ...user, USER_ID: 1005 }), 'is user 1005, not 1002'],
+    [
+      'was already inactive',
+      (user: InsightlyUser) => ({ ...user, ACTIVE: false }),
+      'already inactive before the offboarding',
+    ],
+  ])('refuses a before-state that %s, without sending anything', async (_case, change, words) => {
+    // Prepare
+    const box = await sandbox();
+    const before: UserRecord = {
+      id: '1002',
+      email: 'jane.doe@example.com',
+      active: true,
+      fields: change({ ...JANE }),
+    };
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).reactivateUser(before));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toContain(words);
+    expect(box.requests).toEqual([]);
+    expect(box.users.get(1005)).toEqual(SAMPLE_USERS[4]);
+  });
+});
+
+describe('InsightlyConnector.verifyReactivated', () => {
+  it('answers Vendor.NotYetApplied while the account is off', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    await offboarded(connector);
+
+    // Act
+    const error = await rejectionOf(connector.verifyReactivated('1002'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.notYetApplied);
+    expect(error.retryable).toBe(true);
+    expect(error.message).toBe(`${NAME}: verify user 1002: still inactive after the write`);
+  });
+
+  it('answers Vendor.NotYetApplied while reads lag behind the restore, then resolves with the record', async () => {
+    // Prepare: reads answer the record before each write twice more.
+    const box = await sandbox({ verifyLag: 2 });
+    const connector = connectorFor(box);
+    const before = await connector.getUser('1002');
+    await connector.deactivateUser(before);
+    await connector.reactivateUser(before);
+
+    // Act
+    const first = await rejectionOf(connector.verifyReactivated('1002'));
+    const second = await rejectionOf(connector.verifyReactivated('1002'));
+    const third = await connector.verifyReactivated('1002');
+
+    // Assess
+    expect([first.name, second.name]).toEqual([ERROR_NAMES.notYetApplied, ERROR_NAMES.notYetApplied]);
+    expect(third).toMatchObject({ id: '1002', email: 'jane.doe@example.com', active: true });
   });
 });
 

@@ -8,6 +8,7 @@ import {
   type Rapid7InsightvmConnector,
   SITE_GRANTS_FIELD,
 } from '../../../lambdas/connectors/rapid7-insightvm/connector';
+import { canReactivate, type UserRecord } from '../../../lambdas/connectors/types';
 import type { ConnectionRef, TlsOptions } from '../../../lambdas/shared/connections';
 import { ERROR_NAMES } from '../../../lambdas/shared/errors';
 import { runStep } from '../../../lambdas/shared/steps';
@@ -742,6 +743,203 @@ describe('Rapid7InsightvmConnector.verifyDeactivated', () => {
   });
 });
 
+/** Reads the user, switches it off and confirms it, as an offboarding run does; the read is the ledger's before-state. */
+async function offboarded(connector: Rapid7InsightvmConnector, id: number): Promise<UserRecord> {
+  const before = await connector.getUser(String(id));
+  await connector.deactivateUser(before);
+  await connector.verifyDeactivated(String(id));
+  return before;
+}
+
+/** What `consoleView` should show for a user restored to `before`: the user, and the grants it held. */
+function viewOf(before: UserRecord) {
+  const { [SITE_GRANTS_FIELD]: sites, [ASSET_GROUP_GRANTS_FIELD]: assetGroups, ...user } = before.fields;
+  return { user, sites: sites ?? [], assetGroups: assetGroups ?? [] };
+}
+
+describe('Rapid7InsightvmConnector.reactivateUser', () => {
+  it.each([
+    // Jane: allSites and allAssetGroups, an LDAP source, locales away from the default.
+    ['Jane (access to everything)', JANE.id, ['GET /api/3/users/3', 'PUT /api/3/users/3']],
+    // Marcus: sites 1 and 3 only; a SAML source; signs in with an address that is not his email.
+    [
+      'Marcus (some sites)',
+      MARCUS.id,
+      ['GET /api/3/users/5', 'PUT /api/3/users/5', 'PUT /api/3/users/5/sites'],
+    ],
+    [
+      'Tom (some sites and asset groups)',
+      TOM.id,
+      [
+        'GET /api/3/users/8',
+        'PUT /api/3/users/8',
+        'PUT /api/3/users/8/sites',
+        'PUT /api/3/users/8/asset_groups',
+      ],
+    ],
+  ])('gives %s back the exact user and grants of before, enabled', async (_case, id, trail) => {
+    // Prepare: the console drops the grants on every PUT of the user (the default).
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = await offboarded(connector, id);
+    const sent = box.requests.length;
+
+    // Act
+    await connector.reactivateUser(before);
+
+    // Assess
+    expect(canReactivate(connector)).toBe(true);
+    expect(described(box).slice(sent)).toEqual(trail);
+    expect(box.requests[sent + 1]?.body).toMatchObject({ enabled: true });
+    expect(await consoleView(box, id)).toEqual(viewOf(before));
+    expect(box.users.get(id)?.enabled).toBe(true);
+  });
+
+  it('puts back the grants of before, not the ones the user was given while disabled', async () => {
+    // Prepare: while Tom was off, his sites were changed and his asset groups revoked.
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = await offboarded(connector, TOM.id);
+    box.siteGrants.set(TOM.id, [1, 6]);
+    box.assetGroupGrants.delete(TOM.id);
+
+    // Act
+    await connector.reactivateUser(before);
+
+    // Assess
+    expect(box.siteGrants.get(TOM.id)).toEqual([2, 4]);
+    expect(box.assetGroupGrants.get(TOM.id)).toEqual([1, 3]);
+  });
+
+  it('reads the grants before the PUT when the before-state does not carry them', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = await offboarded(connector, TOM.id);
+    const { [SITE_GRANTS_FIELD]: _sites, [ASSET_GROUP_GRANTS_FIELD]: _groups, ...bare } = before.fields;
+    const sent = box.requests.length;
+
+    // Act
+    await connector.reactivateUser({ ...before, fields: bare });
+
+    // Assess
+    expect(described(box).slice(sent)).toEqual([
+      'GET /api/3/users/8',
+      'GET /api/3/users/8/sites',
+      'GET /api/3/users/8/asset_groups',
+      'PUT /api/3/users/8',
+      'PUT /api/3/users/8/sites',
+      'PUT /api/3/users/8/asset_groups',
+    ]);
+    expect(box.users.get(TOM.id)?.enabled).toBe(true);
+    expect(box.siteGrants.get(TOM.id)).toEqual([2, 4]);
+    expect(box.assetGroupGrants.get(TOM.id)).toEqual([1, 3]);
+  });
+
+  it('refuses, writing nothing, when the id now holds someone with another email', async () => {
+    // Prepare: Tom's id was given to a new hire, who is disabled.
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = await offboarded(connector, TOM.id);
+    const off = box.users.get(TOM.id) as InsightvmUser;
+    const newHire = { ...off, login: 'nnew', name: 'Nora New', email: 'nora.new@example.com' };
+    box.users.set(TOM.id, newHire);
+    const sent = box.requests.length;
+
+    // Act
+    const error = await rejectionOf(connector.reactivateUser(before));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: reactivate user 8: `));
+    expect(error.message).toContain('nora.new@example.com, not tom.nguyen@example.com');
+    expect(described(box).slice(sent)).toEqual(['GET /api/3/users/8']);
+    expect(box.users.get(TOM.id)).toEqual(newHire);
+  });
+
+  it('takes the same email in another case as the same account', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = await offboarded(connector, JANE.id);
+    const off = box.users.get(JANE.id) as InsightvmUser;
+    box.users.set(JANE.id, { ...off, email: 'Jane.Doe@EXAMPLE.com' });
+
+    // Act
+    await connector.reactivateUser(before);
+
+    // Assess
+    expect(box.users.get(JANE.id)).toMatchObject({ enabled: true, email: 'jane.doe@example.com' });
+  });
+
+  it.each([
+    ['names another user', { id: 6 }, 'is user 6, not 3'],
+    ['was already disabled', { enabled: false }, 'already disabled before the offboarding'],
+    ['has no role (UserEdit requires one)', { role: undefined }, 'not an InsightVM user (role'],
+  ])('refuses a before-state that %s, without sending anything', async (_case, change, words) => {
+    // Prepare
+    const box = await sandbox();
+    const before: UserRecord = {
+      id: '3',
+      email: 'jane.doe@example.com',
+      active: true,
+      fields: { ...structuredClone(JANE), ...change },
+    };
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).reactivateUser(before));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toContain(words);
+    expect(box.requests).toEqual([]);
+  });
+
+  it('says to enable the user by hand when the console wants a password with every update', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = await offboarded(connector, JANE.id);
+    box.addFault({
+      method: 'PUT',
+      status: 400,
+      times: 1,
+      body: JSON.stringify({ status: '400', message: 'The password is required.', links: [] }),
+    });
+
+    // Act
+    const error = await rejectionOf(connector.reactivateUser(before));
+
+    // Assess
+    expect(error.message).toMatch(new RegExp(`^${NAME}: reactivate user 3: HTTP 400 \\(The password`));
+    expect(error.message).toContain('enable the user in the console by hand');
+    expect(box.users.get(JANE.id)?.enabled).toBe(false);
+  });
+});
+
+describe('Rapid7InsightvmConnector.verifyReactivated', () => {
+  it('answers Vendor.NotYetApplied while reads still show the user disabled, then resolves', async () => {
+    // Prepare: reads answer the user before each write twice more.
+    const box = await sandbox({ verifyLag: 2 });
+    const connector = connectorFor(box);
+    const before = await connector.getUser('3');
+    await connector.deactivateUser(before);
+    await connector.reactivateUser(before);
+
+    // Act
+    const first = await rejectionOf(connector.verifyReactivated('3'));
+    const second = await rejectionOf(connector.verifyReactivated('3'));
+    const third = await connector.verifyReactivated('3');
+
+    // Assess
+    expect(first.name).toBe(ERROR_NAMES.notYetApplied);
+    expect(first.retryable).toBe(true);
+    expect(first.message).toBe(`${NAME}: verify user 3: still disabled after the write`);
+    expect(second.name).toBe(ERROR_NAMES.notYetApplied);
+    expect(third).toMatchObject({ id: '3', email: 'jane.doe@example.com', active: true });
+  });
+});
+
 describe('Rapid7InsightvmConnector.isIntegrationAccount', () => {
   it("is true for the user whose login is the secret's username (ignoring case), without a request", async () => {
     // Prepare
@@ -1197,6 +1395,34 @@ describe('Contract with the console Swagger (vendor-contracts/rapid7)', () => {
         problems: [],
       });
     // Marcus's and Tom's grants went back, each in its own body.
+    expect(puts.length).toBeGreaterThan(userPuts.length);
+    for (const put of puts)
+      expect({ path: put.path, ...requestProblems(put) }).toMatchObject({ problems: [] });
+  });
+
+  it('every body a reactivation sends is the one its Swagger operation takes, for every kind of user', async () => {
+    // Prepare: every enabled sample user but the integration account, switched off first.
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const ids = [...box.users.values()]
+      .filter((user) => user.enabled && user.id !== INTEGRATION.id)
+      .map((user) => user.id);
+    const befores = [];
+    for (const id of ids) befores.push(await offboarded(connector, id));
+    const sent = box.requests.length;
+
+    // Act
+    for (const before of befores) await connector.reactivateUser(before);
+
+    // Assess
+    const puts = box.requests.slice(sent).filter((request) => request.method !== 'GET');
+    const userPuts = puts.filter((put) => /^\/api\/3\/users\/\d+$/.test(put.path));
+    expect(userPuts).toHaveLength(ids.length);
+    for (const put of userPuts)
+      expect({ path: put.path, problems: userEditProblems(put.body) }).toEqual({
+        path: put.path,
+        problems: [],
+      });
     expect(puts.length).toBeGreaterThan(userPuts.length);
     for (const put of puts)
       expect({ path: put.path, ...requestProblems(put) }).toMatchObject({ problems: [] });

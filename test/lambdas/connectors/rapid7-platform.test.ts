@@ -4,7 +4,7 @@ import {
   isActiveStatus,
   type Rapid7PlatformConnector,
 } from '../../../lambdas/connectors/rapid7-platform/connector';
-import { canDeactivate } from '../../../lambdas/connectors/types';
+import { canDeactivate, canReactivate } from '../../../lambdas/connectors/types';
 import type { ConnectionRef } from '../../../lambdas/shared/connections';
 import { ERROR_NAMES } from '../../../lambdas/shared/errors';
 import {
@@ -60,6 +60,19 @@ describe('Rapid7PlatformConnector capabilities', () => {
     // Assess
     expect(canDeactivate(connector)).toBe(false);
     expect('deactivateUser' in connector).toBe(false);
+  });
+
+  it('cannot reactivate either: no API enables a platform user, a person does it', async () => {
+    // Prepare
+    const box = await sandbox();
+
+    // Act
+    const connector = connectorFor(box);
+
+    // Assess
+    expect(canReactivate(connector)).toBe(false);
+    expect('reactivateUser' in connector).toBe(false);
+    expect('verifyReactivated' in connector).toBe(false);
   });
 });
 

@@ -5,7 +5,7 @@ import {
   type ScimConnector,
   scimString,
 } from '../../../lambdas/connectors/scim/connector';
-import type { Connector } from '../../../lambdas/connectors/types';
+import { type Connector, canReactivate, type UserRecord } from '../../../lambdas/connectors/types';
 import type { ConnectionRef, ConnectionType, TlsOptions } from '../../../lambdas/shared/connections';
 import { ERROR_NAMES } from '../../../lambdas/shared/errors';
 import { runStep } from '../../../lambdas/shared/steps';
@@ -498,6 +498,154 @@ describe('ScimConnector.verifyDeactivated', () => {
       (request) => request.method === 'GET' && request.path === '/scim/v2/Users/u1002',
     );
     expect(reads).toHaveLength(4);
+  });
+});
+
+/** Reads the user, switches it off and confirms it, as an offboarding run does; the read is the ledger's before-state. */
+async function offboarded(connector: ScimConnector, userId = 'u1002'): Promise<UserRecord> {
+  const before = await connector.getUser(userId);
+  await connector.deactivateUser(before);
+  await connector.verifyDeactivated(userId);
+  return before;
+}
+
+/** The requests sent from `from` on, as `METHOD path`. */
+const sentSince = (box: ScimSandbox, from: number) =>
+  box.requests.slice(from).map((request) => `${request.method} ${request.path}`);
+
+/** A user without `meta`, which the service keeps itself (lastModified and version move on every write). */
+const withoutMeta = ({ meta: _meta, ...user }: Record<string, unknown>) => user;
+
+describe('ScimConnector.reactivateUser', () => {
+  it.each(['scim', 'insightly-scim', 'gainsight-scim'] as const)(
+    '%s: PATCHes active back to true, and the account is exactly as before, with one GET and one PATCH',
+    async (type) => {
+      // Prepare
+      const box = await sandbox();
+      const connector = connectorFor(box, { token: SCIM_SANDBOX_TOKEN }, type);
+      const before = await offboarded(connector);
+      const from = box.requests.length;
+
+      // Act
+      await connector.reactivateUser(before);
+
+      // Assess
+      expect(canReactivate(connector)).toBe(true);
+      expect(sentSince(box, from)).toEqual(['GET /scim/v2/Users/u1002', 'PATCH /scim/v2/Users/u1002']);
+      expect(box.requests.at(-1)?.body).toEqual({
+        schemas: [PATCH_OP_SCHEMA],
+        Operations: [{ op: 'replace', path: 'active', value: true }],
+      });
+      const now = await connector.getUser('u1002');
+      expect(withoutMeta(now.fields)).toEqual(withoutMeta(before.fields));
+      expect(withoutMeta(box.users.get('u1002') as ScimUser)).toEqual(
+        withoutMeta(SAMPLE_USERS[1] as ScimUser),
+      );
+      expect(now.active).toBe(true);
+    },
+  );
+
+  it('checks an account whose userName is not an address by its primary email', async () => {
+    // Prepare: jdoe2 (u1004) is known by j.doe2@example.com
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = await offboarded(connector, 'u1004');
+
+    // Act
+    await connector.reactivateUser(before);
+
+    // Assess
+    expect(box.users.get('u1004')?.active).toBe(true);
+  });
+
+  it('refuses, writing nothing, when the id now holds someone with another email', async () => {
+    // Prepare: Jane's id was given to a new hire, who is switched off.
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = await offboarded(connector);
+    const off = box.users.get('u1002') as ScimUser;
+    const newHire: ScimUser = {
+      ...off,
+      userName: 'nora.new@example.com',
+      emails: [{ value: 'nora.new@example.com', type: 'work', primary: true }],
+    };
+    box.users.set('u1002', newHire);
+    const from = box.requests.length;
+
+    // Act
+    const error = await rejectionOf(connector.reactivateUser(before));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: reactivate user u1002: `));
+    expect(error.message).toContain('nora.new@example.com, not jane.doe@example.com');
+    expect(sentSince(box, from)).toEqual(['GET /scim/v2/Users/u1002']);
+    expect(box.users.get('u1002')).toEqual(newHire);
+  });
+
+  it('takes the same email in another case as the same account', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = await offboarded(connector);
+    const off = box.users.get('u1002') as ScimUser;
+    box.users.set('u1002', { ...off, userName: 'Jane.Doe@Example.COM' });
+
+    // Act
+    await connector.reactivateUser(before);
+
+    // Assess
+    expect(box.users.get('u1002')?.active).toBe(true);
+  });
+
+  it.each([
+    ['names another user', (user: ScimUser) => ({ ...user, id: 'u1005' }), 'is user u1005, not u1002'],
+    [
+      'was already inactive',
+      (user: ScimUser) => ({ ...user, active: false }),
+      'already inactive before the offboarding',
+    ],
+    ['is not a SCIM user', ({ userName: _name, ...user }: ScimUser) => user, 'not a SCIM user'],
+  ])('refuses a before-state that %s, without sending anything', async (_case, change, words) => {
+    // Prepare
+    const box = await sandbox();
+    const before: UserRecord = {
+      id: 'u1002',
+      email: 'jane.doe@example.com',
+      active: true,
+      fields: change(structuredClone(SAMPLE_USERS[1] as ScimUser)),
+    };
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).reactivateUser(before));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toContain(words);
+    expect(box.requests).toEqual([]);
+  });
+});
+
+describe('ScimConnector.verifyReactivated', () => {
+  it('answers Vendor.NotYetApplied while reads still show the user inactive, then resolves', async () => {
+    // Prepare: reads answer the record before each write twice more.
+    const box = await sandbox({ verifyLag: 2 });
+    const connector = connectorFor(box);
+    const before = await connector.getUser('u1002');
+    await connector.deactivateUser(before);
+    await connector.reactivateUser(before);
+
+    // Act
+    const first = await rejectionOf(connector.verifyReactivated('u1002'));
+    const second = await rejectionOf(connector.verifyReactivated('u1002'));
+    const third = await connector.verifyReactivated('u1002');
+
+    // Assess
+    expect(first.name).toBe(ERROR_NAMES.notYetApplied);
+    expect(first.retryable).toBe(true);
+    expect(first.message).toBe(`${NAME}: verify user u1002: still inactive after the PATCH`);
+    expect(second.name).toBe(ERROR_NAMES.notYetApplied);
+    expect(third).toMatchObject({ id: 'u1002', email: 'jane.doe@example.com', active: true });
   });
 });
 
