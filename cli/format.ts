@@ -8,6 +8,8 @@ const STEP_WORDS: Record<ProgressEvent['step'], string> = {
   Deactivate: 'deactivating',
   Verify: 'verifying',
   AskPerson: 'waiting for a person to switch the account off',
+  Reactivate: 'restoring the account',
+  'Verify reactivated': 'verifying it is back on',
 };
 
 /** One progress line, as a connection moves through its steps. */
@@ -16,6 +18,13 @@ export function formatProgress(event: ProgressEvent): string | undefined {
   if (event.phase === 'failed') return `  ${event.connection}: ${event.step} answered ${event.errorName}`;
   return undefined;
 }
+
+const REACTIVATION_OUTCOMES = new Set([
+  'reactivated',
+  'would-reactivate',
+  'already-active',
+  'nothing-to-restore',
+]);
 
 /** The summary as a table a person reads at a glance. */
 export function formatSummary(summary: OffboardSummary): string {
@@ -34,7 +43,8 @@ export function formatSummary(summary: OffboardSummary): string {
       .join('  ')
       .trimEnd();
   const failed = summary.connections.filter((c) => c.outcome === 'failed').length;
-  const title = `Offboarding ${summary.email}${summary.dryRun ? ' (dry run: nothing was changed)' : ''}`;
+  const reactivation = summary.connections.some((c) => REACTIVATION_OUTCOMES.has(c.outcome));
+  const title = `${reactivation ? 'Reactivating' : 'Offboarding'} ${summary.email}${summary.dryRun ? ' (dry run: nothing was changed)' : ''}`;
   const status = `Status: ${summary.status}${failed ? ` (${failed} of ${summary.connections.length} connections failed)` : ''}`;
   return [title, '', line(header), ...rows.map(line), '', status].join('\n');
 }

@@ -21,6 +21,7 @@ Usage:
   offboard run --config <file> --email <email> [--dry-run] [--connections a,b] [--json]
   offboard run --config <file> --emails <file> [--concurrency 10] [--dry-run] [--connections a,b] [--json]
   offboard demo [--email <email>] [--json]
+  offboard reactivate --config <file> --email <email> [--dry-run] [--connections a,b] [--json]
   offboard report --email <email> [--since <date>] [--json | --format csv]
   offboard task complete <token>
   offboard task fail <token> --reason <why>
@@ -32,6 +33,8 @@ run     Offboards one person (--email), or many (--emails: a file with one email
         Connections without "baseUrl" in the config use a built-in sandbox.
 demo    Starts a built-in sandbox for every vendor surface and offboards one person on
         all of them: a dry run, the real run, and a re-run that finds nothing left to do.
+reactivate  Undoes a mistaken termination: restores each account the ledger shows this
+        workflow switched off, exactly as it was before (left alone if already back on).
 report  Prints the evidence the ledger holds for a person: every connection's outcome, the
         account as it was before, when, and which run (local runs: .offboard/ledger).
 task    Answers a task the workflow gave a person (a vendor whose API cannot switch an
@@ -64,6 +67,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         return await taskCommand(rest, io);
       case 'report':
         return await reportCommand(rest, io);
+      case 'reactivate':
+        return await reactivateCommand(rest, io);
       case 'help':
       case '--help':
       case '-h':
@@ -420,4 +425,24 @@ async function reportCommand(args: string[], io: Io): Promise<number> {
   } finally {
     await local.close();
   }
+}
+
+async function reactivateCommand(args: string[], io: Io): Promise<number> {
+  const values = parse(args, {
+    config: { type: 'string' },
+    email: { type: 'string' },
+    'dry-run': { type: 'boolean', default: false },
+    connections: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  if (typeof values.config !== 'string') throw new UsageError('reactivate: --config <file> is required');
+  if (typeof values.email !== 'string') throw new UsageError('reactivate: --email <email> is required');
+  const input: Record<string, unknown> = {
+    email: values.email,
+    dryRun: values['dry-run'] === true,
+    reactivate: true,
+  };
+  if (typeof values.connections === 'string')
+    input.connections = values.connections.split(',').map((name: string) => name.trim());
+  return offboard(loadConfigFile(values.config), input, values.json === true, io);
 }

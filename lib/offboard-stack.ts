@@ -87,6 +87,8 @@ export class OffboardStack extends Stack {
   public readonly ledgerTable: Table;
   /** Writes the outcomes to the ledger. */
   public readonly recordFunction: OffboardFunction;
+  /** Reads from the ledger what a reactivation restores. */
+  public readonly restorePlanFunction: OffboardFunction;
   /** Claims an HR termination once (resent events are duplicates). */
   public readonly claimFunction: OffboardFunction;
   /** Failed or partial offboardings, and failed executions. */
@@ -209,6 +211,14 @@ export class OffboardStack extends Stack {
       'dynamodb:GetItem',
       'dynamodb:UpdateItem',
     );
+    this.restorePlanFunction = new OffboardFunction(this, 'RestorePlanFunction', {
+      entry: join(REPO_ROOT, 'lambdas/handlers/restore-plan.ts'),
+      projectRoot: REPO_ROOT,
+      description: 'offboard: read from the ledger what a reactivation restores',
+      environment: { OFFBOARD_LEDGER_TABLE: this.ledgerTable.tableName },
+    });
+    // Reads only, one person's partition at a time.
+    this.ledgerTable.grant(this.restorePlanFunction.role, 'dynamodb:Query');
 
     // Retained a year like the functions' logs. Execution data stays out: it holds PII.
     const stateMachineLogs = new LogGroup(this, 'OffboardUserLogs', {
@@ -240,6 +250,7 @@ export class OffboardStack extends Stack {
         SummarizeFunctionArn: this.summarizeFunction.function.functionArn,
         RecordFunctionArn: this.recordFunction.function.functionArn,
         ClaimFunctionArn: this.claimFunction.function.functionArn,
+        RestorePlanFunctionArn: this.restorePlanFunction.function.functionArn,
         ResultBusName: resultBus.eventBusName,
         TaskTopicArn: this.taskTopic.topicArn,
       },
@@ -254,6 +265,7 @@ export class OffboardStack extends Stack {
       this.summarizeFunction,
       this.recordFunction,
       this.claimFunction,
+      this.restorePlanFunction,
       ...connectorFunctions.values(),
     ];
     this.stateMachine.addToRolePolicy(

@@ -15,6 +15,7 @@ import { claimHandler } from '../lambdas/handlers/claim';
 import { connectorHandler } from '../lambdas/handlers/connector';
 import { normalizeHandler } from '../lambdas/handlers/normalize';
 import { recordHandler } from '../lambdas/handlers/record';
+import { restorePlanHandler } from '../lambdas/handlers/restore-plan';
 import { handler as summarizeHandler } from '../lambdas/handlers/summarize';
 import type { ConnectionRef, ConnectionType } from '../lambdas/shared/connections';
 import type { Ledger } from '../lambdas/shared/ledger';
@@ -29,7 +30,14 @@ export const OFFBOARD_USER_ASL = fileURLToPath(
 );
 
 /** Task states of offboard-user.asl.json that run a connector step. */
-export const CONNECTOR_STEPS = ['Lookup', 'GetRecord', 'Deactivate', 'Verify'] as const;
+export const CONNECTOR_STEPS = [
+  'Lookup',
+  'GetRecord',
+  'Deactivate',
+  'Verify',
+  'Reactivate',
+  'Verify reactivated',
+] as const;
 export type ConnectorStep = (typeof CONNECTOR_STEPS)[number] | 'AskPerson';
 
 /** The connector behind each connection type, as the deployed functions bundle them. */
@@ -98,6 +106,7 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
   const normalize = normalizeHandler(() => refs);
   const record = recordHandler(() => options.ledger);
   const claim = claimHandler(() => options.ledger);
+  const plan = restorePlanHandler(() => options.ledger);
   const connectorHandlers = new Map(
     Object.entries(CONNECTOR_FACTORIES).map(([type, factory]) => [
       type,
@@ -171,6 +180,8 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
         Normalize: async (input) =>
           invoke(normalize, (input as { Payload: unknown }).Payload, 'offboard-local-normalize'),
         'Ask a person': askPerson,
+        'Find what was switched off': async (input) =>
+          invoke(plan, (input as { Payload: unknown }).Payload, 'offboard-local-restore-plan'),
         'Claim the termination': async (input) =>
           invoke(claim, (input as { Payload: unknown }).Payload, 'offboard-local-claim'),
         'Publish the result': async (input) => {

@@ -222,3 +222,35 @@ export function ledgerEntries(input: unknown): LedgerEntry[] {
     return entry;
   });
 }
+
+/** What a reactivation restores on one connection: the last real deactivation's before-state. */
+export interface Restore {
+  userId: string;
+  before: Record<string, unknown>;
+  deactivatedAt: string;
+  executionId: string;
+}
+
+/**
+ * For each connection, the account to restore: the most recent real (not dry-run)
+ * `deactivated` entry that kept a before-state. Null where the ledger holds none: there is
+ * nothing this workflow switched off there, so nothing to switch back on.
+ */
+export function restorePlan(
+  history: readonly LedgerEntry[],
+  connections: readonly string[],
+): Record<string, Restore | null> {
+  const plan: Record<string, Restore | null> = Object.fromEntries(connections.map((name) => [name, null]));
+  for (const entry of history) {
+    if (!(entry.connection in plan) || entry.dryRun || entry.outcome !== 'deactivated') continue;
+    if (!entry.before || !entry.userId) continue;
+    // History comes oldest first: a later deactivation replaces an earlier one.
+    plan[entry.connection] = {
+      userId: entry.userId,
+      before: entry.before,
+      deactivatedAt: entry.at,
+      executionId: entry.executionId,
+    };
+  }
+  return plan;
+}

@@ -16,6 +16,8 @@ export const offboardRequestSchema = z
       .max(254, 'email is longer than 254 characters')
       .pipe(z.email({ error: (issue) => `'${String(issue.input)}' is not a valid email address` })),
     dryRun: z.boolean({ error: 'dryRun must be true or false' }).default(false),
+    /** Undo a mistaken termination: restore each account from the ledger's before-state. */
+    reactivate: z.boolean({ error: 'reactivate must be true or false' }).default(false),
     connections: z
       .array(z.string().min(1), { error: 'connections must be a list of connection names' })
       .min(1, 'connections, when given, must name at least one connection')
@@ -58,6 +60,8 @@ export interface NormalizedRequest {
   email: string;
   dryRun: boolean;
   connections: ConnectionRef[];
+  /** Restore the accounts instead of switching them off. */
+  reactivate: boolean;
   /** A future-dated termination: the state machine waits until then (ISO 8601, UTC). */
   waitUntil?: string;
   /** Set when an HR event started the run: what makes a resent event a duplicate. */
@@ -116,12 +120,12 @@ export function normalizeRequest(raw: unknown, available: readonly ConnectionRef
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) =>
       issue.code === 'unrecognized_keys'
-        ? `unknown field(s) ${issue.keys.map((k) => `'${k}'`).join(', ')} (expected email, dryRun, connections)`
+        ? `unknown field(s) ${issue.keys.map((k) => `'${k}'`).join(', ')} (expected email, dryRun, connections, reactivate)`
         : issue.message,
     );
     throw new InvalidInputError(`invalid input: ${problems.join('; ')}`);
   }
-  const { email, dryRun, connections: wanted } = parsed.data;
+  const { email, dryRun, reactivate, connections: wanted } = parsed.data;
   let connections = [...available];
   if (wanted) {
     const known = new Set(available.map((c) => c.name));
@@ -138,6 +142,8 @@ export function normalizeRequest(raw: unknown, available: readonly ConnectionRef
   return {
     email,
     dryRun,
+    // Always present: the state machine routes on it.
+    reactivate,
     // The state machine routes on this: the API switches the account off, or a person does.
     connections: connections.map((c) => ({
       ...c,

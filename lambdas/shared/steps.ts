@@ -1,7 +1,19 @@
 import { z } from 'zod';
-import { type Connector, canDeactivate, type LookupResult, type UserRecord } from '../connectors/types';
+import {
+  type Connector,
+  canDeactivate,
+  canReactivate,
+  type LookupResult,
+  type UserRecord,
+} from '../connectors/types';
 import { type ConnectionRef, connectionRefSchema } from './connections';
-import { ConfigError, InvalidInputError, ProtectedUserError, UserMismatchError } from './errors';
+import {
+  ConfigError,
+  InvalidInputError,
+  NotYetAppliedError,
+  ProtectedUserError,
+  UserMismatchError,
+} from './errors';
 import { sameEmail } from './http';
 import { describeIssues } from './issues';
 import { requestPacing } from './pacing';
@@ -35,6 +47,15 @@ export const stepEventSchema = z.discriminatedUnion('step', [
     dryRun: z.boolean().default(false),
   }),
   z.object({ step: z.literal('verify'), ...common, userId: z.string().min(1) }),
+  z.object({
+    step: z.literal('reactivate'),
+    ...common,
+    userId: z.string().min(1),
+    /** The account's fields before the deactivation, from the ledger. */
+    before: z.record(z.string(), z.unknown()),
+    dryRun: z.boolean().default(false),
+  }),
+  z.object({ step: z.literal('verifyReactivated'), ...common, userId: z.string().min(1) }),
 ]);
 export type StepEvent = z.input<typeof stepEventSchema>;
 
@@ -42,7 +63,8 @@ export type StepResult =
   | LookupResult
   | UserRecord
   | { userId: string; written: boolean }
-  | { userId: string; active: false };
+  | { userId: string; written: boolean; alreadyActive: boolean }
+  | { userId: string; active: boolean };
 
 /**
  * Runs one workflow step against a connector. The rules that protect people live here,
@@ -97,5 +119,35 @@ export async function runStep(
     case 'verify':
       await connector.verifyDeactivated(input.userId);
       return { userId: input.userId, active: false };
+    case 'reactivate': {
+      // Re-running a reactivation is harmless: an account already back on is left alone, so
+      // that changes made to it since (someone re-enabled it by hand) are not overwritten.
+      const current = await connector.getUser(input.userId);
+      if (current.active) return { userId: input.userId, written: false, alreadyActive: true };
+      if (input.dryRun) return { userId: input.userId, written: false, alreadyActive: false };
+      if (!canReactivate(connector)) {
+        throw new ConfigError(
+          `${label}: ${input.connection.type} accounts are switched back on by a person, not by the API`,
+        );
+      }
+      await connector.reactivateUser({
+        id: input.userId,
+        email: input.email,
+        active: true,
+        fields: input.before,
+      });
+      return { userId: input.userId, written: true, alreadyActive: false };
+    }
+    case 'verifyReactivated': {
+      if (canReactivate(connector)) {
+        await connector.verifyReactivated(input.userId);
+      } else if (!(await connector.getUser(input.userId)).active) {
+        // A person switched it back on (no API for it): the read decides.
+        throw new NotYetAppliedError(
+          `${label}: verify user ${input.userId}: still inactive after the reactivation`,
+        );
+      }
+      return { userId: input.userId, active: true };
+    }
   }
 }

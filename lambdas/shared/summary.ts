@@ -7,6 +7,11 @@ export const OUTCOMES = [
   'not-found',
   'would-deactivate',
   'failed',
+  // Reactivation (a mistaken termination): the account restored from the ledger's before-state.
+  'reactivated',
+  'would-reactivate',
+  'already-active',
+  'nothing-to-restore',
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 

@@ -118,8 +118,8 @@ describe('OffboardStack with config/connections.json', () => {
 
   it('runs every function on Node.js 22, ARM, with X-Ray and JSON logs into a retained log group', () => {
     // Assess
-    // normalize, summarize, record, claim, one connector; normalize-bulk, summarize-bulk
-    template.resourceCountIs('AWS::Lambda::Function', 7);
+    // normalize, summarize, record, claim, restore plan, one connector; normalize-bulk, summarize-bulk
+    template.resourceCountIs('AWS::Lambda::Function', 8);
     for (const fn of Object.values(template.findResources('AWS::Lambda::Function')) as Json[]) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -239,7 +239,7 @@ describe('OffboardStack with config/connections.json', () => {
     });
   });
 
-  it('lets the state machine invoke normalize, summarize, record, claim and every connector, and nothing else', () => {
+  it('lets the state machine invoke its own functions and every connector, and nothing else', () => {
     // Prepare
     const stateMachine = Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0] as Json;
     const roleId = ((stateMachine.Properties as Json).RoleArn as { 'Fn::GetAtt': [string, string] })[
@@ -250,6 +250,7 @@ describe('OffboardStack with config/connections.json', () => {
       stack.summarizeFunction,
       stack.recordFunction,
       stack.claimFunction,
+      stack.restorePlanFunction,
       ...stack.connectorFunctions.values(),
     ];
 
@@ -285,7 +286,7 @@ describe('OffboardStack with config/connections.json', () => {
     expect(publishers[0]).toMatch(/^OffboardUserRole/);
   });
 
-  it('keeps the ledger: retained, recoverable, encrypted; only record writes entries, only claim touches claims', () => {
+  it('keeps the ledger: retained, recoverable, encrypted; record writes entries, claim touches claims, restore plan reads', () => {
     // Assess
     const ledger = template.findResources('AWS::DynamoDB::Table')[
       logicalId(stack, stack.ledgerTable)
@@ -316,8 +317,11 @@ describe('OffboardStack with config/connections.json', () => {
       'dynamodb:UpdateItem',
     ]);
     // Nobody else may touch the evidence (and nobody may delete it).
+    expect(ledgerStatements(stack.restorePlanFunction).flatMap(actions)).toEqual(['dynamodb:Query']);
     expect(onLedger.length).toBe(
-      ledgerStatements(stack.recordFunction).length + ledgerStatements(stack.claimFunction).length,
+      ledgerStatements(stack.recordFunction).length +
+        ledgerStatements(stack.claimFunction).length +
+        ledgerStatements(stack.restorePlanFunction).length,
     );
     expect(onLedger.flatMap(actions)).not.toContain('dynamodb:DeleteItem');
   });
@@ -451,8 +455,8 @@ describe('OffboardStack with other configs', () => {
     // Assess
     expect(statements.map((s) => s.Resource)).toEqual([COMPLETE_ARN]);
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
-    // normalize, summarize, record, claim, one connector; normalize-bulk, summarize-bulk
-    template.resourceCountIs('AWS::Lambda::Function', 7);
+    // normalize, summarize, record, claim, restore plan, one connector; normalize-bulk, summarize-bulk
+    template.resourceCountIs('AWS::Lambda::Function', 8);
     expect(Object.keys(template.findOutputs('*'))).toEqual([
       'TaskTopicArn',
       'BulkStateMachineArn',
@@ -539,7 +543,7 @@ describe('OffboardStack with every connection type', () => {
 
     // Assess
     expect(violations(readReport(assembly.directory))).toEqual([]);
-    template.resourceCountIs('AWS::Lambda::Function', CONNECTION_TYPES.length + 6);
+    template.resourceCountIs('AWS::Lambda::Function', CONNECTION_TYPES.length + 7);
     for (const type of CONNECTION_TYPES) {
       const connector = required(stack.connectorFunctions.get(type), `${type} connector`);
       const reads = roleStatements(template, logicalId(stack, connector.role))

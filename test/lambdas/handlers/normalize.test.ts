@@ -20,6 +20,7 @@ describe('normalize function', () => {
     expect(result).toEqual({
       email: 'Jane.Doe@example.com',
       dryRun: false,
+      reactivate: false,
       connections: [expect.objectContaining({ name: 'insightly-prod', secretId: 'offboard/insightly-prod' })],
     });
   });

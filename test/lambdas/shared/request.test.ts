@@ -32,6 +32,7 @@ describe('normalizeRequest', () => {
     expect(request).toEqual({
       email: 'Jane.Doe@Example.com',
       dryRun: false,
+      reactivate: false,
       connections: CONFIGURED.map((c) => ({ ...c, deactivation: 'api' })),
     });
   });

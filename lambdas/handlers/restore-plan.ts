@@ -1,0 +1,45 @@
+import middy from '@middy/core';
+import { z } from 'zod';
+import { ConfigError, InvalidInputError } from '../shared/errors';
+import { Ledger, restorePlan } from '../shared/ledger';
+import { handlerMiddlewares, logger } from '../shared/logger';
+
+const planInputSchema = z
+  .object({
+    email: z.string().min(3),
+    connections: z.array(z.object({ name: z.string() }).loose()),
+  })
+  .loose();
+
+/**
+ * Before a reactivation: reads the ledger and gives each connection what to restore (the
+ * account as it was before the last real deactivation), or null when there is nothing.
+ */
+export function restorePlanHandler(ledger: () => Ledger | undefined) {
+  return middy<unknown, unknown>()
+    .use(handlerMiddlewares())
+    .handler(async (event) => {
+      const parsed = planInputSchema.safeParse(event);
+      if (!parsed.success) throw new InvalidInputError(`restore plan input: ${parsed.error.message}`);
+      const state = parsed.data;
+      const target = ledger();
+      if (!target) throw new ConfigError('a reactivation needs the ledger: it holds what to restore');
+      const plan = restorePlan(
+        await target.history(state.email),
+        state.connections.map((c) => c.name),
+      );
+      logger.info('restore plan', { restorable: Object.values(plan).filter(Boolean).length });
+      return {
+        ...state,
+        connections: state.connections.map((c) => ({ ...c, restore: plan[c.name] ?? null })),
+      };
+    });
+}
+
+let ledger: Ledger | undefined;
+export const handler = restorePlanHandler(() => {
+  const table = process.env.OFFBOARD_LEDGER_TABLE;
+  if (!table) throw new ConfigError('OFFBOARD_LEDGER_TABLE is not set: the stack names the ledger table');
+  ledger ??= new Ledger(table);
+  return ledger;
+});
