@@ -10,6 +10,7 @@ const STEP_WORDS: Record<ProgressEvent['step'], string> = {
   AskPerson: 'waiting for a person to switch the account off',
   Reactivate: 'restoring the account',
   'Verify reactivated': 'verifying it is back on',
+  'Still off?': 'checking it is still off',
 };
 
 /** One progress line, as a connection moves through its steps. */

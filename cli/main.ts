@@ -5,6 +5,7 @@ import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-
 import { parsePeople } from '../lambdas/shared/people';
 import { normalizeRequest } from '../lambdas/shared/request';
 import { type ConfigFile, ConfigFileError, loadConfigFile } from '../lib/config';
+import { runAuditLocally } from '../local/audit';
 import { runBulkLocally } from '../local/bulk';
 import { type PreparedConnections, prepareConnections, SANDBOX_STARTERS } from '../local/connections';
 import { openLocalLedger } from '../local/ledger';
@@ -22,6 +23,7 @@ Usage:
   offboard run --config <file> --emails <file> [--concurrency 10] [--dry-run] [--connections a,b] [--json]
   offboard demo [--email <email>] [--json]
   offboard reactivate --config <file> --email <email> [--dry-run] [--connections a,b] [--json]
+  offboard audit --config <file> [--remediate] [--json]
   offboard report --email <email> [--since <date>] [--json | --format csv]
   offboard task complete <token>
   offboard task fail <token> --reason <why>
@@ -35,6 +37,9 @@ demo    Starts a built-in sandbox for every vendor surface and offboards one per
         all of them: a dry run, the real run, and a re-run that finds nothing left to do.
 reactivate  Undoes a mistaken termination: restores each account the ledger shows this
         workflow switched off, exactly as it was before (left alone if already back on).
+audit   Re-checks everyone the ledger shows offboarded, on every connection: drift (an
+        account active again) is reported and recorded; --remediate switches it off again.
+        Deployed, the same state machine runs on a schedule. Exit 1 when drift was found.
 report  Prints the evidence the ledger holds for a person: every connection's outcome, the
         account as it was before, when, and which run (local runs: .offboard/ledger).
 task    Answers a task the workflow gave a person (a vendor whose API cannot switch an
@@ -69,6 +74,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         return await reportCommand(rest, io);
       case 'reactivate':
         return await reactivateCommand(rest, io);
+      case 'audit':
+        return await auditCommand(rest, io);
       case 'help':
       case '--help':
       case '-h':
@@ -445,4 +452,44 @@ async function reactivateCommand(args: string[], io: Io): Promise<number> {
   if (typeof values.connections === 'string')
     input.connections = values.connections.split(',').map((name: string) => name.trim());
   return offboard(loadConfigFile(values.config), input, values.json === true, io);
+}
+
+async function auditCommand(args: string[], io: Io): Promise<number> {
+  const values = parse(args, {
+    config: { type: 'string' },
+    remediate: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+  });
+  if (typeof values.config !== 'string') throw new UsageError('audit: --config <file> is required');
+  const config = loadConfigFile(values.config);
+  const prepared = await prepareConnections(config);
+  const local = await openLocalLedger();
+  try {
+    const result = await runAuditLocally({
+      connections: prepared.connections,
+      ledger: local.ledger,
+      remediate: values.remediate === true,
+      askPerson: askPersonFor(prepared, io.err),
+    });
+    if (!result.ok) {
+      io.err(`offboard: audit: ${result.error.name}: ${result.error.message}`);
+      return EXIT.failed;
+    }
+    const { totals } = result;
+    if (values.json === true) io.out(JSON.stringify(totals, null, 2));
+    else {
+      io.out(
+        `Audit: ${totals.checked} accounts checked, ${totals.stillOff} still off, ${totals.drift} active again` +
+          `${totals.remediated ? ` (${totals.remediated} switched off again)` : ''}, ${totals.unchecked} not checked.`,
+      );
+      for (const d of totals.driftFound) {
+        io.out(
+          `  drift: ${d.email} on ${d.connection} (user ${d.userId})${d.remediated ? ': switched off again' : ''}`,
+        );
+      }
+    }
+    return totals.drift > totals.remediated || totals.unchecked > 0 ? EXIT.failed : EXIT.ok;
+  } finally {
+    await Promise.all([prepared.close(), local.close()]);
+  }
 }

@@ -44,6 +44,23 @@ export const configFileSchema = z
     taskEmails: z.array(z.email()).optional(),
     /** Who is mailed when an offboarding ends failed or partial, or an execution fails (deployed). */
     alertEmails: z.array(z.email()).optional(),
+    /**
+     * The scheduled audit: an EventBridge Scheduler expression (default daily at 06:00 UTC,
+     * `cron(0 6 * * ? *)`), and whether drift is switched off again (`remediate`).
+     */
+    audit: z
+      .object({
+        schedule: z
+          .string()
+          .regex(
+            /^(cron|rate|at)\(.+\)$/,
+            'schedule must be a Scheduler expression such as cron(0 6 * * ? *) or rate(1 day)',
+          )
+          .optional(),
+        remediate: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
     /** The event bus that receives 'Offboarding Finished' events. Default: the account's default bus. */
     resultBusName: z.string().min(1).optional(),
     /**

@@ -15,12 +15,14 @@ import {
 import { Alarm, ComparisonOperator, MathExpression, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
-import { EventBus, Rule } from 'aws-cdk-lib/aws-events';
+import { EventBus, type IEventBus, Rule } from 'aws-cdk-lib/aws-events';
 import { SfnStateMachine } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { FilterPattern, LogGroup, MetricFilter, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3';
+import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
+import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -42,6 +44,8 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The state machine definition: the same file the local runner executes. */
 export const OFFBOARD_USER_ASL = join(REPO_ROOT, 'statemachines', 'offboard-user.asl.json');
+/** The scheduled audit's definition. */
+export const OFFBOARD_AUDIT_ASL = join(REPO_ROOT, 'statemachines', 'offboard-audit.asl.json');
 /** The bulk workflow's definition. */
 export const OFFBOARD_BULK_ASL = join(REPO_ROOT, 'statemachines', 'offboard-bulk.asl.json');
 
@@ -93,6 +97,14 @@ export class OffboardStack extends Stack {
   public readonly claimFunction: OffboardFunction;
   /** Failed or partial offboardings, and failed executions. */
   public readonly alarms: Alarm[];
+  /** The scheduled audit, its schedule and its drift alarm. */
+  public readonly audit: {
+    stateMachine: StateMachine;
+    schedule: Schedule;
+    alarm: Alarm;
+    page: OffboardFunction;
+    tally: OffboardFunction;
+  };
   /** Starts OffboardUser on the HR system's "Employee Terminated" events. */
   public readonly hrRule: Rule;
   /** Request slots per connection, shared across executions (rate limits). */
@@ -283,7 +295,7 @@ export class OffboardStack extends Stack {
       new PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [taskKey.keyArn] }),
     );
     resultBus.grantPutEventsTo(this.stateMachine);
-    this.alarms = this.operations(parsed.data.alertEmails ?? []);
+
     Validations.of(this.stateMachine).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
@@ -296,6 +308,13 @@ export class OffboardStack extends Stack {
         'Tasks for people (accounts whose API cannot switch them off). Subscribe, then answer with: offboard task complete <token>',
     });
     this.bulk = this.bulkWorkflow(connections.length > 0 ? refs : []);
+    this.audit = this.auditWorkflow(
+      refs,
+      [...connectorFunctions.values()],
+      resultBus,
+      parsed.data.audit ?? {},
+    );
+    this.alarms = this.operations(parsed.data.alertEmails ?? [], [this.audit.alarm]);
 
     // HR-system events: "Employee Terminated" on the configured bus starts an offboarding,
     // the whole event as input (the normalizer reads both shapes).
@@ -326,12 +345,129 @@ export class OffboardStack extends Stack {
   }
 
   /**
+   * offboard-audit, on a schedule: re-checks every account the ledger says is off, page by
+   * page; drift is reported, recorded, published, alarmed and, with `remediate`, switched
+   * off again through OffboardUser.
+   */
+  private auditWorkflow(
+    refs: ConnectionRef[],
+    connectors: OffboardFunction[],
+    resultBus: IEventBus,
+    options: { schedule?: string; remediate?: boolean },
+  ): OffboardStack['audit'] {
+    const page = new OffboardFunction(this, 'AuditPageFunction', {
+      entry: join(REPO_ROOT, 'lambdas/handlers/audit-page.ts'),
+      projectRoot: REPO_ROOT,
+      description: 'offboard: the next page of accounts the audit re-checks',
+      environment: {
+        OFFBOARD_LEDGER_TABLE: this.ledgerTable.tableName,
+        OFFBOARD_CONNECTIONS: this.toJsonString(refs),
+      },
+    });
+    this.ledgerTable.grant(page.role, 'dynamodb:Scan');
+    const tally = new OffboardFunction(this, 'AuditTallyFunction', {
+      entry: join(REPO_ROOT, 'lambdas/handlers/audit-tally.ts'),
+      projectRoot: REPO_ROOT,
+      description: 'offboard: audit totals, and drift recorded in the ledger',
+      environment: { OFFBOARD_LEDGER_TABLE: this.ledgerTable.tableName },
+    });
+    this.ledgerTable.grant(tally.role, 'dynamodb:PutItem');
+    const logs = new LogGroup(this, 'OffboardAuditLogs', {
+      retention: RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const stateMachine = new StateMachine(this, 'OffboardAudit', {
+      stateMachineType: StateMachineType.STANDARD,
+      definitionBody: DefinitionBody.fromFile(OFFBOARD_AUDIT_ASL),
+      definitionSubstitutions: {
+        AuditPageFunctionArn: page.function.functionArn,
+        AuditTallyFunctionArn: tally.function.functionArn,
+        OffboardUserArn: this.stateMachine.stateMachineArn,
+        ResultBusName: resultBus.eventBusName,
+      },
+      tracingEnabled: true,
+      logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: false },
+    });
+    const allow = (actions: string[], resources: string[]) =>
+      stateMachine.addToRolePolicy(new PolicyStatement({ actions, resources }));
+    allow(
+      ['lambda:InvokeFunction'],
+      [page, tally, ...connectors].map((f) => f.function.functionArn),
+    );
+    allow(['states:StartExecution'], [this.stateMachine.stateMachineArn]);
+    allow(
+      ['states:DescribeExecution', 'states:StopExecution'],
+      [
+        this.formatArn({
+          service: 'states',
+          resource: 'execution',
+          resourceName: `${this.stateMachine.stateMachineName}:*`,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      ],
+    );
+    allow(
+      ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+      [
+        this.formatArn({
+          service: 'events',
+          resource: 'rule',
+          resourceName: 'StepFunctionsGetEventsForStepFunctionsExecutionRule',
+        }),
+      ],
+    );
+    resultBus.grantPutEventsTo(stateMachine);
+    Validations.of(stateMachine).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'CloudWatch Logs delivery and X-Ray do not support resource-level permissions.',
+    });
+    Validations.of(stateMachine).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${this.getLogicalId(this.stateMachine.node.defaultChild as CfnElement)}.Name>:*]`,
+      reason:
+        'Remediation executions of OffboardUser the audit starts itself: their names are generated at run time.',
+    });
+
+    const schedule = new Schedule(this, 'AuditSchedule', {
+      description: 'offboard: re-check everyone offboarded',
+      schedule: ScheduleExpression.expression(options.schedule ?? 'cron(0 6 * * ? *)'),
+      target: new StepFunctionsStartExecution(stateMachine, {
+        input: ScheduleTargetInput.fromObject({ remediate: options.remediate === true }),
+      }),
+    });
+
+    const drift = new MetricFilter(this, 'AuditDrift', {
+      logGroup: tally.logGroup,
+      filterPattern: FilterPattern.literal(
+        '{ $.message = "audit tallied" && $.drift > 0 && $.more IS FALSE }',
+      ),
+      metricNamespace: 'offboard',
+      metricName: 'AuditDrift',
+      metricValue: '$.drift',
+      defaultValue: 0,
+    });
+    const alarm = new Alarm(this, 'AuditDriftAlarm', {
+      alarmDescription:
+        'The audit found accounts switched on again after offboarding (see the audit execution output and the ledger).',
+      metric: drift.metric({ statistic: 'Maximum', period: Duration.hours(1) }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    new CfnOutput(this, 'AuditStateMachineArn', {
+      value: stateMachine.stateMachineArn,
+      description: 'Re-check everyone offboarded now: start it with {"remediate": false}',
+    });
+    return { stateMachine, schedule, alarm, page, tally };
+  }
+
+  /**
    * What operators are told: an alarm when an offboarding ends failed or partial (from the
    * summarize function's structured log line, by a metric filter), and when an execution
    * itself fails or times out (bad HR event, for instance). With `alertEmails`, the alarms
    * mail those people through an encrypted topic.
    */
-  private operations(alertEmails: readonly string[]): Alarm[] {
+  private operations(alertEmails: readonly string[], others: readonly Alarm[]): Alarm[] {
     const notSucceeded = new MetricFilter(this, 'OffboardingNotSucceeded', {
       logGroup: this.summarizeFunction.logGroup,
       filterPattern: FilterPattern.literal(
@@ -382,9 +518,9 @@ export class OffboardStack extends Stack {
         enforceSSL: true,
       });
       for (const email of alertEmails) topic.addSubscription(new EmailSubscription(email));
-      for (const alarm of alarms) alarm.addAlarmAction(new SnsAction(topic));
+      for (const alarm of [...alarms, ...others]) alarm.addAlarmAction(new SnsAction(topic));
     }
-    return alarms;
+    return [...alarms, ...others];
   }
 
   /**

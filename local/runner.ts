@@ -38,7 +38,7 @@ export const CONNECTOR_STEPS = [
   'Reactivate',
   'Verify reactivated',
 ] as const;
-export type ConnectorStep = (typeof CONNECTOR_STEPS)[number] | 'AskPerson';
+export type ConnectorStep = (typeof CONNECTOR_STEPS)[number] | 'AskPerson' | 'Still off?';
 
 /** The connector behind each connection type, as the deployed functions bundle them. */
 export const CONNECTOR_FACTORIES: Record<ConnectionType, ConnectorFactory> = {
@@ -100,36 +100,11 @@ export type LocalRunResult =
  */
 export async function runLocally(options: LocalRunOptions): Promise<LocalRunResult> {
   const refs = options.connections.map((c) => ({ ...c.ref, functionName: `offboard-local-${c.ref.type}` }));
-  const secrets = new Map(options.connections.map((c) => [c.ref.name, c.secret]));
-  const resolveSecret: SecretResolver = async (connection) => secrets.get(connection.name);
-
   const normalize = normalizeHandler(() => refs);
   const record = recordHandler(() => options.ledger);
   const claim = claimHandler(() => options.ledger);
   const plan = restorePlanHandler(() => options.ledger);
-  const connectorHandlers = new Map(
-    Object.entries(CONNECTOR_FACTORIES).map(([type, factory]) => [
-      type,
-      connectorHandler(factory, resolveSecret),
-    ]),
-  );
-
-  const connectorTask = (step: ConnectorStep) => async (input: unknown) => {
-    const payload = (input as { Payload: { connection: ConnectionRef } }).Payload;
-    const name = payload.connection.name;
-    options.onProgress?.({ connection: name, step, phase: 'started' });
-    const handler = connectorHandlers.get(payload.connection.type);
-    if (!handler)
-      throw lambdaError('Config.Invalid', `${name}: no connector for type ${payload.connection.type}`);
-    try {
-      const result = await invoke(handler, payload, `offboard-local-${payload.connection.type}`);
-      options.onProgress?.({ connection: name, step, phase: 'succeeded' });
-      return result;
-    } catch (error) {
-      options.onProgress?.({ connection: name, step, phase: 'failed', errorName: (error as Error).name });
-      throw error;
-    }
-  };
+  const connectorTask = connectorTasks(options.connections, options.onProgress);
 
   const askPerson = async (input: unknown) => {
     const message = (input as { Message: Omit<PersonTask, 'token'> & { taskToken?: string } }).Message;
@@ -226,6 +201,40 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
     const cause = error.cause as Error;
     return { ok: false, error: { name: cause.name, message: lambdaMessage(cause.message) }, executionId };
   }
+}
+
+/**
+ * The override of a Task state that runs a connector step: the connection's type picks the
+ * handler (as the deployed FunctionName does), secrets come from the local config.
+ */
+export function connectorTasks(
+  connections: readonly LocalConnection[],
+  onProgress?: (event: ProgressEvent) => void,
+) {
+  const secrets = new Map(connections.map((c) => [c.ref.name, c.secret]));
+  const resolveSecret: SecretResolver = async (connection) => secrets.get(connection.name);
+  const handlers = new Map(
+    Object.entries(CONNECTOR_FACTORIES).map(([type, factory]) => [
+      type,
+      connectorHandler(factory, resolveSecret),
+    ]),
+  );
+  return (step: ConnectorStep) => async (input: unknown) => {
+    const payload = (input as { Payload: { connection: ConnectionRef } }).Payload;
+    const name = payload.connection.name;
+    onProgress?.({ connection: name, step, phase: 'started' });
+    const handler = handlers.get(payload.connection.type);
+    if (!handler)
+      throw lambdaError('Config.Invalid', `${name}: no connector for type ${payload.connection.type}`);
+    try {
+      const result = await invoke(handler, payload, `offboard-local-${payload.connection.type}`);
+      onProgress?.({ connection: name, step, phase: 'succeeded' });
+      return result;
+    } catch (error) {
+      onProgress?.({ connection: name, step, phase: 'failed', errorName: (error as Error).name });
+      throw error;
+    }
+  };
 }
 
 const machines = new Map<string, StateMachine>();

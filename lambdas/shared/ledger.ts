@@ -5,6 +5,7 @@ import {
   PutItemCommand,
   QueryCommand,
   type QueryCommandOutput,
+  ScanCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
@@ -56,22 +57,78 @@ export class Ledger {
 
   async record(entries: readonly LedgerEntry[]): Promise<void> {
     // One PutItem an entry: a run has a handful, and each is its own idempotent write.
-    await Promise.all(
-      entries.map((entry) =>
-        this.client.send(
-          new PutItemCommand({
-            TableName: this.tableName,
-            Item: {
-              pk: { S: personKey(entry.email) },
-              sk: { S: `${entry.at}#${entry.executionId}#${entry.connection}` },
-              entry: { S: JSON.stringify(entrySchema.parse(entry)) },
-            },
-          }),
-        ),
+    const writes: Promise<unknown>[] = entries.map((entry) =>
+      this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: { S: personKey(entry.email) },
+            sk: { S: `${entry.at}#${entry.executionId}#${entry.connection}` },
+            entry: { S: JSON.stringify(entrySchema.parse(entry)) },
+          },
+        }),
       ),
-    ).catch((error: unknown) => {
+    );
+    // And where each account stands now, for the audit to re-check: the latest real outcome
+    // wins (a retried older write does not overwrite a newer state).
+    for (const entry of entries) {
+      const state = entry.dryRun ? undefined : ACCOUNT_STATE[entry.outcome];
+      if (!state || !entry.userId) continue;
+      writes.push(
+        this.client
+          .send(
+            new PutItemCommand({
+              TableName: this.tableName,
+              Item: {
+                pk: { S: personKey(entry.email) },
+                sk: { S: `state#${entry.connection}` },
+                email: { S: entry.email },
+                connection: { S: entry.connection },
+                type: { S: entry.type },
+                userId: { S: entry.userId },
+                st: { S: state },
+                at: { S: entry.at },
+              },
+              ConditionExpression: 'attribute_not_exists(pk) OR #at <= :at',
+              ExpressionAttributeNames: { '#at': 'at' },
+              ExpressionAttributeValues: { ':at': { S: entry.at } },
+            }),
+          )
+          .catch((error: unknown) => {
+            if (error instanceof ConditionalCheckFailedException) return undefined as never;
+            throw error;
+          }),
+      );
+    }
+    await Promise.all(writes).catch((error: unknown) => {
       throw unavailable(this.tableName, error);
     });
+  }
+
+  /**
+   * One page of the accounts this workflow switched off and that should still be off: what
+   * the scheduled audit re-checks. `cursor` continues where the previous page stopped.
+   */
+  async offboardedAccounts(
+    cursor?: string,
+    limit = 200,
+  ): Promise<{ accounts: OffboardedAccount[]; cursor?: string }> {
+    const page = await this.client.send(
+      new ScanCommand({
+        TableName: this.tableName,
+        FilterExpression: 'begins_with(sk, :state) AND st = :off',
+        ExpressionAttributeValues: { ':state': { S: 'state#' }, ':off': { S: 'off' } },
+        Limit: limit,
+        ...(cursor ? { ExclusiveStartKey: JSON.parse(cursor) } : {}),
+      }),
+    );
+    const accounts = (page.Items ?? []).map((item) => ({
+      email: item.email?.S ?? '',
+      connection: item.connection?.S ?? '',
+      type: item.type?.S ?? '',
+      userId: item.userId?.S ?? '',
+    }));
+    return { accounts, ...(page.LastEvaluatedKey ? { cursor: JSON.stringify(page.LastEvaluatedKey) } : {}) };
   }
 
   /**
@@ -165,6 +222,22 @@ function unavailable(table: string, error: unknown): unknown {
   }
   return error;
 }
+
+/** A person's account on a connection, switched off by this workflow. */
+export interface OffboardedAccount {
+  email: string;
+  connection: string;
+  type: string;
+  userId: string;
+}
+
+/** Which outcomes leave an account off, and which put it back on. */
+const ACCOUNT_STATE: Partial<Record<LedgerEntry['outcome'], 'off' | 'on'>> = {
+  deactivated: 'off',
+  'already-inactive': 'off',
+  reactivated: 'on',
+  'already-active': 'on',
+};
 
 /** How long a termination's claim keeps resent events out. */
 const CLAIM_DAYS = 30;

@@ -56,6 +56,8 @@ export const stepEventSchema = z.discriminatedUnion('step', [
     dryRun: z.boolean().default(false),
   }),
   z.object({ step: z.literal('verifyReactivated'), ...common, userId: z.string().min(1) }),
+  /** The audit: is an account this workflow switched off still off? */
+  z.object({ step: z.literal('checkOff'), ...common, userId: z.string().min(1) }),
 ]);
 export type StepEvent = z.input<typeof stepEventSchema>;
 
@@ -64,7 +66,8 @@ export type StepResult =
   | UserRecord
   | { userId: string; written: boolean }
   | { userId: string; written: boolean; alreadyActive: boolean }
-  | { userId: string; active: boolean };
+  | { userId: string; active: boolean }
+  | { userId: string; drift: boolean };
 
 /**
  * Runs one workflow step against a connector. The rules that protect people live here,
@@ -148,6 +151,14 @@ export async function runStep(
         );
       }
       return { userId: input.userId, active: true };
+    }
+    case 'checkOff': {
+      const record = await connector.getUser(input.userId);
+      // Drift: the account is active again, and it is still this person's.
+      const same = [record.email, ...(record.emails ?? [])].some((address) =>
+        sameEmail(address, input.email),
+      );
+      return { userId: input.userId, drift: record.active && same };
     }
   }
 }

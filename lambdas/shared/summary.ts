@@ -12,6 +12,8 @@ export const OUTCOMES = [
   'would-reactivate',
   'already-active',
   'nothing-to-restore',
+  // The scheduled audit: an account this workflow switched off, found active again.
+  'drift',
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 

@@ -11,6 +11,7 @@ const dir = mkdtempSync(join(tmpdir(), 'offboard-report-'));
 process.env.OFFBOARD_LEDGER_DIR = join(dir, 'ledger');
 let box: InsightlySandbox;
 let before: unknown;
+const config = join(dir, 'config.json');
 
 async function run(args: string[]) {
   const out: string[] = [];
@@ -23,7 +24,6 @@ beforeAll(async () => {
   // Prepare: a dry run, then the real run, each a separate command as a person would type them
   box = await startInsightlySandbox();
   before = structuredClone(box.users.get(1002));
-  const config = join(dir, 'config.json');
   writeFileSync(
     config,
     JSON.stringify({
@@ -74,5 +74,26 @@ describe('offboard report', () => {
     const bad = await run(['report', '--email', 'jane.doe@example.com', '--since', 'last tuesday']);
     expect(bad.code).toBe(EXIT.usage);
     expect(bad.stderr).toContain('is not a date');
+  });
+});
+
+describe('offboard audit', () => {
+  it('finds an account switched on again (exit 1), and with --remediate switches it off (exit 0)', async () => {
+    // Prepare: someone re-enables Jane in the CRM after her offboarding
+    const jane = box.users.get(1002);
+    if (jane) jane.ACTIVE = true;
+    // Act
+    const found = await run(['audit', '--config', config]);
+    // Assess
+    expect(found.code).toBe(EXIT.failed);
+    expect(found.stdout).toContain('1 accounts checked, 0 still off, 1 active again');
+    expect(found.stdout).toContain('drift: jane.doe@example.com on crm (user 1002)');
+    const fixed = await run(['audit', '--config', config, '--remediate']);
+    expect(fixed.code).toBe(EXIT.ok);
+    expect(fixed.stdout).toContain('(1 switched off again)');
+    expect(box.users.get(1002)?.ACTIVE).toBe(false);
+    expect((await run(['report', '--email', 'jane.doe@example.com'])).stdout).toMatch(
+      /drift[\s\S]*deactivated/,
+    );
   });
 });

@@ -10,7 +10,12 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CONNECTION_TYPES } from '../../lambdas/shared/connections';
 import { type ConfigFile, loadConfigFile } from '../../lib/config';
-import { OFFBOARD_BULK_ASL, OFFBOARD_USER_ASL, OffboardStack } from '../../lib/offboard-stack';
+import {
+  OFFBOARD_AUDIT_ASL,
+  OFFBOARD_BULK_ASL,
+  OFFBOARD_USER_ASL,
+  OffboardStack,
+} from '../../lib/offboard-stack';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The feature flags `cdk synth` uses, so the tests see the same template the CLI makes. */
@@ -118,8 +123,9 @@ describe('OffboardStack with config/connections.json', () => {
 
   it('runs every function on Node.js 22, ARM, with X-Ray and JSON logs into a retained log group', () => {
     // Assess
-    // normalize, summarize, record, claim, restore plan, one connector; normalize-bulk, summarize-bulk
-    template.resourceCountIs('AWS::Lambda::Function', 8);
+    // normalize, summarize, record, claim, restore plan, one connector; normalize-bulk,
+    // summarize-bulk; audit page, audit tally
+    template.resourceCountIs('AWS::Lambda::Function', 10);
     for (const fn of Object.values(template.findResources('AWS::Lambda::Function')) as Json[]) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -318,16 +324,22 @@ describe('OffboardStack with config/connections.json', () => {
     ]);
     // Nobody else may touch the evidence (and nobody may delete it).
     expect(ledgerStatements(stack.restorePlanFunction).flatMap(actions)).toEqual(['dynamodb:Query']);
-    expect(onLedger.length).toBe(
-      ledgerStatements(stack.recordFunction).length +
-        ledgerStatements(stack.claimFunction).length +
-        ledgerStatements(stack.restorePlanFunction).length,
-    );
+    expect(ledgerStatements(stack.audit.page).flatMap(actions)).toEqual(['dynamodb:Scan']);
+    expect(ledgerStatements(stack.audit.tally).flatMap(actions)).toEqual(['dynamodb:PutItem']);
+    const readers = [
+      stack.recordFunction,
+      stack.claimFunction,
+      stack.restorePlanFunction,
+      stack.audit.page,
+      stack.audit.tally,
+    ];
+    expect(onLedger.length).toBe(readers.reduce((n, fn) => n + ledgerStatements(fn).length, 0));
     expect(onLedger.flatMap(actions)).not.toContain('dynamodb:DeleteItem');
   });
 
   it('raises an alarm on a failed or partial offboarding, and on a failed execution', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 2);
+    // failed or partial offboarding, failed execution, audit drift
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
     template.hasResourceProperties('AWS::Logs::MetricFilter', {
       LogGroupName: { Ref: logicalId(stack, stack.summarizeFunction.logGroup) },
       FilterPattern: Match.stringLikeRegexp('offboarding summarized.*failed.*partial'),
@@ -343,6 +355,16 @@ describe('OffboardStack with config/connections.json', () => {
     const role = roleStatements(template, logicalId(stack, stack.stateMachine.role as never));
     const put = role.filter((s) => actions(s).includes('events:PutEvents'));
     expect(JSON.stringify(put)).toContain(':event-bus/default');
+  });
+
+  it('runs the audit daily by default, reporting drift without remediation', () => {
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 6 * * ? *)',
+      Target: Match.objectLike({
+        Arn: { Ref: logicalId(stack, stack.audit.stateMachine) },
+        Input: '{"remediate":false}',
+      }),
+    });
   });
 
   it('starts OffboardUser on "Employee Terminated" events from the default bus', () => {
@@ -412,6 +434,7 @@ describe('OffboardStack with config/connections.json', () => {
   it.each([
     ['offboard-user', OFFBOARD_USER_ASL, () => stack.stateMachine],
     ['offboard-bulk', OFFBOARD_BULK_ASL, () => stack.bulk.stateMachine],
+    ['offboard-audit', OFFBOARD_AUDIT_ASL, () => stack.audit.stateMachine],
   ] as const)('provides every definition substitution %s uses, and only those', (_name, file, machine) => {
     // Prepare
     const asl = readFileSync(file, 'utf8');
@@ -455,12 +478,14 @@ describe('OffboardStack with other configs', () => {
     // Assess
     expect(statements.map((s) => s.Resource)).toEqual([COMPLETE_ARN]);
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
-    // normalize, summarize, record, claim, restore plan, one connector; normalize-bulk, summarize-bulk
-    template.resourceCountIs('AWS::Lambda::Function', 8);
+    // normalize, summarize, record, claim, restore plan, one connector; normalize-bulk,
+    // summarize-bulk; audit page, audit tally
+    template.resourceCountIs('AWS::Lambda::Function', 10);
     expect(Object.keys(template.findOutputs('*'))).toEqual([
       'TaskTopicArn',
       'BulkStateMachineArn',
       'BulkBucketName',
+      'AuditStateMachineArn',
       'LedgerTableName',
       'StateMachineArn',
     ]);
@@ -543,7 +568,7 @@ describe('OffboardStack with every connection type', () => {
 
     // Assess
     expect(violations(readReport(assembly.directory))).toEqual([]);
-    template.resourceCountIs('AWS::Lambda::Function', CONNECTION_TYPES.length + 7);
+    template.resourceCountIs('AWS::Lambda::Function', CONNECTION_TYPES.length + 9);
     for (const type of CONNECTION_TYPES) {
       const connector = required(stack.connectorFunctions.get(type), `${type} connector`);
       const reads = roleStatements(template, logicalId(stack, connector.role))

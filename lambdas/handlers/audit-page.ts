@@ -1,0 +1,41 @@
+import middy from '@middy/core';
+import { z } from 'zod';
+import { auditItems } from '../shared/audit';
+import type { ConnectionRef } from '../shared/connections';
+import { ConfigError } from '../shared/errors';
+import { Ledger } from '../shared/ledger';
+import { handlerMiddlewares, logger } from '../shared/logger';
+import { connectionsFromEnv } from './normalize';
+
+/** Accounts a page: the page and its checks must stay far below the 256 KB state payload. */
+const PAGE_SIZE = 100;
+
+/** The audit's reader: the next page of accounts this workflow switched off, with their connections. */
+export function auditPageHandler(ledger: () => Ledger | undefined, available: () => ConnectionRef[]) {
+  return middy<unknown, { items: unknown[]; cursor: string | null; skipped: number }>()
+    .use(handlerMiddlewares())
+    .handler(async (event) => {
+      const { cursor } = z.object({ cursor: z.string().nullable().optional() }).loose().parse(event);
+      const target = ledger();
+      if (!target) throw new ConfigError('the audit needs the ledger: it holds who was switched off');
+      const page = await target.offboardedAccounts(cursor ?? undefined, PAGE_SIZE);
+      const { items, skipped } = auditItems(page.accounts, available());
+      logger.info('audit page', { accounts: items.length, skipped, more: page.cursor !== undefined });
+      return { items, cursor: page.cursor ?? null, skipped };
+    });
+}
+
+let ledger: Ledger | undefined;
+let connections: ConnectionRef[] | undefined;
+export const handler = auditPageHandler(
+  () => {
+    const table = process.env.OFFBOARD_LEDGER_TABLE;
+    if (!table) throw new ConfigError('OFFBOARD_LEDGER_TABLE is not set: the stack names the ledger table');
+    ledger ??= new Ledger(table);
+    return ledger;
+  },
+  () => {
+    connections ??= connectionsFromEnv();
+    return connections;
+  },
+);

@@ -1,0 +1,25 @@
+import middy from '@middy/core';
+import { tally } from '../shared/audit';
+import { ConfigError } from '../shared/errors';
+import { Ledger } from '../shared/ledger';
+import { handlerMiddlewares, logger } from '../shared/logger';
+
+/** After each page of the audit: totals, drift recorded in the ledger, the next small state. */
+export function auditTallyHandler(ledger: () => Ledger | undefined) {
+  return middy<unknown, Awaited<ReturnType<typeof tally>>>()
+    .use(handlerMiddlewares())
+    .handler(async (event) => {
+      const next = await tally(event, ledger());
+      // One line per page, and the alarm's metric filter reads `drift` on the last one.
+      logger.info('audit tallied', { ...next.totals, driftFound: undefined, more: next.cursor !== null });
+      return next;
+    });
+}
+
+let ledger: Ledger | undefined;
+export const handler = auditTallyHandler(() => {
+  const table = process.env.OFFBOARD_LEDGER_TABLE;
+  if (!table) throw new ConfigError('OFFBOARD_LEDGER_TABLE is not set: the stack names the ledger table');
+  ledger ??= new Ledger(table);
+  return ledger;
+});

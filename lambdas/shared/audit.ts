@@ -1,0 +1,119 @@
+import { z } from 'zod';
+import type { ConnectionRef } from './connections';
+import { PERSON_DEACTIVATED_TYPES } from './connections';
+import type { Ledger, LedgerEntry, OffboardedAccount } from './ledger';
+
+/** Drift listed by name in the audit's output; beyond it only counted (all are in the ledger). */
+export const MAX_LISTED_DRIFT = 100;
+
+/** What the audit reports: every figure, and the drift found. */
+export interface AuditTotals {
+  checked: number;
+  stillOff: number;
+  drift: number;
+  remediated: number;
+  /** Accounts that could not be checked (vendor errors), and ledger accounts whose connection is no longer configured. */
+  unchecked: number;
+  driftFound: Array<{ email: string; connection: string; userId: string; remediated: boolean }>;
+}
+
+export const EMPTY_TOTALS: AuditTotals = {
+  checked: 0,
+  stillOff: 0,
+  drift: 0,
+  remediated: 0,
+  unchecked: 0,
+  driftFound: [],
+};
+
+/** One page of accounts to re-check, each with its connection as the state machine needs it. */
+export function auditItems(accounts: readonly OffboardedAccount[], available: readonly ConnectionRef[]) {
+  const byName = new Map(available.map((c) => [c.name, c]));
+  const items = [];
+  let skipped = 0;
+  for (const account of accounts) {
+    const connection = byName.get(account.connection);
+    if (!connection) {
+      skipped++;
+      continue;
+    }
+    items.push({
+      email: account.email,
+      userId: account.userId,
+      connection: {
+        ...connection,
+        deactivation: PERSON_DEACTIVATED_TYPES.has(connection.type) ? 'person' : 'api',
+      },
+    });
+  }
+  return { items, skipped };
+}
+
+const checkedSchema = z.array(
+  z
+    .object({
+      email: z.string(),
+      connection: z.string(),
+      userId: z.string(),
+      drift: z.boolean().optional(),
+      remediated: z.boolean().optional(),
+      error: z.unknown().optional(),
+    })
+    .loose(),
+);
+
+const tallyInputSchema = z
+  .object({
+    remediate: z.boolean(),
+    totals: z.custom<AuditTotals>(),
+    page: z.object({ cursor: z.string().nullable(), skipped: z.number() }).loose(),
+    checked: checkedSchema,
+    executionId: z.string(),
+    startedAt: z.string(),
+  })
+  .loose();
+
+/**
+ * After each page: adds the page's checks to the totals and records each drift in the
+ * ledger (outcome `drift`). Returns the next, small, state: the options, the cursor of the
+ * next page and the totals, so the audit's payload does not grow with the ledger.
+ */
+export async function tally(input: unknown, ledger: Ledger | undefined) {
+  const { remediate, totals, page, checked, executionId, startedAt } = tallyInputSchema.parse(input);
+  const next: AuditTotals = { ...totals, driftFound: [...totals.driftFound] };
+  next.unchecked += page.skipped;
+  const drift: LedgerEntry[] = [];
+  for (const result of checked) {
+    if (result.error !== undefined) {
+      next.unchecked++;
+      continue;
+    }
+    next.checked++;
+    if (!result.drift) {
+      next.stillOff++;
+      continue;
+    }
+    next.drift++;
+    if (result.remediated) next.remediated++;
+    if (next.driftFound.length < MAX_LISTED_DRIFT) {
+      next.driftFound.push({
+        email: result.email,
+        connection: result.connection,
+        userId: result.userId,
+        remediated: result.remediated === true,
+      });
+    }
+    drift.push({
+      email: result.email,
+      connection: result.connection,
+      type: String((result as { type?: unknown }).type ?? ''),
+      outcome: 'drift',
+      dryRun: false,
+      userId: result.userId,
+      at: startedAt,
+      executionId,
+    });
+  }
+  if (ledger && drift.length > 0) await ledger.record(drift);
+  return { remediate, cursor: page.cursor, totals: next };
+}

@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { ExecutionError } from 'aws-local-stepfunctions';
+import { auditPageHandler } from '../lambdas/handlers/audit-page';
+import { auditTallyHandler } from '../lambdas/handlers/audit-tally';
+import type { AuditTotals } from '../lambdas/shared/audit';
+import type { Ledger } from '../lambdas/shared/ledger';
+import {
+  connectorTasks,
+  invoke,
+  type JSONValue,
+  type LocalConnection,
+  type LocalRunOptions,
+  loadStateMachine,
+  runLocally,
+} from './runner';
+
+/** The scheduled audit's definition: the local run executes the same file. */
+export const OFFBOARD_AUDIT_ASL = fileURLToPath(
+  new URL('../statemachines/offboard-audit.asl.json', import.meta.url),
+);
+
+export interface LocalAuditOptions
+  extends Pick<LocalRunOptions, 'onProgress' | 'askPerson' | 'retryPauseMs'> {
+  connections: LocalConnection[];
+  ledger: Ledger;
+  /** Switch drifted accounts off again (through offboard-user), not only report them. */
+  remediate?: boolean;
+  onDriftEvent?: (totals: AuditTotals) => void;
+}
+
+/**
+ * Runs offboard-audit.asl.json in-process: the ledger pages, the connector checks and the
+ * remediation (an offboard-user run a drifted account, as AWS starts a child execution).
+ */
+export async function runAuditLocally(
+  options: LocalAuditOptions,
+): Promise<{ ok: true; totals: AuditTotals } | { ok: false; error: { name: string; message: string } }> {
+  const refs = options.connections.map((c) => ({ ...c.ref, functionName: `offboard-local-${c.ref.type}` }));
+  const page = auditPageHandler(
+    () => options.ledger,
+    () => refs,
+  );
+  const tally = auditTallyHandler(() => options.ledger);
+  const connectorTask = connectorTasks(options.connections, options.onProgress);
+  const execution = loadStateMachine(OFFBOARD_AUDIT_ASL).run(
+    { remediate: options.remediate === true },
+    {
+      overrides: {
+        taskResourceLocalHandlers: {
+          'Read a page of the ledger': async (input) =>
+            invoke(page, (input as { Payload: unknown }).Payload, 'offboard-local-audit-page'),
+          'Still off?': connectorTask('Still off?'),
+          'Switch it off again': async (input) => {
+            const { AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: _parent, ...child } = (
+              input as { Input: Record<string, unknown> }
+            ).Input;
+            const result = await runLocally({ ...options, input: child });
+            if (!result.ok)
+              throw Object.assign(new Error(JSON.stringify(result.error)), { name: 'States.TaskFailed' });
+            return { Output: result.summary } as unknown as JSONValue;
+          },
+          Tally: async (input) =>
+            invoke(tally, (input as { Payload: unknown }).Payload, 'offboard-local-audit-tally'),
+          'Publish the drift': async (input) => {
+            const [entry] = (input as unknown as { Entries: Array<{ Detail: AuditTotals }> }).Entries;
+            if (entry) options.onDriftEvent?.(entry.Detail);
+            return { Entries: [{ EventId: randomUUID() }], FailedEntryCount: 0 };
+          },
+        },
+        ...(options.retryPauseMs === undefined
+          ? {}
+          : { retryIntervalOverrides: { 'Still off?': options.retryPauseMs } }),
+      },
+      context: {
+        Execution: {
+          Id: `arn:aws:states:local:000000000000:execution:offboard-audit:${randomUUID()}`,
+          StartTime: new Date().toISOString(),
+        },
+      } as never,
+    },
+  );
+  try {
+    return { ok: true, totals: (await execution.result) as unknown as AuditTotals };
+  } catch (error) {
+    if (!(error instanceof ExecutionError)) throw error;
+    const cause = error.cause as Error;
+    return { ok: false, error: { name: cause.name, message: cause.message } };
+  }
+}

@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AuditTotals } from '../../lambdas/shared/audit';
+import { runAuditLocally } from '../../local/audit';
+import { type LocalLedger, openLocalLedger } from '../../local/ledger';
+import { type LocalConnection, runLocally } from '../../local/runner';
+import { type InsightlySandbox, SAMPLE_USERS, startInsightlySandbox } from '../../sandboxes/insightly';
+
+/** offboard-audit.asl.json: everyone offboarded, re-checked; drift found, and switched off again. */
+
+const opened: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((o) => o.close()));
+});
+
+async function offboarded(
+  people: string[],
+): Promise<{ crm: InsightlySandbox; ledger: LocalLedger['ledger']; connections: LocalConnection[] }> {
+  const crm = await startInsightlySandbox({
+    users: [
+      ...SAMPLE_USERS,
+      ...people
+        .filter((e) => !SAMPLE_USERS.some((u) => u.EMAIL_ADDRESS === e))
+        .map((email) => ({ EMAIL_ADDRESS: email })),
+    ],
+  });
+  const local = await openLocalLedger(null);
+  opened.push(crm, local);
+  const connections: LocalConnection[] = [
+    { ref: { name: 'crm', type: 'insightly', baseUrl: crm.baseUrl }, secret: { apiKey: 'sandbox-api-key' } },
+  ];
+  for (const email of people) await runLocally({ connections, ledger: local.ledger, input: { email } });
+  return { crm, ledger: local.ledger, connections };
+}
+
+describe('the scheduled audit', () => {
+  it('finds an account switched on again, reports and records it, and raises the drift event', async () => {
+    // Prepare: two people offboarded; someone re-enables Jane in the CRM
+    const { crm, ledger, connections } = await offboarded(['jane.doe@example.com', 'marcus.lee@example.com']);
+    const jane = crm.users.get(1002);
+    if (jane) jane.ACTIVE = true;
+    const events: AuditTotals[] = [];
+    // Act
+    const result = await runAuditLocally({
+      connections,
+      ledger,
+      onDriftEvent: (totals) => events.push(totals),
+    });
+    // Assess
+    expect(result).toEqual({
+      ok: true,
+      totals: {
+        checked: 2,
+        stillOff: 1,
+        drift: 1,
+        remediated: 0,
+        unchecked: 0,
+        driftFound: [{ email: 'jane.doe@example.com', connection: 'crm', userId: '1002', remediated: false }],
+      },
+    });
+    expect(events).toHaveLength(1);
+    expect((await ledger.history('jane.doe@example.com')).map((e) => e.outcome)).toEqual([
+      'deactivated',
+      'drift',
+    ]);
+    expect(crm.users.get(1002)?.ACTIVE).toBe(true);
+  });
+
+  it('with remediate, switches the drifted account off again through offboard-user', async () => {
+    const { crm, ledger, connections } = await offboarded(['jane.doe@example.com']);
+    const jane = crm.users.get(1002);
+    if (jane) jane.ACTIVE = true;
+    const result = await runAuditLocally({ connections, ledger, remediate: true });
+    expect(result.ok && result.totals).toMatchObject({ checked: 1, drift: 1, remediated: 1 });
+    expect(crm.users.get(1002)?.ACTIVE).toBe(false);
+    // The next audit finds nothing.
+    const again = await runAuditLocally({ connections, ledger });
+    expect(again.ok && again.totals).toMatchObject({ checked: 1, stillOff: 1, drift: 0 });
+  });
+
+  it('pages through many offboarded people with the payload staying small', async () => {
+    // Prepare: 230 people offboarded (more than two pages of 100)
+    const people = Array.from({ length: 230 }, (_, i) => `leaver${i}@example.com`);
+    const { ledger, connections } = await offboarded(people);
+    // Act
+    const result = await runAuditLocally({ connections, ledger });
+    // Assess
+    expect(result.ok && result.totals).toMatchObject({ checked: 230, stillOff: 230, drift: 0, unchecked: 0 });
+  }, 60_000);
+});
