@@ -65,12 +65,17 @@ const TASK_STATES = [
   'Record outcomes',
   'Summarize',
   'Publish the result',
+  // Reactivation's states: not on an offboarding's path.
+  'Find what was switched off',
+  'Reactivate',
+  'Verify reactivated',
 ];
 /** States every console-started execution enters once, whatever its connections. */
 const FIXED_STATES = [
   'Normalize',
   'From the HR system?',
   'Effective later?',
+  'Reactivation?',
   'Offboard connections',
   'Record outcomes',
   'Summarize',
