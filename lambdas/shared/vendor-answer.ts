@@ -3,8 +3,9 @@
  * the shape we rely on, and a lookup's matches turned into one user, none, or a refusal.
  */
 import type { z } from 'zod';
-import type { LookupResult } from '../connectors/types';
-import { AmbiguousUserError, BadResponseError } from './errors';
+import type { LookupResult, UserRecord } from '../connectors/types';
+import { AmbiguousUserError, BadRequestError, BadResponseError } from './errors';
+import { sameEmail } from './http';
 
 /**
  * `body` as `schema` reads it, or `Vendor.BadResponse` naming the first field that is off:
@@ -41,4 +42,51 @@ export function lookupResult(
     );
   }
   return ids[0] === undefined ? { found: false } : { found: true, userId: String(ids[0]) };
+}
+
+/**
+ * Checks a before-state from the ledger before it is written back: the vendor's user shape
+ * (`parsed`, from the vendor's schema), the same id, and an account that was active then.
+ * Returns it as a record. Throws `Vendor.BadRequest`, and nothing is written, otherwise.
+ */
+export function restorableRecord<T>(
+  where: string,
+  vendor: string,
+  before: UserRecord,
+  parsed: { success: true; data: T } | { success: false; error: z.ZodError },
+  toRecord: (user: T) => UserRecord,
+): UserRecord {
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new BadRequestError(
+      `${where}: the before-state is not ${/^[aeiou]/i.test(vendor) ? 'an' : 'a'} ${vendor} user (${issue ? `${issue.path.join('.') || 'fields'}: ${issue.message}` : 'invalid'}); nothing was written`,
+    );
+  }
+  const was = toRecord(parsed.data);
+  if (was.id !== before.id) {
+    throw new BadRequestError(
+      `${where}: the before-state is user ${was.id}, not ${before.id}; nothing was written`,
+    );
+  }
+  if (!was.active) {
+    throw new BadRequestError(
+      `${where}: the account was already inactive before the offboarding; there is nothing to restore`,
+    );
+  }
+  return was;
+}
+
+/**
+ * Before a restore writes anything: the account must still carry the leaver's email. The id
+ * may have been reused for someone else since the offboarding (the user deleted and the id
+ * handed out again), and writing the old record would then turn another person's account
+ * into the leaver's, switched on.
+ */
+export function assertSamePerson(where: string, now: UserRecord, was: UserRecord): void {
+  if (was.email.trim() === '' || !sameEmail(now.email, was.email)) {
+    throw new BadRequestError(
+      `${where}: the account now has the email ${now.email || '(none)'}, not ${was.email || '(none)'} as before ` +
+        'the offboarding; its id may belong to someone else now; nothing was written',
+    );
+  }
 }

@@ -9,7 +9,12 @@ import {
   NotYetAppliedError,
 } from '../../shared/errors';
 import { HttpClient, sameEmail } from '../../shared/http';
-import { lookupResult, parseVendorBody } from '../../shared/vendor-answer';
+import {
+  assertSamePerson,
+  lookupResult,
+  parseVendorBody,
+  restorableRecord,
+} from '../../shared/vendor-answer';
 import type { DeactivatingConnector, LookupResult, ReactivatingConnector, UserRecord } from '../types';
 
 /** Gainsight's largest page (`pageSize`); the default is 100, so always ask for the cap. */
@@ -141,34 +146,16 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
   async reactivateUser(before: UserRecord): Promise<void> {
     const action = `reactivate user ${before.id}`;
     const where = `${this.#label}: ${action}`;
-    const parsed = gainsightUserSchema.safeParse(before.fields);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new BadRequestError(
-        `${where}: the before-state is not a Gainsight user (${issue ? `${issue.path.join('.') || 'fields'}: ${issue.message}` : 'invalid'}); nothing was written`,
-      );
-    }
-    const was = toRecord(parsed.data);
-    if (was.id !== before.id) {
-      throw new BadRequestError(
-        `${where}: the before-state is user ${was.id}, not ${before.id}; nothing was written`,
-      );
-    }
-    if (!was.active) {
-      throw new BadRequestError(
-        `${where}: the account was already inactive before the offboarding; there is nothing to restore`,
-      );
-    }
-    // One GET before the write (a request of the hourly budget, well spent): the id may have
-    // been reused for someone else since the offboarding, and a PUT of the old record would
-    // then overwrite another person's account with the leaver's.
+    const was = restorableRecord(
+      where,
+      'Gainsight',
+      before,
+      gainsightUserSchema.safeParse(before.fields),
+      toRecord,
+    );
+    // One GET before the write: the id may have been reused (see assertSamePerson).
     const now = toRecord(await this.#read(before.id, action));
-    if (was.email.trim() === '' || !sameEmail(now.email, was.email)) {
-      throw new BadRequestError(
-        `${where}: the account now has the email ${now.email || '(none)'}, not ${was.email || '(none)'} as before ` +
-          'the offboarding; its id may belong to someone else now; nothing was written',
-      );
-    }
+    assertSamePerson(where, now, was);
     await this.#put(before.id, before.fields, action);
   }
 

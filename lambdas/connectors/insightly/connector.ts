@@ -9,7 +9,12 @@ import {
   QuotaExhaustedError,
 } from '../../shared/errors';
 import { basicAuth, HttpClient, sameEmail } from '../../shared/http';
-import { lookupResult, parseVendorBody } from '../../shared/vendor-answer';
+import {
+  assertSamePerson,
+  lookupResult,
+  parseVendorBody,
+  restorableRecord,
+} from '../../shared/vendor-answer';
 import type { DeactivatingConnector, LookupResult, ReactivatingConnector, UserRecord } from '../types';
 
 /** Insightly never returns more than this many rows per page, whatever `$top` asks. */
@@ -121,34 +126,10 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
         `${where}: the before-state has no USER_ID, so a PUT could not say which user it restores; nothing was written`,
       );
     }
-    const parsed = insightlyUserSchema.safeParse(fields);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new BadRequestError(
-        `${where}: the before-state is not an Insightly user (${issue ? `${issue.path.join('.') || 'fields'}: ${issue.message}` : 'invalid'}); nothing was written`,
-      );
-    }
-    const was = toRecord(parsed.data);
-    if (was.id !== before.id) {
-      throw new BadRequestError(
-        `${where}: the before-state is user ${was.id}, not ${before.id}; nothing was written`,
-      );
-    }
-    if (!was.active) {
-      throw new BadRequestError(
-        `${where}: the account was already inactive before the offboarding; there is nothing to restore`,
-      );
-    }
-    // One GET before the write: the id may have been reused for someone else since the
-    // offboarding (the user deleted and the id handed out again), and a PUT of the old
-    // record would then overwrite another person's account with the leaver's.
+    const was = restorableRecord(where, 'Insightly', before, insightlyUserSchema.safeParse(fields), toRecord);
+    // One GET before the write: the id may have been reused (see assertSamePerson).
     const now = toRecord(await this.#read(before.id, action));
-    if (was.email.trim() === '' || !sameEmail(now.email, was.email)) {
-      throw new BadRequestError(
-        `${where}: the account now has the email ${now.email || '(none)'}, not ${was.email || '(none)'} as before ` +
-          'the offboarding; its id may belong to someone else now; nothing was written',
-      );
-    }
+    assertSamePerson(where, now, was);
     await this.#put(fields, action);
   }
 

@@ -29,7 +29,12 @@ import {
   NotYetAppliedError,
 } from '../../shared/errors';
 import { basicAuth, HttpClient, sameEmail } from '../../shared/http';
-import { lookupResult, parseVendorBody } from '../../shared/vendor-answer';
+import {
+  assertSamePerson,
+  lookupResult,
+  parseVendorBody,
+  restorableRecord,
+} from '../../shared/vendor-answer';
 import type { DeactivatingConnector, LookupResult, ReactivatingConnector, UserRecord } from '../types';
 
 /** The console's API lives under this path of the console URL (`https://host:3780`). */
@@ -299,34 +304,19 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector, Reactiva
       throw new BadRequestError(`${where}: '${before.id}' is not an InsightVM user id`);
     const parsed = userSchema.safeParse(before.fields);
     const writable = writableUserSchema.safeParse(before.fields);
-    if (!parsed.success || !writable.success) {
-      const issue = (parsed.error ?? writable.error)?.issues[0];
-      throw new BadRequestError(
-        `${where}: the before-state is not an InsightVM user (${issue ? `${issue.path.join('.') || 'fields'}: ${issue.message}` : 'invalid'}); nothing was written`,
-      );
-    }
-    const was = toRecord(parsed.data);
-    if (was.id !== before.id) {
-      throw new BadRequestError(
-        `${where}: the before-state is user ${was.id}, not ${before.id}; nothing was written`,
-      );
-    }
-    if (!was.active) {
-      throw new BadRequestError(
-        `${where}: the account was already disabled before the offboarding; there is nothing to restore`,
-      );
-    }
-    // One GET before the write: the id may have been reused for someone else since the
-    // offboarding (the user deleted and the id handed out again), and a PUT of the old user
-    // would then turn another person's account into the leaver's, enabled.
+    // Both readings must hold: the User as the console answered it, and what UserEdit takes.
+    const was = restorableRecord(
+      where,
+      'InsightVM',
+      before,
+      parsed.success && !writable.success ? writable : parsed,
+      toRecord,
+    );
+    // One GET before the write: the id may have been reused (see assertSamePerson).
     const now = toRecord(await this.#read(before.id, action));
-    if (was.email.trim() === '' || !sameEmail(now.email, was.email)) {
-      throw new BadRequestError(
-        `${where}: the account now has the email ${now.email || '(none)'}, not ${was.email || '(none)'} as before ` +
-          'the offboarding; its id may belong to someone else now; nothing was written',
-      );
-    }
-    await this.#write(before, writable.data, was.active, action);
+    assertSamePerson(where, now, was);
+    // restorableRecord refused anything writable could not read, so it holds here.
+    await this.#write(before, writable.data as WritableUser, was.active, action);
   }
 
   /**

@@ -16,7 +16,12 @@ import {
   RateLimitedError,
 } from '../../shared/errors';
 import { HttpClient, type HttpResponse, type RequestOptions, sameEmail } from '../../shared/http';
-import { lookupResult, parseVendorBody } from '../../shared/vendor-answer';
+import {
+  assertSamePerson,
+  lookupResult,
+  parseVendorBody,
+  restorableRecord,
+} from '../../shared/vendor-answer';
 import type { DeactivatingConnector, LookupResult, ReactivatingConnector, UserRecord } from '../types';
 import { type BearerSource, ClientCredentialsBearer, StaticBearer } from './token';
 
@@ -156,34 +161,10 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
   async reactivateUser(before: UserRecord): Promise<void> {
     const action = `reactivate user ${before.id}`;
     const where = `${this.#label}: ${action}`;
-    const parsed = scimUserSchema.safeParse(before.fields);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new BadRequestError(
-        `${where}: the before-state is not a SCIM user (${issue ? `${issue.path.join('.') || 'fields'}: ${issue.message}` : 'invalid'}); nothing was written`,
-      );
-    }
-    const was = toRecord(parsed.data);
-    if (was.id !== before.id) {
-      throw new BadRequestError(
-        `${where}: the before-state is user ${was.id}, not ${before.id}; nothing was written`,
-      );
-    }
-    if (!was.active) {
-      throw new BadRequestError(
-        `${where}: the account was already inactive before the offboarding; there is nothing to restore`,
-      );
-    }
-    // One GET before the write: the id may have been reused for someone else since the
-    // offboarding (the user deleted and the id handed out again), and the PATCH would then
-    // switch on an account that is not the leaver's, perhaps one switched off on purpose.
+    const was = restorableRecord(where, 'SCIM', before, scimUserSchema.safeParse(before.fields), toRecord);
+    // One GET before the write: the id may have been reused (see assertSamePerson).
     const now = toRecord(await this.#read(before.id, action));
-    if (was.email.trim() === '' || !sameEmail(now.email, was.email)) {
-      throw new BadRequestError(
-        `${where}: the account now has the email ${now.email || '(none)'}, not ${was.email || '(none)'} as before ` +
-          'the offboarding; its id may belong to someone else now; nothing was written',
-      );
-    }
+    assertSamePerson(where, now, was);
     await this.#patchActive(before.id, was.active, action);
   }
 

@@ -874,7 +874,7 @@ describe('Rapid7InsightvmConnector.reactivateUser', () => {
 
   it.each([
     ['names another user', { id: 6 }, 'is user 6, not 3'],
-    ['was already disabled', { enabled: false }, 'already disabled before the offboarding'],
+    ['was already disabled', { enabled: false }, 'already inactive before the offboarding'],
     ['has no role (UserEdit requires one)', { role: undefined }, 'not an InsightVM user (role'],
   ])('refuses a before-state that %s, without sending anything', async (_case, change, words) => {
     // Prepare
