@@ -46,7 +46,10 @@ export function formatSummary(summary: OffboardSummary): string {
   const failed = summary.connections.filter((c) => c.outcome === 'failed').length;
   const reactivation = summary.connections.some((c) => REACTIVATION_OUTCOMES.has(c.outcome));
   const title = `${reactivation ? 'Reactivating' : 'Offboarding'} ${summary.email}${summary.dryRun ? ' (dry run: nothing was changed)' : ''}`;
-  const status = `Status: ${summary.status}${failed ? ` (${failed} of ${summary.connections.length} connections failed)` : ''}`;
+  const status =
+    summary.status === 'duplicate'
+      ? `Status: duplicate (a resent HR event: ${summary.duplicateOf ?? 'another execution'} does this offboarding)`
+      : `Status: ${summary.status}${failed ? ` (${failed} of ${summary.connections.length} connections failed)` : ''}`;
   return [title, '', line(header), ...rows.map(line), '', status].join('\n');
 }
 

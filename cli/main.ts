@@ -21,6 +21,7 @@ const USAGE = `offboard: switch off a departing employee's SaaS accounts, provab
 Usage:
   offboard run --config <file> --email <email> [--dry-run] [--connections a,b] [--json]
   offboard run --config <file> --emails <file> [--concurrency 10] [--dry-run] [--connections a,b] [--json]
+  offboard run --config <file> --event <employee-terminated.json> [--json]
   offboard demo [--email <email>] [--json]
   offboard reactivate --config <file> --email <email> [--dry-run] [--connections a,b] [--json]
   offboard audit --config <file> [--remediate] [--json]
@@ -32,6 +33,8 @@ Usage:
 run     Offboards one person (--email), or many (--emails: a file with one email a line, a
         CSV with an "email" column, or a JSON array), through the real state machine,
         executed locally. Every connection keeps its vendor's rate limit across all runs.
+        --event takes the HR system's EventBridge event (schemas/employee-terminated.schema.json):
+        a future effectiveAt waits, a resent event is a recorded duplicate.
         Connections without "baseUrl" in the config use a built-in sandbox.
 demo    Starts a built-in sandbox for every vendor surface and offboards one person on
         all of them: a dry run, the real run, and a re-run that finds nothing left to do.
@@ -109,16 +112,21 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     config: { type: 'string' },
     email: { type: 'string' },
     emails: { type: 'string' },
+    event: { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
     connections: { type: 'string' },
     concurrency: { type: 'string', default: '10' },
     json: { type: 'boolean', default: false },
   });
   if (typeof values.config !== 'string') throw new UsageError('run: --config <file> is required');
-  if ((typeof values.email === 'string') === (typeof values.emails === 'string')) {
-    throw new UsageError('run: give either --email <email> or --emails <file>');
-  }
+  const given = [values.email, values.emails, values.event].filter((v) => typeof v === 'string').length;
+  if (given !== 1)
+    throw new UsageError('run: give one of --email <email>, --emails <file> or --event <file>');
   const config = loadConfigFile(values.config);
+  if (typeof values.event === 'string') {
+    // The HR system's EventBridge event, exactly as the deployed rule hands it over.
+    return offboard(config, readJson(values.event), values.json === true, io);
+  }
   const connections =
     typeof values.connections === 'string'
       ? values.connections.split(',').map((name: string) => name.trim())
@@ -139,6 +147,14 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   const input: Record<string, unknown> = { email: values.email, dryRun };
   if (connections) input.connections = connections;
   return offboard(config, input, values.json === true, io);
+}
+
+function readJson(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--event ${path}: ${(error as Error).message}`);
+  }
 }
 
 /** The people in a --emails file, all checked before anyone is offboarded. */

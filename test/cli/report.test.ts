@@ -97,3 +97,39 @@ describe('offboard audit', () => {
     );
   });
 });
+
+describe('offboard reactivate and run --event', () => {
+  it('reactivate restores the account as the ledger kept it; an HR event file offboards again', async () => {
+    // Act: a mistaken termination is undone
+    const restored = await run([
+      'reactivate',
+      '--config',
+      config,
+      '--email',
+      'jane.doe@example.com',
+      '--json',
+    ]);
+    // Assess
+    expect(restored.code).toBe(EXIT.ok);
+    expect(JSON.parse(restored.stdout).connections[0]).toMatchObject({
+      outcome: 'reactivated',
+      userId: '1002',
+    });
+    expect(box.users.get(1002)?.ACTIVE).toBe(true);
+    // And the HR system's event offboards her once more, as the deployed rule would.
+    const event = join(dir, 'event.json');
+    writeFileSync(
+      event,
+      JSON.stringify({
+        id: 'evt-9',
+        source: 'com.example.hr',
+        'detail-type': 'Employee Terminated',
+        detail: { email: 'jane.doe@example.com', employeeId: 'E-1002' },
+      }),
+    );
+    const offboarded = await run(['run', '--config', config, '--event', event, '--json']);
+    expect(JSON.parse(offboarded.stdout).connections[0].outcome).toBe('deactivated');
+    const resent = await run(['run', '--config', config, '--event', event, '--json']);
+    expect(JSON.parse(resent.stdout)).toMatchObject({ status: 'duplicate' });
+  });
+});
