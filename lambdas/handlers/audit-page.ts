@@ -3,9 +3,9 @@ import { z } from 'zod';
 import { auditItems } from '../shared/audit';
 import type { ConnectionRef } from '../shared/connections';
 import { ConfigError } from '../shared/errors';
-import { Ledger } from '../shared/ledger';
+import { type Ledger, ledgerFromEnv } from '../shared/ledger';
 import { handlerMiddlewares, logger } from '../shared/logger';
-import { connectionsFromEnv } from './normalize';
+import { deployedConnections } from './normalize';
 
 /** Accounts a page: the page and its checks must stay far below the 256 KB state payload. */
 const PAGE_SIZE = 100;
@@ -25,17 +25,4 @@ export function auditPageHandler(ledger: () => Ledger | undefined, available: ()
     });
 }
 
-let ledger: Ledger | undefined;
-let connections: ConnectionRef[] | undefined;
-export const handler = auditPageHandler(
-  () => {
-    const table = process.env.OFFBOARD_LEDGER_TABLE;
-    if (!table) throw new ConfigError('OFFBOARD_LEDGER_TABLE is not set: the stack names the ledger table');
-    ledger ??= new Ledger(table);
-    return ledger;
-  },
-  () => {
-    connections ??= connectionsFromEnv();
-    return connections;
-  },
-);
+export const handler = auditPageHandler(ledgerFromEnv, deployedConnections);

@@ -1,7 +1,6 @@
 import middy from '@middy/core';
 import { tally } from '../shared/audit';
-import { ConfigError } from '../shared/errors';
-import { Ledger } from '../shared/ledger';
+import { type Ledger, ledgerFromEnv } from '../shared/ledger';
 import { handlerMiddlewares, logger } from '../shared/logger';
 
 /** After each page of the audit: totals, drift recorded in the ledger, the next small state. */
@@ -16,10 +15,4 @@ export function auditTallyHandler(ledger: () => Ledger | undefined) {
     });
 }
 
-let ledger: Ledger | undefined;
-export const handler = auditTallyHandler(() => {
-  const table = process.env.OFFBOARD_LEDGER_TABLE;
-  if (!table) throw new ConfigError('OFFBOARD_LEDGER_TABLE is not set: the stack names the ledger table');
-  ledger ??= new Ledger(table);
-  return ledger;
-});
+export const handler = auditTallyHandler(ledgerFromEnv);

@@ -1,7 +1,7 @@
 import middy from '@middy/core';
 import { z } from 'zod';
-import { ConfigError, InvalidInputError } from '../shared/errors';
-import { Ledger } from '../shared/ledger';
+import { InvalidInputError } from '../shared/errors';
+import { type Ledger, ledgerFromEnv } from '../shared/ledger';
 import { handlerMiddlewares, logger } from '../shared/logger';
 
 const claimInputSchema = z.object({
@@ -31,10 +31,4 @@ export function claimHandler(ledger: () => Ledger | undefined) {
     });
 }
 
-let ledger: Ledger | undefined;
-export const handler = claimHandler(() => {
-  const table = process.env.OFFBOARD_LEDGER_TABLE;
-  if (!table) throw new ConfigError('OFFBOARD_LEDGER_TABLE is not set: the stack names the ledger table');
-  ledger ??= new Ledger(table);
-  return ledger;
-});
+export const handler = claimHandler(ledgerFromEnv);

@@ -7,7 +7,7 @@ import { describeIssues } from '../shared/issues';
 import { handlerMiddlewares, logger } from '../shared/logger';
 import { MAX_INLINE_PEOPLE, parsePeople } from '../shared/people';
 import { normalizeRequest } from '../shared/request';
-import { connectionsFromEnv } from './normalize';
+import { deployedConnections } from './normalize';
 
 const bulkRequestSchema = z
   .object({
@@ -103,14 +103,7 @@ export function normalizeBulkHandler(
 }
 
 const s3 = new S3Client({});
-let cached: ConnectionRef[] | undefined;
-export const handler = normalizeBulkHandler(
-  () => {
-    cached ??= connectionsFromEnv();
-    return cached;
-  },
-  async (bucket, key) => {
-    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return (await object.Body?.transformToString('utf8')) ?? '';
-  },
-);
+export const handler = normalizeBulkHandler(deployedConnections, async (bucket, key) => {
+  const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return (await object.Body?.transformToString('utf8')) ?? '';
+});

@@ -40,8 +40,12 @@ export function normalizeHandler(available: () => ConnectionRef[]) {
     });
 }
 
-let cached: ConnectionRef[] | undefined;
-export const handler = normalizeHandler(() => {
-  cached ??= connectionsFromEnv();
-  return cached;
-});
+let deployed: ConnectionRef[] | undefined;
+
+/** `OFFBOARD_CONNECTIONS`, read once per warm Lambda: every handler that resolves connections uses it. */
+export function deployedConnections(): ConnectionRef[] {
+  deployed ??= connectionsFromEnv();
+  return deployed;
+}
+
+export const handler = normalizeHandler(deployedConnections);

@@ -1,6 +1,5 @@
 import middy from '@middy/core';
-import { ConfigError } from '../shared/errors';
-import { Ledger, ledgerEntries } from '../shared/ledger';
+import { type Ledger, ledgerEntries, ledgerFromEnv } from '../shared/ledger';
 import { handlerMiddlewares, logger } from '../shared/logger';
 
 /**
@@ -20,10 +19,4 @@ export function recordHandler(ledger: () => Ledger | undefined) {
     });
 }
 
-let ledger: Ledger | undefined;
-export const handler = recordHandler(() => {
-  const table = process.env.OFFBOARD_LEDGER_TABLE;
-  if (!table) throw new ConfigError('OFFBOARD_LEDGER_TABLE is not set: the stack names the ledger table');
-  ledger ??= new Ledger(table);
-  return ledger;
-});
+export const handler = recordHandler(ledgerFromEnv);

@@ -1,7 +1,7 @@
 import middy from '@middy/core';
 import { z } from 'zod';
 import { ConfigError, InvalidInputError } from '../shared/errors';
-import { Ledger, restorePlan } from '../shared/ledger';
+import { type Ledger, ledgerFromEnv, restorePlan } from '../shared/ledger';
 import { handlerMiddlewares, logger } from '../shared/logger';
 
 const planInputSchema = z
@@ -36,10 +36,4 @@ export function restorePlanHandler(ledger: () => Ledger | undefined) {
     });
 }
 
-let ledger: Ledger | undefined;
-export const handler = restorePlanHandler(() => {
-  const table = process.env.OFFBOARD_LEDGER_TABLE;
-  if (!table) throw new ConfigError('OFFBOARD_LEDGER_TABLE is not set: the stack names the ledger table');
-  ledger ??= new Ledger(table);
-  return ledger;
-});
+export const handler = restorePlanHandler(ledgerFromEnv);

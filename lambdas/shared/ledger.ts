@@ -9,7 +9,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
-import { LedgerUnavailableError } from './errors';
+import { ConfigError, LedgerUnavailableError } from './errors';
 import { causeMessage, OUTCOMES } from './summary';
 
 /**
@@ -326,4 +326,17 @@ export function restorePlan(
     };
   }
   return plan;
+}
+
+let deployed: Ledger | undefined;
+
+/**
+ * The deployed ledger, named by the stack in `OFFBOARD_LEDGER_TABLE`; one client per warm
+ * Lambda. Every handler that reads or writes the ledger gets it here.
+ */
+export function ledgerFromEnv(): Ledger {
+  const table = process.env.OFFBOARD_LEDGER_TABLE;
+  if (!table) throw new ConfigError('OFFBOARD_LEDGER_TABLE is not set: the stack names the ledger table');
+  deployed ??= new Ledger(table);
+  return deployed;
 }
