@@ -1,25 +1,18 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   GAINSIGHT_SANDBOX_ACCESS_KEY,
   type GainsightFault,
   type GainsightSandbox,
-  type GainsightSandboxOptions,
   type GainsightUser,
   SAMPLE_USERS,
   startGainsightSandbox,
 } from '../../sandboxes/gainsight.js';
+import { sandboxStarter } from '../helpers/sandboxes';
 
 const JANE = SAMPLE_USERS[1] as GainsightUser;
 
-const opened: GainsightSandbox[] = [];
-async function open(options?: GainsightSandboxOptions): Promise<GainsightSandbox> {
-  const sandbox = await startGainsightSandbox(options);
-  opened.push(sandbox);
-  return sandbox;
-}
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((sandbox) => sandbox.close()));
-});
+/** Started per test, closed after it. */
+const open = sandboxStarter(startGainsightSandbox);
 
 interface CallOptions {
   query?: Record<string, string>;

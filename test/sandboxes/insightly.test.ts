@@ -1,25 +1,18 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type InsightlyFault,
   type InsightlySandbox,
-  type InsightlySandboxOptions,
   type InsightlyUser,
   SAMPLE_USERS,
   startInsightlySandbox,
 } from '../../sandboxes/insightly.js';
+import { sandboxStarter } from '../helpers/sandboxes';
 
 const ADMIN_KEY = 'sandbox-api-key';
 const basic = (key: string, password = '') => `Basic ${Buffer.from(`${key}:${password}`).toString('base64')}`;
 
-const opened: InsightlySandbox[] = [];
-async function open(options?: InsightlySandboxOptions): Promise<InsightlySandbox> {
-  const sandbox = await startInsightlySandbox(options);
-  opened.push(sandbox);
-  return sandbox;
-}
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((sandbox) => sandbox.close()));
-});
+/** Started per test, closed after it. */
+const open = sandboxStarter(startInsightlySandbox);
 
 interface CallOptions {
   query?: Record<string, string>;

@@ -1,28 +1,21 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type PlatformUser,
   RAPID7_PLATFORM_SANDBOX_KEY,
   RAPID7_PLATFORM_SANDBOX_USER_KEY,
   type Rapid7PlatformFault,
   type Rapid7PlatformSandbox,
-  type Rapid7PlatformSandboxOptions,
   SAMPLE_USERS,
   startRapid7PlatformSandbox,
 } from '../../sandboxes/rapid7-platform.js';
+import { sandboxStarter } from '../helpers/sandboxes';
 
 const USERS = '/account/api/1/users';
 const ADMIN = SAMPLE_USERS[0] as PlatformUser;
 const JANE = SAMPLE_USERS[1] as PlatformUser;
 
-const opened: Rapid7PlatformSandbox[] = [];
-async function open(options?: Rapid7PlatformSandboxOptions): Promise<Rapid7PlatformSandbox> {
-  const sandbox = await startRapid7PlatformSandbox(options);
-  opened.push(sandbox);
-  return sandbox;
-}
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((sandbox) => sandbox.close()));
-});
+/** Started per test, closed after it. */
+const open = sandboxStarter(startRapid7PlatformSandbox);
 
 interface CallOptions {
   query?: Record<string, string>;

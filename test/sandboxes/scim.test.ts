@@ -3,10 +3,10 @@ import {
   SAMPLE_USERS,
   SCIM_SANDBOX_TOKEN,
   type ScimSandbox,
-  type ScimSandboxOptions,
   type ScimUser,
   startScimSandbox,
 } from '../../sandboxes/scim.js';
+import { sandboxStarter } from '../helpers/sandboxes';
 
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
@@ -15,15 +15,10 @@ const bearer = (token: string) => `Bearer ${token}`;
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-const opened: ScimSandbox[] = [];
-async function open(options?: ScimSandboxOptions): Promise<ScimSandbox> {
-  const sandbox = await startScimSandbox(options);
-  opened.push(sandbox);
-  return sandbox;
-}
-afterEach(async () => {
+/** Started per test, closed after it. */
+const open = sandboxStarter(startScimSandbox);
+afterEach(() => {
   vi.useRealTimers();
-  await Promise.all(opened.splice(0).map((sandbox) => sandbox.close()));
 });
 
 interface CallOptions {
