@@ -5,6 +5,7 @@ import { auditPageHandler } from '../lambdas/handlers/audit-page';
 import { auditTallyHandler } from '../lambdas/handlers/audit-tally';
 import type { AuditTotals } from '../lambdas/shared/audit';
 import type { Ledger } from '../lambdas/shared/ledger';
+import { causeMessage } from '../lambdas/shared/summary';
 import {
   connectorTasks,
   invoke,
@@ -85,6 +86,6 @@ export async function runAuditLocally(
   } catch (error) {
     if (!(error instanceof ExecutionError)) throw error;
     const cause = error.cause as Error;
-    return { ok: false, error: { name: cause.name, message: cause.message } };
+    return { ok: false, error: { name: cause.name, message: causeMessage(cause.message) } };
   }
 }

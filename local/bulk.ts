@@ -4,7 +4,12 @@ import { ExecutionError } from 'aws-local-stepfunctions';
 import { normalizeBulkHandler } from '../lambdas/handlers/normalize-bulk';
 import { handler as summarizeBulkHandler } from '../lambdas/handlers/summarize-bulk';
 import { ConfigError } from '../lambdas/shared/errors';
-import { type BulkSummary, type OffboardSummary, summarizeBulk } from '../lambdas/shared/summary';
+import {
+  type BulkSummary,
+  causeMessage,
+  type OffboardSummary,
+  summarizeBulk,
+} from '../lambdas/shared/summary';
 import {
   invoke,
   type JSONValue,
@@ -112,6 +117,10 @@ export async function runBulkWorkflowLocally(
   } catch (error) {
     if (!(error instanceof ExecutionError)) throw error;
     const cause = error.cause as Error;
-    return { ok: false, error: { name: cause.name, message: cause.message }, executionId: 'offboard-bulk' };
+    return {
+      ok: false,
+      error: { name: cause.name, message: causeMessage(cause.message) },
+      executionId: 'offboard-bulk',
+    };
   }
 }

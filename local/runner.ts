@@ -21,7 +21,7 @@ import type { ConnectionRef, ConnectionType } from '../lambdas/shared/connection
 import type { Ledger } from '../lambdas/shared/ledger';
 import type { SecretResolver } from '../lambdas/shared/secrets';
 import type { ConnectorFactory } from '../lambdas/shared/steps';
-import type { OffboardSummary } from '../lambdas/shared/summary';
+import { causeMessage, type OffboardSummary } from '../lambdas/shared/summary';
 import { LocalTaskStore, type PersonTask, type PersonTaskResult } from './tasks';
 
 /** The deployed state machine's definition file: the local runner executes the very same file. */
@@ -199,7 +199,7 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
   } catch (error) {
     if (!(error instanceof ExecutionError)) throw error;
     const cause = error.cause as Error;
-    return { ok: false, error: { name: cause.name, message: lambdaMessage(cause.message) }, executionId };
+    return { ok: false, error: { name: cause.name, message: causeMessage(cause.message) }, executionId };
   }
 }
 
@@ -281,15 +281,6 @@ function lambdaError(name: string, message: string): Error {
   const error = new Error(JSON.stringify({ errorType: name, errorMessage: message }));
   error.name = name;
   return error;
-}
-
-function lambdaMessage(cause: string): string {
-  try {
-    const parsed = JSON.parse(cause) as { errorMessage?: string };
-    return parsed.errorMessage ?? cause;
-  } catch {
-    return cause;
-  }
 }
 
 function fakeContext(functionName: string): Context {
