@@ -7,13 +7,12 @@ import type { AuditTotals } from '../lambdas/shared/audit';
 import type { Ledger } from '../lambdas/shared/ledger';
 import { causeMessage } from '../lambdas/shared/summary';
 import {
+  childOffboarding,
   connectorTasks,
   invoke,
-  type JSONValue,
   type LocalConnection,
   type LocalRunOptions,
   loadStateMachine,
-  runLocally,
 } from './runner';
 
 /** The scheduled audit's definition: the local run executes the same file. */
@@ -52,15 +51,7 @@ export async function runAuditLocally(
           'Read a page of the ledger': async (input) =>
             invoke(page, (input as { Payload: unknown }).Payload, 'offboard-local-audit-page'),
           'Still off?': connectorTask('Still off?'),
-          'Switch it off again': async (input) => {
-            const { AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: _parent, ...child } = (
-              input as { Input: Record<string, unknown> }
-            ).Input;
-            const result = await runLocally({ ...options, input: child });
-            if (!result.ok)
-              throw Object.assign(new Error(JSON.stringify(result.error)), { name: 'States.TaskFailed' });
-            return { Output: result.summary } as unknown as JSONValue;
-          },
+          'Switch it off again': childOffboarding(options),
           Tally: async (input) =>
             invoke(tally, (input as { Payload: unknown }).Payload, 'offboard-local-audit-tally'),
           'Publish the drift': async (input) => {

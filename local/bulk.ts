@@ -11,6 +11,7 @@ import {
   summarizeBulk,
 } from '../lambdas/shared/summary';
 import {
+  childOffboarding,
   invoke,
   type JSONValue,
   type LocalRunOptions,
@@ -90,16 +91,7 @@ export async function runBulkWorkflowLocally(
       taskResourceLocalHandlers: {
         'Check the list': async (input) =>
           invoke(checkList, (input as { Payload: unknown }).Payload, 'offboard-local-normalize-bulk'),
-        'Offboard one person': async (input) => {
-          const { AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: _parent, ...child } = (
-            input as { Input: Record<string, unknown> }
-          ).Input;
-          const result = await runLocally({ ...options, input: child });
-          if (!result.ok)
-            throw Object.assign(new Error(JSON.stringify(result.error)), { name: 'States.TaskFailed' });
-          // startExecution.sync:2 answers the child's output as JSON under `Output`.
-          return { Output: result.summary } as unknown as JSONValue;
-        },
+        'Offboard one person': childOffboarding(options),
         'Summarize the bulk run': async (input) =>
           invoke(
             summarizeBulkHandler,

@@ -237,6 +237,23 @@ export function connectorTasks(
   };
 }
 
+/**
+ * The override of a `states:startExecution.sync:2` Task that starts offboard-user: the
+ * child runs in-process, and its summary comes back under `Output` as in AWS. The parent's
+ * link (AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID) is Step Functions' business, not input.
+ */
+export function childOffboarding(options: Omit<LocalRunOptions, 'input'>) {
+  return async (input: unknown): Promise<JSONValue> => {
+    const { AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: _parent, ...child } = (
+      input as { Input: Record<string, unknown> }
+    ).Input;
+    const result = await runLocally({ ...options, input: child });
+    if (!result.ok)
+      throw Object.assign(new Error(JSON.stringify(result.error)), { name: 'States.TaskFailed' });
+    return { Output: result.summary } as unknown as JSONValue;
+  };
+}
+
 const machines = new Map<string, StateMachine>();
 
 /**
