@@ -79,13 +79,12 @@ export async function runBulkWorkflowLocally(
   options: Omit<LocalRunOptions, 'input'> & { input: unknown },
 ): Promise<LocalRunResult | { ok: true; bulk: BulkSummary }> {
   const refs = options.connections.map((c) => c.ref);
-  const checkList = normalizeBulkHandler(
-    () => refs,
-    async () => {
-      throw new ConfigError('a local run reads no S3 list: give emails inline');
-    },
-  );
+  const noS3 = async (): Promise<never> => {
+    throw new ConfigError('a local run reads no S3 list: give emails inline');
+  };
+  const checkList = normalizeBulkHandler(() => refs, noS3, noS3);
   const machine = loadStateMachine(OFFBOARD_BULK_ASL);
+  const name = randomUUID();
   const execution = machine.run(options.input as JSONValue, {
     overrides: {
       taskResourceLocalHandlers: {
@@ -101,7 +100,7 @@ export async function runBulkWorkflowLocally(
       },
     },
     context: {
-      Execution: { Id: `arn:aws:states:local:000000000000:execution:offboard-bulk:${randomUUID()}` },
+      Execution: { Id: `arn:aws:states:local:000000000000:execution:offboard-bulk:${name}`, Name: name },
     } as never,
   });
   try {

@@ -1,12 +1,11 @@
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import middy from '@middy/core';
 import { z } from 'zod';
-import type { ConnectionRef } from '../shared/connections';
-import { InvalidInputError } from '../shared/errors';
+import { ConfigError, InvalidInputError } from '../shared/errors';
 import { describeIssues } from '../shared/issues';
 import { handlerMiddlewares, logger } from '../shared/logger';
 import { MAX_INLINE_PEOPLE, parsePeople } from '../shared/people';
-import { normalizeRequest } from '../shared/request';
+import { type AvailableConnection, normalizeRequest } from '../shared/request';
 import { deployedConnections } from './normalize';
 
 const bulkRequestSchema = z
@@ -22,8 +21,33 @@ const bulkRequestSchema = z
   .strict()
   .refine((r) => (r.emails === undefined) !== (r.source === undefined), {
     message:
-      'give either emails (a list) or source ({bucket, key} of a CSV with an email column, or a JSON array of {email})',
+      'give either emails (a list) or source ({bucket, key} of a list in S3: a CSV with an email column, one email a line, or a JSON array)',
   });
+
+/**
+ * What the state machine sends: the execution input as the person gave it, and the
+ * execution's name from the context object. The name keeps the checked copy of each run
+ * apart; it comes from Step Functions, so no input can pick another run's copy.
+ */
+const invocationSchema = z
+  .object({
+    request: z.unknown(),
+    // Step Functions execution names: 1 to 80 characters, never a slash or white space.
+    executionName: z
+      .string()
+      .min(1)
+      .max(80)
+      .regex(/^[^\s/]+$/),
+  })
+  .strict();
+
+/** Where the checked copy of an execution's S3 list is written, in the list's bucket. */
+const checkedListKey = (executionName: string): string => `checked/${executionName}.json`;
+
+/** Reads an S3 object as UTF-8 text. */
+export type ReadObject = (bucket: string, key: string) => Promise<string>;
+/** Writes an S3 object (a JSON document), replacing any object of that key. */
+export type WriteObject = (bucket: string, key: string, body: string) => Promise<void>;
 
 /** The bulk run's checked input: the people inline, or where the Map reads them. */
 export interface NormalizedBulk {
@@ -31,53 +55,42 @@ export interface NormalizedBulk {
   connections: string[] | null;
   count: number;
   people?: Array<{ email: string }>;
+  /** The checked list (a JSON array of `{ "email": … }`) the DISTRIBUTED Map reads. */
   source?: { bucket: string; key: string };
-  /** How the DISTRIBUTED Map reads the S3 list. */
-  format?: 'csv' | 'json';
-}
-
-function jsonObjects(text: string): boolean {
-  try {
-    const items: unknown = JSON.parse(text);
-    return Array.isArray(items) && items.every((item) => item !== null && typeof item === 'object');
-  } catch {
-    return true; // parsePeople names the JSON error itself
-  }
 }
 
 /**
- * First state of offboard-bulk: checks every entry of the list (inline, or the CSV in S3)
- * and the options, before anyone is offboarded. Fails with `Input.Invalid`, naming what
- * was wrong.
+ * First state of offboard-bulk: checks every entry of the list (inline, or a CSV or JSON
+ * list in S3) and the options, before anyone is offboarded. Fails with `Input.Invalid`,
+ * naming what was wrong. A list from S3 is written back, as checked, to
+ * `checked/<execution name>.json` in the same bucket, and the DISTRIBUTED Map reads that
+ * copy: the people offboarded are the people checked, whatever happens to the uploaded
+ * object meanwhile, and however Step Functions would have read its CSV.
  */
 export function normalizeBulkHandler(
-  available: () => ConnectionRef[],
-  readObject: (bucket: string, key: string) => Promise<string>,
+  available: () => readonly AvailableConnection[],
+  readObject: ReadObject,
+  writeObject: WriteObject,
 ) {
   return middy<unknown, NormalizedBulk>()
     .use(handlerMiddlewares())
     .handler(async (event) => {
-      const parsed = bulkRequestSchema.safeParse(event);
+      const invocation = invocationSchema.safeParse(event);
+      // The state machine builds this envelope: a bad one is a deployment fault, not input.
+      if (!invocation.success)
+        throw new ConfigError(
+          `normalize-bulk: expected {request, executionName} from the state machine: ${describeIssues(invocation.error)}`,
+        );
+      const { request, executionName } = invocation.data;
+      const parsed = bulkRequestSchema.safeParse(request);
       if (!parsed.success) throw new InvalidInputError(`invalid input: ${describeIssues(parsed.error)}`);
       const { emails, source, dryRun, connections } = parsed.data;
       let people: string[];
-      let format: 'csv' | 'json' | undefined;
       if (source) {
-        const where = `s3://${source.bucket}/${source.key}`;
-        const text = await readObject(source.bucket, source.key);
-        format = text.trimStart().startsWith('[') ? 'json' : 'csv';
-        // The Map reads the same object itself and picks `email` out of each item by name.
-        if (format === 'csv') {
-          const header = (text.split(/\r?\n/, 1)[0] ?? '')
-            .split(',')
-            .map((cell) => cell.trim().replace(/^"|"$/g, ''));
-          if (!header.includes('email')) {
-            throw new InvalidInputError(`${where}: the first row must be a header with an "email" column`);
-          }
-        } else if (!jsonObjects(text)) {
-          throw new InvalidInputError(`${where}: a JSON list in S3 must hold objects like {"email": "…"}`);
-        }
-        people = parsePeople(text, where);
+        people = parsePeople(
+          await readObject(source.bucket, source.key),
+          `s3://${source.bucket}/${source.key}`,
+        );
       } else {
         people = parsePeople(JSON.stringify(emails), 'emails');
         if (people.length > MAX_INLINE_PEOPLE) {
@@ -88,22 +101,34 @@ export function normalizeBulkHandler(
       }
       // The connection names and options get the same checks as one person's run.
       normalizeRequest({ email: people[0], dryRun, connections }, available());
+      const checked = people.map((email) => ({ email }));
+      let list: Pick<NormalizedBulk, 'people' | 'source'> = { people: checked };
+      if (source) {
+        // Written only once everything passed: a refused list leaves nothing to read.
+        const key = checkedListKey(executionName);
+        await writeObject(source.bucket, key, JSON.stringify(checked));
+        list = { source: { bucket: source.bucket, key } };
+      }
       logger.info('bulk request accepted', {
         count: people.length,
         dryRun,
         source: source ? 's3' : 'inline',
+        ...(list.source ? { checked: `s3://${list.source.bucket}/${list.source.key}` } : {}),
       });
-      return {
-        dryRun,
-        connections: connections ?? null,
-        count: people.length,
-        ...(source ? { source, format } : { people: people.map((email) => ({ email })) }),
-      };
+      return { dryRun, connections: connections ?? null, count: people.length, ...list };
     });
 }
 
 const s3 = new S3Client({});
-export const handler = normalizeBulkHandler(deployedConnections, async (bucket, key) => {
-  const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return (await object.Body?.transformToString('utf8')) ?? '';
-});
+export const handler = normalizeBulkHandler(
+  deployedConnections,
+  async (bucket, key) => {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return (await object.Body?.transformToString('utf8')) ?? '';
+  },
+  async (bucket, key, body) => {
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json' }),
+    );
+  },
+);

@@ -1,3 +1,4 @@
+import { CsvError, type Options, parse } from 'csv-parse/sync';
 import { z } from 'zod';
 import { InvalidInputError } from './errors';
 
@@ -6,17 +7,37 @@ export const MAX_INLINE_PEOPLE = 200;
 
 const emailSchema = z.string().trim().max(254).pipe(z.email());
 
+/** Where an entry was found (`line 3`, `item 2`), and what it holds. */
+interface Entry {
+  where: string;
+  value: unknown;
+}
+
 /**
  * Reads a list of people to offboard: one email a line, or CSV with an `email` column, or a
  * JSON array of emails or of `{ "email": … }` objects. Every entry is checked before anyone
  * is offboarded: one bad line refuses the whole list (naming each bad line), so a bulk run
  * never stops half way on a typo. The same address twice (ignoring case) counts once.
+ *
+ * CSV is read by csv-parse (RFC 4180: quoted fields may hold commas, doubled quotes and line
+ * breaks); a row it cannot read, or with another number of fields than the header, refuses
+ * the list, naming the row's line in the file. Line numbers count every line of the file,
+ * the header and blank lines included.
+ *
+ * @param source names the list in error messages (a path, `s3://bucket/key`).
+ * @throws InvalidInputError when the list cannot be read, holds an invalid address, or is empty.
  */
 export function parsePeople(text: string, source = 'list'): string[] {
-  const trimmed = text.trim();
-  const entries: Array<{ where: string; value: unknown }> = trimmed.startsWith('[')
+  // One kind of line break: csv-parse counts a CRLF inside a quoted field as two lines,
+  // and line numbers must be the ones an editor shows.
+  const normalized = text.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
+  const trimmed = normalized.trim();
+  const firstLine = trimmed.split('\n', 1)[0] ?? '';
+  const entries = trimmed.startsWith('[')
     ? fromJson(trimmed, source)
-    : fromLines(trimmed, source);
+    : isCsvHeader(firstLine)
+      ? fromCsv(normalized, source)
+      : fromLines(normalized);
   const problems: string[] = [];
   const seen = new Set<string>();
   const emails: string[] = [];
@@ -42,7 +63,23 @@ export function parsePeople(text: string, source = 'list'): string[] {
   return emails;
 }
 
-function fromJson(text: string, source: string): Array<{ where: string; value: unknown }> {
+/**
+ * A CSV header: more than one cell, or the single cell `email`. Anything else is the
+ * one-address-a-line format, whose lines hold no comma outside a `#` comment.
+ */
+function isCsvHeader(line: string): boolean {
+  return !line.startsWith('#') && (line.includes(',') || cellName(line) === 'email');
+}
+
+function cellName(cell: string): string {
+  return cell
+    .trim()
+    .replace(/^"(.*)"$/, '$1')
+    .trim()
+    .toLowerCase();
+}
+
+function fromJson(text: string, source: string): Entry[] {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -56,19 +93,87 @@ function fromJson(text: string, source: string): Array<{ where: string; value: u
   }));
 }
 
-function fromLines(text: string, source: string): Array<{ where: string; value: unknown }> {
-  const lines = text.split(/\r?\n/);
-  const header = lines[0]?.split(',').map((cell) => cell.trim().replace(/^"|"$/g, '').toLowerCase()) ?? [];
-  const csv = header.length > 1 || header[0] === 'email';
-  const column = csv ? header.indexOf('email') : 0;
-  if (csv && column < 0)
-    throw new InvalidInputError(`${source}: a CSV needs an "email" column (header: ${lines[0]})`);
-  return lines
+/** One address a line; blank lines and `#` comments are skipped. */
+function fromLines(text: string): Entry[] {
+  return text
+    .split('\n')
     .map((line, index) => ({ line: line.trim(), number: index + 1 }))
-    .slice(csv ? 1 : 0)
     .filter(({ line }) => line !== '' && !line.startsWith('#'))
-    .map(({ line, number }) => ({
-      where: `line ${number}`,
-      value: csv ? line.split(',')[column]?.trim().replace(/^"|"$/g, '') : line,
-    }));
+    .map(({ line, number }) => ({ where: `line ${number}`, value: line }));
+}
+
+interface Row {
+  cells: string[];
+  /** The line of the file the row starts on. */
+  line: number;
+}
+
+const lineBreaks = (text: string): number => text.split('\n').length - 1;
+const leadingBlankLines = (raw: string): number => lineBreaks(/^(?:[ \t]*\n)*/.exec(raw)?.[0] ?? '');
+
+/** A CSV with a header row naming an `email` column, `text` with `\n` line breaks only. */
+function fromCsv(text: string, source: string): Entry[] {
+  // Lines before the row csv-parse reads now. Its `raw` of a row holds the blank lines it
+  // skipped before it, so the row's own line is known even when the row is refused.
+  let linesBefore = 0;
+  const rowLine = (raw: string | undefined) => linesBefore + leadingBlankLines(raw ?? '') + 1;
+  const rows: Row[] = [];
+  const options: Options = {
+    trim: true,
+    skip_empty_lines: true,
+    raw: true,
+    on_record: (parsed, { raw }) => {
+      // With `raw`, csv-parse hands over `{ record, raw }`, not the cells alone.
+      const { record } = parsed as unknown as { record: string[] };
+      rows.push({ cells: record, line: rowLine(raw) });
+      linesBefore += lineBreaks(raw ?? '');
+      return null;
+    },
+  };
+  try {
+    parse(text, options);
+  } catch (error) {
+    if (!(error instanceof CsvError)) throw error;
+    const line = rowLine(error.raw as string | undefined);
+    throw new InvalidInputError(
+      `${source}: line ${line} is not valid CSV, nobody was offboarded: ${csvProblem(error, rows[0])}`,
+      { cause: error },
+    );
+  }
+  const [first, ...records] = rows;
+  if (!first) return [];
+  const names = first.cells.map(cellName);
+  const column = names.indexOf('email');
+  if (column < 0)
+    throw new InvalidInputError(
+      `${source}: a CSV needs an "email" column (header on line ${first.line}: ${first.cells.join(',')})`,
+    );
+  // Two email columns: which one names the leaver is a guess, and a guess may be the manager.
+  if (names.lastIndexOf('email') !== column)
+    throw new InvalidInputError(
+      `${source}: the header on line ${first.line} has more than one "email" column (${first.cells.join(',')})`,
+    );
+  return (
+    records
+      // A row of empty cells (`,,` from a spreadsheet's trailing rows) names nobody.
+      .filter(({ cells }) => cells.some((cell) => cell !== ''))
+      .map(({ cells, line }) => ({ where: `line ${line}`, value: cells[column] }))
+  );
+}
+
+/** What is wrong with a row, in words a person editing the file can act on. */
+function csvProblem(error: CsvError, header: Row | undefined): string {
+  switch (error.code) {
+    case 'CSV_QUOTE_NOT_CLOSED':
+      return 'a quoted field starts on it and is never closed';
+    case 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH':
+      return `${(error.record as unknown[] | undefined)?.length} fields where the header on line ${header?.line} has ${header?.cells.length}`;
+    case 'INVALID_OPENING_QUOTE':
+      return 'a quote inside a field that does not start with one (quote the whole field, and double the quotes inside it)';
+    case 'CSV_INVALID_CLOSING_QUOTE':
+    case 'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE':
+      return 'text after the closing quote of a field (double the quotes inside a quoted field)';
+    default:
+      return error.message;
+  }
 }
