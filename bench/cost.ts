@@ -10,12 +10,14 @@ import { readFileSync } from 'node:fs';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { DEMO_CONFIG } from '../cli/main';
 import type { ConnectionRef, ConnectionType } from '../lambdas/shared/connections';
+import { MemoryBlobStore } from '../lambdas/shared/evidence';
 import { ledgerEntries } from '../lambdas/shared/ledger';
 import { normalizeRequest } from '../lambdas/shared/request';
 import type { SecretResolver } from '../lambdas/shared/secrets';
-import { runStep } from '../lambdas/shared/steps';
+import { runStep, type StepEnvironment } from '../lambdas/shared/steps';
 import { type OffboardSummary, summarize } from '../lambdas/shared/summary';
 import { CONNECTOR_FACTORIES, OFFBOARD_USER_ASL } from '../local/runner';
+import { SqliteLedger } from '../local/sqlite-ledger';
 import type { SectionResult } from './section';
 import {
   ALREADY_INACTIVE,
@@ -61,6 +63,8 @@ const TASK_STATES = [
   'GetRecord',
   'Deactivate',
   'Verify',
+  // Only when a write or its verification failed: a fresh read decides the outcome.
+  'Settle',
   'Ask a person',
   'Record outcomes',
   'Summarize',
@@ -80,6 +84,7 @@ const FIXED_STATES = [
   'Record outcomes',
   'Summarize',
   'Publish the result',
+  'Evidence kept?',
   'Done',
 ];
 /** Task states that are Lambda invocations (Ask a person is an SNS publish with a task token). */
@@ -89,6 +94,7 @@ const LAMBDA_STATES = new Set([
   'GetRecord',
   'Deactivate',
   'Verify',
+  'Settle',
   'Record outcomes',
   'Summarize',
 ]);
@@ -296,6 +302,15 @@ async function execute(
     }));
     const secrets = new Map([...sandboxes].map(([name, s]) => [name, s.connection.secret]));
     const resolveSecret: SecretResolver = async (c) => secrets.get(c.name);
+    // The write-ahead entry goes to a ledger in memory: its cost is a DynamoDB write, not timed here.
+    const blobs = new MemoryBlobStore();
+    const ledger = new SqliteLedger(':memory:', () => blobs);
+    const environment: StepEnvironment = {
+      connections: () => refs,
+      resolveSecret,
+      ledger: () => ledger,
+      blobs: () => blobs,
+    };
 
     const invocations: Record<string, number[]> = {};
     const record = (state: string, ms: number) => {
@@ -321,7 +336,7 @@ async function execute(
     const connectorStep = (state: string) =>
       timed(state, (event: { connection: ConnectionRef }) => {
         const factory = CONNECTOR_FACTORIES[event.connection.type];
-        return runStep(event, factory, resolveSecret);
+        return runStep(event, factory, environment);
       });
     const askPerson = async (input: unknown) => {
       const message = (input as { Message: { connection: string; email: string } }).Message;
@@ -351,6 +366,7 @@ async function execute(
           GetRecord: connectorStep('GetRecord'),
           Deactivate: connectorStep('Deactivate'),
           Verify: connectorStep('Verify'),
+          Settle: connectorStep('Settle'),
           'Ask a person': askPerson,
           // The entries are built as deployed; the DynamoDB write itself is not timed here.
           'Record outcomes': timed('Record outcomes', (event) => ({ recorded: ledgerEntries(event).length })),

@@ -42,7 +42,7 @@ export async function runAuditLocally(
     () => refs,
   );
   const tally = auditTallyHandler(() => options.ledger);
-  const connectorTask = connectorTasks(options.connections, options.onProgress);
+  const connectorTask = connectorTasks(options.connections, options.ledger, options.onProgress);
   const execution = loadStateMachine(OFFBOARD_AUDIT_ASL).run(
     { remediate: options.remediate === true },
     {

@@ -1,112 +1,90 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { BadRequestError } from '../lambdas/shared/errors';
 import {
-  CreateTableCommand,
-  DescribeTableCommand,
-  DynamoDBClient,
-  ResourceNotFoundException,
-} from '@aws-sdk/client-dynamodb';
-import dynalite from 'dynalite';
-import { Ledger } from '../lambdas/shared/ledger';
-import { ConfigFileError } from '../lib/config';
+  type BlobRef,
+  type BlobStore,
+  MemoryBlobStore,
+  serialize,
+  verified,
+} from '../lambdas/shared/evidence';
+import type { Ledger } from '../lambdas/shared/ledger';
+import { SqliteLedger } from './sqlite-ledger';
 
 /** Where local runs keep their ledger, unless OFFBOARD_LEDGER_DIR says otherwise. */
-export const DEFAULT_LEDGER_DIR = join('.offboard', 'ledger');
-const TABLE = 'offboard-ledger';
+export const DEFAULT_LEDGER_DIR = '.offboard';
+/** The ledger's file in that directory. */
+export const LEDGER_FILE = 'ledger.db';
+/** Where before-states too large for an entry are kept whole, beside the ledger. */
+export const EVIDENCE_DIR = 'evidence';
 
 /** A ledger for local runs and the commands that read it. */
 export interface LocalLedger {
   ledger: Ledger;
+  /** Where it lives: a file, or `memory` (runs against the built-in sandboxes). */
+  where: string;
   close(): Promise<void>;
 }
 
 /**
- * Starts an embedded DynamoDB (dynalite) on 127.0.0.1 and opens the ledger table in it: the
- * same DynamoDB code as deployed, not a stand-in. With a directory the entries persist (on
- * LevelDB), so `offboard report` shows earlier runs; without one they live in memory.
+ * Opens the ledger local runs keep: SQLite in `<dir>/ledger.db`, large before-states in
+ * `<dir>/evidence/`. Many offboard commands may have it open at once (see SqliteLedger).
+ *
+ * `dir: null` keeps everything in memory. That is the ledger of runs against the built-in
+ * sandboxes: a sandbox starts afresh with every command, so what a run did to it means
+ * nothing to a later command, and must never mix with the evidence of real runs (an audit
+ * would report every sandbox account as drift).
  */
 export async function openLocalLedger(
   dir: string | null = process.env.OFFBOARD_LEDGER_DIR ?? DEFAULT_LEDGER_DIR,
 ): Promise<LocalLedger> {
-  let unlock = () => {};
-  if (dir) {
-    mkdirSync(dir, { recursive: true });
-    unlock = await lock(dir);
+  if (dir === null) {
+    const blobs = new MemoryBlobStore();
+    const ledger = new SqliteLedger(':memory:', () => blobs);
+    return { ledger, where: 'memory', close: async () => ledger.close() };
   }
-  const server = dynalite({ ...(dir ? { path: dir } : {}), createTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const client = new DynamoDBClient({
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    region: 'local',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  try {
-    await client.send(new DescribeTableCommand({ TableName: TABLE }));
-  } catch (error) {
-    if (!(error instanceof ResourceNotFoundException)) throw error;
-    // The same key schema as the deployed table (lib/offboard-stack.ts).
-    await client.send(
-      new CreateTableCommand({
-        TableName: TABLE,
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
-  }
-  return {
-    ledger: new Ledger(TABLE, client),
-    async close() {
-      client.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      unlock();
-    },
-  };
+  mkdirSync(dir, { recursive: true });
+  const blobs = new FileBlobStore(join(dir, EVIDENCE_DIR));
+  const file = join(dir, LEDGER_FILE);
+  const ledger = new SqliteLedger(file, () => blobs);
+  return { ledger, where: file, close: async () => ledger.close() };
 }
 
 /**
- * One process at a time may open a ledger directory (LevelDB allows one). Another offboard
- * command waits for it a little, then says who holds it; a lock left by a process that is
- * gone is taken over.
+ * Evidence as files, one a value, named by its hash. A file is written whole under a
+ * temporary name, flushed to disk, then renamed: a reader never sees half of one, and a
+ * process killed mid-write leaves no wrong file behind.
  */
-async function lock(dir: string, waitMs = 10_000): Promise<() => void> {
-  const file = join(dir, 'offboard.lock');
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      writeFileSync(file, String(process.pid), { flag: 'wx' });
-      return () => rmSync(file, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const holder = Number(readFileSync(file, 'utf8'));
-    if (!isAlive(holder)) {
-      rmSync(file, { force: true });
-      continue;
-    }
-    if (Date.now() > deadline) {
-      throw new ConfigFileError(
-        `the local ledger ${dir} is in use by another offboard command (pid ${holder}); wait for it, or set OFFBOARD_LEDGER_DIR`,
-      );
-    }
-    await sleep(200);
-  }
-}
+export class FileBlobStore implements BlobStore {
+  constructor(readonly dir: string) {}
 
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  async put(value: unknown): Promise<BlobRef> {
+    const { text, ref } = serialize(value);
+    mkdirSync(this.dir, { recursive: true });
+    const temporary = join(this.dir, `.${ref.sha256}.${randomUUID()}.tmp`);
+    const fd = openSync(temporary, 'w');
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, this.#path(ref));
+    return ref;
+  }
+
+  async get(ref: BlobRef): Promise<unknown> {
+    let text: string;
+    try {
+      text = readFileSync(this.#path(ref), 'utf8');
+    } catch (error) {
+      throw new BadRequestError(`evidence ${this.#path(ref)}: cannot read: ${(error as Error).message}`);
+    }
+    return verified(text, ref, this.#path(ref));
+  }
+
+  #path(ref: BlobRef): string {
+    return join(this.dir, `${ref.sha256}.json`);
   }
 }

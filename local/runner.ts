@@ -18,10 +18,12 @@ import { recordHandler } from '../lambdas/handlers/record';
 import { restorePlanHandler } from '../lambdas/handlers/restore-plan';
 import { handler as summarizeHandler } from '../lambdas/handlers/summarize';
 import type { ConnectionRef, ConnectionType } from '../lambdas/shared/connections';
+import { MemoryBlobStore } from '../lambdas/shared/evidence';
 import type { Ledger } from '../lambdas/shared/ledger';
 import type { SecretResolver } from '../lambdas/shared/secrets';
-import type { ConnectorFactory } from '../lambdas/shared/steps';
+import type { ConnectorFactory, StepEnvironment } from '../lambdas/shared/steps';
 import { causeMessage, type OffboardSummary } from '../lambdas/shared/summary';
+import { SqliteLedger } from './sqlite-ledger';
 import { LocalTaskStore, type PersonTask, type PersonTaskResult } from './tasks';
 
 /** The deployed state machine's definition file: the local runner executes the very same file. */
@@ -35,6 +37,7 @@ export const CONNECTOR_STEPS = [
   'GetRecord',
   'Deactivate',
   'Verify',
+  'Settle',
   'Reactivate',
   'Verify reactivated',
 ] as const;
@@ -85,8 +88,18 @@ export interface LocalRunOptions {
   askPerson?: (task: PersonTask) => Promise<PersonTaskResult>;
   /** Receives the 'Offboarding Finished' event the state machine publishes (EventBridge, deployed). */
   onResultEvent?: (event: { source: string; detailType: string; detail: unknown }) => void;
-  /** Where the outcomes are recorded (the command line opens one); absent, nothing is recorded. */
+  /**
+   * Where the outcomes, and the before-state ahead of every write, are recorded (the command
+   * line opens one). Absent, a ledger in memory serves this run only.
+   */
   ledger?: Ledger;
+}
+
+/** The ledger a run writes to: the caller's, or one in memory for this run. */
+function ledgerFor(options: Pick<LocalRunOptions, 'ledger'>): Ledger {
+  if (options.ledger) return options.ledger;
+  const blobs = new MemoryBlobStore();
+  return new SqliteLedger(':memory:', () => blobs);
 }
 
 export type LocalRunResult =
@@ -100,11 +113,12 @@ export type LocalRunResult =
  */
 export async function runLocally(options: LocalRunOptions): Promise<LocalRunResult> {
   const refs = options.connections.map((c) => ({ ...c.ref, functionName: `offboard-local-${c.ref.type}` }));
+  const ledger = ledgerFor(options);
   const normalize = normalizeHandler(() => refs);
-  const record = recordHandler(() => options.ledger);
-  const claim = claimHandler(() => options.ledger);
-  const plan = restorePlanHandler(() => options.ledger);
-  const connectorTask = connectorTasks(options.connections, options.onProgress);
+  const record = recordHandler(() => ledger);
+  const claim = claimHandler(() => ledger);
+  const plan = restorePlanHandler(() => ledger);
+  const connectorTask = connectorTasks(options.connections, ledger, options.onProgress);
 
   const askPerson = async (input: unknown) => {
     const message = (input as { Message: Omit<PersonTask, 'token'> & { taskToken?: string } }).Message;
@@ -209,15 +223,24 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
  */
 export function connectorTasks(
   connections: readonly LocalConnection[],
+  ledger: Ledger,
   onProgress?: (event: ProgressEvent) => void,
 ) {
   const secrets = new Map(connections.map((c) => [c.ref.name, c.secret]));
   const resolveSecret: SecretResolver = async (connection) => secrets.get(connection.name);
+  // As deployed, each type's function knows only its own connections, from its own
+  // configuration: the payload names a connection, it never says where it is.
   const handlers = new Map(
-    Object.entries(CONNECTOR_FACTORIES).map(([type, factory]) => [
-      type,
-      connectorHandler(factory, resolveSecret),
-    ]),
+    Object.entries(CONNECTOR_FACTORIES).map(([type, factory]) => {
+      const own = connections.filter((c) => c.ref.type === type).map((c) => c.ref);
+      const environment: StepEnvironment = {
+        connections: () => own,
+        resolveSecret,
+        ledger: () => ledger,
+        blobs: () => ledger.blobs(),
+      };
+      return [type, connectorHandler(factory, environment)];
+    }),
   );
   return (step: ConnectorStep) => async (input: unknown) => {
     const payload = (input as { Payload: { connection: ConnectionRef } }).Payload;

@@ -27,6 +27,8 @@ export interface InsightlyUser {
   LAST_NAME: string | null;
   EMAIL_ADDRESS: string;
   ADMINISTRATOR: boolean;
+  /** The instance's owner (vendor-contracts/insightly): read-only; never switched off automatically. */
+  ACCOUNT_OWNER: boolean;
   ACTIVE: boolean;
   PROFILE_ID: number | null;
   ROLE_ID: number | null;
@@ -89,6 +91,7 @@ function completeUser(seed: UserSeed, USER_ID: number): InsightlyUser {
     LAST_NAME: seed.LAST_NAME ?? null,
     EMAIL_ADDRESS: seed.EMAIL_ADDRESS,
     ADMINISTRATOR: seed.ADMINISTRATOR ?? false,
+    ACCOUNT_OWNER: seed.ACCOUNT_OWNER ?? false,
     ACTIVE: seed.ACTIVE ?? true,
     PROFILE_ID: seed.PROFILE_ID ?? null,
     ROLE_ID: seed.ROLE_ID ?? null,
@@ -118,7 +121,12 @@ const sampleUser = (id: number, first: string, last: string, email: string, extr
  * leaver, with every optional field set so a careless PUT visibly wipes them.
  */
 export const SAMPLE_USERS: ReadonlyArray<Readonly<InsightlyUser>> = [
-  sampleUser(1001, 'Alex', 'Admin', 'admin@example.com', { ADMINISTRATOR: true, PROFILE_ID: 1, ROLE_ID: 1 }),
+  sampleUser(1001, 'Alex', 'Admin', 'admin@example.com', {
+    ADMINISTRATOR: true,
+    ACCOUNT_OWNER: true,
+    PROFILE_ID: 1,
+    ROLE_ID: 1,
+  }),
   sampleUser(1002, 'Jane', 'Doe', 'jane.doe@example.com', {
     PROFILE_ID: 7,
     ROLE_ID: 12,
@@ -143,7 +151,14 @@ const WRITABLE = {
   TIMEZONE_ID: 'string?',
   CURRENCY_CODE: 'string?',
 } as const;
-const READ_ONLY = new Set(['USER_ID', 'DATE_CREATED_UTC', 'DATE_UPDATED_UTC', 'CONTACT_ID', 'INSTANCE_ID']);
+const READ_ONLY = new Set([
+  'USER_ID',
+  'ACCOUNT_OWNER',
+  'DATE_CREATED_UTC',
+  'DATE_UPDATED_UTC',
+  'CONTACT_ID',
+  'INSTANCE_ID',
+]);
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const NO_RESOURCE = 'No HTTP resource was found that matches the request URI.';
@@ -303,6 +318,7 @@ export async function startInsightlySandbox(
         ...(fields as Partial<InsightlyUser>),
         // The login identifier cannot be blanked; an omitted email keeps the stored one.
         EMAIL_ADDRESS: email ?? stored.EMAIL_ADDRESS,
+        ACCOUNT_OWNER: stored.ACCOUNT_OWNER,
         DATE_CREATED_UTC: stored.DATE_CREATED_UTC,
         DATE_UPDATED_UTC: insightlyNow(),
         CONTACT_ID: stored.CONTACT_ID,

@@ -47,11 +47,26 @@ export interface SandboxRequestRecord {
   status: number;
 }
 
+/**
+ * An answer lost after the vendor acted: the request is handled in full (a write is
+ * applied), then its answer never arrives. `drop` closes the connection (the client sees a
+ * reset); `hang` keeps it open without a word until the sandbox closes (the client times
+ * out, or is killed waiting). For "did the write happen?" stories.
+ */
+export interface LostAnswer {
+  method?: string;
+  path?: RegExp;
+  mode: 'drop' | 'hang';
+  times: number;
+}
+
 /** What every running sandbox offers a test, besides its URL and its data. */
 export interface SandboxControls<F extends SandboxFault, R extends SandboxRequestRecord> {
   /** Every request, in arrival order. */
   requests: R[];
   addFault(fault: F): void;
+  /** Handles the next matching requests in full, then loses their answers (see {@link LostAnswer}). */
+  loseAnswers(lost: LostAnswer): void;
   /** Requests seen, and how many of them were answered 429. */
   counts(): { total: number; throttled: number };
   /** Stops the server, idle keep-alive sockets included. */
@@ -89,6 +104,7 @@ export interface SandboxServer<R extends SandboxRequestRecord> {
   /** `http://127.0.0.1:PORT` (`https` with TLS), without a trailing slash. */
   origin: string;
   requests: R[];
+  loseAnswers(lost: LostAnswer): void;
   counts(): { total: number; throttled: number };
   close(): Promise<void>;
 }
@@ -157,16 +173,20 @@ export function seedStore<Seed, Item, Id extends string | number>(
 /** A fault that may also name query parameters, which must all be present with those values. */
 type QueryFault = SandboxFault & { query?: Record<string, string> };
 
+/** True when `path` is absent or matches the request path (a /g or /y pattern starts afresh). */
+function pathMatches(path: RegExp | undefined, url: URL): boolean {
+  if (path === undefined) return true;
+  path.lastIndex = 0;
+  return path.test(url.pathname);
+}
+
 function faultMatches(fault: QueryFault, method: string, url: URL): boolean {
   if (fault.times <= 0) return false;
   if (fault.method !== undefined && fault.method.toUpperCase() !== method) return false;
   for (const [name, value] of Object.entries(fault.query ?? {})) {
     if (url.searchParams.get(name) !== value) return false;
   }
-  if (fault.path === undefined) return true;
-  // A /g or /y pattern keeps state between test() calls; start from the beginning each time.
-  fault.path.lastIndex = 0;
-  return fault.path.test(url.pathname);
+  return pathMatches(fault.path, url);
 }
 
 /**
@@ -340,7 +360,20 @@ export async function startSandboxServer<R extends SandboxRequestRecord = Sandbo
   const requests: R[] = [];
   // Answers waiting out the latency: close() drops them rather than wait.
   const timers = new Set<NodeJS.Timeout>();
+  const lost: LostAnswer[] = [];
   let throttled = 0;
+
+  /** The lost-answer rule the request falls under (using up one of its times), if any. */
+  function loses(method: string, url: URL): LostAnswer | undefined {
+    const rule = lost.find(
+      (l) =>
+        l.times > 0 &&
+        (l.method === undefined || l.method.toUpperCase() === method) &&
+        pathMatches(l.path, url),
+    );
+    if (rule) rule.times--;
+    return rule;
+  }
 
   function respond(req: IncomingMessage, res: ServerResponse, text: string): void {
     const url = new URL(req.url ?? '/', `${scheme}://127.0.0.1`);
@@ -360,6 +393,12 @@ export async function startSandboxServer<R extends SandboxRequestRecord = Sandbo
     const answer = options.handle({ req, method, url, text, record });
     record.status = answer.status;
     if (answer.status === 429) throttled++;
+    const rule = loses(method, url);
+    if (rule?.mode === 'drop') {
+      req.socket.destroy();
+      return;
+    }
+    if (rule?.mode === 'hang') return;
     if (!options.latencyMs) {
       send(res, answer, options.contentType, options.indent);
       return;
@@ -388,6 +427,7 @@ export async function startSandboxServer<R extends SandboxRequestRecord = Sandbo
   return {
     origin: `${scheme}://127.0.0.1:${port}`,
     requests,
+    loseAnswers: (rule) => lost.push({ ...rule }),
     counts: () => ({ total: requests.length, throttled }),
     close: () =>
       new Promise<void>((resolve, reject) => {
@@ -408,6 +448,7 @@ export function sandboxControls<F extends SandboxFault, R extends SandboxRequest
   return {
     requests: server.requests,
     addFault: (fault) => faults.add(fault),
+    loseAnswers: server.loseAnswers,
     counts: server.counts,
     close: server.close,
   };

@@ -110,6 +110,8 @@ export interface ScimSandboxOptions {
 export interface ScimRequestRecord extends SandboxRequestRecord {
   /** The request's Content-Type header, when it had one. */
   contentType?: string;
+  /** The request's If-Match header (a conditional write), when it had one. */
+  ifMatch?: string;
   /** Parsed JSON (or the form fields of a token request), or the raw text; absent when empty. */
   body?: unknown;
 }
@@ -625,6 +627,19 @@ export async function startScimSandbox(options: ScimSandboxOptions = {}): Promis
       const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
       if (type !== JSON_TYPE && type !== 'application/json') {
         return scimError(415, `Content-Type must be ${JSON_TYPE}`, 'invalidSyntax');
+      }
+    }
+    // RFC 7644 §3.14: a write conditional on a version the user no longer has is refused.
+    const ifMatch = req.headers['if-match'];
+    if (typeof ifMatch === 'string') record.ifMatch = ifMatch;
+    const target = /^\/Users\/([^/]+)$/.exec(route);
+    if (typeof ifMatch === 'string' && target && method !== 'GET') {
+      const current = users.get(decodeURIComponent(target[1] ?? ''));
+      if (current && ifMatch !== '*' && ifMatch !== current.meta.version) {
+        return scimError(
+          412,
+          `Failed to update. Resource changed on the server (version ${current.meta.version})`,
+        );
       }
     }
     if (route === '/ServiceProviderConfig' && method === 'GET') {

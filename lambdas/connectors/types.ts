@@ -8,12 +8,13 @@
 export interface UserRecord {
   /** The vendor's id for the account, as a string (numeric ids are stringified). */
   id: string;
-  /** The email the vendor holds for the account (for SCIM: the userName or primary email matched). */
+  /** The address the account is known by (SCIM: the userName when it is an address, else the primary email). */
   email: string;
   /**
-   * Every address the account holds (`email` among them; SCIM's `emails[]`), when the vendor keeps more
-   * than one: a lookup may match on any of them, and the record must then still count as
-   * the person asked for.
+   * Other addresses that identify the account as its owner's, besides `email`: a login or
+   * userName that is an address. Never a secondary address from a list of emails (SCIM
+   * `emails[]` that is not primary): an address someone merely receives mail at does not make
+   * the account theirs, and a match through one alone is never switched off.
    */
   emails?: string[];
   /** Whether the account can sign in today. */
@@ -23,6 +24,12 @@ export interface UserRecord {
    * only the active flag changed, and the ledger keeps it as the state to restore.
    */
   fields: Record<string, unknown>;
+  /**
+   * The vendor's version of the record (SCIM `meta.version`, an ETag), when it gives one: the
+   * write is then conditional on it (`If-Match`), so a record changed since it was read is
+   * refused by the vendor instead of overwritten.
+   */
+  version?: string;
 }
 
 /** What a lookup found: nobody (an outcome, not an error), or exactly one account. */
@@ -44,11 +51,20 @@ export interface Connector {
    */
   verifyDeactivated(userId: string): Promise<UserRecord>;
   /**
-   * Where the API can tell: true when the account is the one the integration's own
-   * credential belongs to. Switching it off would cut the integration off from every later
-   * run. Absent when the API cannot tell (tenant-wide keys, bearer tokens).
+   * Why this account must never be switched off automatically, or undefined when it may be:
+   * the account the integration's own credential belongs to (switching it off would cut the
+   * integration off from every later run), or the account that owns the instance. Absent
+   * when the API cannot tell (tenant-wide keys, bearer tokens).
    */
-  isIntegrationAccount?(record: UserRecord): Promise<boolean>;
+  protectedReason?(record: UserRecord): Promise<string | undefined>;
+  /**
+   * Fields of `UserRecord.fields` that change without anyone editing the account, or that
+   * only our own write changes: the active flag, update timestamps, a last-login time. A
+   * fresh read right before the write is compared with the read that planned it, ignoring
+   * these; any other difference means the account was edited meanwhile, and the write is
+   * planned again from the fresh record. A dotted name reaches into an object (`meta.version`).
+   */
+  readonly volatileFields: readonly string[];
 }
 
 /** A connector whose API can switch an account off. */

@@ -1,17 +1,20 @@
 import middy from '@middy/core';
 import { z } from 'zod';
 import { auditItems } from '../shared/audit';
-import type { ConnectionRef } from '../shared/connections';
+import type { DeployedConnection } from '../shared/deployed';
+import { deployedConnections } from '../shared/deployed';
 import { ConfigError } from '../shared/errors';
 import { type Ledger, ledgerFromEnv } from '../shared/ledger';
 import { handlerMiddlewares, logger } from '../shared/logger';
-import { deployedConnections } from './normalize';
 
 /** Accounts a page: the page and its checks must stay far below the 256 KB state payload. */
 const PAGE_SIZE = 100;
 
 /** The audit's reader: the next page of accounts this workflow switched off, with their connections. */
-export function auditPageHandler(ledger: () => Ledger | undefined, available: () => ConnectionRef[]) {
+export function auditPageHandler(
+  ledger: () => Ledger | undefined,
+  available: () => readonly DeployedConnection[],
+) {
   return middy<unknown, { items: unknown[]; cursor: string | null; skipped: number }>()
     .use(handlerMiddlewares())
     .handler(async (event) => {

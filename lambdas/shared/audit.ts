@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { ConnectionRef } from './connections';
 import { PERSON_DEACTIVATED_TYPES } from './connections';
+import type { DeployedConnection } from './deployed';
 import type { Ledger, LedgerEntry, OffboardedAccount } from './ledger';
 
 /** Drift listed by name in the audit's output; beyond it only counted (all are in the ledger). */
@@ -27,7 +27,7 @@ export const EMPTY_TOTALS: AuditTotals = {
 };
 
 /** One page of accounts to re-check, each with its connection as the state machine needs it. */
-export function auditItems(accounts: readonly OffboardedAccount[], available: readonly ConnectionRef[]) {
+export function auditItems(accounts: readonly OffboardedAccount[], available: readonly DeployedConnection[]) {
   const byName = new Map(available.map((c) => [c.name, c]));
   const items = [];
   let skipped = 0;
@@ -40,8 +40,11 @@ export function auditItems(accounts: readonly OffboardedAccount[], available: re
     items.push({
       email: account.email,
       userId: account.userId,
+      // What the state needs to route the check; where the connection is, its function knows.
       connection: {
-        ...connection,
+        name: connection.name,
+        type: connection.type,
+        ...(connection.functionName ? { functionName: connection.functionName } : {}),
         deactivation: PERSON_DEACTIVATED_TYPES.has(connection.type) ? 'person' : 'api',
       },
     });

@@ -140,6 +140,44 @@ export class ProtectedUserError extends OffboardError {
   }
 }
 
+/**
+ * The account changed between the read that planned the write and the write itself: a field
+ * was edited, or the vendor's version moved on (SCIM `If-Match` answered 412). Nothing was
+ * written; the state machine reads the account again and plans afresh from what it finds.
+ */
+export class RecordChangedError extends OffboardError {
+  readonly retryable = false;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'Record.Changed';
+  }
+}
+
+/**
+ * The only account carrying the address holds it as a secondary address (SCIM `emails[]`,
+ * not primary, not the userName). It may belong to someone else who forwards mail: nobody
+ * is switched off, and a person is asked to look.
+ */
+export class UserNeedsReviewError extends OffboardError {
+  readonly retryable = false;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'User.NeedsReview';
+  }
+}
+
+/**
+ * The ledger refused a write for good (not a passing outage): the evidence of the run is not
+ * kept. Before a vendor write this stops the write; after, it fails the execution loudly.
+ */
+export class LedgerWriteFailedError extends OffboardError {
+  readonly retryable = false;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'Ledger.WriteFailed';
+  }
+}
+
 /** The ledger (DynamoDB) could not take the write just now (throttled, 5xx, network): retried. */
 export class LedgerUnavailableError extends OffboardError {
   readonly retryable = true;
@@ -165,6 +203,9 @@ export const ERROR_NAMES = {
   mismatch: 'User.Mismatch',
   protected: 'User.Protected',
   ledgerUnavailable: 'Ledger.Unavailable',
+  ledgerWriteFailed: 'Ledger.WriteFailed',
+  recordChanged: 'Record.Changed',
+  needsReview: 'User.NeedsReview',
 } as const;
 
 export type ErrorName = (typeof ERROR_NAMES)[keyof typeof ERROR_NAMES];

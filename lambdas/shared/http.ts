@@ -5,6 +5,7 @@ import {
   BadRequestError,
   BadResponseError,
   ConfigError,
+  HourlyRateLimitedError,
   type OffboardError,
   RateLimitedError,
   UnavailableError,
@@ -139,8 +140,18 @@ export class HttpClient {
       return { status, headers: response.headers, body: tryParseJson(text) };
     }
     const message = `${where}: HTTP ${status}${this.vendorMessage(tryParseJson(text))}`;
-    if (status === 429)
-      throw this.#options.classifyRateLimit?.(response, message) ?? new RateLimitedError(message);
+    if (status === 429) {
+      // Retry-After (seconds or an HTTP date) holds every later request to this connection,
+      // capped: a hostile or broken value cannot stall the workflow for days.
+      const retryAfterMs = retryAfter(response.headers.get('retry-after'), Date.now());
+      if (retryAfterMs !== undefined) requestPacing.hold(this.#options.label, Date.now() + retryAfterMs);
+      const said = retryAfterMs === undefined ? '' : ` (Retry-After: ${Math.ceil(retryAfterMs / 1000)} s)`;
+      const custom = this.#options.classifyRateLimit?.(response, `${message}${said}`);
+      if (custom) throw custom;
+      throw retryAfterMs !== undefined && retryAfterMs > 60_000
+        ? new HourlyRateLimitedError(`${message}${said}`)
+        : new RateLimitedError(`${message}${said}`);
+    }
     if (status === 401 || status === 403) throw new AuthFailedError(message);
     if (status >= 500) throw new UnavailableError(message);
     throw new BadRequestError(message);
@@ -161,6 +172,26 @@ export class HttpClient {
     const oneLine = message.replace(/\s+/g, ' ').trim();
     return ` (${oneLine.length > 200 ? `${oneLine.slice(0, 200)}…` : oneLine})`;
   }
+}
+
+/** The longest `Retry-After` honoured: beyond it, the state machine's own backoff decides. */
+export const MAX_RETRY_AFTER_MS = 3_600_000;
+
+/**
+ * A `Retry-After` header (RFC 9110 §10.2.3: delay-seconds or an HTTP-date) as milliseconds
+ * from `now`, capped at {@link MAX_RETRY_AFTER_MS}; undefined when absent or unreadable.
+ */
+export function retryAfter(header: string | null, now: number): number | undefined {
+  if (header === null) return undefined;
+  const value = header.trim();
+  let ms: number;
+  if (/^\d+$/.test(value)) ms = Number(value) * 1000;
+  else {
+    const date = Date.parse(value);
+    if (Number.isNaN(date) || !/[a-z]/i.test(value)) return undefined;
+    ms = date - now;
+  }
+  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
 }
 
 function parseJson(text: string, where: string): unknown {

@@ -9,8 +9,17 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
-import { ConfigError, LedgerUnavailableError } from './errors';
+import { ConfigError, LedgerUnavailableError, LedgerWriteFailedError } from './errors';
+import { type BlobRef, type BlobStore, blobRefSchema, evidenceFromEnv } from './evidence';
 import { causeMessage, OUTCOMES } from './summary';
+
+/**
+ * What the ledger records besides the run's outcomes: `deactivating`, the write-ahead entry a
+ * connector writes right before it sends a deactivation, with the account as it was. Whatever
+ * happens next (a lost answer, a timeout, the process killed), the before-state is kept.
+ */
+export const LEDGER_OUTCOMES = [...OUTCOMES, 'deactivating'] as const;
+export type LedgerOutcome = (typeof LEDGER_OUTCOMES)[number];
 
 /**
  * One connection's outcome for one person, as evidence: who, where, which account, what
@@ -20,51 +29,113 @@ export interface LedgerEntry {
   email: string;
   connection: string;
   type: string;
-  outcome: (typeof OUTCOMES)[number];
+  outcome: LedgerOutcome;
   dryRun: boolean;
   userId?: string;
   /** The vendor's record as read before any change (absent when none was read). */
   before?: Record<string, unknown>;
+  /** The same, kept whole in the evidence store because it is too large to carry inline. */
+  beforeRef?: BlobRef;
   error?: { name: string; message: string };
   /** When the execution started (ISO 8601): entries of one run share it. */
   at: string;
   executionId: string;
 }
 
-const entrySchema = z.object({
+export const entrySchema = z.object({
   email: z.string(),
   connection: z.string(),
   type: z.string(),
-  outcome: z.enum(OUTCOMES),
+  outcome: z.enum(LEDGER_OUTCOMES),
   dryRun: z.boolean(),
   userId: z.string().optional(),
   before: z.record(z.string(), z.unknown()).optional(),
+  beforeRef: blobRefSchema.optional(),
   error: z.object({ name: z.string(), message: z.string() }).optional(),
   at: z.string(),
   executionId: z.string(),
 });
 
 /**
+ * Where the evidence is kept: DynamoDB when deployed, SQLite for local runs. Both keep the
+ * same entries under the same keys and answer the same questions.
+ */
+export interface Ledger {
+  /**
+   * Writes entries (outcomes, or a write-ahead `deactivating` entry), and where each account
+   * stands now for the audit. A retried write of the same entry changes nothing. Throws
+   * `Ledger.Unavailable` (retried) or `Ledger.WriteFailed`: the evidence is never dropped
+   * silently.
+   */
+  record(entries: readonly LedgerEntry[]): Promise<void>;
+  /** See {@link DynamoDbLedger.claim}. */
+  claim(
+    key: string,
+    claimant: { executionId: string; eventId: string; at: string },
+  ): Promise<{ duplicate: boolean; firstExecutionId: string }>;
+  /** Everything recorded for a person, oldest first; `since` keeps entries at or after it. */
+  history(email: string, since?: Date): Promise<LedgerEntry[]>;
+  /** One page of the accounts this workflow switched off and that should still be off. */
+  offboardedAccounts(
+    cursor?: string,
+    limit?: number,
+  ): Promise<{ accounts: OffboardedAccount[]; cursor?: string }>;
+  /** Where before-states too large for an entry are kept whole. */
+  readonly blobs: () => BlobStore;
+}
+
+/**
+ * Entries larger than this keep their before-state in the evidence store instead: DynamoDB
+ * refuses items over 400 KB, and the keys and attributes need room too.
+ */
+export const LEDGER_ITEM_LIMIT = 350 * 1024;
+
+/**
+ * The entry as it is stored: checked, and with a before-state that would not fit moved whole
+ * into the evidence store (the entry keeps its reference).
+ */
+export async function storableEntry(entry: LedgerEntry, blobs: () => BlobStore): Promise<string> {
+  const checked = entrySchema.parse(entry) as LedgerEntry;
+  const text = JSON.stringify(checked);
+  if (Buffer.byteLength(text) <= LEDGER_ITEM_LIMIT || !checked.before) return text;
+  const { before, ...rest } = checked;
+  const beforeRef = await blobs().put(before);
+  return JSON.stringify({ ...rest, beforeRef });
+}
+
+/** Sort key of an entry: time first, so a person's history reads in order; intents beside their run's outcome. */
+export function entryKey(entry: LedgerEntry): string {
+  const base = `${entry.at}#${entry.executionId}#${entry.connection}`;
+  return entry.outcome === 'deactivating' ? `${base}#intent` : base;
+}
+
+/** Where the account stands after an entry, for the audit: undefined when the entry does not say. */
+export function accountState(entry: LedgerEntry): 'off' | 'on' | undefined {
+  return entry.dryRun ? undefined : ACCOUNT_STATE[entry.outcome as keyof typeof ACCOUNT_STATE];
+}
+
+/**
  * The ledger table: one partition a person (`person#<email>`), one item per connection per
  * execution, sorted by time. Keys are derived from the execution, so a retried write lands
  * on the same item instead of adding a second one.
  */
-export class Ledger {
+export class DynamoDbLedger implements Ledger {
   constructor(
     readonly tableName: string,
     readonly client: DynamoDBClient = new DynamoDBClient({}),
+    readonly blobs: () => BlobStore = evidenceFromEnv,
   ) {}
 
   async record(entries: readonly LedgerEntry[]): Promise<void> {
     // One PutItem an entry: a run has a handful, and each is its own idempotent write.
-    const writes: Promise<unknown>[] = entries.map((entry) =>
+    const writes: Promise<unknown>[] = entries.map(async (entry) =>
       this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
           Item: {
             pk: { S: personKey(entry.email) },
-            sk: { S: `${entry.at}#${entry.executionId}#${entry.connection}` },
-            entry: { S: JSON.stringify(entrySchema.parse(entry)) },
+            sk: { S: entryKey(entry) },
+            entry: { S: await storableEntry(entry, this.blobs) },
           },
         }),
       ),
@@ -72,7 +143,7 @@ export class Ledger {
     // And where each account stands now, for the audit to re-check: the latest real outcome
     // wins (a retried older write does not overwrite a newer state).
     for (const entry of entries) {
-      const state = entry.dryRun ? undefined : ACCOUNT_STATE[entry.outcome];
+      const state = accountState(entry);
       if (!state || !entry.userId) continue;
       writes.push(
         this.client
@@ -100,9 +171,9 @@ export class Ledger {
           }),
       );
     }
-    await Promise.all(writes).catch((error: unknown) => {
-      throw unavailable(this.tableName, error);
-    });
+    const settled = await Promise.allSettled(writes);
+    const failed = settled.find((result) => result.status === 'rejected');
+    if (failed) throw ledgerError(this.tableName, failed.reason);
   }
 
   /**
@@ -157,7 +228,7 @@ export class Ledger {
       );
       return { duplicate: false, firstExecutionId: claimant.executionId };
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw unavailable(this.tableName, error);
+      if (!(error instanceof ConditionalCheckFailedException)) throw ledgerError(this.tableName, error);
     }
     const { Item } = await this.client.send(
       new GetItemCommand({ TableName: this.tableName, Key, ConsistentRead: true }),
@@ -213,14 +284,23 @@ export class Ledger {
   }
 }
 
-/** Throttling, 5xx and network trouble become Ledger.Unavailable (retried); the rest stays as is. */
-function unavailable(table: string, error: unknown): unknown {
+/**
+ * Throttling, 5xx and network trouble become Ledger.Unavailable (retried); anything else
+ * (access denied, an item DynamoDB refuses) is Ledger.WriteFailed: never swallowed.
+ */
+export function ledgerError(table: string, error: unknown): Error {
+  if (error instanceof LedgerUnavailableError || error instanceof LedgerWriteFailedError) return error;
   const e = error as Error & { $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode ?? 0;
-  if (e.$retryable || status >= 500 || /Throttl|Throughput|RequestLimit/.test(e.name)) {
-    return new LedgerUnavailableError(`ledger ${table}: ${e.name}: ${e.message}`, { cause: error });
+  const message = `ledger ${table}: ${e.name}: ${e.message}`;
+  if (
+    e.$retryable ||
+    status >= 500 ||
+    /Throttl|Throughput|RequestLimit|ECONN|socket/i.test(`${e.name} ${e.message}`)
+  ) {
+    return new LedgerUnavailableError(message, { cause: error });
   }
-  return error;
+  return new LedgerWriteFailedError(message, { cause: error });
 }
 
 /** A person's account on a connection, switched off by this workflow. */
@@ -232,7 +312,7 @@ export interface OffboardedAccount {
 }
 
 /** Which outcomes leave an account off, and which put it back on. */
-const ACCOUNT_STATE: Partial<Record<LedgerEntry['outcome'], 'off' | 'on'>> = {
+const ACCOUNT_STATE: Partial<Record<LedgerOutcome, 'off' | 'on'>> = {
   deactivated: 'off',
   'already-inactive': 'off',
   reactivated: 'on',
@@ -240,11 +320,21 @@ const ACCOUNT_STATE: Partial<Record<LedgerEntry['outcome'], 'off' | 'on'>> = {
 };
 
 /** How long a termination's claim keeps resent events out. */
-const CLAIM_DAYS = 30;
+export const CLAIM_DAYS = 30;
 
-function personKey(email: string): string {
+/** The partition of a person's entries: the address, ignoring case. */
+export function personKey(email: string): string {
   return `person#${email.trim().toLowerCase()}`;
 }
+
+/** A record as it travels in the state: the fields inline, or a reference to them in the evidence store. */
+const stateRecordSchema = z
+  .object({
+    id: z.string().optional(),
+    fields: z.record(z.string(), z.unknown()).optional(),
+    fieldsRef: blobRefSchema.optional(),
+  })
+  .loose();
 
 const branchSchema = z
   .object({
@@ -252,14 +342,13 @@ const branchSchema = z
     type: z.string(),
     outcome: z.enum(OUTCOMES),
     userId: z.string().optional(),
-    before: z.record(z.string(), z.unknown()).optional(),
+    /** The account as read before any change (every outcome that read one carries it). */
+    record: stateRecordSchema.optional(),
     error: z.object({ Error: z.string(), Cause: z.string().optional() }).optional(),
     state: z
       .object({
         lookup: z.object({ value: z.object({ userId: z.string().optional() }).loose() }).optional(),
-        record: z
-          .object({ value: z.object({ fields: z.record(z.string(), z.unknown()) }).loose() })
-          .optional(),
+        record: z.object({ value: stateRecordSchema }).loose().optional(),
       })
       .loose()
       .optional(),
@@ -289,25 +378,31 @@ export function ledgerEntries(input: unknown): LedgerEntry[] {
     };
     const userId = result.userId ?? result.state?.lookup?.value.userId;
     if (userId !== undefined) entry.userId = userId;
-    const before = result.before ?? result.state?.record?.value.fields;
-    if (before) entry.before = before;
+    const record = result.record ?? result.state?.record?.value;
+    if (record?.fields) entry.before = record.fields;
+    else if (record?.fieldsRef) entry.beforeRef = record.fieldsRef;
     if (result.error) entry.error = { name: result.error.Error, message: causeMessage(result.error.Cause) };
     return entry;
   });
 }
 
-/** What a reactivation restores on one connection: the last real deactivation's before-state. */
+/** What a reactivation restores on one connection: the before-state of the last real deactivation. */
 export interface Restore {
   userId: string;
-  before: Record<string, unknown>;
+  /** The account's fields before the deactivation, inline or as a reference into the evidence store. */
+  before?: Record<string, unknown>;
+  beforeRef?: BlobRef;
   deactivatedAt: string;
   executionId: string;
 }
 
 /**
  * For each connection, the account to restore: the most recent real (not dry-run)
- * `deactivated` entry that kept a before-state. Null where the ledger holds none: there is
- * nothing this workflow switched off there, so nothing to switch back on.
+ * deactivation that kept a before-state, be it a finished one (`deactivated`) or one whose
+ * write was about to be sent (`deactivating`, the write-ahead entry: a run killed or cut
+ * off after its write still leaves it). Null where the ledger holds none: this workflow
+ * switched nothing off there. A reactivation reads the account before writing, so an intent
+ * whose write never landed finds the account still on and leaves it alone.
  */
 export function restorePlan(
   history: readonly LedgerEntry[],
@@ -315,12 +410,13 @@ export function restorePlan(
 ): Record<string, Restore | null> {
   const plan: Record<string, Restore | null> = Object.fromEntries(connections.map((name) => [name, null]));
   for (const entry of history) {
-    if (!(entry.connection in plan) || entry.dryRun || entry.outcome !== 'deactivated') continue;
-    if (!entry.before || !entry.userId) continue;
+    if (!(entry.connection in plan) || entry.dryRun) continue;
+    if (entry.outcome !== 'deactivated' && entry.outcome !== 'deactivating') continue;
+    if (!(entry.before || entry.beforeRef) || !entry.userId) continue;
     // History comes oldest first: a later deactivation replaces an earlier one.
     plan[entry.connection] = {
       userId: entry.userId,
-      before: entry.before,
+      ...(entry.before ? { before: entry.before } : { beforeRef: entry.beforeRef }),
       deactivatedAt: entry.at,
       executionId: entry.executionId,
     };
@@ -337,6 +433,6 @@ let deployed: Ledger | undefined;
 export function ledgerFromEnv(): Ledger {
   const table = process.env.OFFBOARD_LEDGER_TABLE;
   if (!table) throw new ConfigError('OFFBOARD_LEDGER_TABLE is not set: the stack names the ledger table');
-  deployed ??= new Ledger(table);
+  deployed ??= new DynamoDbLedger(table);
   return deployed;
 }

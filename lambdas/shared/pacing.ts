@@ -170,6 +170,8 @@ export function rateLimitOf(connection: ConnectionRef): RateLimit | undefined {
  */
 class RequestPacing {
   readonly #limits = new Map<string, RateLimit>();
+  /** Until when a connection must not be sent anything (a vendor's `Retry-After`), epoch ms. */
+  readonly #holds = new Map<string, number>();
   #pacer: Pacer | undefined;
 
   /** The connection's pace for the requests about to be sent; undefined: none. */
@@ -178,8 +180,28 @@ class RequestPacing {
     else this.#limits.delete(connection);
   }
 
+  /**
+   * Holds every request to the connection until `until` (epoch ms), as a vendor's
+   * `Retry-After` asks: a step about to send waits when that is near, and hands the wait to
+   * the state machine (a rate-limit error) when it is far. In one process for all its
+   * executions (locally) or for the steps of one warm Lambda (deployed).
+   */
+  hold(connection: string, until: number): void {
+    if (until > (this.#holds.get(connection) ?? 0)) this.#holds.set(connection, until);
+  }
+
   /** Waits for the connection's next slot (or throws a rate-limit error for the state machine). */
   async before(connection: string): Promise<void> {
+    const until = this.#holds.get(connection);
+    if (until !== undefined) {
+      const wait = until - Date.now();
+      if (wait > MAX_PACING_WAIT_MS) {
+        const message = `${connection}: the vendor asked to wait until ${new Date(until).toISOString()} (Retry-After); the state machine waits`;
+        throw wait > 60_000 ? new HourlyRateLimitedError(message) : new RateLimitedError(message);
+      }
+      if (wait > 0) await sleep(wait);
+      else this.#holds.delete(connection);
+    }
     const limit = this.#limits.get(connection);
     if (limit) await this.pacer().acquire(connection, limit);
   }
@@ -195,6 +217,7 @@ class RequestPacing {
   reset(pacer?: Pacer): void {
     this.#pacer = pacer;
     this.#limits.clear();
+    this.#holds.clear();
   }
 }
 

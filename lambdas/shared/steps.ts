@@ -6,34 +6,83 @@ import {
   type LookupResult,
   type UserRecord,
 } from '../connectors/types';
-import { type ConnectionRef, connectionRefSchema } from './connections';
+import { type ConnectionRef, connectionNameSchema } from './connections';
+import type { DeployedConnection } from './deployed';
 import {
   ConfigError,
   InvalidInputError,
   NotYetAppliedError,
   ProtectedUserError,
+  RecordChangedError,
   UserMismatchError,
 } from './errors';
+import { type BlobRef, type BlobStore, blobRefSchema } from './evidence';
 import { sameEmail } from './http';
 import { describeIssues } from './issues';
+import type { Ledger } from './ledger';
 import { requestPacing } from './pacing';
+import { cleanError, type Redactor, redactDeep, redactorFor } from './redact';
 import type { SecretResolver } from './secrets';
 
 /** Makes a connector for one connection from its secret JSON (validating the secret). */
 export type ConnectorFactory = (connection: ConnectionRef, secret: unknown) => Connector;
 
-const userRecordSchema = z.object({
-  id: z.string().min(1),
-  email: z.string(),
-  emails: z.array(z.string()).optional(),
-  active: z.boolean(),
-  fields: z.record(z.string(), z.unknown()),
-});
+/**
+ * Everything a connector step uses besides its input, all from the function's own
+ * configuration. The payload only names the connection: a crafted invoke cannot point a
+ * real secret at another host.
+ */
+export interface StepEnvironment {
+  /** The connections this function serves, with their base URLs, secret ids, TLS and pace. */
+  connections: () => readonly DeployedConnection[];
+  resolveSecret: SecretResolver;
+  /** Where the before-state is written ahead of every vendor write. */
+  ledger: () => Ledger;
+  /** Where records too large to travel in the state are kept whole. */
+  blobs: () => BlobStore;
+}
+
+/**
+ * A record's fields travel in the state when they are this small; larger ones are kept in
+ * the evidence store and travel as a reference. A Map's results share one 256 KB payload.
+ */
+export const STATE_FIELDS_LIMIT = 8 * 1024;
+
+/** A record as it travels in the state: as `UserRecord`, with the fields inline or by reference. */
+export const stateRecordSchema = z
+  .object({
+    id: z.string().min(1),
+    email: z.string(),
+    emails: z.array(z.string()).optional(),
+    active: z.boolean(),
+    fields: z.record(z.string(), z.unknown()).optional(),
+    fieldsRef: blobRefSchema.optional(),
+    version: z.string().optional(),
+  })
+  .refine((record) => record.fields !== undefined || record.fieldsRef !== undefined, {
+    message: 'a record needs fields or fieldsRef',
+  });
+export type StateRecord = z.infer<typeof stateRecordSchema>;
+
+/** The before-state a reactivation writes back: inline, or a reference into the evidence store. */
+const restoreSchema = z
+  .object({
+    userId: z.string().min(1),
+    before: z.record(z.string(), z.unknown()).optional(),
+    beforeRef: blobRefSchema.optional(),
+  })
+  .loose()
+  .refine((restore) => restore.before !== undefined || restore.beforeRef !== undefined, {
+    message: 'a restore needs before or beforeRef',
+  });
 
 const common = {
-  connection: connectionRefSchema,
+  /** Only the name is read; whatever else the payload says about the connection is ignored. */
+  connection: z.object({ name: connectionNameSchema }).loose(),
   email: z.string().min(3),
   executionId: z.string().optional(),
+  /** The execution's start: entries of one run share it in the ledger. */
+  startedAt: z.string().optional(),
 };
 
 /** What the state machine sends to a connector function: one step of one connection. */
@@ -43,16 +92,16 @@ export const stepEventSchema = z.discriminatedUnion('step', [
   z.object({
     step: z.literal('deactivate'),
     ...common,
-    record: userRecordSchema,
+    record: stateRecordSchema,
     dryRun: z.boolean().default(false),
   }),
   z.object({ step: z.literal('verify'), ...common, userId: z.string().min(1) }),
+  /** After a deactivation or its verification failed: is the account off? The read decides. */
+  z.object({ step: z.literal('settle'), ...common, userId: z.string().min(1) }),
   z.object({
     step: z.literal('reactivate'),
     ...common,
-    userId: z.string().min(1),
-    /** The account's fields before the deactivation, from the ledger. */
-    before: z.record(z.string(), z.unknown()),
+    restore: restoreSchema,
     dryRun: z.boolean().default(false),
   }),
   z.object({ step: z.literal('verifyReactivated'), ...common, userId: z.string().min(1) }),
@@ -60,105 +109,297 @@ export const stepEventSchema = z.discriminatedUnion('step', [
   z.object({ step: z.literal('checkOff'), ...common, userId: z.string().min(1) }),
 ]);
 export type StepEvent = z.input<typeof stepEventSchema>;
+type Step = z.infer<typeof stepEventSchema>;
 
 export type StepResult =
   | LookupResult
-  | UserRecord
-  | { userId: string; written: boolean }
+  | StateRecord
+  | { userId: string; written: boolean; person: boolean }
   | { userId: string; written: boolean; alreadyActive: boolean }
   | { userId: string; active: boolean }
+  | { userId: string; off: boolean }
   | { userId: string; drift: boolean };
 
 /**
  * Runs one workflow step against a connector. The rules that protect people live here,
- * once for every vendor: the record must carry the email asked for, and the account the
- * integration itself signs in with is never switched off.
+ * once for every vendor:
+ *
+ * - the connection is the function's own, found by name: its URL and secret never come
+ *   from the payload;
+ * - a read must answer for the id asked, and the account must carry the address asked for
+ *   as its own (not as a secondary address);
+ * - accounts a connector says are protected are never switched off;
+ * - no stale write: right before a write the account is read again (or the write is made
+ *   conditional on the vendor's version), and anything changed means planning again;
+ * - write-ahead evidence: the before-state is in the ledger before the write is sent;
+ * - what leaves the step (results, errors) carries no secret of the connection.
  */
 export async function runStep(
   event: unknown,
   factory: ConnectorFactory,
-  resolveSecret: SecretResolver,
+  env: StepEnvironment,
 ): Promise<StepResult> {
   const parsed = stepEventSchema.safeParse(event);
   if (!parsed.success) {
     throw new InvalidInputError(`step input: ${describeIssues(parsed.error)}`);
   }
   const input = parsed.data;
-  const connector = factory(input.connection, await resolveSecret(input.connection));
-  // Every request this step sends waits for a slot under the connection's rate limit.
-  requestPacing.limit(input.connection.name, input.connection.rateLimit);
-  const label = input.connection.name;
+  const connection = ownConnection(input.connection.name, env.connections());
+  const secret = await env.resolveSecret(connection);
+  const redact = redactorFor(secret);
+  try {
+    const connector = factory(connection, secret);
+    // Every request this step sends waits for a slot under the connection's rate limit.
+    requestPacing.limit(connection.name, connection.rateLimit);
+    return redactDeep(await perform(input, connector, connection, env, redact), redact);
+  } catch (error) {
+    throw cleanError(error, redact);
+  }
+}
 
+/** The connection of this name among the function's own, complete; else nothing is sent. */
+function ownConnection(name: string, connections: readonly DeployedConnection[]): ConnectionRef {
+  const connection = connections.find((c) => c.name === name);
+  if (!connection) {
+    throw new ConfigError(
+      `${name}: this function serves no connection of that name (it serves ${connections.map((c) => c.name).join(', ') || 'none'}); nothing was sent`,
+    );
+  }
+  if (!connection.baseUrl) {
+    throw new ConfigError(`${name}: this function's configuration has no baseUrl for it; nothing was sent`);
+  }
+  return { ...connection, baseUrl: connection.baseUrl };
+}
+
+async function perform(
+  input: Step,
+  connector: Connector,
+  connection: ConnectionRef,
+  env: StepEnvironment,
+  redact: Redactor,
+): Promise<StepResult> {
+  const label = connection.name;
   switch (input.step) {
     case 'lookup':
       return connector.lookupUser(input.email);
+
     case 'getRecord': {
       const record = await connector.getUser(input.userId);
-      if (![record.email, ...(record.emails ?? [])].some((address) => sameEmail(address, input.email))) {
+      answersFor(label, record, input.userId, 'get user');
+      if (!isPerson(record, input.email)) {
         throw new UserMismatchError(
           `${label}: user ${record.id} has the email ${record.email || '(none)'}, not ${input.email}; nothing was changed`,
         );
       }
-      // Only an account about to be written needs the check (and its extra request).
-      if (record.active && (await connector.isIntegrationAccount?.(record))) {
-        throw new ProtectedUserError(
-          `${label}: user ${record.id} (${record.email}) owns the API credential this connection uses; ` +
-            'deactivating it would cut the integration off. Switch it off by hand after moving the credential',
-        );
+      // Only an account about to be written needs the check (and any request it costs).
+      if (record.active) {
+        const why = await connector.protectedReason?.(record);
+        if (why) {
+          throw new ProtectedUserError(
+            `${label}: user ${record.id} (${record.email}) is protected: ${why}; nothing was changed. Switch it off by hand if it must be`,
+          );
+        }
       }
-      return record;
+      return toStateRecord(redactDeep(record, redact), env.blobs);
     }
-    case 'deactivate':
+
+    case 'deactivate': {
+      const planned = await withFields(input.record, env.blobs);
+      // `person` is always said: the state machine routes on it.
+      const person = !canDeactivate(connector);
       // The state machine routes dry runs around this step; this guard makes sure of it.
-      if (input.dryRun) return { userId: input.record.id, written: false };
+      if (input.dryRun) return { userId: planned.id, written: false, person };
+      const target = await freshTarget(planned, input.email, connector, label, redact);
+      if (!target) return { userId: planned.id, written: false, person: false };
+      // Write-ahead: the account as it is now, and the intent, are in the ledger before the
+      // write is sent. A lost answer, a timeout or a killed process can no longer lose the
+      // state a reactivation needs.
+      await env.ledger().record([
+        {
+          email: input.email,
+          connection: label,
+          type: connection.type,
+          outcome: 'deactivating',
+          dryRun: false,
+          userId: target.id,
+          before: redactDeep(target.fields, redact),
+          at: input.startedAt ?? new Date().toISOString(),
+          executionId: input.executionId ?? 'unknown',
+        },
+      ]);
       if (!canDeactivate(connector)) {
-        // The state machine sends these to a person instead; reaching here is a wiring bug.
-        throw new ConfigError(
-          `${label}: ${input.connection.type} accounts are switched off by a person, not by the API`,
-        );
+        // Its API cannot: a person does the write, told by the state machine's task.
+        return { userId: target.id, written: false, person: true };
       }
-      await connector.deactivateUser(input.record);
-      return { userId: input.record.id, written: true };
-    case 'verify':
-      await connector.verifyDeactivated(input.userId);
+      await connector.deactivateUser(target);
+      return { userId: target.id, written: true, person: false };
+    }
+
+    case 'verify': {
+      const record = await connector.verifyDeactivated(input.userId);
+      answersFor(label, record, input.userId, 'verify user');
       return { userId: input.userId, active: false };
+    }
+
+    case 'settle': {
+      // Whether the account is off is decided by reading it, not by the error that ended the
+      // write or its verification: a timeout may have come after the vendor applied it.
+      try {
+        const record = await connector.verifyDeactivated(input.userId);
+        const gone = Object.keys(record.fields).length === 0;
+        const off = record.id === input.userId && (gone || isPerson(record, input.email));
+        return { userId: input.userId, off };
+      } catch (error) {
+        if (error instanceof NotYetAppliedError) return { userId: input.userId, off: false };
+        throw error;
+      }
+    }
+
     case 'reactivate': {
+      const userId = input.restore.userId;
       // Re-running a reactivation is harmless: an account already back on is left alone, so
       // that changes made to it since (someone re-enabled it by hand) are not overwritten.
-      const current = await connector.getUser(input.userId);
-      if (current.active) return { userId: input.userId, written: false, alreadyActive: true };
-      if (input.dryRun) return { userId: input.userId, written: false, alreadyActive: false };
+      const current = await connector.getUser(userId);
+      answersFor(label, current, userId, 'get user');
+      if (current.active) return { userId, written: false, alreadyActive: true };
+      if (input.dryRun) return { userId, written: false, alreadyActive: false };
       if (!canReactivate(connector)) {
         throw new ConfigError(
-          `${label}: ${input.connection.type} accounts are switched back on by a person, not by the API`,
+          `${label}: ${connection.type} accounts are switched back on by a person, not by the API`,
         );
       }
-      await connector.reactivateUser({
-        id: input.userId,
-        email: input.email,
-        active: true,
-        fields: input.before,
-      });
-      return { userId: input.userId, written: true, alreadyActive: false };
+      const before =
+        input.restore.before ??
+        ((await env.blobs().get(input.restore.beforeRef as BlobRef)) as Record<string, unknown>);
+      await connector.reactivateUser({ id: userId, email: input.email, active: true, fields: before });
+      return { userId, written: true, alreadyActive: false };
     }
+
     case 'verifyReactivated': {
       if (canReactivate(connector)) {
-        await connector.verifyReactivated(input.userId);
-      } else if (!(await connector.getUser(input.userId)).active) {
+        answersFor(label, await connector.verifyReactivated(input.userId), input.userId, 'verify user');
+      } else {
+        const record = await connector.getUser(input.userId);
+        answersFor(label, record, input.userId, 'verify user');
         // A person switched it back on (no API for it): the read decides.
-        throw new NotYetAppliedError(
-          `${label}: verify user ${input.userId}: still inactive after the reactivation`,
-        );
+        if (!record.active) {
+          throw new NotYetAppliedError(
+            `${label}: verify user ${input.userId}: still inactive after the reactivation`,
+          );
+        }
       }
       return { userId: input.userId, active: true };
     }
+
     case 'checkOff': {
       const record = await connector.getUser(input.userId);
       // Drift: the account is active again, and it is still this person's.
-      const same = [record.email, ...(record.emails ?? [])].some((address) =>
-        sameEmail(address, input.email),
-      );
+      const same = record.id === input.userId && isPerson(record, input.email);
       return { userId: input.userId, drift: record.active && same };
     }
   }
+}
+
+/**
+ * The record to write, read right before the write: undefined when it needs no write (it is
+ * off already, say because this step's earlier attempt did switch it off and only the answer
+ * was lost). Where the vendor versions its records, the write is conditional on the version
+ * read (the connector sends `If-Match`), so the vendor itself refuses a changed record.
+ *
+ * @throws UserMismatchError the id now holds another person: nothing is written.
+ * @throws RecordChangedError a field other than the active flag and update timestamps
+ *   changed since the plan was made: nothing is written, and the state machine plans again.
+ */
+async function freshTarget(
+  planned: UserRecord,
+  email: string,
+  connector: Connector,
+  label: string,
+  redact: Redactor,
+): Promise<UserRecord | undefined> {
+  if (planned.version !== undefined) return planned;
+  const fresh = await connector.getUser(planned.id);
+  answersFor(label, fresh, planned.id, 'read user');
+  if (!isPerson(fresh, email)) {
+    throw new UserMismatchError(
+      `${label}: user ${planned.id} now has the email ${fresh.email || '(none)'}, not ${email}: the id may have been ` +
+        'given to someone else since it was read; nothing was written',
+    );
+  }
+  // The plan's fields left the step redacted: compare like with like.
+  const changed = changedFields(planned.fields, redactDeep(fresh.fields, redact), connector.volatileFields);
+  if (changed.length > 0) {
+    const shown =
+      changed.slice(0, 5).join(', ') + (changed.length > 5 ? `, and ${changed.length - 5} more` : '');
+    throw new RecordChangedError(
+      `${label}: user ${planned.id} was changed since it was read (${shown}); nothing was written; reading it again`,
+    );
+  }
+  return fresh.active ? fresh : undefined;
+}
+
+/** A read must answer for the account asked for: an answer about another id is never acted on. */
+function answersFor(label: string, record: UserRecord, userId: string, action: string): void {
+  if (record.id !== userId) {
+    throw new UserMismatchError(
+      `${label}: ${action} ${userId}: the vendor answered user ${record.id || '(no id)'} instead; nothing was changed`,
+    );
+  }
+}
+
+/** True when the account is this person's: its own address or login, never a secondary one. */
+export function isPerson(record: UserRecord, email: string): boolean {
+  return [record.email, ...(record.emails ?? [])].some((address) => sameEmail(address, email));
+}
+
+/**
+ * The fields that differ between two reads of one account, ignoring `volatile` ones (dotted
+ * names reach into objects). Objects are compared key by key, everything else as JSON.
+ */
+export function changedFields(
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+  volatile: readonly string[],
+  prefix = '',
+): string[] {
+  const ignored = new Set(volatile);
+  const changed: string[] = [];
+  for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    const path = `${prefix}${key}`;
+    if (ignored.has(path)) continue;
+    const a = before[key];
+    const b = after[key];
+    if (isPlainObject(a) && isPlainObject(b)) {
+      changed.push(...changedFields(a, b, volatile, `${path}.`));
+    } else if (canonical(a) !== canonical(b)) {
+      changed.push(path);
+    }
+  }
+  return changed;
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** JSON with object keys sorted, so that key order alone is no change. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) =>
+    isPlainObject(item)
+      ? Object.fromEntries(Object.entries(item).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : item,
+  );
+}
+
+/** The record for the state: its fields inline when small, else kept whole in the evidence store. */
+async function toStateRecord(record: UserRecord, blobs: () => BlobStore): Promise<StateRecord> {
+  const { fields, ...rest } = record;
+  if (Buffer.byteLength(JSON.stringify(fields)) <= STATE_FIELDS_LIMIT) return { ...rest, fields };
+  return { ...rest, fieldsRef: await blobs().put(fields) };
+}
+
+/** A record from the state, with its fields read back from the evidence store when needed. */
+async function withFields(record: StateRecord, blobs: () => BlobStore): Promise<UserRecord> {
+  const { fieldsRef, fields, ...rest } = record;
+  const whole = fields ?? ((await blobs().get(fieldsRef as BlobRef)) as Record<string, unknown>);
+  return { ...rest, fields: whole };
 }

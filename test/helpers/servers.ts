@@ -24,6 +24,8 @@ export interface ReceivedRequest {
   query: Record<string, string>;
   headers: IncomingHttpHeaders;
   body: string;
+  /** When the request arrived in full (epoch milliseconds). */
+  receivedAt: number;
 }
 
 /** What a scripted server answers; `body` is sent as is, after `delayMs` when given. */
@@ -59,6 +61,7 @@ export async function startScriptedServer(
       query: Object.fromEntries(url.searchParams),
       headers: incoming.headers,
       body: Buffer.concat(chunks).toString('utf8'),
+      receivedAt: Date.now(),
     };
     requests.push(request);
     let scripted: ScriptedAnswer;

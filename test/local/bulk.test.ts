@@ -6,7 +6,9 @@ import { type InsightlySandbox, SAMPLE_USERS, startInsightlySandbox } from '../.
 
 /**
  * Many people at once against a vendor that enforces its rate limit: with the connection's
- * pace kept by the workflow, 429s are the exception, not the method.
+ * pace kept by the workflow, 429s are the exception, not the method. (How many 429s an
+ * unpaced run gets depends on how fast the machine sends, so it is a benchmark figure, not a
+ * test: `npm run bench -- --only bulk`.)
  */
 
 const PEOPLE = Array.from({ length: 12 }, (_, i) => `leaver${i}@example.com`);
@@ -56,17 +58,5 @@ describe('bulk offboarding at the vendor rate limit', () => {
       failed: [],
     });
     expect(sandbox.counts().throttled).toBe(0);
-  });
-
-  it('unpaced, the same run leans on 429s (what pacing saves)', async () => {
-    const sandbox = await vendor();
-    const bulk = await runBulkLocally({
-      connections: [connection(sandbox, false)],
-      emails: PEOPLE,
-      concurrency: 12,
-      retryPauseMs: 50,
-    });
-    expect(bulk.status).toBe('succeeded');
-    expect(sandbox.counts().throttled).toBeGreaterThan(0);
   });
 });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Ledger } from '../../lambdas/shared/ledger';
+import type { Ledger, LedgerEntry } from '../../lambdas/shared/ledger';
 import { type LocalLedger, openLocalLedger } from '../../local/ledger';
 import { runLocally } from '../../local/runner';
 import { type InsightlySandbox, startInsightlySandbox } from '../../sandboxes/insightly';
@@ -32,8 +32,10 @@ describe('the ledger after an offboarding', () => {
     // Act
     const result = await runLocally({ connections, input: { email: 'jane.doe@example.com' }, ledger });
     // Assess
-    const [entry, ...more] = await ledger.history('jane.doe@example.com');
+    const [entry, intent, ...more] = await ledger.history('jane.doe@example.com');
     expect(more).toEqual([]);
+    // Written before the PUT was sent: the same before-state, should the run stop half way.
+    expect(intent).toMatchObject({ outcome: 'deactivating', userId: '1002', before });
     expect(entry).toMatchObject({
       connection: 'insightly',
       type: 'insightly',
@@ -56,7 +58,7 @@ describe('the ledger after an offboarding', () => {
       (await ledger.history('marcus.lee@example.com')).map(
         (e) => `${e.outcome}${e.dryRun ? ' (dry run)' : ''}`,
       ),
-    ).toEqual(['failed (dry run)', 'deactivated']);
+    ).toEqual(['failed (dry run)', 'deactivated', 'deactivating']);
     expect((await ledger.history('nobody@example.com')).map((e) => e.outcome)).toEqual(['not-found']);
   });
 
@@ -74,20 +76,53 @@ describe('the ledger after an offboarding', () => {
     ]);
   });
 
-  it('does not undo the offboarding when the ledger cannot be written: the summary says so', async () => {
-    // Prepare: a ledger whose table does not exist
-    const { box, connections } = await setUp();
-    const local = opened[1] as LocalLedger;
-    const broken = new Ledger('no-such-table', local.ledger.client);
+  it('fails the execution, loudly, when the outcomes cannot be written; the summary still goes out', async () => {
+    // Prepare: a ledger that takes the write-ahead entry but refuses the outcomes.
+    const { box, ledger, connections } = await setUp();
+    const refusing: Ledger = {
+      ...ledger,
+      blobs: ledger.blobs,
+      history: ledger.history.bind(ledger),
+      claim: ledger.claim.bind(ledger),
+      offboardedAccounts: ledger.offboardedAccounts.bind(ledger),
+      record: async (entries: readonly LedgerEntry[]) => {
+        if (entries.some((e) => e.outcome !== 'deactivating')) {
+          throw Object.assign(new Error('ledger offboard-ledger: AccessDeniedException'), {
+            name: 'Ledger.WriteFailed',
+          });
+        }
+        return ledger.record(entries);
+      },
+    };
+    const events: Array<{ detail: unknown }> = [];
     // Act
     const result = await runLocally({
       connections,
       input: { email: 'jane.doe@example.com' },
-      ledger: broken,
+      ledger: refusing,
+      onResultEvent: (event) => events.push(event),
     });
     // Assess
-    expect(result.ok && result.summary.connections[0]?.outcome).toBe('deactivated');
-    expect(result.ok && result.summary.ledgerError).toMatchObject({ name: 'ResourceNotFoundException' });
+    expect(result).toMatchObject({ ok: false, error: { name: 'Ledger.WriteFailed' } });
+    expect(events[0]?.detail).toMatchObject({
+      status: 'succeeded',
+      connections: [{ outcome: 'deactivated' }],
+      ledgerError: { name: 'Ledger.WriteFailed' },
+    });
     expect(box.users.get(1002)?.ACTIVE).toBe(false);
+    // The before-state was written ahead, so a reactivation can still restore it.
+    expect((await ledger.history('jane.doe@example.com')).map((e) => e.outcome)).toEqual(['deactivating']);
+  });
+
+  it('sends no write when the ledger cannot take the before-state first', async () => {
+    // Prepare
+    const { box, ledger, connections } = await setUp();
+    (ledger as unknown as { close(): void }).close();
+    // Act
+    const result = await runLocally({ connections, input: { email: 'jane.doe@example.com' }, ledger });
+    // Assess
+    expect(box.users.get(1002)?.ACTIVE).toBe(true);
+    expect(box.requests.filter((r) => r.method === 'PUT')).toEqual([]);
+    expect(result).toMatchObject({ ok: false, error: { name: 'Ledger.WriteFailed' } });
   });
 });

@@ -62,7 +62,7 @@ describe('offboard-user.asl.json', () => {
           Math.min(retrier.IntervalSeconds * retrier.BackoffRate ** attempt, retrier.MaxDelaySeconds) / 2;
       }
       expect(meanTotal).toBeGreaterThanOrEqual(90);
-      expect(steps[name].Catch[0].ErrorEquals).toEqual(['States.ALL']);
+      expect(steps[name].Catch.at(-1).ErrorEquals).toEqual(['States.ALL']);
     }
     expect(
       steps.Verify.Retry.some((r: { ErrorEquals: string[] }) =>
@@ -115,6 +115,8 @@ describe('offboarding one person through the state machine', () => {
       'GET /v3.1/Users',
       'GET /v3.1/Users/1002',
       'GET /v3.1/Users/Me',
+      // Read again right before the write: the write must carry the record as it is now.
+      'GET /v3.1/Users/1002',
       'PUT /v3.1/Users',
       'GET /v3.1/Users/1002',
     ]);

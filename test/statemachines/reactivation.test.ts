@@ -60,6 +60,9 @@ describe('reactivate', () => {
     expect((await ledger.history('jane.doe@example.com')).map((e) => e.outcome)).toEqual([
       'deactivated',
       'deactivated',
+      // The write-ahead entries of the offboarding, each beside its outcome.
+      'deactivating',
+      'deactivating',
       'reactivated',
       'reactivated',
     ]);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ConnectionRef } from '../../shared/connections';
+import type { ConnectionRef, TlsOptions } from '../../shared/connections';
 import { SECRET_EXAMPLES, secretSchemas } from '../../shared/connections';
 import {
   BadRequestError,
@@ -57,7 +57,16 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
   readonly #http: HttpClient;
   readonly #label: string;
 
-  constructor(options: { label: string; baseUrl: string; accessKey: string; fetch?: typeof fetch }) {
+  /** The flag our write changes; the rest of a user changes only when someone edits it. */
+  readonly volatileFields: readonly string[] = ['isActive', 'modifiedDate', 'lastModifiedDate'];
+
+  constructor(options: {
+    label: string;
+    baseUrl: string;
+    accessKey: string;
+    tls?: TlsOptions;
+    fetch?: typeof fetch;
+  }) {
     this.#label = options.label;
     this.#http = new HttpClient({
       label: options.label,
@@ -71,6 +80,7 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
           `${message}: Gainsight allows 100 user-management requests an hour (1,000 a day); ` +
             'the next window opens within the hour',
         ),
+      tls: options.tls,
       fetch: options.fetch,
     });
   }
@@ -253,6 +263,7 @@ export function createGainsightConnector(
     label: connection.name,
     baseUrl: connection.baseUrl,
     accessKey: parsed.data.accessKey,
+    ...(connection.tls ? { tls: connection.tls } : {}),
     fetch: fetchImpl,
   });
 }

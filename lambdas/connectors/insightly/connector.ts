@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ConnectionRef } from '../../shared/connections';
+import type { ConnectionRef, TlsOptions } from '../../shared/connections';
 import { secretSchemas } from '../../shared/connections';
 import {
   BadRequestError,
@@ -47,7 +47,16 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
   readonly #label: string;
   readonly #cacheKey: string;
 
-  constructor(options: { label: string; baseUrl: string; apiKey: string; fetch?: typeof fetch }) {
+  /** The active flag, and the timestamp Insightly moves on every change (our own write included). */
+  readonly volatileFields = ['ACTIVE', 'DATE_UPDATED_UTC'] as const;
+
+  constructor(options: {
+    label: string;
+    baseUrl: string;
+    apiKey: string;
+    tls?: TlsOptions;
+    fetch?: typeof fetch;
+  }) {
     this.#label = options.label;
     this.#cacheKey = `${options.baseUrl}\u0000${options.apiKey}`;
     this.#http = new HttpClient({
@@ -62,6 +71,7 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
               `${message}: the API key's daily request quota is used up; run again tomorrow`,
             )
           : undefined,
+      tls: options.tls,
       fetch: options.fetch,
     });
   }
@@ -100,8 +110,19 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
     return toRecord(await this.#read(userId, `get user ${userId}`));
   }
 
-  async isIntegrationAccount(record: UserRecord): Promise<boolean> {
-    return (await this.#ownerId()) === Number(record.id);
+  /**
+   * The instance's owner (`ACCOUNT_OWNER`) is never switched off automatically: the instance
+   * and its billing hang on it. Nor is the user the API key belongs to (`/Users/Me`): the
+   * integration would be cut off from every later run.
+   */
+  async protectedReason(record: UserRecord): Promise<string | undefined> {
+    if (record.fields.ACCOUNT_OWNER === true) {
+      return 'it is the account owner of this Insightly instance (ACCOUNT_OWNER); transfer ownership first';
+    }
+    if ((await this.#ownerId()) === Number(record.id)) {
+      return 'it owns the API key this connection uses, and switching it off would cut the integration off; move the key to another administrator first';
+    }
+    return undefined;
   }
 
   async deactivateUser(record: UserRecord): Promise<void> {
@@ -236,6 +257,7 @@ export function createInsightlyConnector(
     label: connection.name,
     baseUrl: connection.baseUrl,
     apiKey: parsed.data.apiKey,
+    ...(connection.tls ? { tls: connection.tls } : {}),
     fetch: fetchImpl,
   });
 }

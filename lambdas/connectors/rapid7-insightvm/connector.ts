@@ -184,6 +184,11 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector, Reactiva
   readonly #http: HttpClient;
   readonly #label: string;
   readonly #username: string;
+  /**
+   * The flag our write changes, and what the console changes by itself: `locked` after failed
+   * sign-ins (not part of `UserEdit`, so never written), and `links`.
+   */
+  readonly volatileFields = ['enabled', 'locked', 'links'] as const;
 
   /** `baseUrl` is the console, `https://host:3780`; `/api/3` is added here. */
   constructor(options: {
@@ -272,9 +277,11 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector, Reactiva
     return record;
   }
 
-  /** The console account the connection signs in with: its `login` is the secret's username. */
-  async isIntegrationAccount(record: UserRecord): Promise<boolean> {
-    return sameEmail(record.fields.login, this.#username);
+  /** The console account the connection signs in with (its `login` is the secret's username) is never switched off. */
+  async protectedReason(record: UserRecord): Promise<string | undefined> {
+    return sameEmail(record.fields.login, this.#username)
+      ? 'it is the console login this connection signs in with, and switching it off would cut the integration off; give the connection another Global Administrator first'
+      : undefined;
   }
 
   async deactivateUser(record: UserRecord): Promise<void> {

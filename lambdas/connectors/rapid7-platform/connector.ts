@@ -30,7 +30,7 @@
  * through the API. This connector therefore only reads: it never sends a write.
  */
 import { z } from 'zod';
-import type { ConnectionRef } from '../../shared/connections';
+import type { ConnectionRef, TlsOptions } from '../../shared/connections';
 import { SECRET_EXAMPLES, secretSchemas } from '../../shared/connections';
 import {
   AuthFailedError,
@@ -95,14 +95,24 @@ export class Rapid7PlatformConnector implements Connector {
   readonly #http: HttpClient;
   readonly #label: string;
 
+  /** What a person's work changes, and what moves by itself (the last sign-in). */
+  readonly volatileFields = ['status', 'last_login'] as const;
+
   /** `baseUrl` is the regional base, e.g. `https://us.api.insight.rapid7.com`. */
-  constructor(options: { label: string; baseUrl: string; apiKey: string; fetch?: typeof fetch }) {
+  constructor(options: {
+    label: string;
+    baseUrl: string;
+    apiKey: string;
+    tls?: TlsOptions;
+    fetch?: typeof fetch;
+  }) {
     this.#label = options.label;
     this.#http = new HttpClient({
       label: options.label,
       baseUrl: regionalBase(options.baseUrl) + ACCOUNT_API_PATH,
       // The platform's only credential: an API key header. Never Basic (that is the console).
       headers: { 'x-api-key': options.apiKey },
+      tls: options.tls,
       fetch: options.fetch,
     });
   }
@@ -257,6 +267,7 @@ export function createRapid7PlatformConnector(
     label: connection.name,
     baseUrl: connection.baseUrl,
     apiKey: parsed.data.apiKey,
+    ...(connection.tls ? { tls: connection.tls } : {}),
     fetch: fetchImpl,
   });
 }

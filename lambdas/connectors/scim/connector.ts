@@ -14,6 +14,8 @@ import {
   NotYetAppliedError,
   type OffboardError,
   RateLimitedError,
+  RecordChangedError,
+  UserNeedsReviewError,
 } from '../../shared/errors';
 import { HttpClient, type HttpResponse, type RequestOptions, sameEmail } from '../../shared/http';
 import {
@@ -75,6 +77,8 @@ const scimUserSchema = z.looseObject({
     .array(z.looseObject({ value: z.unknown().optional(), primary: z.unknown().optional() }))
     .nullable()
     .optional(),
+  /** RFC 7644 §3.14: `version` is the resource's ETag when the service versions resources. */
+  meta: z.looseObject({ version: z.unknown().optional() }).nullable().optional(),
 });
 type ScimUser = z.infer<typeof scimUserSchema>;
 
@@ -96,6 +100,8 @@ const scimErrorSchema = z.looseObject({
  * auth: a static token or an OAuth client-credentials token.
  */
 export class ScimConnector implements DeactivatingConnector, ReactivatingConnector {
+  /** The flag our PATCH changes, and the metadata the service moves with every change. */
+  readonly volatileFields = ['active', 'meta.lastModified', 'meta.version'] as const;
   readonly #label: string;
   readonly #bearer: BearerSource;
   /** The bearer token goes per request, so a renewed token needs no new client. */
@@ -130,14 +136,28 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
     return this.#http.requestCount + this.#bearer.requestCount;
   }
 
+  /**
+   * The account whose userName, or whose primary (or only) email, is the address. A user
+   * listing it only among other addresses (`emails[]`, not primary) is not the leaver: it may
+   * be a colleague who receives their mail. Such a match switches nobody off and is reported
+   * for review (`User.NeedsReview`).
+   */
   async lookupUser(email: string): Promise<LookupResult> {
-    const matches = new Map<string, ScimUser>();
-    await this.#search(`userName eq ${scimString(email)}`, email, matches);
+    const found: Found = { matches: new Map(), secondary: new Map() };
+    await this.#search(`userName eq ${scimString(email)}`, email, found);
     // userName is whatever the identity provider chose (`jdoe2`, an employee number), not
     // always the email: when nobody matched, ask once more by email address. One extra
     // request, only for the people whose userName is not their email.
-    if (matches.size === 0) await this.#search(`emails.value eq ${scimString(email)}`, email, matches);
-    return lookupResult(this.#label, [...matches.keys()], `the email ${email}`);
+    if (found.matches.size === 0) await this.#search(`emails.value eq ${scimString(email)}`, email, found);
+    if (found.matches.size === 0 && found.secondary.size > 0) {
+      const ids = [...found.secondary.keys()];
+      throw new UserNeedsReviewError(
+        `${this.#label}: look up ${email}: ${ids.length === 1 ? 'user' : 'users'} ${ids.join(', ')} ` +
+          'list this address only as a secondary email, not as userName or primary email; it may be someone ' +
+          'else who receives their mail, so nobody was switched off: check by hand',
+      );
+    }
+    return lookupResult(this.#label, [...found.matches.keys()], `the email ${email}`);
   }
 
   async getUser(userId: string): Promise<UserRecord> {
@@ -148,7 +168,7 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
     // PATCH, not PUT: a SCIM PUT replaces the whole resource, so every attribute it is not
     // sent (and every one the service holds but did not return, such as a password or
     // write-only extension fields) would be cleared. A PatchOp names only `active`.
-    await this.#patchActive(record.id, false, `deactivate user ${record.id}`);
+    await this.#patchActive(record.id, false, `deactivate user ${record.id}`, record.version);
   }
 
   /**
@@ -168,16 +188,26 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
     await this.#patchActive(before.id, was.active, action);
   }
 
-  /** One PatchOp that replaces `active` and nothing else. */
-  async #patchActive(userId: string, active: boolean, action: string): Promise<void> {
+  /**
+   * One PatchOp that replaces `active` and nothing else. With `version` (the ETag read), the
+   * PATCH is conditional (`If-Match`, RFC 7644 §3.14): a service that finds the user changed
+   * since answers 412 and writes nothing, and the workflow reads the user again.
+   */
+  async #patchActive(userId: string, active: boolean, action: string, version?: string): Promise<void> {
     const { status, body } = await this.#request('PATCH', userPath(userId), {
       action,
       body: {
         schemas: [PATCH_OP_SCHEMA],
         Operations: [{ op: 'replace', path: 'active', value: active }],
       },
-      accept: [404],
+      ...(version !== undefined ? { headers: { 'if-match': version } } : {}),
+      accept: [404, 412],
     });
+    if (status === 412) {
+      throw new RecordChangedError(
+        `${this.#label}: ${action}: HTTP 412${this.#http.vendorMessage(body)}: the user changed since it was read (version ${version}); nothing was written`,
+      );
+    }
     if (status === 404) {
       throw new BadRequestError(
         `${this.#label}: ${action}: HTTP 404${this.#http.vendorMessage(body)}: the user no longer exists, or the token may not see it`,
@@ -202,8 +232,8 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
     return record;
   }
 
-  /** Pages through one filtered query and keeps the exact matches in `matches`. */
-  async #search(filter: string, email: string, matches: Map<string, ScimUser>): Promise<void> {
+  /** Pages through one filtered query and sorts the exact matches into `found`. */
+  async #search(filter: string, email: string, found: Found): Promise<void> {
     const action = `look up ${email}`;
     const seen = new Set<string>();
     let startIndex = 1;
@@ -220,7 +250,8 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
         if (!seen.has(id)) unseen++;
         seen.add(id);
         // The server's filter is a hint, not a promise: keep exact (case-insensitive) matches only.
-        if (hasEmail(user, email)) matches.set(id, user);
+        if (isOwnAddress(user, email)) found.matches.set(id, user);
+        else if (listsAddress(user, email)) found.secondary.set(id, user);
       }
       // startIndex is 1-based; a server may answer fewer rows than `count`, so step by what came.
       startIndex += resources.length;
@@ -254,7 +285,11 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
    */
   async #request(method: string, path: string, options: RequestOptions): Promise<HttpResponse> {
     const send = (token: string, accept = options.accept) =>
-      this.#http.request(method, path, { ...options, accept, headers: { authorization: `Bearer ${token}` } });
+      this.#http.request(method, path, {
+        ...options,
+        accept,
+        headers: { ...options.headers, authorization: `Bearer ${token}` },
+      });
     const token = await this.#bearer.token();
     if (!token.cached) return send(token.value);
     const first = await send(token.value, [...(options.accept ?? []), 401]);
@@ -276,35 +311,60 @@ function userPath(userId: string): string {
   return `/Users/${encodeURIComponent(userId)}`;
 }
 
-/** True when the user's userName or any of its email addresses is exactly `email` (any case). */
-function hasEmail(user: ScimUser, email: string): boolean {
-  return (
-    sameEmail(user.userName, email) || (user.emails ?? []).some((entry) => sameEmail(entry.value, email))
-  );
+/** A lookup's exact matches: through the user's own address, and through a secondary one only. */
+interface Found {
+  matches: Map<string, ScimUser>;
+  secondary: Map<string, ScimUser>;
 }
 
 const looksLikeEmail = (value: string) => /^[^\s@]+@[^\s@]+$/.test(value.trim());
 
 /**
+ * The user's primary email: the one marked `primary`, or the only one when there is just one
+ * (RFC 7643 §4.1.2: at most one is primary). Undefined when several are listed and none is
+ * marked: then none of them is the account's own.
+ */
+function primaryEmail(user: ScimUser): string | undefined {
+  const emails = (user.emails ?? []).filter((entry) => typeof entry.value === 'string');
+  const primary =
+    emails.find((entry) => entry.primary === true || entry.primary === 'true') ??
+    (emails.length === 1 ? emails[0] : undefined);
+  return primary?.value as string | undefined;
+}
+
+/** True when `email` is the user's own: its userName, or its primary (or only) email. */
+function isOwnAddress(user: ScimUser, email: string): boolean {
+  return sameEmail(user.userName, email) || sameEmail(primaryEmail(user), email);
+}
+
+/** True when `email` is among the user's addresses at all (secondary ones included). */
+function listsAddress(user: ScimUser, email: string): boolean {
+  return (user.emails ?? []).some((entry) => sameEmail(entry.value, email));
+}
+
+/**
  * The address the account is known by: its userName when that is an email, else its
- * primary email, else its first one.
+ * primary (or only) email.
  */
 function addressOf(user: ScimUser): string {
   if (looksLikeEmail(user.userName)) return user.userName;
-  const emails = (user.emails ?? []).filter((entry) => typeof entry.value === 'string');
-  const primary = emails.find((entry) => entry.primary === true || entry.primary === 'true') ?? emails[0];
-  return (primary?.value as string | undefined) ?? '';
+  return primaryEmail(user) ?? '';
 }
 
 function toRecord(user: ScimUser): UserRecord {
-  const emails = (user.emails ?? []).map((entry) => entry.value).filter((value) => typeof value === 'string');
+  const own = [looksLikeEmail(user.userName) ? user.userName : undefined, primaryEmail(user)].filter(
+    (value): value is string => typeof value === 'string',
+  );
+  const version = user.meta?.version;
   return {
     id: String(user.id),
     email: addressOf(user),
-    // A lookup may have matched any of these, not only `email`: the step checks them all.
-    emails: [...new Set(looksLikeEmail(user.userName) ? [user.userName, ...emails] : emails)],
+    // The addresses that make the account its owner's: a lookup matched one of them. A
+    // secondary address is deliberately not here: it never identifies the account.
+    emails: [...new Set(own)],
     active: user.active === true || user.active === 'true' || user.active === 'True',
     fields: { ...user },
+    ...(typeof version === 'string' && version !== '' ? { version } : {}),
   };
 }
 

@@ -439,60 +439,75 @@ describe('InsightlyConnector.verifyReactivated', () => {
   });
 });
 
-describe('InsightlyConnector.isIntegrationAccount', () => {
+describe('InsightlyConnector.protectedReason', () => {
   it('asks /Users/Me once for steps that check at the same time, and again after a failure', async () => {
     // Prepare: the first ask fails; ten steps (a bulk run) then check at once
     const box = await sandbox({ faults: [{ path: /Users\/Me$/, status: 503, times: 1 }] });
     const connector = connectorFor(box);
     const jane = await connector.getUser('1002');
-    await expect(connector.isIntegrationAccount(jane)).rejects.toMatchObject({
+    await expect(connector.protectedReason(jane)).rejects.toMatchObject({
       name: ERROR_NAMES.unavailable,
     });
     // Act
     const answers = await Promise.all(
-      Array.from({ length: 10 }, () => connectorFor(box).isIntegrationAccount(jane)),
+      Array.from({ length: 10 }, () => connectorFor(box).protectedReason(jane)),
     );
     // Assess
-    expect(answers).toEqual(Array(10).fill(false));
+    expect(answers).toEqual(Array(10).fill(undefined));
     expect(box.requests.filter((request) => request.path === '/v3.1/Users/Me').map((r) => r.status)).toEqual([
       503, 200,
     ]);
   });
 
-  it('is true for the owner of the API key only, and asks /Users/Me once per key and base URL', async () => {
-    // Prepare
-    const box = await sandbox();
-    const connector = connectorFor(box);
-    const owner = await connector.getUser('1001');
+  it('protects the owner of the API key, and asks /Users/Me once per key and base URL', async () => {
+    // Prepare: the key belongs to Marcus, an administrator who does not own the instance.
+    const box = await sandbox({ apiKeys: { 'marcus-key': 1005 } });
+    const connector = connectorFor(box, 'marcus-key');
+    const marcus = await connector.getUser('1005');
     const jane = await connector.getUser('1002');
     const meCalls = () => box.requests.filter((request) => request.path === '/v3.1/Users/Me').length;
 
     // Act
-    const ownerIsIntegration = await connector.isIntegrationAccount(owner);
+    const marcusWhy = await connector.protectedReason(marcus);
     const afterFirst = box.requests.length;
-    const janeIsIntegration = await connector.isIntegrationAccount(jane);
+    const janeWhy = await connector.protectedReason(jane);
     // Each Lambda step builds a new connector; the warm container still remembers the owner.
-    const again = await connectorFor(box).isIntegrationAccount(owner);
+    const again = await connectorFor(box, 'marcus-key').protectedReason(marcus);
 
     // Assess
-    expect(ownerIsIntegration).toBe(true);
-    expect(janeIsIntegration).toBe(false);
-    expect(again).toBe(true);
+    expect(marcusWhy).toContain('API key');
+    expect(janeWhy).toBeUndefined();
+    expect(again).toBe(marcusWhy);
     expect(box.requests.length).toBe(afterFirst);
     expect(meCalls()).toBe(1);
+  });
+
+  it('protects the account owner of the instance (ACCOUNT_OWNER), whoever owns the key, without a request', async () => {
+    // Prepare: the instance owner is not the key's owner.
+    const box = await sandbox({ apiKeys: { 'marcus-key': 1005 } });
+    const owner = await connectorFor(box, 'marcus-key').getUser('1001');
+    const before = box.requests.length;
+
+    // Act
+    const why = await connectorFor(box, 'marcus-key').protectedReason(owner);
+
+    // Assess
+    expect(owner.fields.ACCOUNT_OWNER).toBe(true);
+    expect(why).toContain('ACCOUNT_OWNER');
+    expect(box.requests.length).toBe(before);
   });
 
   it('asks again for another API key on the same instance', async () => {
     // Prepare
     const box = await sandbox({ apiKeys: { [ADMIN_KEY]: 1001, 'jane-key': 1002 } });
     const jane = await connectorFor(box).getUser('1002');
-    await connectorFor(box).isIntegrationAccount(jane);
+    await connectorFor(box).protectedReason(jane);
 
     // Act
-    const result = await connectorFor(box, 'jane-key').isIntegrationAccount(jane);
+    const result = await connectorFor(box, 'jane-key').protectedReason(jane);
 
     // Assess
-    expect(result).toBe(true);
+    expect(result).toContain('API key');
     expect(box.requests.filter((request) => request.path === '/v3.1/Users/Me')).toHaveLength(2);
   });
 });

@@ -25,6 +25,7 @@ import { verifyThroughLag } from '../../helpers/connectors';
 import { rejectionOf } from '../../helpers/errors';
 import { sandboxStarter } from '../../helpers/sandboxes';
 import { closedPort } from '../../helpers/servers';
+import { stepEnvironment } from '../../helpers/steps';
 
 /**
  * The InsightVM console connector against the built-in HTTPS sandbox (a self-signed
@@ -312,14 +313,14 @@ describe('Rapid7InsightvmConnector.getUser', () => {
     // Prepare
     const box = await sandbox();
     const event = { connection: connection(box), email: 'marcus.lee@example.com' };
-    const secret = async () => SECRET;
+    const env = stepEnvironment(connection(box), SECRET);
 
     // Act
-    const found = await runStep({ ...event, step: 'lookup' }, createRapid7InsightvmConnector, secret);
+    const found = await runStep({ ...event, step: 'lookup' }, createRapid7InsightvmConnector, env);
     const record = await runStep(
       { ...event, step: 'getRecord', userId: '5' },
       createRapid7InsightvmConnector,
-      secret,
+      env,
     );
 
     // Assess
@@ -561,7 +562,7 @@ describe('Rapid7InsightvmConnector: site and asset-group grants survive the PUT'
     const found = await connector.lookupUser(JANE.email ?? '');
     if (!found.found) throw new Error('jane not found');
     const record = await connector.getUser(found.userId);
-    await connector.isIntegrationAccount(record);
+    await connector.protectedReason(record);
     await connector.deactivateUser(record);
     await connector.verifyDeactivated(found.userId);
 
@@ -940,8 +941,8 @@ describe('Rapid7InsightvmConnector.verifyReactivated', () => {
   });
 });
 
-describe('Rapid7InsightvmConnector.isIntegrationAccount', () => {
-  it("is true for the user whose login is the secret's username (ignoring case), without a request", async () => {
+describe('Rapid7InsightvmConnector.protectedReason', () => {
+  it("protects the user whose login is the secret's username (ignoring case), without a request", async () => {
     // Prepare
     const box = await sandbox();
     const connector = connectorFor(box, { secret: { ...SECRET, username: 'OFFBOARD-SVC' } });
@@ -950,12 +951,12 @@ describe('Rapid7InsightvmConnector.isIntegrationAccount', () => {
     const sent = box.requests.length;
 
     // Act
-    const integrationIs = await connector.isIntegrationAccount(integration);
-    const janeIs = await connector.isIntegrationAccount(jane);
+    const integrationWhy = await connector.protectedReason(integration);
+    const janeWhy = await connector.protectedReason(jane);
 
     // Assess
-    expect(integrationIs).toBe(true);
-    expect(janeIs).toBe(false);
+    expect(integrationWhy).toContain('console login this connection signs in with');
+    expect(janeWhy).toBeUndefined();
     expect(box.requests.length).toBe(sent);
   });
 
@@ -965,7 +966,9 @@ describe('Rapid7InsightvmConnector.isIntegrationAccount', () => {
     const event = { step: 'getRecord', connection: connection(box), email: INTEGRATION.email, userId: '1' };
 
     // Act
-    const error = await rejectionOf(runStep(event, createRapid7InsightvmConnector, async () => SECRET));
+    const error = await rejectionOf(
+      runStep(event, createRapid7InsightvmConnector, stepEnvironment(connection(box), SECRET)),
+    );
 
     // Assess
     expect(error.name).toBe(ERROR_NAMES.protected);
@@ -1447,7 +1450,7 @@ describe('Contract with the console Swagger (vendor-contracts/rapid7)', () => {
       const found = await connector.lookupUser(email);
       if (!found.found) throw new Error(`${email} not found`);
       const record = await connector.getUser(found.userId);
-      await connector.isIntegrationAccount(record);
+      await connector.protectedReason(record);
       await connector.deactivateUser(record);
       await connector.verifyDeactivated(found.userId);
     }

@@ -22,6 +22,7 @@ import { verifyThroughLag } from '../../helpers/connectors';
 import { rejectionOf } from '../../helpers/errors';
 import { sandboxStarter } from '../../helpers/sandboxes';
 import { selfSignedCertificate, startScriptedServer } from '../../helpers/servers';
+import { stepEnvironment } from '../../helpers/steps';
 
 /**
  * The SCIM connector against the built-in SCIM sandbox: a real HTTP server that answers like a
@@ -174,14 +175,17 @@ describe('ScimConnector.lookupUser', () => {
       seed('u4', 'jane.doe@example.co', { emails: [{ value: 'jane.doe@example.co' }] }),
     ];
 
-    it('keeps only the exact match among look-alikes, by any of its emails', async () => {
+    it('keeps only the exact match among look-alikes, by its primary email', async () => {
       // Prepare
       const box = await sandbox({
         ignoreFilter: true,
         users: [
           ...lookAlikes,
           seed('u5', 'jd', {
-            emails: [{ value: 'jd@corp.example' }, { value: 'Jane.Doe@Example.com', type: 'work' }],
+            emails: [
+              { value: 'jd@corp.example' },
+              { value: 'Jane.Doe@Example.com', type: 'work', primary: true },
+            ],
           }),
         ],
       });
@@ -306,6 +310,8 @@ describe('ScimConnector.getUser', () => {
       emails: ['jane.doe@example.com'],
       active: true,
       fields: { ...jane, meta: { ...jane.meta, location: `${box.baseUrl}/Users/u1002` } },
+      // meta.version: the deactivation's PATCH is conditional on it (If-Match).
+      version: jane.meta.version,
     });
   });
 
@@ -320,10 +326,11 @@ describe('ScimConnector.getUser', () => {
       seed('u1', 'pat', { emails: [{ value: 'home@x.example' }, { value: 'pat@x.example', primary: true }] }),
       'pat@x.example',
     ],
+    ['else the only email', seed('u1', 'pat', { emails: [{ value: 'only@x.example' }] }), 'only@x.example'],
     [
-      'else the first email',
+      'else nothing, when several are listed and none is primary',
       seed('u1', 'pat', { emails: [{ value: 'first@x.example' }, { value: 'b@x.example' }] }),
-      'first@x.example',
+      '',
     ],
     ['else nothing', seed('u1', 'pat'), ''],
   ])('gives as the record email %s', async (_case, user, email) => {
@@ -337,36 +344,41 @@ describe('ScimConnector.getUser', () => {
     expect(record.email).toBe(email);
   });
 
-  it('lists every address, so a user found by a secondary one passes the getRecord check', async () => {
-    // Prepare: the work address is primary; the leaver is reported under an old alias.
-    const user = seed('u1', 'pat', {
+  it('never takes a secondary address for the person: the lookup asks for a review, nobody is switched off', async () => {
+    // Prepare: Sam's account lists the leaver's old address as a secondary one (Sam receives
+    // the leaver's mail). The leaver has no account of their own here.
+    const sam = seed('u1', 'sam', {
       emails: [
-        { value: 'pat@example.com', type: 'work', primary: true },
+        { value: 'sam@example.com', type: 'work', primary: true },
         { value: 'pat.old@legacy.example', type: 'other' },
       ],
     });
-    const box = await sandbox({ users: [user] });
+    const box = await sandbox({ users: [sam] });
     const connector = connectorFor(box);
 
     // Act
-    const found = await connector.lookupUser('Pat.Old@legacy.example');
+    const lookup = await rejectionOf(connector.lookupUser('Pat.Old@legacy.example'));
     const record = await connector.getUser('u1');
-    const step = await runStep(
-      {
-        step: 'getRecord',
-        connection: connection(box.baseUrl),
-        email: 'Pat.Old@legacy.example',
-        userId: 'u1',
-      },
-      createScimConnector,
-      async () => ({ token: SCIM_SANDBOX_TOKEN }),
+    const step = await rejectionOf(
+      runStep(
+        { step: 'getRecord', connection: { name: NAME }, email: 'Pat.Old@legacy.example', userId: 'u1' },
+        createScimConnector,
+        stepEnvironment(connection(box.baseUrl), { token: SCIM_SANDBOX_TOKEN }),
+      ),
     );
 
     // Assess
-    expect(found).toEqual({ found: true, userId: 'u1' });
-    expect(record.email).toBe('pat@example.com');
-    expect(record.emails).toEqual(['pat@example.com', 'pat.old@legacy.example']);
-    expect(step).toMatchObject({ id: 'u1', email: 'pat@example.com' });
+    expect(lookup.name).toBe(ERROR_NAMES.needsReview);
+    expect(lookup.message).toContain('u1');
+    expect(record.email).toBe('sam@example.com');
+    expect(record.emails).toEqual(['sam@example.com']);
+    expect(step.name).toBe(ERROR_NAMES.mismatch);
+    expect(writes(box)).toEqual([]);
+  });
+
+  it('takes the only email a user lists as its own', async () => {
+    const box = await sandbox({ users: [seed('u1', 'pat', { emails: [{ value: 'Pat@Example.com' }] })] });
+    expect(await connectorFor(box).lookupUser('pat@example.com')).toEqual({ found: true, userId: 'u1' });
   });
 
   it('escapes the id in the path', async () => {
@@ -395,12 +407,12 @@ describe('ScimConnector.getUser', () => {
     );
   });
 
-  it('offers no integration-account check: a bearer token is not a user', () => {
+  it('offers no protection check: a bearer token is not a user', () => {
     // Act
     const connector: Connector = connectorFor({ baseUrl: 'https://scim.example.com/scim/v2' });
 
     // Assess
-    expect(connector.isIntegrationAccount).toBeUndefined();
+    expect(connector.protectedReason).toBeUndefined();
   });
 });
 
@@ -431,6 +443,28 @@ describe('ScimConnector.deactivateUser', () => {
     expect(active).toBe(false);
     expect(after).toEqual(kept);
     expect(meta.created).toBe(before.meta.created);
+  });
+
+  it('makes the PATCH conditional on the version read: a user changed since is refused by the service, nothing written', async () => {
+    // Prepare: read, then a colleague edits the user (its version moves on).
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const record = await connector.getUser('u1002');
+    const jane = box.users.get('u1002') as ScimUser;
+    box.users.set('u1002', {
+      ...jane,
+      title: 'Head of Sales',
+      meta: { ...jane.meta, version: 'W/"9"' },
+    } as ScimUser);
+
+    // Act
+    const error = await rejectionOf(connector.deactivateUser(record));
+
+    // Assess
+    expect(writes(box)[0]?.ifMatch).toBe(record.version);
+    expect(error.name).toBe(ERROR_NAMES.recordChanged);
+    expect(box.users.get('u1002')?.active).toBe(true);
+    expect((box.users.get('u1002') as ScimUser & { title?: string }).title).toBe('Head of Sales');
   });
 
   it('puts the SCIM scimType and detail of a refusal in the message', async () => {

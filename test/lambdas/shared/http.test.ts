@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ERROR_NAMES, QuotaExhaustedError } from '../../../lambdas/shared/errors';
-import { HttpClient, type HttpClientOptions } from '../../../lambdas/shared/http';
+import {
+  HttpClient,
+  type HttpClientOptions,
+  MAX_RETRY_AFTER_MS,
+  retryAfter,
+} from '../../../lambdas/shared/http';
+import { requestPacing } from '../../../lambdas/shared/pacing';
 import { rejectionOf } from '../../helpers/errors';
 import { sandboxStarter } from '../../helpers/sandboxes';
 import {
@@ -272,6 +278,55 @@ describe('HttpClient status → error mapping', () => {
     expect(error.message).toBe(
       `${LABEL}: look up a@b.c: HTTP 200: body is not valid JSON ("<html>login page</html>")`,
     );
+  });
+});
+
+describe('HttpClient Retry-After', () => {
+  it('holds the next request to the connection until the vendor said, then sends it', async () => {
+    // Prepare: a 429 asking for one second, then success.
+    requestPacing.reset();
+    let calls = 0;
+    const server = await serve(() =>
+      ++calls === 1 ? json(429, { message: 'slow down' }, { 'retry-after': '1' }) : json(200, { ok: true }),
+    );
+    const client = clientFor(server);
+
+    // Act
+    const refused = await rejectionOf(client.request('GET', '/users', { action: 'look up' }));
+    const refusedAt = Date.now();
+    await client.request('GET', '/users', { action: 'look up' });
+    const sentAfterMs = (server.requests[1]?.receivedAt ?? 0) - refusedAt;
+
+    // Assess: the message says so, and the second request waited (the clock, not luck: the
+    // hold is the vendor's second, with a little for the timer's granularity).
+    expect(refused.name).toBe(ERROR_NAMES.rateLimited);
+    expect(refused.message).toContain('Retry-After: 1 s');
+    expect(sentAfterMs).toBeGreaterThanOrEqual(950);
+    requestPacing.reset();
+  });
+
+  it('hands a long wait to the state machine: a minutes-long Retry-After is the hourly kind of retry', async () => {
+    requestPacing.reset();
+    const server = await answering(json(429, {}, { 'retry-after': '900' }));
+    const client = clientFor(server);
+    const first = await rejectionOf(client.request('GET', '/users', { action: 'look up' }));
+    const second = await rejectionOf(client.request('GET', '/users', { action: 'look up' }));
+    expect(first.name).toBe(ERROR_NAMES.rateLimitedHourly);
+    // Not sent at all: the vendor asked for 15 minutes.
+    expect(server.requests).toHaveLength(1);
+    expect(second.name).toBe(ERROR_NAMES.rateLimitedHourly);
+    requestPacing.reset();
+  });
+
+  it.each([
+    ['seconds', '120', 120_000],
+    ['an HTTP date', new Date(Date.parse('2026-11-30T10:00:30Z')).toUTCString(), 30_000],
+    ['a date in the past', 'Mon, 30 Nov 2026 09:00:00 GMT', 0],
+    ['a hostile number, capped', '999999999', MAX_RETRY_AFTER_MS],
+    ['nonsense', 'soon', undefined],
+    ['a negative number', '-5', undefined],
+  ])('reads Retry-After given as %s', (_case, header, expected) => {
+    expect(retryAfter(header, Date.parse('2026-11-30T10:00:00Z'))).toBe(expected);
   });
 });
 

@@ -1,17 +1,52 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ledger, type LedgerEntry, ledgerEntries } from '../../../lambdas/shared/ledger';
+import { MemoryBlobStore } from '../../../lambdas/shared/evidence';
+import {
+  DynamoDbLedger,
+  LEDGER_ITEM_LIMIT,
+  type Ledger,
+  type LedgerEntry,
+  ledgerEntries,
+  restorePlan,
+} from '../../../lambdas/shared/ledger';
+import { openLocalLedger } from '../../../local/ledger';
+import { SqliteLedger } from '../../../local/sqlite-ledger';
 import { type LocalDynamo, startDynalite } from '../../helpers/dynalite';
 
-/** The ledger on a real DynamoDB API (dynalite): what it keeps, and how it reads back. */
+/**
+ * The ledger, deployed (DynamoDB, here on dynalite) and local (SQLite): one contract, run
+ * against both. What it keeps, how it reads back, and that nothing is ever dropped.
+ */
 
 let dynamo: LocalDynamo;
+let tables = 0;
 beforeAll(async () => {
   dynamo = await startDynalite();
-  await dynamo.createTable('ledger', true);
 });
 afterAll(async () => {
   await dynamo.close();
 });
+
+const STORES: Array<[string, () => Promise<Ledger>]> = [
+  [
+    'DynamoDB',
+    async () => {
+      const name = `ledger-${++tables}`;
+      await dynamo.createTable(name, true);
+      const blobs = new MemoryBlobStore();
+      return new DynamoDbLedger(name, dynamo.client, () => blobs);
+    },
+  ],
+  [
+    'SQLite',
+    async () => {
+      const blobs = new MemoryBlobStore();
+      return new SqliteLedger(join(mkdtempSync(join(tmpdir(), 'ledger-')), 'ledger.db'), () => blobs);
+    },
+  ],
+];
 
 function entry(overrides: Partial<LedgerEntry> = {}): LedgerEntry {
   return {
@@ -28,43 +63,160 @@ function entry(overrides: Partial<LedgerEntry> = {}): LedgerEntry {
   };
 }
 
-describe('Ledger', () => {
+describe.each(STORES)('the ledger on %s', (_store, open) => {
   it('keeps every entry with its before-state, and reads a person back oldest first, whatever the case of the email', async () => {
     // Prepare
-    const ledger = new Ledger('ledger', dynamo.client);
+    const ledger = await open();
     const later = entry({ at: '2026-11-21T09:00:00.000Z', outcome: 'already-inactive', executionId: 'b' });
     // Act
     await ledger.record([later, entry()]);
     // Assess
-    const history = await ledger.history('jane.doe@EXAMPLE.com');
-    expect(history).toEqual([entry(), later]);
+    expect(await ledger.history('jane.doe@EXAMPLE.com')).toEqual([entry(), later]);
   });
 
   it('a retried write changes nothing: the key comes from the execution', async () => {
-    const ledger = new Ledger('ledger', dynamo.client);
-    const once = entry({ email: 'sam@example.com' });
-    await ledger.record([once]);
-    await ledger.record([once]);
-    expect(await ledger.history('sam@example.com')).toHaveLength(1);
+    const ledger = await open();
+    await ledger.record([entry()]);
+    await ledger.record([entry()]);
+    expect(await ledger.history(entry().email)).toHaveLength(1);
+  });
+
+  it('keeps the write-ahead intent beside the outcome of the same run', async () => {
+    const ledger = await open();
+    await ledger.record([entry({ outcome: 'deactivating' })]);
+    await ledger.record([entry({ outcome: 'failed', before: undefined })]);
+    expect((await ledger.history(entry().email)).map((e) => e.outcome)).toEqual(['failed', 'deactivating']);
   });
 
   it('--since keeps entries at or after the date', async () => {
-    const ledger = new Ledger('ledger', dynamo.client);
+    const ledger = await open();
     await ledger.record([
-      entry({ email: 'kim@example.com', at: '2026-10-01T00:00:00.000Z' }),
-      entry({ email: 'kim@example.com', at: '2026-11-15T00:00:00.000Z', executionId: 'c' }),
+      entry({ at: '2026-10-01T00:00:00.000Z' }),
+      entry({ at: '2026-11-15T00:00:00.000Z', executionId: 'c' }),
     ]);
-    const since = await ledger.history('kim@example.com', new Date('2026-11-01'));
+    const since = await ledger.history(entry().email, new Date('2026-11-01'));
     expect(since.map((e) => e.at)).toEqual(['2026-11-15T00:00:00.000Z']);
   });
 
+  it('keeps a before-state too large for one item whole, in the evidence store, behind a reference', async () => {
+    // Prepare: a record over DynamoDB's 400 KB item limit.
+    const ledger = await open();
+    const before = { USER_ID: 1002, ACTIVE: true, NOTES: 'n'.repeat(LEDGER_ITEM_LIMIT + 50_000) };
+    // Act
+    await ledger.record([entry({ before })]);
+    // Assess
+    const [kept] = await ledger.history(entry().email);
+    expect(kept?.before).toBeUndefined();
+    expect(await ledger.blobs().get(kept?.beforeRef as never)).toEqual(before);
+    const plan = restorePlan(await ledger.history(entry().email), ['insightly']);
+    expect(plan.insightly?.beforeRef).toEqual(kept?.beforeRef);
+  });
+
+  it('lists the accounts switched off, page by page, latest outcome winning', async () => {
+    const ledger = await open();
+    await ledger.record([
+      entry({ email: 'a@example.com', userId: '1' }),
+      entry({ email: 'b@example.com', userId: '2' }),
+      entry({ email: 'c@example.com', userId: '3' }),
+      entry({ email: 'c@example.com', userId: '3', outcome: 'reactivated', at: '2026-11-22T00:00:00.000Z' }),
+      // An older write arriving late does not turn the account back off.
+      entry({ email: 'c@example.com', userId: '3', at: '2026-11-01T00:00:00.000Z', executionId: 'old' }),
+      // A dry run and an intent say nothing about where the account stands.
+      entry({ email: 'd@example.com', userId: '4', dryRun: true }),
+      entry({ email: 'e@example.com', userId: '5', outcome: 'deactivating' }),
+    ]);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await ledger.offboardedAccounts(cursor, 1);
+      seen.push(...page.accounts.map((a) => a.email));
+      cursor = page.cursor;
+    } while (cursor);
+    expect(seen.sort()).toEqual(['a@example.com', 'b@example.com']);
+  });
+
+  it('claims a termination once; a resent event is a recorded duplicate', async () => {
+    const ledger = await open();
+    const first = await ledger.claim('termination#e1#2026-11-20', {
+      executionId: 'x1',
+      eventId: 'ev1',
+      at: entry().at,
+    });
+    const again = await ledger.claim('termination#e1#2026-11-20', {
+      executionId: 'x1',
+      eventId: 'ev1',
+      at: entry().at,
+    });
+    const resent = await ledger.claim('termination#e1#2026-11-20', {
+      executionId: 'x2',
+      eventId: 'ev2',
+      at: entry().at,
+    });
+    expect([first, again, resent]).toEqual([
+      { duplicate: false, firstExecutionId: 'x1' },
+      { duplicate: false, firstExecutionId: 'x1' },
+      { duplicate: true, firstExecutionId: 'x1' },
+    ]);
+  });
+});
+
+describe('DynamoDbLedger errors', () => {
   it('says Ledger.Unavailable when DynamoDB throttles, so the state machine retries', async () => {
     const throttled = Object.assign(new Error('Rate of requests exceeds the allowed throughput'), {
       name: 'ProvisionedThroughputExceededException',
       $metadata: { httpStatusCode: 400 },
     });
-    const ledger = new Ledger('ledger', { send: async () => Promise.reject(throttled) } as never);
+    const ledger = new DynamoDbLedger('ledger', { send: async () => Promise.reject(throttled) } as never);
     await expect(ledger.record([entry()])).rejects.toMatchObject({ name: 'Ledger.Unavailable' });
+  });
+
+  it('says Ledger.WriteFailed, loudly, when the table refuses the write for good', async () => {
+    const ledger = new DynamoDbLedger('no-such-table', dynamo.client, () => new MemoryBlobStore());
+    await expect(ledger.record([entry()])).rejects.toMatchObject({ name: 'Ledger.WriteFailed' });
+  });
+});
+
+describe('the local ledger', () => {
+  it('is shared by several commands at once: each opened on the same directory sees the others', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'offboard-'));
+    const [one, two] = await Promise.all([openLocalLedger(dir), openLocalLedger(dir)]);
+    // Act
+    await Promise.all([
+      one?.ledger.record([entry({ executionId: 'one' })]),
+      two?.ledger.record([entry({ executionId: 'two' })]),
+    ]);
+    // Assess
+    expect((await one?.ledger.history(entry().email))?.map((e) => e.executionId)).toEqual(['one', 'two']);
+    await Promise.all([one?.close(), two?.close()]);
+  });
+});
+
+describe('restorePlan', () => {
+  it('restores from the latest real deactivation or write-ahead intent, never from a dry run', () => {
+    const plan = restorePlan(
+      [
+        entry({ executionId: 'a', before: { v: 1 } }),
+        entry({
+          executionId: 'b',
+          outcome: 'deactivating',
+          before: { v: 2 },
+          at: '2026-11-21T00:00:00.000Z',
+        }),
+        entry({ executionId: 'c', dryRun: true, before: { v: 3 }, at: '2026-11-22T00:00:00.000Z' }),
+        entry({ connection: 'other', outcome: 'not-found', before: undefined }),
+      ],
+      ['insightly', 'other'],
+    );
+    expect(plan).toEqual({
+      insightly: {
+        userId: '1002',
+        before: { v: 2 },
+        deactivatedAt: '2026-11-21T00:00:00.000Z',
+        executionId: 'b',
+      },
+      other: null,
+    });
   });
 });
 
@@ -76,7 +228,13 @@ describe('ledgerEntries', () => {
       executionId: 'x',
       startedAt: '2026-11-23T00:00:00.000Z',
       results: [
-        { name: 'a', type: 'insightly', outcome: 'deactivated', userId: '1', before: { ACTIVE: true } },
+        {
+          name: 'a',
+          type: 'insightly',
+          outcome: 'deactivated',
+          userId: '1',
+          record: { id: '1', fields: { ACTIVE: true } },
+        },
         {
           name: 'b',
           type: 'gainsight',
@@ -88,6 +246,13 @@ describe('ledgerEntries', () => {
           state: { lookup: { value: { userId: 'u1' } }, record: { value: { fields: { isActive: true } } } },
         },
         { name: 'c', type: 'scim', outcome: 'not-found' },
+        {
+          name: 'd',
+          type: 'scim',
+          outcome: 'already-inactive',
+          userId: 'd1',
+          record: { id: 'd1', fieldsRef: { sha256: 'a'.repeat(64), bytes: 9000 } },
+        },
       ],
     });
     expect(entries).toEqual([
@@ -107,6 +272,7 @@ describe('ledgerEntries', () => {
         at: '2026-11-23T00:00:00.000Z',
         executionId: 'x',
       },
+      expect.objectContaining({ connection: 'd', beforeRef: { sha256: 'a'.repeat(64), bytes: 9000 } }),
     ]);
   });
 });

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { baseUrlSchema, type ConnectionRef, connectionRefSchema } from './connections';
+import { ConfigError } from './errors';
+import { describeIssues } from './issues';
+
+/**
+ * The connections this function was deployed with, from `OFFBOARD_CONNECTIONS`. The stack
+ * puts the list inside each function's bundle (esbuild `define`), not in an environment
+ * variable (4 KB in all), and a connector function gets only its own type's connections:
+ * their base URLs, secret ids and TLS settings are the function's own configuration, never
+ * something a state payload can choose.
+ */
+/**
+ * A connection as a function knows it. Connector functions get every field; the functions
+ * that only route (normalize, the bulk and audit readers) get no base URL, secret id or TLS.
+ */
+export const deployedConnectionSchema = connectionRefSchema.extend({ baseUrl: baseUrlSchema.optional() });
+export type DeployedConnection = Omit<ConnectionRef, 'baseUrl'> & { baseUrl?: string };
+
+export function connectionsFromEnv(value = process.env.OFFBOARD_CONNECTIONS): DeployedConnection[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(value ?? '[]');
+  } catch {
+    throw new ConfigError('OFFBOARD_CONNECTIONS is not JSON');
+  }
+  const parsed = z.array(deployedConnectionSchema).safeParse(json);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `OFFBOARD_CONNECTIONS is not a valid list of connections: ${describeIssues(parsed.error)}`,
+    );
+  }
+  return parsed.data;
+}
+
+let deployed: DeployedConnection[] | undefined;
+
+/** `OFFBOARD_CONNECTIONS`, read once per warm Lambda: every handler that resolves connections uses it. */
+export function deployedConnections(): DeployedConnection[] {
+  deployed ??= connectionsFromEnv();
+  return deployed;
+}

@@ -1,0 +1,125 @@
+/**
+ * Evidence too large to travel in a state payload (256 KB) or to fit in one ledger item
+ * (DynamoDB's 400 KB) is kept whole in a blob store and referred to by its SHA-256: S3 when
+ * deployed (the stack's evidence bucket), files under `.offboard/` locally. Nothing is ever
+ * cut short or dropped: a record is either carried inline or stored here, and read back whole.
+ */
+import { createHash } from 'node:crypto';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { BadRequestError, ConfigError, LedgerUnavailableError, LedgerWriteFailedError } from './errors';
+
+/** Where a stored value is: its content hash (which is also its name) and its size. */
+export const blobRefSchema = z
+  .object({
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'sha256 must be 64 hex digits'),
+    bytes: z.number().int().nonnegative(),
+  })
+  .strict();
+export type BlobRef = z.infer<typeof blobRefSchema>;
+
+/** Keeps JSON values whole, by content hash. Writing the same value twice is harmless. */
+export interface BlobStore {
+  put(value: unknown): Promise<BlobRef>;
+  /** The value stored under `ref`; refuses one whose content does not match the hash. */
+  get(ref: BlobRef): Promise<unknown>;
+}
+
+/** The JSON text a value is stored as, and its reference. */
+export function serialize(value: unknown): { text: string; ref: BlobRef } {
+  const text = JSON.stringify(value);
+  return {
+    text,
+    ref: { sha256: createHash('sha256').update(text).digest('hex'), bytes: Buffer.byteLength(text) },
+  };
+}
+
+/** Parses what a store returned, checking it is what `ref` names. */
+export function verified(text: string, ref: BlobRef, where: string): unknown {
+  const actual = createHash('sha256').update(text).digest('hex');
+  if (actual !== ref.sha256) {
+    throw new BadRequestError(`${where}: evidence ${ref.sha256} does not match its content (got ${actual})`);
+  }
+  return JSON.parse(text);
+}
+
+/** Held in memory: tests, and runs against the built-in sandboxes (whose evidence dies with them). */
+export class MemoryBlobStore implements BlobStore {
+  readonly #blobs = new Map<string, string>();
+
+  async put(value: unknown): Promise<BlobRef> {
+    const { text, ref } = serialize(value);
+    this.#blobs.set(ref.sha256, text);
+    return ref;
+  }
+
+  async get(ref: BlobRef): Promise<unknown> {
+    const text = this.#blobs.get(ref.sha256);
+    if (text === undefined) throw new BadRequestError(`evidence ${ref.sha256}: not in this store`);
+    return verified(text, ref, 'memory');
+  }
+}
+
+/** S3 keys of evidence: one object a value, named by its hash, under one prefix the functions may use. */
+export const EVIDENCE_PREFIX = 'evidence/';
+
+/** The stack's evidence bucket (deployed). */
+export class S3BlobStore implements BlobStore {
+  constructor(
+    readonly bucket: string,
+    readonly client: S3Client = new S3Client({}),
+  ) {}
+
+  async put(value: unknown): Promise<BlobRef> {
+    const { text, ref } = serialize(value);
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: `${EVIDENCE_PREFIX}${ref.sha256}.json`,
+          Body: text,
+          ContentType: 'application/json',
+          ChecksumAlgorithm: 'SHA256',
+        }),
+      );
+    } catch (error) {
+      throw storeError(this.bucket, 'put', error);
+    }
+    return ref;
+  }
+
+  async get(ref: BlobRef): Promise<unknown> {
+    try {
+      const object = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: `${EVIDENCE_PREFIX}${ref.sha256}.json` }),
+      );
+      return verified((await object.Body?.transformToString('utf8')) ?? '', ref, `s3://${this.bucket}`);
+    } catch (error) {
+      if (error instanceof BadRequestError) throw error;
+      throw storeError(this.bucket, 'get', error);
+    }
+  }
+}
+
+/** Throttling, 5xx and network trouble are retried by the state machine; anything else is final. */
+function storeError(bucket: string, what: string, error: unknown): Error {
+  const e = error as Error & { $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
+  const message = `evidence bucket ${bucket}: ${what}: ${e.name}: ${e.message}`;
+  const status = e.$metadata?.httpStatusCode ?? 0;
+  if (e.$retryable || status >= 500 || /Throttl|SlowDown|RequestTimeout/.test(e.name)) {
+    return new LedgerUnavailableError(message, { cause: error });
+  }
+  return new LedgerWriteFailedError(message, { cause: error });
+}
+
+let deployed: BlobStore | undefined;
+
+/** The deployed evidence store, named by the stack in `OFFBOARD_EVIDENCE_BUCKET`. */
+export function evidenceFromEnv(): BlobStore {
+  const bucket = process.env.OFFBOARD_EVIDENCE_BUCKET;
+  if (!bucket) {
+    throw new ConfigError('OFFBOARD_EVIDENCE_BUCKET is not set: the stack names the evidence bucket');
+  }
+  deployed ??= new S3BlobStore(bucket);
+  return deployed;
+}
