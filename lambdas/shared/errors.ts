@@ -141,6 +141,20 @@ export class ProtectedUserError extends OffboardError {
 }
 
 /**
+ * The vendor's API does not let this credential switch accounts off at all (users are
+ * read-only on this plan or API version: 405, a 404 on the write route, a 403 or a 400 that
+ * says read-only). Not a failure of the offboarding: the step is handed to a person, as for
+ * a vendor with no such API, and their work is verified through the API.
+ */
+export class WriteRefusedError extends OffboardError {
+  readonly retryable = false;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'Vendor.WriteRefused';
+  }
+}
+
+/**
  * The account changed between the read that planned the write and the write itself: a field
  * was edited, or the vendor's version moved on (SCIM `If-Match` answered 412). Nothing was
  * written; the state machine reads the account again and plans afresh from what it finds.
@@ -205,6 +219,7 @@ export const ERROR_NAMES = {
   ledgerUnavailable: 'Ledger.Unavailable',
   ledgerWriteFailed: 'Ledger.WriteFailed',
   recordChanged: 'Record.Changed',
+  writeRefused: 'Vendor.WriteRefused',
   needsReview: 'User.NeedsReview',
 } as const;
 

@@ -15,6 +15,7 @@ import {
   ProtectedUserError,
   RecordChangedError,
   UserMismatchError,
+  WriteRefusedError,
 } from './errors';
 import { type BlobRef, type BlobStore, blobRefSchema } from './evidence';
 import { sameEmail } from './http';
@@ -114,7 +115,7 @@ type Step = z.infer<typeof stepEventSchema>;
 export type StepResult =
   | LookupResult
   | StateRecord
-  | { userId: string; written: boolean; person: boolean }
+  | { userId: string; written: boolean; person: boolean; reason: string }
   | { userId: string; written: boolean; alreadyActive: boolean }
   | { userId: string; active: boolean }
   | { userId: string; off: boolean }
@@ -205,12 +206,13 @@ async function perform(
 
     case 'deactivate': {
       const planned = await withFields(input.record, env.blobs);
-      // `person` is always said: the state machine routes on it.
+      // `person` and `reason` are always said: the state machine routes on the one and
+      // tells the person the other.
       const person = !canDeactivate(connector);
       // The state machine routes dry runs around this step; this guard makes sure of it.
-      if (input.dryRun) return { userId: planned.id, written: false, person };
+      if (input.dryRun) return { userId: planned.id, written: false, person, reason: '' };
       const target = await freshTarget(planned, input.email, connector, label, redact);
-      if (!target) return { userId: planned.id, written: false, person: false };
+      if (!target) return { userId: planned.id, written: false, person: false, reason: '' };
       // Write-ahead: the account as it is now, and the intent, are in the ledger before the
       // write is sent. A lost answer, a timeout or a killed process can no longer lose the
       // state a reactivation needs.
@@ -229,10 +231,24 @@ async function perform(
       ]);
       if (!canDeactivate(connector)) {
         // Its API cannot: a person does the write, told by the state machine's task.
-        return { userId: target.id, written: false, person: true };
+        return {
+          userId: target.id,
+          written: false,
+          person: true,
+          reason: `the ${connection.type} API offers no way to switch an account off`,
+        };
       }
-      await connector.deactivateUser(target);
-      return { userId: target.id, written: true, person: false };
+      try {
+        await connector.deactivateUser(target);
+      } catch (error) {
+        // This credential may not write users at all (a read-only users API): a person does
+        // it instead, exactly as for a vendor without the API, and verification decides.
+        if (error instanceof WriteRefusedError) {
+          return { userId: target.id, written: false, person: true, reason: error.message };
+        }
+        throw error;
+      }
+      return { userId: target.id, written: true, person: false, reason: '' };
     }
 
     case 'verify': {

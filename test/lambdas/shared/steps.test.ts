@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import type { DeactivatingConnector, LookupResult, UserRecord } from '../../../lambdas/connectors/types';
 import type { ConnectionRef } from '../../../lambdas/shared/connections';
 import type { DeployedConnection } from '../../../lambdas/shared/deployed';
-import { ERROR_NAMES, NotYetAppliedError, UnavailableError } from '../../../lambdas/shared/errors';
+import {
+  ERROR_NAMES,
+  NotYetAppliedError,
+  UnavailableError,
+  WriteRefusedError,
+} from '../../../lambdas/shared/errors';
 import { MemoryBlobStore } from '../../../lambdas/shared/evidence';
 import {
   changedFields,
@@ -298,7 +303,7 @@ describe('runStep: deactivate', () => {
   it('writes nothing on a dry run', async () => {
     const connector = new FakeConnector();
     const result = await runWith(connector, deactivate(userRecord(), { dryRun: true }));
-    expect(result).toEqual({ userId: '1002', written: false, person: false });
+    expect(result).toEqual({ userId: '1002', written: false, person: false, reason: '' });
     expect(connector.calls).toEqual([]);
   });
 
@@ -322,7 +327,7 @@ describe('runStep: deactivate', () => {
     const result = await runWith(connector, deactivate(userRecord()), setup);
 
     // Assess
-    expect(result).toEqual({ userId: '1002', written: true, person: false });
+    expect(result).toEqual({ userId: '1002', written: true, person: false, reason: '' });
     expect(order).toEqual(['ledger:deactivating', 'vendor write']);
     const [intent] = await setup.ledger.history(EMAIL);
     expect(intent).toMatchObject({
@@ -383,7 +388,7 @@ describe('runStep: deactivate', () => {
     const connector = new FakeConnector();
     connector.account = userRecord({ active: false });
     const result = await runWith(connector, deactivate(userRecord()));
-    expect(result).toEqual({ userId: '1002', written: false, person: false });
+    expect(result).toEqual({ userId: '1002', written: false, person: false, reason: '' });
     expect(connector.methods()).toEqual(['getUser']);
   });
 
@@ -393,6 +398,24 @@ describe('runStep: deactivate', () => {
     expect(connector.methods()).toEqual(['deactivateUser']);
     const [write] = connector.calls;
     expect((write?.arg as UserRecord | undefined)?.version).toBe('W/"3"');
+  });
+
+  it('hands the step to a person when the vendor refuses user writes to this credential', async () => {
+    // Prepare
+    const connector = new FakeConnector({
+      writeError: new WriteRefusedError(
+        'insightly-test: deactivate user 1002: HTTP 405: users are read-only',
+      ),
+    });
+    const setup = environment();
+
+    // Act
+    const result = await runWith(connector, deactivate(userRecord()), setup);
+
+    // Assess: a task for a person, who is told why; the before-state is kept all the same.
+    expect(result).toMatchObject({ userId: '1002', written: false, person: true });
+    expect((result as { reason: string }).reason).toContain('read-only');
+    expect((await setup.ledger.history(EMAIL)).map((e) => e.outcome)).toEqual(['deactivating']);
   });
 
   it('sends nothing to the vendor when the ledger cannot take the before-state', async () => {
