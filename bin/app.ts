@@ -1,6 +1,6 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { loadConfigFile } from '../lib/config';
+import { ConfigFileError, loadConfigFile } from '../lib/config';
 import { OffboardStack } from '../lib/offboard-stack';
 
 // The CDK app: `npx cdk synth` reads config/connections.json (cdk.json context `config`);
@@ -17,7 +17,18 @@ Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 
 // Environment-agnostic: the same template deploys to whichever account and region the
 // credentials of `cdk deploy` point at.
-new OffboardStack(app, 'Offboard', {
-  config: loadConfigFile(configPath),
-  description: "offboard: switch off a leaver's SaaS accounts (Step Functions + Lambda)",
-});
+try {
+  new OffboardStack(app, 'Offboard', {
+    config: loadConfigFile(configPath),
+    description: "offboard: switch off a leaver's SaaS accounts (Step Functions + Lambda)",
+  });
+} catch (error) {
+  // A config the operator must fix: what is wrong and what to add, not a stack trace.
+  if (!(error instanceof ConfigFileError)) throw error;
+  // loadConfigFile names the file itself; the stack's checks do not know it.
+  const message = error.message.startsWith(`config ${configPath}:`)
+    ? error.message
+    : `config ${configPath}: ${error.message.replace(/^config: /, '')}`;
+  console.error(message);
+  process.exit(2);
+}

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -6,13 +7,20 @@ import {
   type CfnElement,
   CfnOutput,
   Duration,
+  Fn,
   RemovalPolicy,
   SecretValue,
   Stack,
   type StackProps,
   Validations,
 } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, MathExpression, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  ComparisonOperator,
+  MathExpression,
+  Metric,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus, type IEventBus, Rule } from 'aws-cdk-lib/aws-events';
@@ -26,6 +34,7 @@ import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { type ConnectionRef, type ConnectionType, SECRET_EXAMPLES } from '../lambdas/shared/connections';
@@ -66,6 +75,21 @@ export const CONNECTOR_TYPES = {
 /** A Secrets Manager ARN with the 6-character suffix Secrets Manager appends to the name. */
 const COMPLETE_SECRET_ARN = /^arn:[^:]+:secretsmanager:[^:]*:\d{12}:secret:.+-[A-Za-z0-9]{6}$/;
 
+/**
+ * A connection as compiled into its connector function: where to go and which secret to
+ * read. The connector takes these from its own bundle, never from its payload.
+ */
+type ConnectorConnection = Pick<
+  ConnectionRef,
+  'name' | 'type' | 'baseUrl' | 'tls' | 'secretId' | 'functionName' | 'rateLimit'
+>;
+
+/**
+ * A connection as compiled into Normalize, normalize-bulk and audit-page: which function runs
+ * it, at what pace. No base URL, secret id or TLS setting.
+ */
+type RoutedConnection = Pick<ConnectionRef, 'name' | 'type' | 'functionName' | 'rateLimit'>;
+
 /** Properties of {@link OffboardStack}. */
 export interface OffboardStackProps extends StackProps {
   /** The connections to deploy, as `loadConfigFile` returns them (validated again here). */
@@ -105,12 +129,17 @@ export class OffboardStack extends Stack {
     page: OffboardFunction;
     tally: OffboardFunction;
   };
-  /** Starts OffboardUser on the HR system's "Employee Terminated" events. */
-  public readonly hrRule: Rule;
+  /**
+   * The HR system's "Employee Terminated" events: the rule that starts OffboardUser, the
+   * queue of events it could not deliver, and their alarms. Absent with `"hrEvents": false`.
+   */
+  public readonly hrEvents?: { rule: Rule; deadLetterQueue: Queue; alarms: Alarm[] };
+  /** Before-states too large for one ledger item, under `evidence/`. */
+  public readonly evidenceBucket: Bucket;
   /** Request slots per connection, shared across executions (rate limits). */
   public readonly pacingTable: Table;
-  /** The bulk workflow and the bucket of its lists and results. */
-  public readonly bulk: { stateMachine: StateMachine; bucket: Bucket };
+  /** The bulk workflow, the bucket of its lists and results, and the function that checks a list. */
+  public readonly bulk: { stateMachine: StateMachine; bucket: Bucket; checkList: OffboardFunction };
   /** The `OffboardUser` workflow. */
   public readonly stateMachine: StateMachine;
   private readonly outputKeys = new Set<string>();
@@ -121,6 +150,13 @@ export class OffboardStack extends Stack {
     // Tests and other callers may pass an object that never went through loadConfigFile.
     const parsed = configFileSchema.safeParse(props.config);
     if (!parsed.success) throw new ConfigFileError(`config: ${describeIssues(parsed.error)}`);
+    const hrEvents = parsed.data.hrEvents;
+    if (hrEvents === undefined || (hrEvents !== false && !hrEvents.sources)) {
+      // Without sources, anyone allowed to put events on the bus could start an offboarding.
+      throw new ConfigFileError(
+        'config: hrEvents is required to deploy: add "hrEvents": {"sources": ["<the source your HR system sets on its events, e.g. com.example.hr>"]} (with "busName" if they arrive on another bus than the default), or "hrEvents": false to deploy without the HR rule',
+      );
+    }
     const connections = parsed.data.connections.map((connection) => {
       if (!connection.baseUrl) {
         throw new ConfigFileError(
@@ -132,6 +168,13 @@ export class OffboardStack extends Stack {
         Annotations.of(this).addWarningV2(
           'offboard:inline-secret-not-deployed',
           `connection '${connection.name}': 'secret'/'secretFile' is for local runs and is not deployed; put the value into offboard/${connection.name}, or give a secretId`,
+        );
+      }
+      if (connection.tls && 'rejectUnauthorized' in connection.tls) {
+        // Allowed (on-prem consoles), but whoever reviews a deployment should see it.
+        Annotations.of(this).addWarningV2(
+          'offboard:tls-verification-off',
+          `connection '${connection.name}': tls.rejectUnauthorized is false: its connector accepts any certificate for ${connection.baseUrl}, so a machine in the path could take its credentials; trust the console's CA with tls.caCert instead`,
         );
       }
       const { name, type, baseUrl } = connection;
@@ -152,46 +195,6 @@ export class OffboardStack extends Stack {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
-    const connectorFunctions = new Map<ConnectionType, OffboardFunction>();
-    for (const type of new Set(connections.map((c) => c.type))) {
-      const connector = new OffboardFunction(this, `${pascalCase(type)}Function`, {
-        entry: join(REPO_ROOT, CONNECTOR_TYPES[type].entry),
-        projectRoot: REPO_ROOT,
-        description: `offboard: lookup, read, deactivate and verify users of '${type}' connections`,
-        environment: { OFFBOARD_PACING_TABLE: this.pacingTable.tableName },
-      });
-      this.pacingTable.grant(connector.role, 'dynamodb:GetItem', 'dynamodb:PutItem');
-      // Least privilege: a connector reads the secrets of its own type's connections only.
-      for (const connection of connections) {
-        if (connection.type === type) connection.secret.grantRead(connector.role);
-      }
-      connectorFunctions.set(type, connector);
-    }
-    this.connectorFunctions = connectorFunctions;
-
-    const refs: ConnectionRef[] = connections.map((c) => ({
-      name: c.name,
-      type: c.type,
-      baseUrl: c.baseUrl,
-      // A console's CA certificate is public information: it travels with the connection.
-      ...(c.tls ? { tls: c.tls } : {}),
-      ...(c.rateLimit ? { rateLimit: c.rateLimit } : {}),
-      secretId: c.secretId,
-      functionName: connectorFunctions.get(c.type)?.function.functionName,
-    }));
-    this.normalizeFunction = new OffboardFunction(this, 'NormalizeFunction', {
-      entry: join(REPO_ROOT, 'lambdas/handlers/normalize.ts'),
-      projectRoot: REPO_ROOT,
-      description: 'offboard: validate the execution input and resolve the connections',
-      // Names, URLs and ids only, no secret: this function has no access to any secret.
-      environment: { OFFBOARD_CONNECTIONS: this.toJsonString(refs) },
-    });
-    this.summarizeFunction = new OffboardFunction(this, 'SummarizeFunction', {
-      entry: join(REPO_ROOT, 'lambdas/handlers/summarize.ts'),
-      projectRoot: REPO_ROOT,
-      description: "offboard: summarize the connections' outcomes",
-    });
-
     // The evidence: every connection's outcome and the account as it was before, kept.
     this.ledgerTable = new Table(this, 'LedgerTable', {
       partitionKey: { name: 'pk', type: AttributeType.STRING },
@@ -203,14 +206,81 @@ export class OffboardStack extends Stack {
       timeToLiveAttribute: 'expires',
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    this.evidenceBucket = this.newEvidenceBucket();
+    /** What every function that writes or reads evidence is told. */
+    const evidenceEnvironment = {
+      OFFBOARD_LEDGER_TABLE: this.ledgerTable.tableName,
+      OFFBOARD_EVIDENCE_BUCKET: this.evidenceBucket.bucketName,
+    };
+
+    const connectorFunctions = new Map<ConnectionType, OffboardFunction>();
+    // Literal names: the lists compiled into Normalize and the others name the connectors,
+    // and a bundle cannot hold a CloudFormation token.
+    const functionNames = new Map<ConnectionType, string>();
+    for (const type of new Set(connections.map((c) => c.type))) {
+      const functionName = this.connectorFunctionName(type);
+      functionNames.set(type, functionName);
+      const own = connections.filter((c) => c.type === type);
+      const connector = new OffboardFunction(this, `${pascalCase(type)}Function`, {
+        entry: join(REPO_ROOT, CONNECTOR_TYPES[type].entry),
+        projectRoot: REPO_ROOT,
+        description: `offboard: lookup, read, deactivate and verify users of '${type}' connections`,
+        functionName,
+        // Where to go and which secret to read come from here, never from the payload, and
+        // only for this type's connections. A console's CA certificate is public information.
+        connections: own.map(
+          (c): ConnectorConnection => ({
+            name: c.name,
+            type: c.type,
+            baseUrl: c.baseUrl,
+            ...(c.tls ? { tls: c.tls } : {}),
+            secretId: c.secretId,
+            functionName,
+            ...(c.rateLimit ? { rateLimit: c.rateLimit } : {}),
+          }),
+        ),
+        environment: { OFFBOARD_PACING_TABLE: this.pacingTable.tableName, ...evidenceEnvironment },
+      });
+      this.pacingTable.grant(connector.role, 'dynamodb:GetItem', 'dynamodb:PutItem');
+      // Write-ahead evidence: the "intent" entry, with the before-state, goes into the ledger
+      // (or, too large for one item, into the evidence bucket) before the vendor write.
+      this.ledgerTable.grant(connector.role, 'dynamodb:PutItem');
+      this.allowEvidence(connector, ['s3:PutObject', 's3:GetObject']);
+      // Least privilege: a connector reads the secrets of its own type's connections only.
+      for (const connection of own) connection.secret.grantRead(connector.role);
+      connectorFunctions.set(type, connector);
+    }
+    this.connectorFunctions = connectorFunctions;
+
+    // Which function runs each connection and at what pace; no URL, secret id or TLS setting:
+    // those live in the connectors, so no payload can redirect one.
+    const routes: RoutedConnection[] = connections.map((c) => ({
+      name: c.name,
+      type: c.type,
+      functionName: required(functionNames.get(c.type)),
+      ...(c.rateLimit ? { rateLimit: c.rateLimit } : {}),
+    }));
+    this.normalizeFunction = new OffboardFunction(this, 'NormalizeFunction', {
+      entry: join(REPO_ROOT, 'lambdas/handlers/normalize.ts'),
+      projectRoot: REPO_ROOT,
+      description: 'offboard: validate the execution input and resolve the connections',
+      connections: routes,
+    });
+    this.summarizeFunction = new OffboardFunction(this, 'SummarizeFunction', {
+      entry: join(REPO_ROOT, 'lambdas/handlers/summarize.ts'),
+      projectRoot: REPO_ROOT,
+      description: "offboard: summarize the connections' outcomes",
+    });
+
     this.recordFunction = new OffboardFunction(this, 'RecordFunction', {
       entry: join(REPO_ROOT, 'lambdas/handlers/record.ts'),
       projectRoot: REPO_ROOT,
       description: 'offboard: record every outcome, with the before-state, in the ledger',
-      environment: { OFFBOARD_LEDGER_TABLE: this.ledgerTable.tableName },
+      environment: evidenceEnvironment,
     });
     // Writes only: the workflow adds evidence, it never reads or changes what is there.
     this.ledgerTable.grant(this.recordFunction.role, 'dynamodb:PutItem');
+    this.allowEvidence(this.recordFunction, ['s3:PutObject']);
     this.claimFunction = new OffboardFunction(this, 'ClaimFunction', {
       entry: join(REPO_ROOT, 'lambdas/handlers/claim.ts'),
       projectRoot: REPO_ROOT,
@@ -227,10 +297,11 @@ export class OffboardStack extends Stack {
       entry: join(REPO_ROOT, 'lambdas/handlers/restore-plan.ts'),
       projectRoot: REPO_ROOT,
       description: 'offboard: read from the ledger what a reactivation restores',
-      environment: { OFFBOARD_LEDGER_TABLE: this.ledgerTable.tableName },
+      environment: evidenceEnvironment,
     });
-    // Reads only, one person's partition at a time.
+    // Reads only, one person's partition at a time, and the before-states kept in the bucket.
     this.ledgerTable.grant(this.restorePlanFunction.role, 'dynamodb:Query');
+    this.allowEvidence(this.restorePlanFunction, ['s3:GetObject']);
 
     // Retained a year like the functions' logs. Execution data stays out: it holds PII.
     const stateMachineLogs = new LogGroup(this, 'OffboardUserLogs', {
@@ -307,35 +378,30 @@ export class OffboardStack extends Stack {
       description:
         'Tasks for people (accounts whose API cannot switch them off). Subscribe, then answer with: offboard task complete <token>',
     });
-    this.bulk = this.bulkWorkflow(connections.length > 0 ? refs : []);
+    this.bulk = this.bulkWorkflow(routes);
     this.audit = this.auditWorkflow(
-      refs,
+      routes,
       [...connectorFunctions.values()],
       resultBus,
       parsed.data.audit ?? {},
     );
-    this.alarms = this.operations(parsed.data.alertEmails ?? [], [this.audit.alarm]);
-
-    // HR-system events: "Employee Terminated" on the configured bus starts an offboarding,
-    // the whole event as input (the normalizer reads both shapes).
-    const hr = parsed.data.hrEvents ?? {};
-    const bus =
-      hr.busName && hr.busName !== 'default'
-        ? EventBus.fromEventBusName(this, 'HrBus', hr.busName)
-        : undefined;
-    this.hrRule = new Rule(this, 'EmployeeTerminatedRule', {
-      description: 'offboard: an HR system reports that someone left',
-      ...(bus ? { eventBus: bus } : {}),
-      eventPattern: {
-        detailType: ['Employee Terminated'],
-        ...(hr.sources ? { source: hr.sources } : {}),
-      },
-      targets: [new SfnStateMachine(this.stateMachine)],
-    });
+    // HR-system events: "Employee Terminated" from the configured sources, in this account,
+    // on the configured bus, starts an offboarding (the whole event as input).
+    this.hrEvents =
+      hrEvents === false ? undefined : this.hrEventsRule(required(hrEvents.sources), hrEvents.busName);
+    this.alarms = this.operations(parsed.data.alertEmails ?? [], [
+      this.audit.alarm,
+      ...(this.hrEvents?.alarms ?? []),
+    ]);
 
     new CfnOutput(this, 'LedgerTableName', {
       value: this.ledgerTable.tableName,
       description: 'The evidence: query partition person#<email> for a person',
+    });
+    new CfnOutput(this, 'EvidenceBucketName', {
+      value: this.evidenceBucket.bucketName,
+      description:
+        'Before-states too large for one ledger item, under evidence/ (the ledger entry names the object)',
     });
     new CfnOutput(this, 'StateMachineArn', {
       value: this.stateMachine.stateMachineArn,
@@ -350,7 +416,7 @@ export class OffboardStack extends Stack {
    * off again through OffboardUser.
    */
   private auditWorkflow(
-    refs: ConnectionRef[],
+    routes: RoutedConnection[],
     connectors: OffboardFunction[],
     resultBus: IEventBus,
     options: { schedule?: string; remediate?: boolean },
@@ -359,19 +425,22 @@ export class OffboardStack extends Stack {
       entry: join(REPO_ROOT, 'lambdas/handlers/audit-page.ts'),
       projectRoot: REPO_ROOT,
       description: 'offboard: the next page of accounts the audit re-checks',
-      environment: {
-        OFFBOARD_LEDGER_TABLE: this.ledgerTable.tableName,
-        OFFBOARD_CONNECTIONS: this.toJsonString(refs),
-      },
+      environment: { OFFBOARD_LEDGER_TABLE: this.ledgerTable.tableName },
+      connections: routes,
     });
     this.ledgerTable.grant(page.role, 'dynamodb:Scan');
     const tally = new OffboardFunction(this, 'AuditTallyFunction', {
       entry: join(REPO_ROOT, 'lambdas/handlers/audit-tally.ts'),
       projectRoot: REPO_ROOT,
       description: 'offboard: audit totals, and drift recorded in the ledger',
-      environment: { OFFBOARD_LEDGER_TABLE: this.ledgerTable.tableName },
+      environment: {
+        OFFBOARD_LEDGER_TABLE: this.ledgerTable.tableName,
+        OFFBOARD_EVIDENCE_BUCKET: this.evidenceBucket.bucketName,
+      },
     });
     this.ledgerTable.grant(tally.role, 'dynamodb:PutItem');
+    // Drift entries carry the account as the audit found it: as large as a before-state can be.
+    this.allowEvidence(tally, ['s3:PutObject']);
     const logs = new LogGroup(this, 'OffboardAuditLogs', {
       retention: RetentionDays.ONE_YEAR,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -528,7 +597,7 @@ export class OffboardStack extends Stack {
    * inline; longer ones as a CSV in the bulk bucket, read by a DISTRIBUTED Map, which writes
    * its results back there.
    */
-  private bulkWorkflow(refs: ConnectionRef[]): { stateMachine: StateMachine; bucket: Bucket } {
+  private bulkWorkflow(routes: RoutedConnection[]): OffboardStack['bulk'] {
     const bucket = new Bucket(this, 'BulkBucket', {
       encryption: BucketEncryption.S3_MANAGED,
       enforceSSL: true,
@@ -545,11 +614,20 @@ export class OffboardStack extends Stack {
       entry: join(REPO_ROOT, 'lambdas/handlers/normalize-bulk.ts'),
       projectRoot: REPO_ROOT,
       description: 'offboard: check every entry of a bulk list before anyone is offboarded',
-      environment: { OFFBOARD_CONNECTIONS: this.toJsonString(refs) },
+      connections: routes,
     });
     checkList.role.addToPolicy(
       new PolicyStatement({ actions: ['s3:GetObject'], resources: [bucket.arnForObjects('*')] }),
     );
+    // The checked list, which the DISTRIBUTED Map then reads: under checked/ only, so the
+    // check cannot overwrite an uploaded list or a result.
+    checkList.role.addToPolicy(
+      new PolicyStatement({ actions: ['s3:PutObject'], resources: [bucket.arnForObjects('checked/*')] }),
+    );
+    Validations.of(checkList).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>/checked/*]`,
+      reason: 'The checked lists this function writes, one per bulk run: their names are made at run time.',
+    });
     const totals = new OffboardFunction(this, 'SummarizeBulkFunction', {
       entry: join(REPO_ROOT, 'lambdas/handlers/summarize-bulk.ts'),
       projectRoot: REPO_ROOT,
@@ -646,7 +724,134 @@ export class OffboardStack extends Stack {
       value: bucket.bucketName,
       description: 'Upload CSV lists (an "email" column) here; results land under results/',
     });
-    return { stateMachine, bucket };
+    return { stateMachine, bucket, checkList };
+  }
+
+  /**
+   * Where before-states too large for one ledger item go (the ledger entry names the
+   * object). Versioned and retained like the ledger: evidence is never overwritten for good.
+   */
+  private newEvidenceBucket(): Bucket {
+    const bucket = new Bucket(this, 'EvidenceBucket', {
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      versioned: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(bucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        "Only the workflow's own functions write here, each object named by a ledger entry (who, which execution, when); versioning keeps every write. Enable CloudTrail S3 data events for object-level audit rather than a second bucket of access logs.",
+    });
+    return bucket;
+  }
+
+  /** Lets `fn` do `actions` on the objects under `evidence/` of the evidence bucket, nothing else. */
+  private allowEvidence(fn: OffboardFunction, actions: string[]): void {
+    fn.role.addToPolicy(
+      new PolicyStatement({ actions, resources: [this.evidenceBucket.arnForObjects('evidence/*')] }),
+    );
+    Validations.of(fn).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.evidenceBucket.node.defaultChild as CfnElement)}.Arn>/evidence/*]`,
+      reason:
+        'Before-state objects under evidence/ only: one per account written, named at run time after the person, connection and execution.',
+    });
+  }
+
+  /**
+   * A connector's function name, fixed at synth: the connection lists compiled into the other
+   * functions name it, and a bundle cannot hold a CloudFormation token. `<stack>-<type>`; a
+   * stack name too long for Lambda's 64 characters is cut and a hash of it keeps it unique.
+   */
+  private connectorFunctionName(type: ConnectionType): string {
+    const name = `${this.stackName}-${type}`;
+    if (name.length <= 64) return name;
+    const hash = createHash('sha256').update(this.stackName).digest('hex').slice(0, 8);
+    return `${this.stackName.slice(0, 64 - type.length - hash.length - 2)}-${hash}-${type}`;
+  }
+
+  /**
+   * The rule that starts OffboardUser on "Employee Terminated" from the HR system: only the
+   * configured sources, only events of this account. An event it cannot deliver (after
+   * EventBridge's retries) lands in an encrypted dead-letter queue, and both that and a failed
+   * delivery raise an alarm: a termination nobody acts on must not go unnoticed.
+   */
+  private hrEventsRule(sources: string[], busName?: string): NonNullable<OffboardStack['hrEvents']> {
+    const bus =
+      busName && busName !== 'default' ? EventBus.fromEventBusName(this, 'HrBus', busName) : undefined;
+    const deadLetterQueue = new Queue(this, 'EmployeeTerminatedDeadLetterQueue', {
+      // SQS-managed keys: EventBridge cannot use the AWS-managed aws/sqs KMS key.
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        "This queue is itself the dead-letter queue (of the HR rule's target); it is watched by an alarm, and a queue of dead letters needs none of its own.",
+    });
+    const rule = new Rule(this, 'EmployeeTerminatedRule', {
+      description: 'offboard: an HR system reports that someone left',
+      ...(bus ? { eventBus: bus } : {}),
+      eventPattern: {
+        detailType: ['Employee Terminated'],
+        source: sources,
+        // Events forwarded from another account's bus carry that account: not ours to act on.
+        account: [this.account],
+      },
+      targets: [
+        new SfnStateMachine(this.stateMachine, {
+          deadLetterQueue,
+          // Keep trying a day (StartExecution throttled, a deploy in progress): an
+          // offboarding late is better than none; after that the event waits in the queue.
+          retryAttempts: 185,
+          maxEventAge: Duration.hours(24),
+        }),
+      ],
+    });
+
+    // Ref of a rule on a custom bus is "<bus>|<rule>"; the metric's RuleName is the rule's name
+    // alone (https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/1131).
+    const dimensionsMap: Record<string, string> = bus
+      ? { EventBusName: bus.eventBusName, RuleName: Fn.select(1, Fn.split('|', rule.ruleName)) }
+      : { RuleName: rule.ruleName };
+    const alarms = [
+      new Alarm(this, 'EmployeeTerminatedFailedAlarm', {
+        alarmDescription:
+          'EventBridge could not start OffboardUser for an "Employee Terminated" event, after its retries. The event is in the dead-letter queue: start the offboarding by hand.',
+        metric: new Metric({
+          namespace: 'AWS/Events',
+          metricName: 'FailedInvocations',
+          dimensionsMap,
+          statistic: 'Sum',
+          period: Duration.minutes(5),
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        // EventBridge sends the metric only when it is not zero.
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      new Alarm(this, 'EmployeeTerminatedDeadLetterAlarm', {
+        alarmDescription:
+          'An "Employee Terminated" event waits in the dead-letter queue: nobody was offboarded for it. Read it, start the offboarding by hand, then delete the message (kept 14 days).',
+        metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          statistic: 'Maximum',
+          period: Duration.minutes(5),
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+    new CfnOutput(this, 'HrDeadLetterQueueUrl', {
+      value: deadLetterQueue.queueUrl,
+      description:
+        'HR events that could not start an offboarding (kept 14 days); the alarm says when one arrives',
+    });
+    return { rule, deadLetterQueue, alarms };
   }
 
   /**
@@ -683,7 +888,9 @@ export class OffboardStack extends Stack {
       value: secretName,
       description: `Secret of connection '${connection.name}'. Holds '{}' until you run: aws secretsmanager put-secret-value --secret-id ${secretName} --secret-string '${SECRET_EXAMPLES[connection.type]}'`,
     });
-    return { secret, secretId: secret.secretArn };
+    // By name, not ARN: the connector's connection list is compiled at synth, and the ARN
+    // (with its random suffix) exists only after deploy. The name is unique in the region.
+    return { secret, secretId: secretName };
   }
 }
 
@@ -704,4 +911,10 @@ function pascalCase(value: string): string {
     .split(/[^a-zA-Z0-9]+/)
     .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
     .join('');
+}
+
+/** `value`, which the code above always set; a bug otherwise. */
+function required<T>(value: T | undefined): T {
+  if (value === undefined) throw new Error('offboard-stack: a value set above is missing');
+  return value;
 }

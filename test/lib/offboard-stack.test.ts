@@ -1,7 +1,9 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runInNewContext } from 'node:vm';
 import { App, type CfnElement, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -9,7 +11,8 @@ import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CONNECTION_TYPES } from '../../lambdas/shared/connections';
-import { type ConfigFile, loadConfigFile } from '../../lib/config';
+import { type ConfigFile, ConfigFileError, loadConfigFile } from '../../lib/config';
+import { MAX_BUNDLED_CONNECTIONS_BYTES } from '../../lib/constructs/offboard-function';
 import {
   OFFBOARD_AUDIT_ASL,
   OFFBOARD_BULK_ASL,
@@ -25,6 +28,23 @@ const CDK_CONTEXT = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')
 >;
 const EU_SECRET_NAME = 'prod/insightly-eu-api-key';
 const COMPLETE_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/insightly-AbCdEf';
+/** What every deployable config needs besides its connections: where HR events come from. */
+const HR: Pick<ConfigFile, 'hrEvents'> = { hrEvents: { sources: ['com.example.hr'] } };
+const CA_CERT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+/** One connection of every type, every optional feature on: the widest template we make. */
+const WIDE_CONFIG: ConfigFile = {
+  connections: CONNECTION_TYPES.map((type) => ({
+    name: `${type}-prod`,
+    type,
+    baseUrl: `https://${type}.example.com`,
+    ...(type === 'rapid7-insightvm' ? { tls: { caCert: CA_CERT } } : {}),
+  })),
+  taskEmails: ['it-tasks@example.com'],
+  alertEmails: ['it-ops@example.com'],
+  audit: { schedule: 'rate(12 hours)', remediate: true },
+  resultBusName: 'results',
+  hrEvents: { busName: 'hr', sources: ['com.example.hr', 'com.example.hr.eu'] },
+};
 
 type Json = Record<string, unknown>;
 type Statement = { Action: string | string[]; Resource: unknown };
@@ -91,12 +111,48 @@ function asList(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [value];
 }
 
-/** A `Fn::Join` that builds a JSON string, parsed, with each `Ref` replaced by `ref:<logical id>`. */
-function parseJoinedJson(value: unknown): unknown {
-  const parts = (value as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1];
-  return JSON.parse(
-    parts.map((part) => (typeof part === 'string' ? part : `ref:${(part as { Ref: string }).Ref}`)).join(''),
-  );
+/** The directory of a bundled function's code in the cloud assembly. */
+function assetDirectory(assembly: CloudAssembly, fn: Json): string {
+  const key = ((fn.Properties as Json).Code as { S3Key: string }).S3Key;
+  return join(assembly.directory, `asset.${key.replace(/\.zip$/, '')}`);
+}
+
+/**
+ * The connection list compiled into a bundled function: the string literal esbuild put in
+ * place of `process.env.OFFBOARD_CONNECTIONS`, evaluated and parsed. Undefined when the
+ * bundle holds none.
+ */
+function bundledConnections(assembly: CloudAssembly, fn: Json): Json[] | undefined {
+  const code = readFileSync(join(assetDirectory(assembly, fn), 'index.mjs'), 'utf8');
+  const start = code.search(/\[\{\\?"name\\?":/);
+  if (start < 1) return undefined;
+  // The literal's own quote (esbuild picks one); find its unescaped end and let JS read it.
+  const quote = code[start - 1];
+  let end = start;
+  while (end < code.length && code[end] !== quote) end += code[end] === '\\' ? 2 : 1;
+  return JSON.parse(runInNewContext(code.slice(start - 1, end + 1)) as string) as Json[];
+}
+
+/** The function resource of an OffboardFunction. */
+function functionResource(template: Template, stack: OffboardStack, fn: { function: unknown }): Json {
+  const id = logicalId(stack, fn.function as never);
+  return required(template.findResources('AWS::Lambda::Function')[id], `function ${id}`) as Json;
+}
+
+/** The S3 object ARN pattern `<bucket>/<prefix>` as the template writes it. */
+function objectsOf(
+  stack: OffboardStack,
+  bucket: { node: { defaultChild?: unknown } },
+  prefix: string,
+): unknown {
+  return { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(stack, bucket), 'Arn'] }, `/${prefix}`]] };
+}
+
+/** The S3 statements of a role: `[actions, resources]`, sorted for comparison. */
+function s3Grants(template: Template, stack: OffboardStack, fn: { role: unknown }): [string[], unknown[]][] {
+  return roleStatements(template, logicalId(stack, fn.role as never))
+    .filter((s) => actions(s).some((a) => a.startsWith('s3:')))
+    .map((s): [string[], unknown[]] => [actions(s).sort(), asList(s.Resource)]);
 }
 
 describe('OffboardStack with config/connections.json', () => {
@@ -199,41 +255,58 @@ describe('OffboardStack with config/connections.json', () => {
     }
   });
 
-  it('tells normalize every connection: base URL, secret id and connector function, no secret', () => {
+  it('compiles each function its own connections, in its bundle and in no environment variable', () => {
     // Prepare
-    const normalize = required(
-      template.findResources('AWS::Lambda::Function')[logicalId(stack, stack.normalizeFunction.function)],
-      'normalize function',
-    );
-    const connectorId = logicalId(
-      stack,
-      required(stack.connectorFunctions.get('insightly'), 'connector').function,
-    );
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Json[];
+    const connector = required(stack.connectorFunctions.get('insightly'), 'insightly connector');
+    const rateLimit = { requests: 10, perSeconds: 1 }; // Insightly's documented 10 a second
+    const compiled = (fn: { function: unknown }) =>
+      bundledConnections(assembly, functionResource(template, stack, fn));
 
     // Act
-    const value = (normalize.Properties as { Environment: { Variables: Json } }).Environment.Variables
-      .OFFBOARD_CONNECTIONS;
+    const inEnvironment = functions.filter((fn) =>
+      JSON.stringify((fn.Properties as Json).Environment).includes('OFFBOARD_CONNECTIONS'),
+    );
 
-    // Assess
-    expect(parseJoinedJson(value)).toEqual([
+    // Assess: the connector holds where to go and which secret to read (the created secret by
+    // its name, known before deploy) ...
+    expect(inEnvironment).toEqual([]);
+    expect(functionResource(template, stack, connector).Properties).toMatchObject({
+      FunctionName: 'Offboard-insightly',
+    });
+    expect(compiled(connector)).toEqual([
       {
         name: 'insightly-prod',
         type: 'insightly',
         baseUrl: 'https://api.na1.insightly.com/v3.1',
-        // Insightly's documented 10 requests a second, kept across executions.
-        rateLimit: { requests: 10, perSeconds: 1 },
-        secretId: `ref:${logicalId(stack, required(stack.secrets.get('insightly-prod'), 'secret'))}`,
-        functionName: `ref:${connectorId}`,
+        secretId: 'offboard/insightly-prod',
+        functionName: 'Offboard-insightly',
+        rateLimit,
       },
       {
         name: 'insightly-eu',
         type: 'insightly',
         baseUrl: 'https://api.eu1.insightly.com/v3.1',
-        rateLimit: { requests: 10, perSeconds: 1 },
         secretId: EU_SECRET_NAME,
-        functionName: `ref:${connectorId}`,
+        functionName: 'Offboard-insightly',
+        rateLimit,
       },
     ]);
+    // ... the functions that route connections know only which function runs each, and its pace
+    for (const fn of [stack.normalizeFunction, stack.bulk.checkList, stack.audit.page]) {
+      expect(compiled(fn), fn.node.id).toEqual([
+        { name: 'insightly-prod', type: 'insightly', functionName: 'Offboard-insightly', rateLimit },
+        { name: 'insightly-eu', type: 'insightly', functionName: 'Offboard-insightly', rateLimit },
+      ]);
+    }
+    for (const fn of [
+      stack.summarizeFunction,
+      stack.recordFunction,
+      stack.claimFunction,
+      stack.audit.tally,
+    ]) {
+      expect(compiled(fn), fn.node.id).toBeUndefined();
+    }
   });
 
   it('traces and logs the state machine at level ALL without execution data', () => {
@@ -292,7 +365,7 @@ describe('OffboardStack with config/connections.json', () => {
     expect(publishers[0]).toMatch(/^OffboardUserRole/);
   });
 
-  it('keeps the ledger: retained, recoverable, encrypted; record writes entries, claim touches claims, restore plan reads', () => {
+  it('keeps the ledger: retained, recoverable, encrypted; connectors and record write entries, claim touches claims, restore plan reads', () => {
     // Assess
     const ledger = template.findResources('AWS::DynamoDB::Table')[
       logicalId(stack, stack.ledgerTable)
@@ -316,6 +389,9 @@ describe('OffboardStack with config/connections.json', () => {
       roleStatements(template, logicalId(stack, fn.role as never)).filter((s) =>
         JSON.stringify(s.Resource).includes(logicalId(stack, stack.ledgerTable)),
       );
+    const connector = required(stack.connectorFunctions.get('insightly'), 'insightly connector');
+    // Write-ahead evidence: the connector records its intent, with the before-state, itself.
+    expect(ledgerStatements(connector).flatMap(actions)).toEqual(['dynamodb:PutItem']);
     expect(ledgerStatements(stack.recordFunction).flatMap(actions)).toEqual(['dynamodb:PutItem']);
     expect(ledgerStatements(stack.claimFunction).flatMap(actions).sort()).toEqual([
       'dynamodb:GetItem',
@@ -327,6 +403,7 @@ describe('OffboardStack with config/connections.json', () => {
     expect(ledgerStatements(stack.audit.page).flatMap(actions)).toEqual(['dynamodb:Scan']);
     expect(ledgerStatements(stack.audit.tally).flatMap(actions)).toEqual(['dynamodb:PutItem']);
     const readers = [
+      connector,
       stack.recordFunction,
       stack.claimFunction,
       stack.restorePlanFunction,
@@ -338,8 +415,9 @@ describe('OffboardStack with config/connections.json', () => {
   });
 
   it('raises an alarm on a failed or partial offboarding, and on a failed execution', () => {
-    // failed or partial offboarding, failed execution, audit drift
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    // failed or partial offboarding, failed execution, audit drift, HR event not delivered,
+    // HR event in the dead-letter queue
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
     template.hasResourceProperties('AWS::Logs::MetricFilter', {
       LogGroupName: { Ref: logicalId(stack, stack.summarizeFunction.logGroup) },
       FilterPattern: Match.stringLikeRegexp('offboarding summarized.*failed.*partial'),
@@ -367,12 +445,123 @@ describe('OffboardStack with config/connections.json', () => {
     });
   });
 
-  it('starts OffboardUser on "Employee Terminated" events from the default bus', () => {
-    template.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: { 'detail-type': ['Employee Terminated'] },
-      Targets: [Match.objectLike({ Arn: { Ref: logicalId(stack, stack.stateMachine) } })],
+  it('starts OffboardUser only on "Employee Terminated" from the HR sources of this account, retried, with a dead-letter queue', () => {
+    // Prepare
+    const hr = required(stack.hrEvents, 'HR rule');
+    const queue = logicalId(stack, hr.deadLetterQueue);
+
+    // Assess: the pattern, exactly (anything else on the bus, or another account, is ignored)
+    const rules = Object.values(template.findResources('AWS::Events::Rule')) as Json[];
+    expect(rules).toHaveLength(1);
+    const rule = required(rules[0], 'rule').Properties as Json;
+    expect(rule.EventPattern).toEqual({
+      'detail-type': ['Employee Terminated'],
+      source: ['com.example.hr'],
+      account: [{ Ref: 'AWS::AccountId' }],
     });
-    expect(JSON.stringify(template.findResources('AWS::Events::Rule'))).not.toContain('EventBusName');
+    expect(rule).not.toHaveProperty('EventBusName');
+    expect(rule.Targets).toEqual([
+      expect.objectContaining({
+        Arn: { Ref: logicalId(stack, stack.stateMachine) },
+        RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86_400 },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queue, 'Arn'] } },
+      }),
+    ]);
+    // The queue: encrypted, TLS only, 14 days to act on what is in it, fed by this rule only
+    expect(template.findResources('AWS::SQS::Queue')[queue]?.Properties).toEqual({
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 14 * 24 * 3600,
+    });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: queue }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({
+            Effect: 'Allow',
+            Action: 'sqs:SendMessage',
+            Principal: { Service: 'events.amazonaws.com' },
+            Condition: {
+              ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [logicalId(stack, hr.rule), 'Arn'] } },
+            },
+          }),
+        ]),
+      },
+    });
+    // Both ways an event can be lost raise an alarm
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Events',
+      MetricName: 'FailedInvocations',
+      Dimensions: [{ Name: 'RuleName', Value: { Ref: logicalId(stack, hr.rule) } }],
+      Threshold: 1,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue, 'QueueName'] } }],
+      Threshold: 1,
+    });
+  });
+
+  it('keeps before-states too large for the ledger in a versioned, encrypted, retained bucket, under evidence/ only', () => {
+    // Prepare
+    const bucket = logicalId(stack, stack.evidenceBucket);
+    const evidence = objectsOf(stack, stack.evidenceBucket, 'evidence/*');
+    const connector = required(stack.connectorFunctions.get('insightly'), 'insightly connector');
+    const told = {
+      OFFBOARD_EVIDENCE_BUCKET: { Ref: bucket },
+      OFFBOARD_LEDGER_TABLE: { Ref: logicalId(stack, stack.ledgerTable) },
+    };
+
+    // Assess: the bucket
+    expect(template.findResources('AWS::S3::Bucket')[bucket]).toMatchObject({
+      DeletionPolicy: 'Retain',
+      Properties: {
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        },
+        VersioningConfiguration: { Status: 'Enabled' },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+      },
+    });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: bucket },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+    template.hasOutput('EvidenceBucketName', { Value: { Ref: bucket } });
+    // Who is told where it is, and may do what there
+    for (const fn of [connector, stack.recordFunction, stack.restorePlanFunction, stack.audit.tally]) {
+      expect(
+        (functionResource(template, stack, fn).Properties as { Environment: { Variables: Json } }).Environment
+          .Variables,
+        fn.node.id,
+      ).toMatchObject(told);
+    }
+    expect(s3Grants(template, stack, connector)).toEqual([[['s3:GetObject', 's3:PutObject'], [evidence]]]);
+    expect(s3Grants(template, stack, stack.recordFunction)).toEqual([[['s3:PutObject'], [evidence]]]);
+    expect(s3Grants(template, stack, stack.audit.tally)).toEqual([[['s3:PutObject'], [evidence]]]);
+    expect(s3Grants(template, stack, stack.restorePlanFunction)).toEqual([[['s3:GetObject'], [evidence]]]);
+    for (const fn of [
+      stack.normalizeFunction,
+      stack.summarizeFunction,
+      stack.claimFunction,
+      stack.audit.page,
+    ]) {
+      expect(s3Grants(template, stack, fn), fn.node.id).toEqual([]);
+    }
+    const onBucket = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
+      JSON.stringify(policy).includes(bucket),
+    );
+    expect(JSON.stringify(onBucket)).not.toContain('s3:DeleteObject');
   });
 
   it('keeps a pacing table the connectors alone may read and write, item by item', () => {
@@ -385,7 +574,7 @@ describe('OffboardStack with config/connections.json', () => {
     });
     const connector = required(stack.connectorFunctions.get('insightly'), 'insightly connector');
     const pacing = roleStatements(template, logicalId(stack, connector.role)).filter((s) =>
-      actions(s).some((a) => a.startsWith('dynamodb:')),
+      JSON.stringify(s.Resource).includes(logicalId(stack, stack.pacingTable)),
     );
     expect(pacing.flatMap(actions).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
     for (const fn of [stack.normalizeFunction, stack.summarizeFunction]) {
@@ -408,6 +597,11 @@ describe('OffboardStack with config/connections.json', () => {
     const s3 = statements.filter((s) => actions(s).some((a) => a.startsWith('s3:')));
     expect(JSON.stringify(s3.map((s) => s.Resource))).toContain(logicalId(stack, stack.bulk.bucket));
     expect(s3.flatMap(actions)).not.toContain('s3:DeleteObject');
+    // The list check reads the uploaded list and writes the checked one, under checked/ only
+    expect(s3Grants(template, stack, stack.bulk.checkList).sort()).toEqual([
+      [['s3:GetObject'], [objectsOf(stack, stack.bulk.bucket, '*')]],
+      [['s3:PutObject'], [objectsOf(stack, stack.bulk.bucket, 'checked/*')]],
+    ]);
     template.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: Match.anyValue(),
       PublicAccessBlockConfiguration: { BlockPublicAcls: true, RestrictPublicBuckets: true },
@@ -465,6 +659,7 @@ describe('OffboardStack with other configs', () => {
           secretId: COMPLETE_ARN,
         },
       ],
+      ...HR,
     };
     const stack = new OffboardStack(newApp(), 'Offboard', { config });
 
@@ -486,20 +681,96 @@ describe('OffboardStack with other configs', () => {
       'BulkStateMachineArn',
       'BulkBucketName',
       'AuditStateMachineArn',
+      'HrDeadLetterQueueUrl',
       'LedgerTableName',
+      'EvidenceBucketName',
       'StateMachineArn',
     ]);
   });
 
   it('refuses a connection without baseUrl, naming it', () => {
     // Prepare
-    const config: ConfigFile = { connections: [{ name: 'no-url', type: 'insightly' }] };
+    const config: ConfigFile = { connections: [{ name: 'no-url', type: 'insightly' }], ...HR };
 
     // Act
     const synth = () => new OffboardStack(newApp(), 'Offboard', { config });
 
     // Assess
     expect(synth).toThrow(/connection 'no-url': baseUrl is required to deploy/);
+  });
+
+  it('refuses to deploy without knowing where HR events come from, saying what to add', () => {
+    // Prepare: a config that runs locally but names no HR event source
+    const config: ConfigFile = {
+      connections: [{ name: 'crm', type: 'insightly', baseUrl: 'https://api.na1.insightly.com/v3.1' }],
+    };
+
+    // Act
+    const synth = () => new OffboardStack(newApp(), 'Offboard', { config });
+
+    // Assess
+    expect(synth).toThrow(ConfigFileError);
+    expect(synth).toThrow(/hrEvents is required to deploy: add "hrEvents": \{"sources": \[/);
+    expect(synth).toThrow(/or "hrEvents": false to deploy without the HR rule/);
+  });
+
+  it('refuses an hrEvents without sources in the config file, naming the key', () => {
+    // Prepare
+    const config = {
+      connections: [{ name: 'crm', type: 'insightly', baseUrl: 'https://api.na1.insightly.com/v3.1' }],
+      hrEvents: { busName: 'hr' },
+    } as unknown as ConfigFile;
+
+    // Act
+    const synth = () => new OffboardStack(newApp(), 'Offboard', { config });
+
+    // Assess
+    expect(synth).toThrow(/config: hrEvents\.sources: required: the "source" your HR system sets/);
+  });
+
+  it('deploys no HR rule with "hrEvents": false, and stays cdk-nag clean', () => {
+    // Prepare
+    const config: ConfigFile = {
+      connections: [{ name: 'crm', type: 'insightly', baseUrl: 'https://api.na1.insightly.com/v3.1' }],
+      hrEvents: false,
+    };
+    const app = newApp({ nag: true });
+    const stack = new OffboardStack(app, 'Offboard', { config });
+
+    // Act
+    const assembly = app.synth();
+    const template = Template.fromJSON(assembly.getStackArtifact(stack.artifactId).template);
+
+    // Assess
+    expect(violations(readReport(assembly.directory))).toEqual([]);
+    expect(stack.hrEvents).toBeUndefined();
+    template.resourceCountIs('AWS::Events::Rule', 0);
+    template.resourceCountIs('AWS::SQS::Queue', 0);
+    // failed or partial offboarding, failed execution, audit drift
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+  });
+
+  it('listens on the HR bus when one is named, and watches the rule there', () => {
+    // Prepare
+    const config: ConfigFile = {
+      connections: [{ name: 'crm', type: 'insightly', baseUrl: 'https://api.na1.insightly.com/v3.1' }],
+      hrEvents: { busName: 'hr', sources: ['com.example.hr'] },
+    };
+    const stack = new OffboardStack(newApp(), 'Offboard', { config });
+
+    // Act
+    const template = Template.fromStack(stack);
+    const rule = logicalId(stack, required(stack.hrEvents, 'HR rule').rule);
+
+    // Assess: on a custom bus the rule's Ref is "<bus>|<rule>"; the metric wants both apart
+    template.hasResourceProperties('AWS::Events::Rule', { EventBusName: 'hr' });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'FailedInvocations',
+      Dimensions: [
+        { Name: 'EventBusName', Value: 'hr' },
+        { Name: 'RuleName', Value: { 'Fn::Select': [1, { 'Fn::Split': ['|', { Ref: rule }] }] } },
+      ],
+    });
   });
 
   it('warns about an inline secret and keeps it out of the template', () => {
@@ -513,6 +784,7 @@ describe('OffboardStack with other configs', () => {
           secret: { apiKey: 'do-not-deploy-me' },
         },
       ],
+      ...HR,
     };
     const stack = new OffboardStack(newApp({ nag: true }), 'Offboard', { config });
 
@@ -525,6 +797,99 @@ describe('OffboardStack with other configs', () => {
       Match.stringLikeRegexp("connection 'crm'.*not deployed"),
     );
     expect(JSON.stringify(template.toJSON())).not.toContain('do-not-deploy-me');
+  });
+
+  it('warns, naming the connection, when TLS verification is off', () => {
+    // Prepare: an on-prem console with a self-signed certificate, verification off on purpose
+    const config: ConfigFile = {
+      connections: [
+        {
+          name: 'console-lab',
+          type: 'rapid7-insightvm',
+          baseUrl: 'https://vm-console.lab.example:3780',
+          tls: { rejectUnauthorized: false },
+        },
+        {
+          name: 'console-prod',
+          type: 'rapid7-insightvm',
+          baseUrl: 'https://vm-console.corp.example:3780',
+          tls: { caCert: CA_CERT },
+        },
+      ],
+      ...HR,
+    };
+
+    // Act
+    const stack = new OffboardStack(newApp(), 'Offboard', { config });
+
+    // Assess: one warning, for the connection that turned verification off
+    const warnings = Annotations.fromStack(stack).findWarning(
+      '/Offboard',
+      Match.stringLikeRegexp('tls-verification-off'),
+    );
+    expect(warnings.map((w) => w.entry.data)).toEqual([
+      expect.stringMatching(/^connection 'console-lab': tls\.rejectUnauthorized is false/),
+    ]);
+  });
+
+  it('deploys 100 connections with every function environment far under the 4 KB Lambda allows', () => {
+    // Prepare: 100 connections, every type, a CA certificate on each console
+    const config: ConfigFile = {
+      connections: Array.from({ length: 100 }, (_, n) => {
+        const type = CONNECTION_TYPES[n % CONNECTION_TYPES.length] ?? 'scim';
+        return {
+          name: `app-${n}`,
+          type,
+          baseUrl: `https://app-${n}.example.com`,
+          ...(type === 'rapid7-insightvm' ? { tls: { caCert: CA_CERT.repeat(20) } } : {}),
+        };
+      }),
+      ...HR,
+    };
+    const app = newApp();
+    const stack = new OffboardStack(app, 'Offboard', { config });
+
+    // Act
+    const template = Template.fromJSON(app.synth().getStackArtifact(stack.artifactId).template);
+    // Lambda counts keys and values; a name the template leaves to CloudFormation (a Ref) is
+    // counted at 255 characters, the longest a table name can be.
+    const sizes = Object.values(template.findResources('AWS::Lambda::Function')).map((fn) =>
+      Object.entries(((fn.Properties as Json).Environment as { Variables: Json }).Variables).reduce(
+        (size, [key, value]) => size + key.length + (typeof value === 'string' ? value.length : 255),
+        0,
+      ),
+    );
+
+    // Assess: the size does not grow with the connections (they are in the bundles)
+    expect(sizes).toHaveLength(CONNECTION_TYPES.length + 9);
+    expect(Math.max(...sizes)).toBeLessThan(1024);
+  });
+
+  it('refuses a connection list too large to compile into a function, naming the function', () => {
+    // Prepare: consoles whose CA bundles together pass the limit
+    const bundle = (kib: number) =>
+      `-----BEGIN CERTIFICATE-----\n${'A'.repeat(kib * 1024)}\n-----END CERTIFICATE-----\n`;
+    const consoles = (count: number, kib: number): ConfigFile => ({
+      connections: Array.from({ length: count }, (_, n) => ({
+        name: `console-${n}`,
+        type: 'rapid7-insightvm' as const,
+        baseUrl: `https://console-${n}.corp.example:3780`,
+        tls: { caCert: bundle(kib) },
+      })),
+      ...HR,
+    });
+    const limitKiB = MAX_BUNDLED_CONNECTIONS_BYTES / 1024;
+
+    // Act
+    const under = () => new OffboardStack(newApp(), 'Offboard', { config: consoles(2, limitKiB / 2 - 2) });
+    const over = () => new OffboardStack(newApp(), 'Offboard', { config: consoles(2, limitKiB / 2 + 1) });
+
+    // Assess: just under the limit deploys; just over fails at synth, before esbuild would
+    expect(under).not.toThrow();
+    expect(over).toThrow(ConfigFileError);
+    expect(over).toThrow(
+      /^Offboard\/Rapid7InsightvmFunction: its 2 connections take \d+ KiB, over the 96 KiB that can be compiled into one function/,
+    );
   });
 
   it('fails the synth on a cdk-nag finding nobody acknowledged', () => {
@@ -547,24 +912,17 @@ describe('OffboardStack with other configs', () => {
   });
 });
 
-describe('OffboardStack with every connection type', () => {
-  it('bundles one connector function a type, each reading only its own secrets, with cdk-nag clean', () => {
-    // Prepare: one connection of each type, all secrets created by the stack
-    const caCert = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
-    const config: ConfigFile = {
-      connections: CONNECTION_TYPES.map((type) => ({
-        name: `${type}-prod`,
-        type,
-        baseUrl: `https://${type}.example.com`,
-        ...(type === 'rapid7-insightvm' ? { tls: { caCert } } : {}),
-      })),
-    };
+describe('OffboardStack with every connection type and every option', () => {
+  it('bundles one connector a type, each with its own connections and secrets only, cdk-nag clean', () => {
+    // Prepare: one connection of each type, all secrets created by the stack, alerts, a custom HR bus
     const app = newApp({ bundle: true, nag: true });
-    const stack = new OffboardStack(app, 'Offboard', { config });
+    const stack = new OffboardStack(app, 'Offboard', { config: WIDE_CONFIG });
 
     // Act
     const assembly = app.synth();
     const template = Template.fromJSON(assembly.getStackArtifact(stack.artifactId).template);
+    const compiled = (fn: { function: unknown }) =>
+      required(bundledConnections(assembly, functionResource(template, stack, fn)), 'compiled connections');
 
     // Assess
     expect(violations(readReport(assembly.directory))).toEqual([]);
@@ -576,19 +934,45 @@ describe('OffboardStack with every connection type', () => {
         .map((s) => JSON.stringify(s.Resource));
       const own = logicalId(stack, required(stack.secrets.get(`${type}-prod`), `${type} secret`) as never);
       expect(reads, type).toEqual([JSON.stringify({ Ref: own })]);
+      // Its bundle holds its own base URL and no other type's (three types share scim.ts)
+      const code = readFileSync(
+        join(assetDirectory(assembly, functionResource(template, stack, connector)), 'index.mjs'),
+        'utf8',
+      );
+      for (const other of CONNECTION_TYPES) {
+        expect(code.includes(`https://${other}.example.com`), `${other} URL in the ${type} bundle`).toBe(
+          other === type,
+        );
+      }
+      expect(
+        compiled(connector).map((c) => [c.name, c.baseUrl, c.secretId]),
+        type,
+      ).toEqual([[`${type}-prod`, `https://${type}.example.com`, `offboard/${type}-prod`]]);
     }
-    const normalize = Object.values(template.findResources('AWS::Lambda::Function')).find((fn) =>
-      JSON.stringify(fn).includes('OFFBOARD_CONNECTIONS'),
+    // The console's CA travels with its connection, into its connector only
+    expect(compiled(required(stack.connectorFunctions.get('rapid7-insightvm'), 'connector'))[0]?.tls).toEqual(
+      {
+        caCert: CA_CERT,
+      },
     );
-    expect(JSON.stringify(normalize)).toContain('BEGIN CERTIFICATE');
+    for (const fn of [stack.normalizeFunction, stack.bulk.checkList, stack.audit.page]) {
+      const routes = compiled(fn);
+      expect(routes.map((c) => c.name)).toEqual(CONNECTION_TYPES.map((type) => `${type}-prod`));
+      for (const route of routes) {
+        expect(Object.keys(route).sort(), fn.node.id).toEqual(
+          ['functionName', 'name', 'type', ...(route.rateLimit ? ['rateLimit'] : [])].sort(),
+        );
+      }
+    }
   }, 120_000);
 });
 
 describe('OffboardStack with alert emails', () => {
-  it('mails the alarms through an encrypted topic CloudWatch may use', () => {
+  it('mails every alarm, HR delivery ones included, through an encrypted topic CloudWatch may use', () => {
     const config: ConfigFile = {
       connections: [{ name: 'crm', type: 'insightly', baseUrl: 'https://api.na1.insightly.com/v3.1' }],
       alertEmails: ['it-ops@example.com'],
+      ...HR,
     };
     const app = newApp({ nag: true });
     const stack = new OffboardStack(app, 'Offboard', { config });
@@ -599,8 +983,69 @@ describe('OffboardStack with alert emails', () => {
       Protocol: 'email',
       Endpoint: 'it-ops@example.com',
     });
-    for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm'))) {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms.map((alarm) => (alarm.Properties as Json).MetricName ?? 'expression').sort()).toEqual([
+      'ApproximateNumberOfMessagesVisible',
+      'AuditDrift',
+      'FailedInvocations',
+      'OffboardingsNotSucceeded',
+      'expression',
+    ]);
+    for (const alarm of alarms) {
       expect((alarm.Properties as Json).AlarmActions).toHaveLength(1);
     }
   });
+});
+
+/**
+ * Checks cfn-lint leaves unreported, each with its reason. W3005: CDK makes every Lambda
+ * function and state machine DependsOn its role as well as reading the role's ARN (it adds the
+ * DependsOn so the role's policy exists before the resource does); redundant, harmless, and
+ * made by aws-cdk-lib, not by us.
+ */
+const CFN_LINT_IGNORED = ['W3005'];
+
+describe('the template, checked by cfn-lint', () => {
+  it('has no error and no warning other than the ones listed with their reason', () => {
+    // Prepare: cfn-lint comes from pip, not npm; CI has it, and so must a developer
+    const version = spawnSync('cfn-lint', ['--version'], { encoding: 'utf8' });
+    if (version.error || version.status !== 0) {
+      throw new Error(
+        `cfn-lint is not on PATH (${version.error?.message ?? version.stderr}): install it with 'pip install cfn-lint'; CI runs this test with it`,
+      );
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'offboard-cfn-lint-'));
+    const configs: [string, ConfigFile][] = [
+      ['connections', loadConfigFile(join(REPO_ROOT, 'config/connections.json'))],
+      ['wide', WIDE_CONFIG],
+    ];
+    const files = configs.map(([name, config]) => {
+      const stack = new OffboardStack(newApp(), 'Offboard', { config });
+      const file = join(dir, `${name}.template.json`);
+      writeFileSync(file, JSON.stringify(Template.fromStack(stack).toJSON(), null, 1));
+      return file;
+    });
+
+    // Act
+    const lint = spawnSync(
+      'cfn-lint',
+      ['--format', 'json', '--ignore-checks', ...CFN_LINT_IGNORED, '--', ...files],
+      {
+        encoding: 'utf8',
+      },
+    );
+
+    // Assess: every finding, readable, if there is one
+    const findings = (
+      JSON.parse(lint.stdout || '[]') as {
+        Level: string;
+        Message: string;
+        Filename: string;
+        Rule: { Id: string };
+        Location: { Path: unknown[] };
+      }[]
+    ).map((f) => `${f.Level} ${f.Rule.Id} ${f.Filename}: ${f.Location.Path.join('/')}: ${f.Message}`);
+    expect(findings).toEqual([]);
+    expect(lint.status, lint.stderr).toBe(0);
+  }, 120_000);
 });
