@@ -246,6 +246,21 @@ async function perform(
         if (error instanceof WriteRefusedError) {
           return { userId: target.id, written: false, person: true, reason: error.message };
         }
+        // The vendor refused a conditional write: its version moved on. Perhaps only because
+        // this step's earlier attempt did land (its answer lost): read it to see what changed.
+        if (error instanceof RecordChangedError && target.version !== undefined) {
+          const fresh = await freshTarget(
+            { ...target, version: undefined },
+            input.email,
+            connector,
+            label,
+            redact,
+          );
+          if (!fresh) return { userId: target.id, written: false, person: false, reason: '' };
+          // Only metadata moved (no field a person edits): write again, on the new version.
+          await connector.deactivateUser(fresh);
+          return { userId: target.id, written: true, person: false, reason: '' };
+        }
         throw error;
       }
       return { userId: target.id, written: true, person: false, reason: '' };
