@@ -60,6 +60,19 @@ export interface LostAnswer {
   times: number;
 }
 
+/**
+ * Something that happens at the vendor right after it answered a request: a colleague editing
+ * the account between two requests of a step, say. The first `skip` matching requests are let
+ * by; `act` runs after each of the next `times`.
+ */
+export interface AfterAnswer {
+  method?: string;
+  path?: RegExp;
+  skip?: number;
+  times: number;
+  act(): void;
+}
+
 /** What every running sandbox offers a test, besides its URL and its data. */
 export interface SandboxControls<F extends SandboxFault, R extends SandboxRequestRecord> {
   /** Every request, in arrival order. */
@@ -67,6 +80,8 @@ export interface SandboxControls<F extends SandboxFault, R extends SandboxReques
   addFault(fault: F): void;
   /** Handles the next matching requests in full, then loses their answers (see {@link LostAnswer}). */
   loseAnswers(lost: LostAnswer): void;
+  /** Runs something at the vendor right after it answered matching requests (see {@link AfterAnswer}). */
+  afterAnswer(rule: AfterAnswer): void;
   /** Requests seen, and how many of them were answered 429. */
   counts(): { total: number; throttled: number };
   /** Stops the server, idle keep-alive sockets included. */
@@ -105,6 +120,7 @@ export interface SandboxServer<R extends SandboxRequestRecord> {
   origin: string;
   requests: R[];
   loseAnswers(lost: LostAnswer): void;
+  afterAnswer(rule: AfterAnswer): void;
   counts(): { total: number; throttled: number };
   close(): Promise<void>;
 }
@@ -361,7 +377,23 @@ export async function startSandboxServer<R extends SandboxRequestRecord = Sandbo
   // Answers waiting out the latency: close() drops them rather than wait.
   const timers = new Set<NodeJS.Timeout>();
   const lost: LostAnswer[] = [];
+  const afters: AfterAnswer[] = [];
   let throttled = 0;
+
+  /** Runs what is due after answering this request. */
+  function actAfter(method: string, url: URL): void {
+    for (const rule of afters) {
+      if (rule.times <= 0) continue;
+      if (rule.method !== undefined && rule.method.toUpperCase() !== method) continue;
+      if (!pathMatches(rule.path, url)) continue;
+      if ((rule.skip ?? 0) > 0) {
+        rule.skip = (rule.skip ?? 0) - 1;
+        continue;
+      }
+      rule.times--;
+      rule.act();
+    }
+  }
 
   /** The lost-answer rule the request falls under (using up one of its times), if any. */
   function loses(method: string, url: URL): LostAnswer | undefined {
@@ -401,11 +433,13 @@ export async function startSandboxServer<R extends SandboxRequestRecord = Sandbo
     if (rule?.mode === 'hang') return;
     if (!options.latencyMs) {
       send(res, answer, options.contentType, options.indent);
+      actAfter(method, url);
       return;
     }
     const timer = setTimeout(() => {
       timers.delete(timer);
       send(res, answer, options.contentType, options.indent);
+      actAfter(method, url);
     }, options.latencyMs);
     timers.add(timer);
   }
@@ -428,6 +462,7 @@ export async function startSandboxServer<R extends SandboxRequestRecord = Sandbo
     origin: `${scheme}://127.0.0.1:${port}`,
     requests,
     loseAnswers: (rule) => lost.push({ ...rule }),
+    afterAnswer: (rule) => afters.push({ ...rule }),
     counts: () => ({ total: requests.length, throttled }),
     close: () =>
       new Promise<void>((resolve, reject) => {
@@ -449,6 +484,7 @@ export function sandboxControls<F extends SandboxFault, R extends SandboxRequest
     requests: server.requests,
     addFault: (fault) => faults.add(fault),
     loseAnswers: server.loseAnswers,
+    afterAnswer: server.afterAnswer,
     counts: server.counts,
     close: server.close,
   };

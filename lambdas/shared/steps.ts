@@ -246,21 +246,6 @@ async function perform(
         if (error instanceof WriteRefusedError) {
           return { userId: target.id, written: false, person: true, reason: error.message };
         }
-        // The vendor refused a conditional write: its version moved on. Perhaps only because
-        // this step's earlier attempt did land (its answer lost): read it to see what changed.
-        if (error instanceof RecordChangedError && target.version !== undefined) {
-          const fresh = await freshTarget(
-            { ...target, version: undefined },
-            input.email,
-            connector,
-            label,
-            redact,
-          );
-          if (!fresh) return { userId: target.id, written: false, person: false, reason: '' };
-          // Only metadata moved (no field a person edits): write again, on the new version.
-          await connector.deactivateUser(fresh);
-          return { userId: target.id, written: true, person: false, reason: '' };
-        }
         throw error;
       }
       return { userId: target.id, written: true, person: false, reason: '' };
@@ -334,8 +319,10 @@ async function perform(
 /**
  * The record to write, read right before the write: undefined when it needs no write (it is
  * off already, say because this step's earlier attempt did switch it off and only the answer
- * was lost). Where the vendor versions its records, the write is conditional on the version
- * read (the connector sends `If-Match`), so the vendor itself refuses a changed record.
+ * was lost). Where the vendor versions its records, the write is also conditional on the
+ * version of this read (the connector sends `If-Match`), which closes the moment between the
+ * read and the write. The read is made even then: a service may hand out versions and ignore
+ * `If-Match`, and a reused id must never be written on its say-so.
  *
  * @throws UserMismatchError the id now holds another person: nothing is written.
  * @throws RecordChangedError a field other than the active flag and update timestamps
@@ -348,7 +335,6 @@ async function freshTarget(
   label: string,
   redact: Redactor,
 ): Promise<UserRecord | undefined> {
-  if (planned.version !== undefined) return planned;
   const fresh = await connector.getUser(planned.id);
   answersFor(label, fresh, planned.id, 'read user');
   if (!isPerson(fresh, email)) {

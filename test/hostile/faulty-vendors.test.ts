@@ -3,14 +3,7 @@ import { ERROR_NAMES } from '../../lambdas/shared/errors';
 import { openLocalLedger } from '../../local/ledger';
 import { type LocalConnection, runLocally } from '../../local/runner';
 import { SCIM_SANDBOX_TOKEN, startScimSandbox } from '../../sandboxes/scim';
-import {
-  CONTROL_CHARACTERS,
-  type HostileVendor,
-  JANE,
-  SURFACES,
-  secretForms,
-  startVendor,
-} from './vendors';
+import { CONTROL_CHARACTERS, type HostileVendor, JANE, SURFACES, secretForms, startVendor } from './vendors';
 
 /**
  * The hostile suite, faulty vendors: every fault a vendor can throw at a run, on every
@@ -51,20 +44,28 @@ const FAULTS: Fault[] = [
   },
   {
     name: 'malformed JSON from the lookup',
-    arrange: (v) => v.box.addFault({ method: 'GET', path: v.listPath, status: 200, times: many, body: '{"oops' }),
+    arrange: (v) =>
+      v.box.addFault({ method: 'GET', path: v.listPath, status: 200, times: many, body: '{"oops' }),
     outcome: 'failed',
     error: ERROR_NAMES.badResponse,
   },
   {
     name: 'an HTML page instead of JSON',
     arrange: (v) =>
-      v.box.addFault({ method: 'GET', path: v.listPath, status: 200, times: many, body: '<html><body>Login</body></html>' }),
+      v.box.addFault({
+        method: 'GET',
+        path: v.listPath,
+        status: 200,
+        times: many,
+        body: '<html><body>Login</body></html>',
+      }),
     outcome: 'failed',
     error: ERROR_NAMES.badResponse,
   },
   {
     name: 'JSON null for the account',
-    arrange: (v) => v.box.addFault({ method: 'GET', path: v.readPath, status: 200, times: many, body: 'null' }),
+    arrange: (v) =>
+      v.box.addFault({ method: 'GET', path: v.readPath, status: 200, times: many, body: 'null' }),
     outcome: 'failed',
     error: ERROR_NAMES.badResponse,
   },
@@ -97,7 +98,13 @@ const FAULTS: Fault[] = [
   {
     name: 'a 429 with Retry-After: 1 on the lookup',
     arrange: (v) =>
-      v.box.addFault({ method: 'GET', path: v.listPath, status: 429, times: 1, headers: { 'Retry-After': '1' } }),
+      v.box.addFault({
+        method: 'GET',
+        path: v.listPath,
+        status: 429,
+        times: 1,
+        headers: { 'Retry-After': '1' },
+      }),
     outcome: 'deactivated',
   },
   {
@@ -109,20 +116,23 @@ const FAULTS: Fault[] = [
   {
     name: 'the write applied, its answer lost (connection dropped)',
     writes: true,
-    arrange: (v) => v.box.loseAnswers({ method: v.write?.method, path: v.write?.path, mode: 'drop', times: 1 }),
+    arrange: (v) =>
+      v.box.loseAnswers({ method: v.write?.method, path: v.write?.path, mode: 'drop', times: 1 }),
     outcome: 'deactivated',
   },
   {
     name: 'the write acknowledged but never applied',
     writes: true,
-    arrange: (v) => v.box.addFault({ method: v.write?.method, path: v.write?.path, status: 204, times: 1, body: '' }),
+    arrange: (v) =>
+      v.box.addFault({ method: v.write?.method, path: v.write?.path, status: 204, times: 1, body: '' }),
     outcome: 'failed',
     error: ERROR_NAMES.notYetApplied,
   },
   {
     name: '500 on every write',
     writes: true,
-    arrange: (v) => v.box.addFault({ method: v.write?.method, path: v.write?.path, status: 500, times: many }),
+    arrange: (v) =>
+      v.box.addFault({ method: v.write?.method, path: v.write?.path, status: 500, times: many }),
     outcome: 'failed',
     error: ERROR_NAMES.unavailable,
   },
@@ -140,7 +150,9 @@ afterEach(async () => {
 });
 let tried = 0;
 afterAll(() => {
-  console.log(`hostile suite: ${tried} faulty-vendor cases tried (${FAULTS.length} faults × ${SURFACES.length} surfaces)`);
+  console.log(
+    `hostile suite: ${tried} faulty-vendor cases tried (${FAULTS.length} faults × ${SURFACES.length} surfaces)`,
+  );
 });
 
 describe('hostile suite: faulty vendors', () => {
@@ -191,6 +203,7 @@ describe('hostile suite: faulty vendors', () => {
       expect(output).not.toContain(form);
       expect(evidence).not.toContain(form);
     }
-    for (const c of result.summary.connections) expect(c.error?.message ?? '').not.toMatch(CONTROL_CHARACTERS);
+    for (const c of result.summary.connections)
+      expect(c.error?.message ?? '').not.toMatch(CONTROL_CHARACTERS);
   });
 });

@@ -50,7 +50,10 @@ export async function startVendor(type: 'insightly' | 'scim' | 'rapid7-insightvm
     case 'insightly': {
       const box: InsightlySandbox = await startInsightlySandbox();
       return vendor(type, box, {
-        connection: { ref: { name: 'crm', type, baseUrl: box.baseUrl }, secret: { apiKey: 'sandbox-api-key' } },
+        connection: {
+          ref: { name: 'crm', type, baseUrl: box.baseUrl },
+          secret: { apiKey: 'sandbox-api-key' },
+        },
         secrets: ['sandbox-api-key'],
         janeId: '1002',
         readPath: /\/Users\/1002$/,
@@ -62,7 +65,10 @@ export async function startVendor(type: 'insightly' | 'scim' | 'rapid7-insightvm
     case 'scim': {
       const box: ScimSandbox = await startScimSandbox();
       return vendor(type, box, {
-        connection: { ref: { name: 'app', type, baseUrl: box.baseUrl }, secret: { token: SCIM_SANDBOX_TOKEN } },
+        connection: {
+          ref: { name: 'app', type, baseUrl: box.baseUrl },
+          secret: { token: SCIM_SANDBOX_TOKEN },
+        },
         secrets: [SCIM_SANDBOX_TOKEN],
         janeId: 'u1002',
         readPath: /\/Users\/u1002$/,
@@ -77,8 +83,16 @@ export async function startVendor(type: 'insightly' | 'scim' | 'rapid7-insightvm
       });
       return vendor(type, box, {
         connection: {
-          ref: { name: 'console', type, baseUrl: box.baseUrl, ...(box.caCert ? { tls: { caCert: box.caCert } } : {}) },
-          secret: { username: RAPID7_INSIGHTVM_SANDBOX_USERNAME, password: RAPID7_INSIGHTVM_SANDBOX_PASSWORD },
+          ref: {
+            name: 'console',
+            type,
+            baseUrl: box.baseUrl,
+            ...(box.caCert ? { tls: { caCert: box.caCert } } : {}),
+          },
+          secret: {
+            username: RAPID7_INSIGHTVM_SANDBOX_USERNAME,
+            password: RAPID7_INSIGHTVM_SANDBOX_PASSWORD,
+          },
         },
         secrets: [RAPID7_INSIGHTVM_SANDBOX_PASSWORD],
         janeId: '3',
@@ -92,7 +106,10 @@ export async function startVendor(type: 'insightly' | 'scim' | 'rapid7-insightvm
       const box: Rapid7PlatformSandbox = await startRapid7PlatformSandbox();
       const id = '5c0e7a4e-1b1d-4a55-9a57-0a1d2c3e4f02';
       return vendor(type, box, {
-        connection: { ref: { name: 'cloud', type, baseUrl: box.baseUrl }, secret: { apiKey: RAPID7_PLATFORM_SANDBOX_KEY } },
+        connection: {
+          ref: { name: 'cloud', type, baseUrl: box.baseUrl },
+          secret: { apiKey: RAPID7_PLATFORM_SANDBOX_KEY },
+        },
         secrets: [RAPID7_PLATFORM_SANDBOX_KEY],
         janeId: id,
         readPath: new RegExp(`/users/${id}$`),

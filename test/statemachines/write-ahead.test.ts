@@ -115,7 +115,7 @@ describe('no stale write', () => {
     expect(puts(box)).toEqual([]);
   });
 
-  it('a SCIM write is conditional on the version read: the service refuses a changed user, and the run plans again', async () => {
+  it('a SCIM write is conditional on the version read: a user changed right after the last read is refused by the service, and the run plans again', async () => {
     // Prepare
     const box: ScimSandbox = await startScimSandbox();
     const local = await openLocalLedger(null);
@@ -123,20 +123,28 @@ describe('no stale write', () => {
     const connections: LocalConnection[] = [
       { ref: { name: 'app', type: 'scim', baseUrl: box.baseUrl }, secret: { token: 'sandbox-scim-token' } },
     ];
-    // Act: the user's title changes (and with it its version) after the read.
-    const result = await runLocally({
-      connections,
-      ledger: local.ledger,
-      input: { email: JANE },
-      retryPauseMs: 0,
-      onProgress: between('GetRecord', () => {
+    // The user's title changes (and with it its version) right after the read that comes just
+    // before the write: the first GET is the plan's, the second the write's own.
+    box.afterAnswer({
+      method: 'GET',
+      path: /\/Users\/u1002$/,
+      skip: 1,
+      times: 1,
+      act: () => {
         const jane = box.users.get('u1002') as ScimUser;
         box.users.set('u1002', {
           ...jane,
           title: 'CFO',
           meta: { ...jane.meta, version: 'W/"42"' },
         } as ScimUser);
-      }),
+      },
+    });
+    // Act
+    const result = await runLocally({
+      connections,
+      ledger: local.ledger,
+      input: { email: JANE },
+      retryPauseMs: 0,
     });
     // Assess
     expect(result.ok && result.summary.connections[0]?.outcome).toBe('deactivated');

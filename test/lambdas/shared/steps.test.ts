@@ -392,12 +392,13 @@ describe('runStep: deactivate', () => {
     expect(connector.methods()).toEqual(['getUser']);
   });
 
-  it('with a vendor version, writes conditionally instead of reading again', async () => {
+  it('with a vendor version, still reads again, and writes conditionally on the version of that read', async () => {
     const connector = new FakeConnector();
+    connector.account = userRecord({ version: 'W/"4"' });
     await runWith(connector, deactivate(userRecord({ version: 'W/"3"' })));
-    expect(connector.methods()).toEqual(['deactivateUser']);
-    const [write] = connector.calls;
-    expect((write?.arg as UserRecord | undefined)?.version).toBe('W/"3"');
+    expect(connector.methods()).toEqual(['getUser', 'deactivateUser']);
+    const write = connector.calls.find((c) => c.method === 'deactivateUser');
+    expect((write?.arg as UserRecord | undefined)?.version).toBe('W/"4"');
   });
 
   it('hands the step to a person when the vendor refuses user writes to this credential', async () => {
