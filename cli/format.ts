@@ -1,5 +1,6 @@
 import type { LedgerEntry } from '../lambdas/shared/ledger';
 import type { OffboardSummary } from '../lambdas/shared/summary';
+import { stripControl } from '../lambdas/shared/text';
 import type { ProgressEvent } from '../local/runner';
 
 const STEP_WORDS: Record<ProgressEvent['step'], string> = {
@@ -7,6 +8,7 @@ const STEP_WORDS: Record<ProgressEvent['step'], string> = {
   GetRecord: 'reading the record',
   Deactivate: 'deactivating',
   Verify: 'verifying',
+  Settle: 'reading the account to settle what the write did',
   AskPerson: 'waiting for a person to switch the account off',
   Reactivate: 'restoring the account',
   'Verify reactivated': 'verifying it is back on',
@@ -15,9 +17,27 @@ const STEP_WORDS: Record<ProgressEvent['step'], string> = {
 
 /** One progress line, as a connection moves through its steps. */
 export function formatProgress(event: ProgressEvent): string | undefined {
-  if (event.phase === 'started') return `  ${event.connection}: ${STEP_WORDS[event.step]}…`;
-  if (event.phase === 'failed') return `  ${event.connection}: ${event.step} answered ${event.errorName}`;
+  const connection = stripControl(event.connection);
+  if (event.phase === 'started') return `  ${connection}: ${STEP_WORDS[event.step]}…`;
+  if (event.phase === 'failed')
+    return `  ${connection}: ${event.step} answered ${stripControl(event.errorName ?? '')}`;
   return undefined;
+}
+
+/**
+ * Lines of aligned columns. Every cell is stripped of control characters: user ids, emails
+ * and error messages come from vendors, and an escape sequence in them must not move the
+ * cursor or recolour the terminal (nor shift the columns).
+ */
+function table(header: readonly string[], cells: ReadonlyArray<readonly string[]>): string[] {
+  const rows = cells.map((row) => row.map(stripControl));
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (row: readonly string[]) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
 }
 
 const REACTIVATION_OUTCOMES = new Set([
@@ -37,25 +57,19 @@ export function formatSummary(summary: OffboardSummary): string {
     c.userId ?? '-',
     c.error ? `${c.error.name}: ${c.error.message}` : '',
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
   const failed = summary.connections.filter((c) => c.outcome === 'failed').length;
   const reactivation = summary.connections.some((c) => REACTIVATION_OUTCOMES.has(c.outcome));
-  const title = `${reactivation ? 'Reactivating' : 'Offboarding'} ${summary.email}${summary.dryRun ? ' (dry run: nothing was changed)' : ''}`;
+  const title = `${reactivation ? 'Reactivating' : 'Offboarding'} ${stripControl(summary.email)}${summary.dryRun ? ' (dry run: nothing was changed)' : ''}`;
   const status =
     summary.status === 'duplicate'
-      ? `Status: duplicate (a resent HR event: ${summary.duplicateOf ?? 'another execution'} does this offboarding)`
+      ? `Status: duplicate (a resent HR event: ${stripControl(summary.duplicateOf ?? 'another execution')} does this offboarding)`
       : `Status: ${summary.status}${failed ? ` (${failed} of ${summary.connections.length} connections failed)` : ''}`;
-  return [title, '', line(header), ...rows.map(line), '', status].join('\n');
+  return [title, '', ...table(header, rows), '', status].join('\n');
 }
 
 /** The evidence for one person, as a table: one line per connection per run. */
 export function formatLedger(email: string, entries: readonly LedgerEntry[]): string {
-  if (entries.length === 0) return `No ledger entries for ${email}.`;
+  if (entries.length === 0) return `No ledger entries for ${stripControl(email)}.`;
   const header = ['AT', 'CONNECTION', 'TYPE', 'OUTCOME', 'USER', 'RUN', 'BEFORE', 'DETAIL'];
   const rows = entries.map((e) => [
     e.at,
@@ -67,13 +81,9 @@ export function formatLedger(email: string, entries: readonly LedgerEntry[]): st
     e.before ? `${Object.keys(e.before).length} fields kept` : '-',
     e.error ? `${e.error.name}: ${e.error.message}` : '',
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  return [`Ledger for ${email} (${entries.length} entries)`, '', line(header), ...rows.map(line)].join('\n');
+  return [`Ledger for ${stripControl(email)} (${entries.length} entries)`, '', ...table(header, rows)].join(
+    '\n',
+  );
 }
 
 const CSV_COLUMNS = [
@@ -89,15 +99,23 @@ const CSV_COLUMNS = [
   'before',
 ] as const;
 
+/**
+ * One CSV cell. A cell a spreadsheet would read as a formula (starting with `=`, `+`, `-`,
+ * `@`, a tab or a carriage return) gets a leading `'`, as OWASP's CSV-injection guidance
+ * says: the ledger holds vendors' text, and opening the evidence must not run it. Then the
+ * cell is quoted when it holds a quote, a comma or a line break.
+ */
+function csvCell(value: unknown): string {
+  const raw = value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
+  const text = /^[=+\-@\t\r]/.test(raw) ? `'${raw}` : raw;
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
 /** The evidence as CSV for auditors: one row per entry, the before-state as JSON in its cell. */
 export function formatLedgerCsv(entries: readonly LedgerEntry[]): string {
-  const cell = (value: unknown) => {
-    const text = value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
-    return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-  };
   const rows = entries.map((e) =>
     CSV_COLUMNS.map((column) =>
-      cell(column === 'error' && e.error ? `${e.error.name}: ${e.error.message}` : e[column]),
+      csvCell(column === 'error' && e.error ? `${e.error.name}: ${e.error.message}` : e[column]),
     ).join(','),
   );
   return [CSV_COLUMNS.join(','), ...rows].join('\n');

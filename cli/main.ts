@@ -2,8 +2,11 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { z } from 'zod';
+import { InvalidInputError } from '../lambdas/shared/errors';
 import { parsePeople } from '../lambdas/shared/people';
-import { normalizeRequest } from '../lambdas/shared/request';
+import { normalizeInput, offboardRequestSchema, TERMINATION_DETAIL_TYPE } from '../lambdas/shared/request';
+import { parseJson, stripControl } from '../lambdas/shared/text';
 import { type ConfigFile, ConfigFileError, loadConfigFile } from '../lib/config';
 import { runAuditLocally } from '../local/audit';
 import { runBulkLocally } from '../local/bulk';
@@ -16,40 +19,108 @@ import { formatLedger, formatLedgerCsv, formatProgress, formatSummary } from './
 /** Exit codes: a script can tell "a vendor failed" from "you called me wrong". */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
-const USAGE = `offboard: switch off a departing employee's SaaS accounts, provably.
-
-Usage:
+/** Each command's own help: what `offboard <command> --help` prints. */
+const COMMAND_HELP = {
+  run: `Usage:
   offboard run --config <file> --email <email> [--dry-run] [--connections a,b] [--json]
   offboard run --config <file> --emails <file> [--concurrency 10] [--dry-run] [--connections a,b] [--json]
   offboard run --config <file> --event <employee-terminated.json> [--json]
+
+Offboards one person (--email), or many (--emails), through the real state machine, executed
+locally. Every connection keeps its vendor's rate limit across all runs. Connections without
+"baseUrl" in the config use a built-in sandbox.
+
+  --config <file>      the connections (name, type, baseUrl, secret or secretFile)
+  --email <email>      the person to offboard
+  --emails <file>      many people: one email a line, a CSV with an "email" column, or a JSON
+                       array; every entry is checked before anyone is offboarded
+  --event <file>       the HR system's EventBridge event (schemas/employee-terminated.schema.json):
+                       a future effectiveAt waits, a resent event is a recorded duplicate;
+                       dryRun and connections go in the event's detail
+  --dry-run            look everything up and say what would happen; write nothing
+  --connections a,b    only these configured connections
+  --concurrency <n>    with --emails: how many people at once (default 10)
+  --json               one JSON document on stdout, nothing else`,
+  demo: `Usage:
   offboard demo [--email <email>] [--json]
+
+Starts a built-in sandbox for every vendor surface and offboards one person on all of them:
+a dry run, the real run, and a re-run that finds nothing left to do.
+
+  --email <email>      who (default jane.doe@example.com, a sample user of every sandbox)
+  --json               the three summaries as one JSON array on stdout`,
+  reactivate: `Usage:
   offboard reactivate --config <file> --email <email> [--dry-run] [--connections a,b] [--json]
+
+Undoes a mistaken termination: restores each account the ledger shows this workflow switched
+off, exactly as it was before (left alone if already back on).
+
+  --config <file>      the connections
+  --email <email>      the person to reactivate
+  --dry-run            say what would be restored; write nothing
+  --connections a,b    only these configured connections
+  --json               one JSON document on stdout, nothing else`,
+  audit: `Usage:
   offboard audit --config <file> [--remediate] [--json]
+
+Re-checks everyone the ledger shows offboarded, on every connection: drift (an account active
+again) is reported and recorded. Deployed, the same state machine runs on a schedule.
+Exit 1 when drift was found, or an account could not be checked.
+
+  --config <file>      the connections
+  --remediate          switch drifted accounts off again
+  --json               the totals as JSON on stdout`,
+  report: `Usage:
   offboard report --email <email> [--since <date>] [--json | --format csv]
+
+Prints the evidence the ledger holds for a person: every connection's outcome, the account as
+it was before, when, and which run (local runs: .offboard/ledger).
+
+  --email <email>      whose evidence
+  --since <date>       only entries from then on (2026-11-01, or ISO 8601 with an offset)
+  --format <f>         table (default), json or csv (csv and json carry the before-state)
+  --json               same as --format json`,
+  task: `Usage:
   offboard task complete <token>
   offboard task fail <token> --reason <why>
-  offboard help
 
-run     Offboards one person (--email), or many (--emails: a file with one email a line, a
-        CSV with an "email" column, or a JSON array), through the real state machine,
-        executed locally. Every connection keeps its vendor's rate limit across all runs.
-        --event takes the HR system's EventBridge event (schemas/employee-terminated.schema.json):
-        a future effectiveAt waits, a resent event is a recorded duplicate.
-        Connections without "baseUrl" in the config use a built-in sandbox.
-demo    Starts a built-in sandbox for every vendor surface and offboards one person on
-        all of them: a dry run, the real run, and a re-run that finds nothing left to do.
-reactivate  Undoes a mistaken termination: restores each account the ledger shows this
-        workflow switched off, exactly as it was before (left alone if already back on).
-audit   Re-checks everyone the ledger shows offboarded, on every connection: drift (an
-        account active again) is reported and recorded; --remediate switches it off again.
-        Deployed, the same state machine runs on a schedule. Exit 1 when drift was found.
-report  Prints the evidence the ledger holds for a person: every connection's outcome, the
-        account as it was before, when, and which run (local runs: .offboard/ledger).
-task    Answers a task the workflow gave a person (a vendor whose API cannot switch an
-        account off): for a local run waiting in another terminal, or, with AWS
-        credentials, for a deployed execution (Step Functions task token).
+Answers a task the workflow gave a person (a vendor whose API cannot switch an account off):
+for a local run waiting in another terminal, or, with AWS credentials, for a deployed
+execution (Step Functions task token).
 
-Exit codes: 0 no connection failed, 1 a connection failed, 2 invalid input or config.`;
+  --reason <why>       with fail: why the account could not be switched off`,
+} as const;
+type CommandName = keyof typeof COMMAND_HELP;
+
+const EXIT_CODES = 'Exit codes: 0 no connection failed, 1 a connection failed, 2 invalid input or config.';
+
+const USAGE = `offboard: switch off a departing employee's SaaS accounts, provably.
+
+Usage:
+${Object.values(COMMAND_HELP)
+  .flatMap((help) => help.split('\n\n', 1)[0]?.split('\n').slice(1) ?? [])
+  .join('\n')}
+  offboard help [<command>]
+
+run         Offboards one person, many (--emails), or an HR system's event (--event).
+demo        Offboards a sample person on a built-in sandbox of every vendor surface.
+reactivate  Undoes a mistaken termination, restoring each account as the ledger kept it.
+audit       Re-checks everyone offboarded: is every account still off?
+report      Prints the evidence the ledger holds for a person.
+task        Answers a task the workflow gave a person.
+
+offboard <command> --help tells more about each.
+
+${EXIT_CODES}`;
+
+/** One command's help, as `offboard <command> --help` and `offboard help <command>` print it. */
+function commandHelp(command: CommandName): string {
+  return `${COMMAND_HELP[command]}\n  -h, --help           this help\n\n${EXIT_CODES}`;
+}
+
+function isCommand(name: string | undefined): name is CommandName {
+  return name !== undefined && Object.hasOwn(COMMAND_HELP, name);
+}
 
 /** Where the command writes; tests pass their own. */
 export interface Io {
@@ -62,35 +133,39 @@ const processIo: Io = {
   err: (text) => process.stderr.write(`${text}\n`),
 };
 
+const COMMANDS: Record<CommandName, (args: string[], io: Io) => Promise<number>> = {
+  run: runCommand,
+  demo: demoCommand,
+  reactivate: reactivateCommand,
+  audit: auditCommand,
+  report: reportCommand,
+  task: taskCommand,
+};
+
 /** Runs the command line and returns the exit code. */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const [command, ...rest] = argv;
   try {
-    switch (command) {
-      case 'run':
-        return await runCommand(rest, io);
-      case 'demo':
-        return await demoCommand(rest, io);
-      case 'task':
-        return await taskCommand(rest, io);
-      case 'report':
-        return await reportCommand(rest, io);
-      case 'reactivate':
-        return await reactivateCommand(rest, io);
-      case 'audit':
-        return await auditCommand(rest, io);
-      case 'help':
-      case '--help':
-      case '-h':
-        io.out(USAGE);
-        return EXIT.ok;
-      default:
-        io.err(command ? `offboard: unknown command '${command}'\n\n${USAGE}` : USAGE);
-        return EXIT.usage;
+    if (command === 'help' || command === '--help' || command === '-h') {
+      const [topic] = rest;
+      if (topic === undefined) io.out(USAGE);
+      else if (isCommand(topic)) io.out(commandHelp(topic));
+      else throw new UsageError(`help: unknown command '${topic}'\n\n${USAGE}`);
+      return EXIT.ok;
     }
+    if (!isCommand(command)) {
+      io.err(command ? `offboard: unknown command '${command}'\n\n${USAGE}` : USAGE);
+      return EXIT.usage;
+    }
+    if (asksForHelp(rest)) {
+      io.out(commandHelp(command));
+      return EXIT.ok;
+    }
+    return await COMMANDS[command](rest, io);
   } catch (error) {
     if (error instanceof UsageError || error instanceof ConfigFileError) {
-      io.err(`offboard: ${error.message}`);
+      // Line by line: a usage text keeps its lines, a quoted input loses its escape sequences.
+      io.err(`offboard: ${error.message.split('\n').map(stripControl).join('\n')}`);
       return EXIT.usage;
     }
     throw error;
@@ -99,62 +174,158 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
 
 class UsageError extends Error {}
 
-function parse<T extends ParseArgsOptionsConfig>(args: string[], options: T) {
+/** `--help` or `-h` anywhere before a `--`: whatever else the line holds, the user wants help. */
+function asksForHelp(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).some((arg) => arg === '--help' || arg === '-h');
+}
+
+/**
+ * Parses a command's options. node:util's parseArgs keeps the last of a repeated option;
+ * here a repeated value (`--email a --email b`) is an error naming it, since silently
+ * taking one of the two could offboard the wrong person or read the wrong config.
+ */
+function parse<T extends ParseArgsOptionsConfig>(command: CommandName, args: string[], options: T) {
+  const parsed = usageOnError(command, () =>
+    parseArgs({ args, options, allowPositionals: false, strict: true, tokens: true }),
+  );
+  const given = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') continue;
+    const option = options[token.name];
+    if (given.has(token.name) && option?.type === 'string' && !option.multiple) {
+      const hint = token.name === 'email' ? ' (for many people, list them in a file: --emails <file>)' : '';
+      throw new UsageError(`${command}: --${token.name} is given more than once; give it once${hint}`);
+    }
+    given.add(token.name);
+  }
+  return { values: parsed.values, given };
+}
+
+/** parseArgs' own errors (an unknown option, a missing value), with the command's help. */
+function usageOnError<R>(command: CommandName, parse: () => R): R {
   try {
-    return parseArgs({ args, options, allowPositionals: false, strict: true }).values;
+    return parse();
   } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${USAGE}`);
+    throw new UsageError(`${command}: ${(error as Error).message}\n\n${commandHelp(command)}`);
   }
 }
 
+/** A comma-separated list of connection names, with no empty name. */
+function connectionList(command: CommandName, value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const names = value.split(',').map((name) => name.trim());
+  if (names.some((name) => name === ''))
+    throw new UsageError(`${command}: --connections '${value}' has an empty name; give names like a,b`);
+  return names;
+}
+
+/**
+ * Checks the request as the state machine's Normalize state will, before anything is
+ * started: a mistake is exit 2 with nothing sent, no sandbox started and no ledger opened.
+ */
+function checkRequest(input: unknown, config: ConfigFile, where: string): void {
+  try {
+    normalizeInput(input, config.connections);
+  } catch (error) {
+    if (error instanceof InvalidInputError) throw new UsageError(`${where}${error.name}: ${error.message}`);
+    throw error;
+  }
+}
+
+/** Reads the config, and warns of a connection whose TLS certificate is not verified. */
+function loadConfig(path: string, io: Io): ConfigFile {
+  const config = loadConfigFile(path);
+  for (const connection of config.connections) {
+    if (
+      connection.tls &&
+      'rejectUnauthorized' in connection.tls &&
+      connection.tls.rejectUnauthorized === false
+    ) {
+      io.err(
+        `offboard: warning: connection '${connection.name}': TLS certificate verification is OFF (tls.rejectUnauthorized=false); anyone on the network path can read its credentials`,
+      );
+    }
+  }
+  return config;
+}
+
 async function runCommand(args: string[], io: Io): Promise<number> {
-  const values = parse(args, {
+  const { values, given } = parse('run', args, {
     config: { type: 'string' },
     email: { type: 'string' },
     emails: { type: 'string' },
     event: { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
     connections: { type: 'string' },
-    concurrency: { type: 'string', default: '10' },
+    concurrency: { type: 'string' },
     json: { type: 'boolean', default: false },
   });
   if (typeof values.config !== 'string') throw new UsageError('run: --config <file> is required');
-  const given = [values.email, values.emails, values.event].filter((v) => typeof v === 'string').length;
-  if (given !== 1)
+  const sources = [values.email, values.emails, values.event].filter((v) => typeof v === 'string').length;
+  if (sources !== 1)
     throw new UsageError('run: give one of --email <email>, --emails <file> or --event <file>');
-  const config = loadConfigFile(values.config);
+  if (typeof values.event === 'string' && (given.has('dry-run') || given.has('connections'))) {
+    // The event says what to do: a flag beside it would be a second, conflicting answer.
+    throw new UsageError(
+      'run: --dry-run and --connections do not apply to --event: put "dryRun": true or "connections": [...] in the event\'s detail',
+    );
+  }
+  if (given.has('concurrency') && typeof values.emails !== 'string')
+    throw new UsageError('run: --concurrency applies to --emails only');
+  const concurrency = values.concurrency === undefined ? 10 : Number(values.concurrency);
+  if (!/^\d+$/.test(values.concurrency ?? '10') || concurrency < 1)
+    throw new UsageError(`run: --concurrency must be a whole number ≥ 1, not '${values.concurrency}'`);
+  const connections = connectionList('run', values.connections);
+  const dryRun = values['dry-run'] === true;
+  const json = values.json === true;
   if (typeof values.event === 'string') {
     // The HR system's EventBridge event, exactly as the deployed rule hands it over.
-    return offboard(config, readJson(values.event), values.json === true, io);
+    const event = readEvent(values.event);
+    const config = loadConfig(values.config, io);
+    checkRequest(event, config, `--event ${values.event}: `);
+    return offboard(config, event, json, io);
   }
-  const connections =
-    typeof values.connections === 'string'
-      ? values.connections.split(',').map((name: string) => name.trim())
-      : undefined;
-  const dryRun = values['dry-run'] === true;
   if (typeof values.emails === 'string') {
-    const concurrency = Number(values.concurrency);
-    if (!Number.isInteger(concurrency) || concurrency < 1)
-      throw new UsageError('run: --concurrency must be a whole number ≥ 1');
-    return offboardMany(
-      config,
-      readPeople(values.emails),
-      { dryRun, connections, concurrency },
-      values.json === true,
-      io,
-    );
+    const people = readPeople(values.emails);
+    const config = loadConfig(values.config, io);
+    // The same checks as one person's run, once, before anyone is touched.
+    checkRequest({ email: people[0], dryRun, ...(connections ? { connections } : {}) }, config, '');
+    return offboardMany(config, people, { dryRun, connections, concurrency }, json, io);
   }
   const input: Record<string, unknown> = { email: values.email, dryRun };
   if (connections) input.connections = connections;
-  return offboard(config, input, values.json === true, io);
+  const config = loadConfig(values.config, io);
+  checkRequest(input, config, '');
+  return offboard(config, input, json, io);
 }
 
-function readJson(path: string): unknown {
+/**
+ * An --event file: one JSON object, the EventBridge event. Anything else is named and
+ * refused here, never run as something it is not (an object without "detail-type" would
+ * otherwise read as the console's input).
+ */
+function readEvent(path: string): Record<string, unknown> {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
+    text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new UsageError(`--event ${path}: ${(error as Error).message}`);
+    throw new UsageError(`--event ${path}: cannot read: ${(error as Error).message}`);
   }
+  const json = parseJson(text);
+  if (!json.ok) throw new UsageError(`--event ${path}: not valid JSON: ${json.problem}`);
+  const event = json.value;
+  const expected = `the HR system's EventBridge event, a JSON object with "detail-type": "${TERMINATION_DETAIL_TYPE}" (schemas/employee-terminated.schema.json)`;
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+    const kind = event === null ? 'null' : Array.isArray(event) ? 'an array' : `a ${typeof event}`;
+    throw new UsageError(`--event ${path}: must hold ${expected}, not ${kind}`);
+  }
+  if (!('detail-type' in event)) {
+    throw new UsageError(
+      `--event ${path}: has no "detail-type": it must hold ${expected}; to offboard one person, give --email`,
+    );
+  }
+  return event as Record<string, unknown>;
 }
 
 /** The people in a --emails file, all checked before anyone is offboarded. */
@@ -182,9 +353,6 @@ async function offboardMany(
   const prepared = await prepareConnections(config);
   const local = await openLocalLedger();
   try {
-    // The same checks as one person's run, once, before anyone is touched.
-    const probe = normalizeRequestSafely({ email: emails[0], connections: options.connections }, prepared);
-    if (probe) throw new UsageError(probe);
     const started = performance.now();
     const bulk = await runBulkLocally({
       ledger: local.ledger,
@@ -199,7 +367,7 @@ async function offboardMany(
         : (summary, done) => {
             const failed = summary.connections.filter((c) => c.outcome === 'failed').length;
             io.err(
-              `  [${done}/${emails.length}] ${summary.email}: ${summary.status}${failed ? ` (${failed} failed)` : ''}`,
+              `  [${done}/${emails.length}] ${stripControl(summary.email)}: ${summary.status}${failed ? ` (${failed} failed)` : ''}`,
             );
           },
     });
@@ -216,24 +384,14 @@ async function offboardMany(
       for (const person of bulk.failed) {
         const why =
           person.error ?? person.connections.map((c) => `${c.name}: ${c.error?.name ?? 'failed'}`).join(', ');
-        io.out(`  failed: ${person.email}: ${typeof why === 'string' ? why : `${why.name}: ${why.message}`}`);
+        const text = typeof why === 'string' ? why : `${why.name}: ${why.message}`;
+        // Vendors' words: no escape sequence of theirs reaches the terminal.
+        io.out(`  failed: ${stripControl(`${person.email}: ${text}`)}`);
       }
     }
     return bulk.failed.length > 0 ? EXIT.failed : EXIT.ok;
   } finally {
     await Promise.all([prepared.close(), local.close()]);
-  }
-}
-
-function normalizeRequestSafely(raw: unknown, prepared: PreparedConnections): string | undefined {
-  try {
-    normalizeRequest(
-      raw,
-      prepared.connections.map((c) => c.ref),
-    );
-    return undefined;
-  } catch (error) {
-    return (error as Error).message;
   }
 }
 
@@ -270,15 +428,17 @@ function askPersonFor(prepared: PreparedConnections, write: (text: string) => vo
   const store = new LocalTaskStore();
   return async (task: PersonTask): Promise<PersonTaskResult> => {
     const sandbox = prepared.sandboxes.get(task.connection);
+    // The instructions carry the vendor's user id: shown without control characters.
+    const [connection, instructions] = [stripControl(task.connection), stripControl(task.instructions)];
     if (sandbox?.actAsPerson) {
-      write(`  ${task.connection}: task for a person: ${task.instructions}`);
-      write(`  ${task.connection}: (built-in sandbox: acting as that person, in the sandbox's admin view)`);
+      write(`  ${connection}: task for a person: ${instructions}`);
+      write(`  ${connection}: (built-in sandbox: acting as that person, in the sandbox's admin view)`);
       return sandbox.actAsPerson(task.email)
         ? { ok: true }
         : { ok: false, reason: 'no such user in the sandbox' };
     }
     await store.publish(task);
-    write(`\n  ${task.connection}: A PERSON MUST ACT\n  ${task.instructions}\n  Waiting for that command…`);
+    write(`\n  ${connection}: A PERSON MUST ACT\n  ${instructions}\n  Waiting for that command…`);
     return store.waitForAnswer(task.token);
   };
 }
@@ -287,7 +447,7 @@ function report(result: LocalRunResult, json: boolean, io: Io): number {
   if (!result.ok) {
     // The state machine refused the input (Input.Invalid) before any vendor call.
     if (json) io.out(JSON.stringify({ error: result.error }, null, 2));
-    else io.err(`offboard: ${result.error.name}: ${result.error.message}`);
+    else io.err(`offboard: ${stripControl(`${result.error.name}: ${result.error.message}`)}`);
     return result.error.name === 'Input.Invalid' ? EXIT.usage : EXIT.failed;
   }
   io.out(json ? JSON.stringify(result.summary, null, 2) : `\n${formatSummary(result.summary)}`);
@@ -311,11 +471,11 @@ export const DEMO_CONFIG: ConfigFile = {
 };
 
 async function demoCommand(args: string[], io: Io): Promise<number> {
-  const values = parse(args, {
+  const { values } = parse('demo', args, {
     email: { type: 'string', default: 'jane.doe@example.com' },
     json: { type: 'boolean', default: false },
   });
-  const email = String(values.email);
+  const email = checkEmail('demo', String(values.email));
   const json = values.json === true;
   const prepared = await prepareConnections(DEMO_CONFIG);
   // The demo's evidence stays in memory: it would only clutter the real ledger.
@@ -380,12 +540,16 @@ async function demoCommand(args: string[], io: Io): Promise<number> {
 
 async function taskCommand(args: string[], io: Io): Promise<number> {
   const [action, token, ...rest] = args;
-  if ((action !== 'complete' && action !== 'fail') || !token) {
-    throw new UsageError('usage: offboard task complete <token> | offboard task fail <token> --reason <why>');
+  if ((action !== 'complete' && action !== 'fail') || !token || token.startsWith('-')) {
+    throw new UsageError(
+      `task: give complete <token> or fail <token> --reason <why>\n\n${commandHelp('task')}`,
+    );
   }
-  const values = parse(rest, { reason: { type: 'string' } });
+  const { values } = parse('task', rest, { reason: { type: 'string' } });
   if (action === 'fail' && typeof values.reason !== 'string')
     throw new UsageError('task fail: --reason <why> is required');
+  if (action === 'complete' && typeof values.reason === 'string')
+    throw new UsageError('task complete: --reason is for task fail');
   const answer: PersonTaskResult =
     action === 'complete' ? { ok: true } : { ok: false, reason: String(values.reason) };
 
@@ -412,7 +576,9 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
       );
     }
   } catch (error) {
-    io.err(`offboard: task ${action}: ${(error as Error).name}: ${(error as Error).message}`);
+    io.err(
+      `offboard: task ${action}: ${stripControl(`${(error as Error).name}: ${(error as Error).message}`)}`,
+    );
     return EXIT.failed;
   }
   io.out(
@@ -422,28 +588,35 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
 }
 
 async function reportCommand(args: string[], io: Io): Promise<number> {
-  const values = parse(args, {
+  const { values } = parse('report', args, {
     email: { type: 'string' },
     since: { type: 'string' },
     json: { type: 'boolean', default: false },
-    format: { type: 'string', default: 'table' },
+    format: { type: 'string' },
   });
   if (typeof values.email !== 'string') throw new UsageError('report: --email <email> is required');
-  const format = values.json === true ? 'json' : String(values.format);
+  const email = checkEmail('report', values.email);
+  if (values.json === true && values.format !== undefined && values.format !== 'json')
+    throw new UsageError(`report: --json and --format ${values.format} ask for two formats; give one`);
+  const format = values.json === true ? 'json' : (values.format ?? 'table');
   if (!['table', 'json', 'csv'].includes(format))
-    throw new UsageError('report: --format must be table, json or csv');
+    throw new UsageError(`report: --format must be table, json or csv, not '${format}'`);
   let since: Date | undefined;
   if (typeof values.since === 'string') {
-    since = new Date(values.since);
-    if (Number.isNaN(since.getTime()))
-      throw new UsageError(`report: --since ${values.since} is not a date (use 2026-11-01 or ISO 8601)`);
+    // Strict: Date would read "5" as the year 2005.
+    const date = sinceSchema.safeParse(values.since.trim());
+    if (!date.success)
+      throw new UsageError(
+        `report: --since ${values.since} is not a date (use 2026-11-01 or ISO 8601 with an offset, 2026-11-01T09:00:00Z)`,
+      );
+    since = new Date(date.data);
   }
   const local = await openLocalLedger();
   try {
-    const entries = await local.ledger.history(values.email, since);
-    if (format === 'json') io.out(JSON.stringify({ email: values.email, entries }, null, 2));
+    const entries = await local.ledger.history(email, since);
+    if (format === 'json') io.out(JSON.stringify({ email, entries }, null, 2));
     else if (format === 'csv') io.out(formatLedgerCsv(entries));
-    else io.out(formatLedger(values.email, entries));
+    else io.out(formatLedger(email, entries));
     return EXIT.ok;
   } finally {
     await local.close();
@@ -451,7 +624,7 @@ async function reportCommand(args: string[], io: Io): Promise<number> {
 }
 
 async function reactivateCommand(args: string[], io: Io): Promise<number> {
-  const values = parse(args, {
+  const { values } = parse('reactivate', args, {
     config: { type: 'string' },
     email: { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
@@ -465,19 +638,21 @@ async function reactivateCommand(args: string[], io: Io): Promise<number> {
     dryRun: values['dry-run'] === true,
     reactivate: true,
   };
-  if (typeof values.connections === 'string')
-    input.connections = values.connections.split(',').map((name: string) => name.trim());
-  return offboard(loadConfigFile(values.config), input, values.json === true, io);
+  const connections = connectionList('reactivate', values.connections);
+  if (connections) input.connections = connections;
+  const config = loadConfig(values.config, io);
+  checkRequest(input, config, '');
+  return offboard(config, input, values.json === true, io);
 }
 
 async function auditCommand(args: string[], io: Io): Promise<number> {
-  const values = parse(args, {
+  const { values } = parse('audit', args, {
     config: { type: 'string' },
     remediate: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   });
   if (typeof values.config !== 'string') throw new UsageError('audit: --config <file> is required');
-  const config = loadConfigFile(values.config);
+  const config = loadConfig(values.config, io);
   const prepared = await prepareConnections(config);
   const local = await openLocalLedger();
   try {
@@ -488,7 +663,7 @@ async function auditCommand(args: string[], io: Io): Promise<number> {
       askPerson: askPersonFor(prepared, io.err),
     });
     if (!result.ok) {
-      io.err(`offboard: audit: ${result.error.name}: ${result.error.message}`);
+      io.err(`offboard: audit: ${stripControl(`${result.error.name}: ${result.error.message}`)}`);
       return EXIT.failed;
     }
     const { totals } = result;
@@ -500,7 +675,7 @@ async function auditCommand(args: string[], io: Io): Promise<number> {
       );
       for (const d of totals.driftFound) {
         io.out(
-          `  drift: ${d.email} on ${d.connection} (user ${d.userId})${d.remediated ? ': switched off again' : ''}`,
+          `  drift: ${stripControl(`${d.email} on ${d.connection} (user ${d.userId})`)}${d.remediated ? ': switched off again' : ''}`,
         );
       }
     }
@@ -508,4 +683,14 @@ async function auditCommand(args: string[], io: Io): Promise<number> {
   } finally {
     await Promise.all([prepared.close(), local.close()]);
   }
+}
+
+/** `--since`: a calendar date, or a date-time with its offset. */
+const sinceSchema = z.union([z.iso.date(), z.iso.datetime({ offset: true })]);
+
+/** An email given on the command line, checked as the state machine checks it. */
+function checkEmail(command: CommandName, value: string): string {
+  const parsed = offboardRequestSchema.shape.email.safeParse(value);
+  if (!parsed.success) throw new UsageError(`${command}: --email: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
 }

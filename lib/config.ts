@@ -4,11 +4,15 @@ import { z } from 'zod';
 import {
   baseUrlSchema,
   CONNECTION_TYPES,
+  type ConnectionType,
   connectionNameSchema,
   rateLimitSchema,
+  SECRET_EXAMPLES,
+  secretSchemas,
   tlsSchema,
 } from '../lambdas/shared/connections';
 import { describeIssues } from '../lambdas/shared/issues';
+import { parseJson } from '../lambdas/shared/text';
 
 export { describeIssues };
 
@@ -65,14 +69,42 @@ export const configFileSchema = z
     resultBusName: z.string().min(1).optional(),
     /**
      * Where the HR system's "Employee Terminated" events arrive: an event bus name (default:
-     * the account's default bus) and, optionally, the event sources to accept.
+     * the account's default bus) and the event sources to accept (required: any other
+     * sender on the bus could otherwise start an offboarding). `false`: no HR rule at all.
+     * Local runs ignore it; deploying requires one or the other.
      */
     hrEvents: z
-      .object({
-        busName: z.string().min(1).optional(),
-        sources: z.array(z.string().min(1)).min(1).optional(),
-      })
-      .strict()
+      .union(
+        [
+          z.literal(false),
+          z
+            .object({
+              busName: z.string().min(1).optional(),
+              // Optional here and required by the refine below: a missing key in a union
+              // would only say "Invalid input"; this way the message says what to add.
+              sources: z.array(z.string().min(1)).min(1).optional(),
+            })
+            .strict()
+            // No transform to narrow the type: zod then stops naming the failing branch.
+            .refine((hr) => hr.sources !== undefined, {
+              path: ['sources'],
+              message:
+                'required: the "source" your HR system sets on its events, e.g. ["com.example.hr"] (or "hrEvents": false for no HR rule)',
+            }),
+        ],
+        {
+          error: (issue) => {
+            // An object: say what is wrong inside it (the object branch's issues), not "Invalid input".
+            const inObject =
+              issue.code === 'invalid_union' && typeof issue.input === 'object' && issue.input !== null
+                ? (issue.errors[1] ?? [])
+                : [];
+            return inObject.length > 0
+              ? inObject.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
+              : 'must be false (no HR rule) or {"busName"?: "<bus>", "sources": ["<source>"]}';
+          },
+        },
+      )
       .optional(),
   })
   .strict()
@@ -100,8 +132,11 @@ export class ConfigFileError extends Error {
 }
 
 /**
- * Reads and validates a config file. Secrets given as `secretFile` are read here, so that
- * a missing file is a config error before anything is sent to a vendor.
+ * Reads and validates a config file. Secrets given as `secretFile` are read here, and every
+ * secret is checked against what its connection type needs, so that a missing file or a
+ * wrong secret is a config error before anything is sent to a vendor. No message quotes the
+ * config or a secret file: either may hold a secret, so a JSON mistake is told by line and
+ * column, and a wrong secret by its field names.
  */
 export function loadConfigFile(path: string): ConfigFile {
   let raw: string;
@@ -110,25 +145,76 @@ export function loadConfigFile(path: string): ConfigFile {
   } catch (error) {
     throw new ConfigFileError(`config ${path}: cannot read: ${(error as Error).message}`);
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch (error) {
-    throw new ConfigFileError(`config ${path}: not valid JSON: ${(error as Error).message}`);
-  }
-  const parsed = configFileSchema.safeParse(json);
+  const json = parseJson(raw);
+  if (!json.ok) throw new ConfigFileError(`config ${path}: not valid JSON: ${json.problem}`);
+  const parsed = configFileSchema.safeParse(json.value);
   if (!parsed.success) throw new ConfigFileError(`config ${path}: ${describeIssues(parsed.error)}`);
   const base = dirname(resolve(path));
   for (const connection of parsed.data.connections) {
-    if (!connection.secretFile) continue;
-    const file = resolve(base, connection.secretFile);
-    try {
-      connection.secret = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-    } catch (error) {
+    const where = `config ${path}: connection '${connection.name}'`;
+    let what = 'secret';
+    if (connection.secretFile) {
+      const file = resolve(base, connection.secretFile);
+      what = `secretFile ${file}`;
+      connection.secret = readSecretFile(file, connection.type, `${where}: ${what}`);
+    }
+    if (connection.secret === undefined) continue;
+    const problems = secretProblems(connection.type, connection.secret);
+    if (problems) {
       throw new ConfigFileError(
-        `config ${path}: connection '${connection.name}': secretFile ${file}: ${(error as Error).message}`,
+        `${where}: ${what} is not what type ${connection.type} needs: ${problems} (expected ${SECRET_EXAMPLES[connection.type]})`,
       );
     }
   }
   return parsed.data;
+}
+
+/** A secret file's JSON object; a file that is not one is named, its content never shown. */
+function readSecretFile(file: string, type: ConnectionType, where: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigFileError(`${where}: cannot read: ${(error as Error).message}`);
+  }
+  const json = parseJson(text);
+  if (!json.ok) throw new ConfigFileError(`${where}: not valid JSON: ${json.problem}`);
+  const value = json.value;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+    throw new ConfigFileError(
+      `${where}: must hold a JSON object such as ${SECRET_EXAMPLES[type]}, not ${kind}`,
+    );
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * What is wrong with a secret for its type, by field name only (`missing apiKey`), or
+ * undefined when it is right. Values are never repeated: they are the secret.
+ */
+export function secretProblems(type: ConnectionType, secret: unknown): string | undefined {
+  const parsed = secretSchemas[type].safeParse(secret);
+  if (parsed.success) return undefined;
+  return describeSecretIssues(parsed.error.issues, secret);
+}
+
+function describeSecretIssues(issues: readonly z.core.$ZodIssue[], secret: unknown): string {
+  const given = typeof secret === 'object' && secret !== null ? secret : {};
+  const describe = (issue: z.core.$ZodIssue): string => {
+    if (issue.code === 'invalid_union') {
+      // One way of authenticating or another (SCIM: a token, or OAuth client credentials).
+      const ways = [...new Set(issue.errors.map((branch) => describeSecretIssues(branch, secret)))];
+      return ways.length === 1 ? (ways[0] ?? '') : `either (${ways.join(') or (')})`;
+    }
+    const field = issue.path.map(String).join('.');
+    if (field === '') return 'not a JSON object';
+    if (!(String(issue.path[0]) in given)) return `missing ${field}`;
+    if (issue.code === 'invalid_type') return `${field} must be a ${issue.expected}`;
+    if (issue.code === 'too_small') return `${field} is empty`;
+    // Our own refinements (a token URL's rules) say what is wrong without the value.
+    if (issue.code === 'custom') return `${field} ${issue.message}`;
+    return `${field} is invalid`;
+  };
+  return issues.map(describe).join(', ');
 }

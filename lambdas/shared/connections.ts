@@ -20,11 +20,17 @@ export const PERSON_DEACTIVATED_TYPES: ReadonlySet<ConnectionType> = new Set(['r
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
-/** A vendor base URL: https, or plain http only on this machine (the built-in sandboxes). */
+/**
+ * A vendor base URL (and an OAuth token URL): https, or plain http only on this machine (the
+ * built-in sandboxes). Credentials belong in the secret, never in the URL, where logs, error
+ * messages and the state payload would carry them; and a query string or fragment would be
+ * mangled by the paths the client appends, so both are refused too. The messages never
+ * repeat the URL: it may hold a password.
+ */
 export const baseUrlSchema = z
   .string()
   .trim()
-  .refine((value) => URL.canParse(value), { message: 'must be an absolute URL' })
+  .refine((value) => URL.canParse(value), { message: 'must be an absolute URL', abort: true })
   .refine(
     (value) => {
       const url = new URL(value);
@@ -32,6 +38,18 @@ export const baseUrlSchema = z
     },
     { message: 'must use https (plain http is allowed only for localhost sandboxes)' },
   )
+  .refine(
+    // WHATWG URL drops an empty user info ("https://@host"), so look at the authority itself.
+    (value) => {
+      const url = new URL(value);
+      return url.username === '' && url.password === '' && !/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(value);
+    },
+    {
+      message: 'must not hold a user name or password (user:password@host): put credentials in the secret',
+    },
+  )
+  .refine((value) => !value.includes('?'), { message: 'must not have a query string (?…)' })
+  .refine((value) => !value.includes('#'), { message: 'must not have a fragment (#…)' })
   .transform((value) => value.replace(/\/+$/, ''));
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type ConnectionRef, PERSON_DEACTIVATED_TYPES } from './connections';
+import { type ConnectionRef, type ConnectionType, PERSON_DEACTIVATED_TYPES } from './connections';
 import { InvalidInputError } from './errors';
 
 /**
@@ -32,10 +32,20 @@ export const offboardRequestSchema = z
 /** The `detail-type` of the HR system's event that starts an offboarding. */
 export const TERMINATION_DETAIL_TYPE = 'Employee Terminated';
 
+/** Refuses a field: present with any value, it is an issue with this message. */
+const refused = (message: string) => z.never({ error: message }).optional();
+
+const CANNOT_REACTIVATE =
+  'a termination event cannot reactivate; undo a termination with the console input {"email", "reactivate": true} (offboard reactivate)';
+
 /**
  * The HR system's "employee terminated" event, as EventBridge delivers it (the envelope's
  * `id`, `source`, `detail-type`, and our `detail`). Published as JSON Schema in
- * schemas/employee-terminated.schema.json. Fields the HR system adds are ignored.
+ * schemas/employee-terminated.schema.json. `detail.dryRun` and `detail.connections` are
+ * read, and validated, as in the console's input; `detail.reactivate` is refused (a
+ * termination cannot reactivate), and so are the console's fields on the envelope itself,
+ * where they used to be ignored (a dry run asked for there would have written). Every other
+ * field the HR system adds is ignored.
  */
 export const terminationEventSchema = z
   .object({
@@ -50,16 +60,43 @@ export const terminationEventSchema = z
           .datetime({ offset: true, error: 'effectiveAt must be an ISO 8601 date-time' })
           .optional(),
         reason: z.string().max(1000).optional(),
+        dryRun: offboardRequestSchema.shape.dryRun,
+        connections: offboardRequestSchema.shape.connections,
+        reactivate: refused(CANNOT_REACTIVATE),
       })
       .loose(),
+    dryRun: refused('not read on the envelope: put it in detail (detail.dryRun)'),
+    connections: refused('not read on the envelope: put it in detail (detail.connections)'),
+    reactivate: refused(CANNOT_REACTIVATE),
   })
   .loose();
+
+/**
+ * A connection as the state machine carries it: which one, which function runs its steps,
+ * and who switches the account off. Nothing else: the connector function takes the base
+ * URL, secret id, TLS settings and pace from its own configuration, so none of them can be
+ * changed, or read, through an execution's input or history.
+ */
+export interface StateConnection {
+  name: string;
+  type: ConnectionType;
+  /** The Lambda function that runs this connection's steps (deployed; the local runner sets its own). */
+  functionName?: string;
+  /** Who switches the account off: the API, or a person (from the type). */
+  deactivation: 'api' | 'person';
+}
+
+/**
+ * What Normalize must know of a configured connection: its name and type, and the function
+ * that runs it. Base URL, secret id and TLS may be there; they are not read, nor passed on.
+ */
+export type AvailableConnection = Pick<ConnectionRef, 'name' | 'type' | 'functionName'>;
 
 /** The one shape every later state works from. */
 export interface NormalizedRequest {
   email: string;
   dryRun: boolean;
-  connections: ConnectionRef[];
+  connections: StateConnection[];
   /** Restore the accounts instead of switching them off. */
   reactivate: boolean;
   /** A future-dated termination: the state machine waits until then (ISO 8601, UTC). */
@@ -69,13 +106,15 @@ export interface NormalizedRequest {
 }
 
 /**
- * An HR event's request: every connection, for real, from the event's detail. Its claim
- * key is the person (employee id, else email) and the effective date, so a resent event
- * finds the first one's claim, while a later termination (after a re-hire) does not.
+ * An HR event's request, from the event's detail: every connection, for real, unless the
+ * detail says `dryRun` or names `connections`. Its claim key is the person (employee id,
+ * else email) and the effective date, so a resent event finds the first one's claim, while
+ * a later termination (after a re-hire) does not. A dry run claims its own key (`#dry-run`):
+ * trying an event first must not make the real one a duplicate.
  */
 function fromTerminationEvent(
   raw: unknown,
-  available: readonly ConnectionRef[],
+  available: readonly AvailableConnection[],
   now: Date,
 ): NormalizedRequest {
   const parsed = terminationEventSchema.safeParse(raw);
@@ -85,7 +124,14 @@ function fromTerminationEvent(
     );
   }
   const { id, source, detail } = parsed.data;
-  const request = normalizeRequest({ email: detail.email }, available);
+  const request = normalizeRequest(
+    {
+      email: detail.email,
+      dryRun: detail.dryRun,
+      ...(detail.connections !== undefined ? { connections: detail.connections } : {}),
+    },
+    available,
+  );
   const effectiveAt = detail.effectiveAt ? new Date(detail.effectiveAt) : undefined;
   const who = (detail.employeeId ?? request.email).toLowerCase();
   return {
@@ -96,7 +142,7 @@ function fromTerminationEvent(
       source,
       ...(detail.employeeId ? { employeeId: detail.employeeId } : {}),
       ...(detail.reason ? { reason: detail.reason } : {}),
-      claimKey: `termination#${who}#${effectiveAt ? effectiveAt.toISOString().slice(0, 10) : 'now'}`,
+      claimKey: `termination#${who}#${effectiveAt ? effectiveAt.toISOString().slice(0, 10) : 'now'}${request.dryRun ? '#dry-run' : ''}`,
     },
   };
 }
@@ -104,7 +150,7 @@ function fromTerminationEvent(
 /** The execution input, from the console (or the command line) or from an HR event. */
 export function normalizeInput(
   raw: unknown,
-  available: readonly ConnectionRef[],
+  available: readonly AvailableConnection[],
   now = new Date(),
 ): NormalizedRequest {
   const isEvent = raw !== null && typeof raw === 'object' && 'detail-type' in raw;
@@ -115,7 +161,7 @@ export function normalizeInput(
  * Validates the execution input and resolves the connections to run. Fails with
  * `Input.Invalid`, naming what was wrong, before any vendor is called.
  */
-export function normalizeRequest(raw: unknown, available: readonly ConnectionRef[]): NormalizedRequest {
+export function normalizeRequest(raw: unknown, available: readonly AvailableConnection[]): NormalizedRequest {
   const parsed = offboardRequestSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) =>
@@ -144,10 +190,17 @@ export function normalizeRequest(raw: unknown, available: readonly ConnectionRef
     dryRun,
     // Always present: the state machine routes on it.
     reactivate,
+    connections: connections.map(toStateConnection),
+  };
+}
+
+/** What the state machine needs of a connection, and nothing more (see {@link StateConnection}). */
+function toStateConnection(c: AvailableConnection): StateConnection {
+  return {
+    name: c.name,
+    type: c.type,
+    ...(c.functionName ? { functionName: c.functionName } : {}),
     // The state machine routes on this: the API switches the account off, or a person does.
-    connections: connections.map((c) => ({
-      ...c,
-      deactivation: PERSON_DEACTIVATED_TYPES.has(c.type) ? 'person' : 'api',
-    })),
+    deactivation: PERSON_DEACTIVATED_TYPES.has(c.type) ? 'person' : 'api',
   };
 }

@@ -64,6 +64,27 @@ describe('offboard task, for a local run waiting in another terminal', () => {
     await expect(answer).resolves.toEqual({ ok: false, reason: 'no admin access' });
   });
 
+  it('a reason given twice is refused, and the waiting run gets no answer', async () => {
+    // Prepare
+    const store = new LocalTaskStore();
+    const token = LocalTaskStore.newToken();
+    await store.publish(task(token));
+    // Act
+    const { code, stderr } = await run(['task', 'fail', token, '--reason', 'no access', '--reason', 'done']);
+    // Assess: today the last reason silently won
+    expect(code).toBe(EXIT.usage);
+    expect(stderr).toContain('task: --reason is given more than once');
+    expect(await store.isPending(token)).toBe(true);
+    expect(sfn.calls()).toHaveLength(0);
+  });
+
+  it('complete with a reason is refused: a reason is for fail', async () => {
+    const { code, stderr } = await run(['task', 'complete', LocalTaskStore.newToken(), '--reason', 'done']);
+    expect(code).toBe(EXIT.usage);
+    expect(stderr).toContain('task complete: --reason is for task fail');
+    expect(sfn.calls()).toHaveLength(0);
+  });
+
   it('fail without a reason is a usage error', async () => {
     const { code, stderr } = await run(['task', 'fail', LocalTaskStore.newToken()]);
     expect(code).toBe(EXIT.usage);

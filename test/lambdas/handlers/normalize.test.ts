@@ -14,14 +14,19 @@ const deployed = JSON.stringify([
 ]);
 
 describe('normalize function', () => {
-  it('resolves the connections the stack put in OFFBOARD_CONNECTIONS', async () => {
+  it('resolves the connections the stack put in OFFBOARD_CONNECTIONS, passing on only what the state machine needs', async () => {
+    // Prepare
     const handler = normalizeHandler(() => connectionsFromEnv(deployed));
+    // Act
     const result = await handler({ email: ' Jane.Doe@example.com ' }, context);
+    // Assess: no base URL or secret id in the execution's state; the connector function has its own
     expect(result).toEqual({
       email: 'Jane.Doe@example.com',
       dryRun: false,
       reactivate: false,
-      connections: [expect.objectContaining({ name: 'insightly-prod', secretId: 'offboard/insightly-prod' })],
+      connections: [
+        { name: 'insightly-prod', type: 'insightly', functionName: 'OffboardInsightly', deactivation: 'api' },
+      ],
     });
   });
 
@@ -30,5 +35,25 @@ describe('normalize function', () => {
     expect(() => connectionsFromEnv('[{"name":"x","type":"insightly","baseUrl":"ftp://x"}]')).toThrow(
       /0\.baseUrl: must be an absolute URL|0\.baseUrl: must use https/,
     );
+  });
+
+  it('refuses a base URL that carries credentials, without repeating them', () => {
+    // Prepare
+    const withPassword = JSON.stringify([
+      { name: 'x', type: 'insightly', baseUrl: 'https://svc:p4ssw0rd@api.na1.insightly.com/v3.1' },
+    ]);
+    // Act
+    const error = (() => {
+      try {
+        connectionsFromEnv(withPassword);
+      } catch (thrown) {
+        return thrown as Error;
+      }
+      throw new Error('expected OFFBOARD_CONNECTIONS to be refused');
+    })();
+    // Assess
+    expect(error.name).toBe('Config.Invalid');
+    expect(error.message).toContain('0.baseUrl: must not hold a user name or password');
+    expect(error.message).not.toContain('p4ssw0rd');
   });
 });

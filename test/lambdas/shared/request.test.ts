@@ -33,7 +33,7 @@ describe('normalizeRequest', () => {
       email: 'Jane.Doe@Example.com',
       dryRun: false,
       reactivate: false,
-      connections: CONFIGURED.map((c) => ({ ...c, deactivation: 'api' })),
+      connections: CONFIGURED.map((c) => ({ name: c.name, type: c.type, deactivation: 'api' })),
     });
   });
 
@@ -97,7 +97,7 @@ describe('normalizeRequest', () => {
 
     // Assess
     expect(request.connections.map((c) => c.name)).toEqual(['insightly-eu', 'insightly-apac']);
-    expect(request.connections[0]).toEqual({ ...CONFIGURED[0], deactivation: 'api' });
+    expect(request.connections[0]).toEqual({ name: 'insightly-eu', type: 'insightly', deactivation: 'api' });
   });
 
   it('marks connections whose API cannot deactivate for a person to switch off', () => {
@@ -113,6 +113,32 @@ describe('normalizeRequest', () => {
 
     // Assess
     expect(request.connections.map((c) => c.deactivation)).toEqual(['api', 'api', 'api', 'person']);
+  });
+
+  it('passes on only what the state machine needs: never a base URL, secret id, TLS setting or pace', () => {
+    // Prepare: a connection as a deployed function knows it
+    const deployed: ConnectionRef = {
+      name: 'console',
+      type: 'rapid7-insightvm',
+      baseUrl: 'https://vm-console.corp.example:3780',
+      tls: { rejectUnauthorized: false },
+      secretId: 'offboard/console',
+      functionName: 'OffboardRapid7Insightvm',
+      rateLimit: { requests: 5, perSeconds: 1 },
+    };
+
+    // Act
+    const request = normalizeRequest({ email: 'jane.doe@example.com' }, [deployed]);
+
+    // Assess: the execution's input and history hold no more than this
+    expect(request.connections).toEqual([
+      {
+        name: 'console',
+        type: 'rapid7-insightvm',
+        functionName: 'OffboardRapid7Insightvm',
+        deactivation: 'api',
+      },
+    ]);
   });
 
   it('refuses an unknown connection name, listing the configured ones', () => {

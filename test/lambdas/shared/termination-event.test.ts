@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { ConnectionRef } from '../../../lambdas/shared/connections';
-import { normalizeInput, terminationEventSchema } from '../../../lambdas/shared/request';
+import { ERROR_NAMES } from '../../../lambdas/shared/errors';
+import { normalizeInput, normalizeRequest, terminationEventSchema } from '../../../lambdas/shared/request';
 
 /** The HR event: its published JSON Schema, and how the normalizer reads it. */
 
@@ -10,14 +11,26 @@ const schema = JSON.parse(
 );
 const connections: ConnectionRef[] = [
   { name: 'crm', type: 'insightly', baseUrl: 'https://api.na1.insightly.com/v3.1' },
+  { name: 'wiki', type: 'scim', baseUrl: 'https://wiki.example.com/scim/v2' },
 ];
 const now = new Date('2026-11-23T12:00:00Z');
-const event = (detail: Record<string, unknown>) => ({
+const event = (detail: Record<string, unknown>, envelope: Record<string, unknown> = {}) => ({
   id: 'e1',
   source: 'com.example.hr',
   'detail-type': 'Employee Terminated',
   detail,
+  ...envelope,
 });
+
+/** The error normalizeInput throws; fails the test when it returns. */
+function refusal(raw: unknown): Error {
+  try {
+    normalizeInput(raw, connections, now);
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected the event to be refused, but it was accepted');
+}
 
 describe('schemas/employee-terminated.schema.json', () => {
   it('publishes exactly the fields the normalizer reads', () => {
@@ -27,6 +40,114 @@ describe('schemas/employee-terminated.schema.json', () => {
     expect(Object.keys(schema.properties.detail.properties).sort()).toEqual(
       Object.keys(terminationEventSchema.shape.detail.shape).sort(),
     );
+  });
+
+  it('documents dryRun and connections in detail, and the refused fields as refused', () => {
+    expect(schema.properties.detail.properties.dryRun).toMatchObject({ type: 'boolean', default: false });
+    expect(schema.properties.detail.properties.connections).toMatchObject({
+      items: { type: 'string' },
+      minItems: 1,
+    });
+    expect(schema.properties.detail.properties.reactivate).toMatchObject({ not: {} });
+    for (const field of ['dryRun', 'connections', 'reactivate']) {
+      expect(schema.properties[field], field).toMatchObject({ not: {} });
+    }
+  });
+});
+
+describe('an HR event that says how to run', () => {
+  it('detail.dryRun: true is a dry run', () => {
+    // Act
+    const request = normalizeInput(event({ email: 'jane.doe@example.com', dryRun: true }), connections, now);
+
+    // Assess: today this was a real run
+    expect(request.dryRun).toBe(true);
+  });
+
+  it('detail.connections runs only those connections', () => {
+    const request = normalizeInput(
+      event({ email: 'jane.doe@example.com', connections: ['wiki'] }),
+      connections,
+      now,
+    );
+    expect(request.connections.map((c) => c.name)).toEqual(['wiki']);
+  });
+
+  it.each([
+    [{ dryRun: 'true' }, 'dryRun must be true or false'],
+    [{ dryRun: 1 }, 'dryRun must be true or false'],
+    [{ connections: [] }, 'connections, when given, must name at least one connection'],
+    [{ connections: 'crm' }, 'connections must be a list of connection names'],
+  ])('refuses %j as the console input refuses it', (fields, message) => {
+    // Act
+    const fromEvent = refusal(event({ email: 'jane.doe@example.com', ...fields }));
+
+    // Assess: the same words as the console's
+    expect(fromEvent.name).toBe(ERROR_NAMES.invalidInput);
+    expect(fromEvent.message).toContain(`detail.${Object.keys(fields)[0]}: ${message}`);
+    expect(() => normalizeRequest({ email: 'jane.doe@example.com', ...fields }, connections)).toThrow(
+      message,
+    );
+  });
+
+  it('refuses a connection name that is not configured, naming the configured ones', () => {
+    const error = refusal(event({ email: 'jane.doe@example.com', connections: ['crm', 'salesforce'] }));
+    expect(error.name).toBe(ERROR_NAMES.invalidInput);
+    expect(error.message).toContain("unknown connection(s) 'salesforce'; configured: crm, wiki");
+  });
+
+  it('refuses detail.reactivate: a termination cannot reactivate', () => {
+    const error = refusal(event({ email: 'jane.doe@example.com', reactivate: false }));
+    expect(error.name).toBe(ERROR_NAMES.invalidInput);
+    expect(error.message).toContain('detail.reactivate: a termination event cannot reactivate');
+  });
+
+  it('refuses dryRun and connections on the envelope, telling to put them in detail', () => {
+    // Act: an HR system that put the console's fields beside detail, where nothing reads them
+    const error = refusal(event({ email: 'jane.doe@example.com' }, { dryRun: true, connections: ['crm'] }));
+
+    // Assess: both named at once
+    expect(error.message).toContain('dryRun: not read on the envelope: put it in detail (detail.dryRun)');
+    expect(error.message).toContain(
+      'connections: not read on the envelope: put it in detail (detail.connections)',
+    );
+  });
+
+  it('refuses reactivate on the envelope too', () => {
+    expect(refusal(event({ email: 'jane.doe@example.com' }, { reactivate: true })).message).toContain(
+      'reactivate: a termination event cannot reactivate',
+    );
+  });
+
+  it('ignores every other field an HR system adds, on the envelope or in detail', () => {
+    const request = normalizeInput(
+      event(
+        { email: 'jane.doe@example.com', department: 'Sales', manager: { email: 'boss@example.com' } },
+        { time: '2026-11-23T12:00:00Z', region: 'eu-west-1', resources: [], account: '123456789012' },
+      ),
+      connections,
+      now,
+    );
+    expect(request).toMatchObject({ email: 'jane.doe@example.com', dryRun: false, reactivate: false });
+    expect(request.connections.map((c) => c.name)).toEqual(['crm', 'wiki']);
+  });
+
+  it('a dry run claims its own key, so the real event that follows is no duplicate', () => {
+    // Act
+    const dry = normalizeInput(
+      event({ email: 'jane.doe@example.com', employeeId: 'E-7', dryRun: true }),
+      connections,
+      now,
+    );
+    const real = normalizeInput(
+      event({ email: 'jane.doe@example.com', employeeId: 'E-7' }),
+      connections,
+      now,
+    );
+
+    // Assess
+    expect(dry.hrEvent?.claimKey).toBe('termination#e-7#now#dry-run');
+    expect(real.hrEvent?.claimKey).toBe('termination#e-7#now');
   });
 });
 
