@@ -1,4 +1,4 @@
-import type { LedgerEntry } from '../lambdas/shared/ledger';
+import { type LedgerEntry, settledHistory } from '../lambdas/shared/ledger';
 import type { OffboardSummary } from '../lambdas/shared/summary';
 import { stripControl } from '../lambdas/shared/text';
 import type { ProgressEvent } from '../local/runner';
@@ -68,7 +68,9 @@ export function formatSummary(summary: OffboardSummary): string {
 }
 
 /** The evidence for one person, as a table: one line per connection per run. */
-export function formatLedger(email: string, entries: readonly LedgerEntry[]): string {
+export function formatLedger(email: string, all: readonly LedgerEntry[]): string {
+  // A run's write-ahead entry is shown only when the run never recorded its outcome.
+  const entries = settledHistory(all);
   if (entries.length === 0) return `No ledger entries for ${stripControl(email)}.`;
   const header = ['AT', 'CONNECTION', 'TYPE', 'OUTCOME', 'USER', 'RUN', 'BEFORE', 'DETAIL'];
   const rows = entries.map((e) => [
@@ -78,8 +80,16 @@ export function formatLedger(email: string, entries: readonly LedgerEntry[]): st
     e.outcome,
     e.userId ?? '-',
     e.dryRun ? 'dry run' : 'real',
-    e.before ? `${Object.keys(e.before).length} fields kept` : '-',
-    e.error ? `${e.error.name}: ${e.error.message}` : '',
+    e.before
+      ? `${Object.keys(e.before).length} fields kept`
+      : e.beforeRef
+        ? `kept whole in evidence/${e.beforeRef.sha256.slice(0, 12)}… (${e.beforeRef.bytes} bytes)`
+        : '-',
+    e.error
+      ? `${e.error.name}: ${e.error.message}`
+      : e.outcome === 'deactivating'
+        ? 'interrupted after the write was sent: the account decides; offboard reactivate can restore it'
+        : '',
   ]);
   return [`Ledger for ${stripControl(email)} (${entries.length} entries)`, '', ...table(header, rows)].join(
     '\n',

@@ -5,7 +5,12 @@ import type { Context } from 'aws-lambda';
 
 export type JSONValue = Parameters<StateMachine['run']>[0];
 
-import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import {
+  ExecutionAbortedError,
+  ExecutionError,
+  StateMachine,
+  type StateMachineDefinition,
+} from 'aws-local-stepfunctions';
 import { createGainsightConnector } from '../lambdas/connectors/gainsight/connector';
 import { createInsightlyConnector } from '../lambdas/connectors/insightly/connector';
 import { createRapid7InsightvmConnector } from '../lambdas/connectors/rapid7-insightvm/connector';
@@ -93,6 +98,8 @@ export interface LocalRunOptions {
    * line opens one). Absent, a ledger in memory serves this run only.
    */
   ledger?: Ledger;
+  /** Stops the run where it is (as StopExecution would): it ends with the error `Execution.Aborted`. */
+  signal?: AbortSignal;
 }
 
 /** The ledger a run writes to: the caller's, or one in memory for this run. */
@@ -194,7 +201,7 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
       ...(retryOverrides ? { retryIntervalOverrides: retryOverrides } : {}),
       ...(options.waitMs === undefined
         ? {}
-        : { waitTimeOverrides: { 'Wait until effective': options.waitMs } }),
+        : { waitTimeOverrides: { 'Wait for the next step': options.waitMs } }),
     },
     context: {
       Execution: {
@@ -207,10 +214,14 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
       Task: { Token: 'local-task-token' },
     } as never,
   });
+  options.signal?.addEventListener('abort', () => execution.abort(), { once: true });
   try {
     const summary = (await execution.result) as unknown as OffboardSummary;
     return { ok: true, summary, executionId };
   } catch (error) {
+    if (error instanceof ExecutionAbortedError) {
+      return { ok: false, error: { name: 'Execution.Aborted', message: 'the run was stopped' }, executionId };
+    }
     if (!(error instanceof ExecutionError)) throw error;
     const cause = error.cause as Error;
     return { ok: false, error: { name: cause.name, message: causeMessage(cause.message) }, executionId };

@@ -386,6 +386,20 @@ export function ledgerEntries(input: unknown): LedgerEntry[] {
   });
 }
 
+/**
+ * A person's history as people read it: each write-ahead entry (`deactivating`) is left
+ * out when its run recorded the connection's outcome, since the outcome says what became
+ * of it. An intent without an outcome stays: its run stopped after the write was sent.
+ */
+export function settledHistory(entries: readonly LedgerEntry[]): LedgerEntry[] {
+  const settled = new Set(
+    entries.filter((e) => e.outcome !== 'deactivating').map((e) => `${e.executionId}\u0000${e.connection}`),
+  );
+  return entries.filter(
+    (e) => e.outcome !== 'deactivating' || !settled.has(`${e.executionId}\u0000${e.connection}`),
+  );
+}
+
 /** What a reactivation restores on one connection: the before-state of the last real deactivation. */
 export interface Restore {
   userId: string;

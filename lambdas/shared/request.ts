@@ -101,8 +101,32 @@ export interface NormalizedRequest {
   reactivate: boolean;
   /** A future-dated termination: the state machine waits until then (ISO 8601, UTC). */
   waitUntil?: string;
+  /**
+   * The same wait as steps of at most {@link WAIT_STEP_DAYS} days, ending at `waitUntil`:
+   * the state machine waits for each in turn. AWS could wait a year in one Wait state, but a
+   * local timer holds at most 24.8 days, and the same ASL runs in both.
+   */
+  waitSteps?: string[];
   /** Set when an HR event started the run: what makes a resent event a duplicate. */
   hrEvent?: { eventId: string; source: string; employeeId?: string; reason?: string; claimKey: string };
+}
+
+/** The longest single wait of a future-dated termination (a local timer holds 24.8 days). */
+export const WAIT_STEP_DAYS = 20;
+/**
+ * The furthest effectiveAt accepted: a Standard execution lives at most a year, so a wait
+ * beyond it would end in a timeout rather than an offboarding.
+ */
+export const MAX_WAIT_DAYS = 360;
+
+/** `until` as steps of at most WAIT_STEP_DAYS days from `now`, the last one `until` itself. */
+export function waitSteps(now: Date, until: Date): string[] {
+  const steps: string[] = [];
+  const step = WAIT_STEP_DAYS * 86_400_000;
+  for (let at = now.getTime() + step; at < until.getTime(); at += step)
+    steps.push(new Date(at).toISOString());
+  steps.push(until.toISOString());
+  return steps;
 }
 
 /**
@@ -110,7 +134,9 @@ export interface NormalizedRequest {
  * detail says `dryRun` or names `connections`. Its claim key is the person (employee id,
  * else email) and the effective date, so a resent event finds the first one's claim, while
  * a later termination (after a re-hire) does not. A dry run claims its own key (`#dry-run`):
- * trying an event first must not make the real one a duplicate.
+ * trying an event first must not make the real one a duplicate; so does an event limited to
+ * some connections (their names are in the key), so that it cannot make a later event for
+ * every connection a duplicate and leave the others on.
  */
 function fromTerminationEvent(
   raw: unknown,
@@ -133,16 +159,24 @@ function fromTerminationEvent(
     available,
   );
   const effectiveAt = detail.effectiveAt ? new Date(detail.effectiveAt) : undefined;
+  if (effectiveAt && effectiveAt.getTime() - now.getTime() > MAX_WAIT_DAYS * 86_400_000) {
+    throw new InvalidInputError(
+      `invalid HR event: detail.effectiveAt ${effectiveAt.toISOString()} is more than ${MAX_WAIT_DAYS} days ahead; ` +
+        'an execution cannot wait that long (Step Functions keeps one at most a year): send the event closer to the date',
+    );
+  }
   const who = (detail.employeeId ?? request.email).toLowerCase();
+  const only = detail.connections ? `#only:${[...new Set(detail.connections)].sort().join(',')}` : '';
+  const future = effectiveAt && effectiveAt > now ? effectiveAt : undefined;
   return {
     ...request,
-    ...(effectiveAt && effectiveAt > now ? { waitUntil: effectiveAt.toISOString() } : {}),
+    ...(future ? { waitUntil: future.toISOString(), waitSteps: waitSteps(now, future) } : {}),
     hrEvent: {
       eventId: id,
       source,
       ...(detail.employeeId ? { employeeId: detail.employeeId } : {}),
       ...(detail.reason ? { reason: detail.reason } : {}),
-      claimKey: `termination#${who}#${effectiveAt ? effectiveAt.toISOString().slice(0, 10) : 'now'}${request.dryRun ? '#dry-run' : ''}`,
+      claimKey: `termination#${who}#${effectiveAt ? effectiveAt.toISOString().slice(0, 10) : 'now'}${only}${request.dryRun ? '#dry-run' : ''}`,
     },
   };
 }

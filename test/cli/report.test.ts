@@ -51,18 +51,22 @@ describe('offboard report', () => {
     );
   });
 
-  it('--json holds the before-state, exactly as the vendor had it', async () => {
+  it('--json holds every entry, the write-ahead one included, with the before-state exactly as the vendor had it', async () => {
     const { stdout } = await run(['report', '--email', 'jane.doe@example.com', '--json']);
-    const { entries } = JSON.parse(stdout);
-    expect(entries.at(-1)).toMatchObject({ outcome: 'deactivated', before });
+    const { entries } = JSON.parse(stdout) as { entries: Array<{ outcome: string }> };
+    expect(entries.map((e) => e.outcome)).toEqual(['would-deactivate', 'deactivated', 'deactivating']);
+    expect(entries.find((e) => e.outcome === 'deactivated')).toMatchObject({ before });
+    expect(entries.find((e) => e.outcome === 'deactivating')).toMatchObject({ before });
   });
 
   it('--format csv gives auditors one row per entry', async () => {
     const { stdout } = await run(['report', '--email', 'jane.doe@example.com', '--format', 'csv']);
     const [header, ...rows] = stdout.split('\n');
     expect(header).toBe('at,email,connection,type,outcome,userId,dryRun,executionId,error,before');
-    expect(rows).toHaveLength(2);
+    // Every entry, as --json: the write-ahead entry is evidence too.
+    expect(rows).toHaveLength(3);
     expect(rows[1]).toContain(',deactivated,1002,false,');
+    expect(rows[2]).toContain(',deactivating,1002,false,');
     expect(rows[1]).toContain('""PROFILE_ID"":7');
   });
 

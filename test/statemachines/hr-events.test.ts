@@ -95,6 +95,28 @@ describe('an HR event', () => {
     expect(box.users.get(1002)?.ACTIVE).toBe(false);
   });
 
+  it('30 days ahead, waits for real: a local timer does not overflow into switching the account off at once', async () => {
+    // Prepare: no shortened wait here. Node's timers hold at most 24.8 days; a longer one
+    // fires after 1 ms, which would switch Jane off weeks early.
+    const { box, ledger, connections } = await setUp();
+    const effectiveAt = new Date(Date.now() + 30 * 86_400_000).toISOString();
+    const stop = new AbortController();
+    // Act: let it wait for half a second, then stop it, as an operator would StopExecution.
+    const running = runLocally({
+      connections,
+      ledger,
+      signal: stop.signal,
+      input: terminated({ email: 'jane.doe@example.com', effectiveAt }),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    stop.abort();
+    const result = await running;
+    // Assess: still waiting when stopped; nothing sent to the vendor.
+    expect(result).toMatchObject({ ok: false, error: { name: 'Execution.Aborted' } });
+    expect(box.requests).toEqual([]);
+    expect(box.users.get(1002)?.ACTIVE).toBe(true);
+  });
+
   it('dated in the past means now: no wait at all', async () => {
     const { ledger, connections } = await setUp();
     // Were the Wait entered, this run would take a minute and the test would time out.

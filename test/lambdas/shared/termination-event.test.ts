@@ -184,3 +184,38 @@ describe('normalizeInput with an HR event', () => {
     ).toThrow(/detail\.effectiveAt: effectiveAt must be an ISO 8601 date-time/);
   });
 });
+
+describe('a future-dated termination', () => {
+  it('waits in steps of at most 20 days that end exactly at effectiveAt', () => {
+    // Act
+    const request = normalizeInput(
+      event({ email: 'jane@example.com', effectiveAt: '2027-01-07T12:00:00Z' }),
+      connections,
+      now,
+    );
+    // Assess: 45 days ahead: two 20-day steps, then the date itself.
+    expect(request.waitUntil).toBe('2027-01-07T12:00:00.000Z');
+    expect(request.waitSteps).toEqual([
+      '2026-12-13T12:00:00.000Z',
+      '2027-01-02T12:00:00.000Z',
+      '2027-01-07T12:00:00.000Z',
+    ]);
+  });
+
+  it('is refused, naming why, when it is further ahead than an execution can wait', () => {
+    const error = refusal(event({ email: 'jane@example.com', effectiveAt: '2028-01-01T00:00:00Z' }));
+    expect(error.name).toBe(ERROR_NAMES.invalidInput);
+    expect(error.message).toContain('more than 360 days ahead');
+  });
+
+  it('an event limited to some connections claims apart from one for every connection', () => {
+    const all = normalizeInput(event({ email: 'jane@example.com' }), connections, now);
+    const some = normalizeInput(
+      event({ email: 'jane@example.com', connections: ['wiki'] }),
+      connections,
+      now,
+    );
+    expect(some.hrEvent?.claimKey).not.toBe(all.hrEvent?.claimKey);
+    expect(some.hrEvent?.claimKey).toContain('#only:wiki');
+  });
+});
