@@ -6,12 +6,13 @@ import { z } from 'zod';
 import { InvalidInputError } from '../lambdas/shared/errors';
 import { parsePeople } from '../lambdas/shared/people';
 import { normalizeInput, offboardRequestSchema, TERMINATION_DETAIL_TYPE } from '../lambdas/shared/request';
+import type { OffboardSummary } from '../lambdas/shared/summary';
 import { parseJson, stripControl } from '../lambdas/shared/text';
 import { type ConfigFile, ConfigFileError, loadConfigFile } from '../lib/config';
 import { runAuditLocally } from '../local/audit';
 import { runBulkLocally } from '../local/bulk';
 import { type PreparedConnections, prepareConnections, SANDBOX_STARTERS } from '../local/connections';
-import { openLocalLedger } from '../local/ledger';
+import { type LocalLedger, openLedgerFor, openLocalLedger } from '../local/ledger';
 import { type LocalRunResult, type ProgressEvent, runLocally } from '../local/runner';
 import { LocalTaskStore, type PersonTask, type PersonTaskResult } from '../local/tasks';
 import { formatLedger, formatLedgerCsv, formatProgress, formatSummary } from './format';
@@ -350,8 +351,7 @@ async function offboardMany(
   json: boolean,
   io: Io,
 ): Promise<number> {
-  const prepared = await prepareConnections(config);
-  const local = await openLocalLedger();
+  const { prepared, local } = await prepareRun(config, io);
   try {
     const started = performance.now();
     const bulk = await runBulkLocally({
@@ -396,19 +396,51 @@ async function offboardMany(
 }
 
 async function offboard(config: ConfigFile, input: unknown, json: boolean, io: Io): Promise<number> {
-  const prepared = await prepareConnections(config);
-  const local = await openLocalLedger();
+  const { prepared, local } = await prepareRun(config, io);
   try {
+    let published: OffboardSummary | undefined;
     const result = await runLocally({
       connections: prepared.connections,
       input,
       onProgress: json ? undefined : progressPrinter(io.err),
       askPerson: askPersonFor(prepared, io.err),
       ledger: local.ledger,
+      onResultEvent: (event) => {
+        published = event.detail as OffboardSummary;
+      },
     });
-    return report(result, json, io);
+    return report(result, json, io, published);
   } finally {
     await Promise.all([prepared.close(), local.close()]);
+  }
+}
+
+/**
+ * The ledger of a run: the real one for real vendors; for the built-in sandboxes one in
+ * memory (they start afresh with every command, and their evidence must never mix with real
+ * evidence), which the command says.
+ */
+async function ledgerFor(prepared: PreparedConnections, io: Io): Promise<LocalLedger> {
+  const local = await openLedgerFor(prepared);
+  if (local.where === 'memory' && prepared.sandboxes.size > 0) {
+    io.err(
+      'offboard: built-in sandboxes: this run is recorded in memory only, never in the ledger of real runs',
+    );
+  }
+  return local;
+}
+
+/** The connections of a run (sandboxes started) and its ledger; nothing left open when either fails. */
+async function prepareRun(
+  config: ConfigFile,
+  io: Io,
+): Promise<{ prepared: PreparedConnections; local: LocalLedger }> {
+  const prepared = await prepareConnections(config);
+  try {
+    return { prepared, local: await ledgerFor(prepared, io) };
+  } catch (error) {
+    await prepared.close();
+    throw error;
   }
 }
 
@@ -443,7 +475,20 @@ function askPersonFor(prepared: PreparedConnections, write: (text: string) => vo
   };
 }
 
-function report(result: LocalRunResult, json: boolean, io: Io): number {
+function report(result: LocalRunResult, json: boolean, io: Io, published?: OffboardSummary): number {
+  if (!result.ok && published) {
+    // The offboarding ran, and its summary went out, but its evidence is not in the ledger:
+    // say both, and fail loudly.
+    if (json) io.out(JSON.stringify({ ...published, error: result.error }, null, 2));
+    else {
+      io.out(`\n${formatSummary(published)}`);
+      io.err(
+        `offboard: ${stripControl(`${result.error.name}: ${result.error.message}`)}: the accounts are as shown above, ` +
+          'but the ledger does not hold this run; keep this output as its evidence',
+      );
+    }
+    return EXIT.failed;
+  }
   if (!result.ok) {
     // The state machine refused the input (Input.Invalid) before any vendor call.
     if (json) io.out(JSON.stringify({ error: result.error }, null, 2));
@@ -653,8 +698,7 @@ async function auditCommand(args: string[], io: Io): Promise<number> {
   });
   if (typeof values.config !== 'string') throw new UsageError('audit: --config <file> is required');
   const config = loadConfig(values.config, io);
-  const prepared = await prepareConnections(config);
-  const local = await openLocalLedger();
+  const { prepared, local } = await prepareRun(config, io);
   try {
     const result = await runAuditLocally({
       connections: prepared.connections,

@@ -20,9 +20,16 @@ import {
   runLocally,
 } from './runner';
 
-/** One bulk run: the totals, and every person's own summary. */
+/** A person whose execution itself failed (as the deployed bulk run's "Person failed" records it). */
+export interface FailedPerson {
+  email: string;
+  status: 'failed';
+  error: { Error: string; Cause: string };
+}
+
+/** One bulk run: the totals, and every person's own summary (or why their execution failed). */
 export interface LocalBulkResult extends BulkSummary {
-  results: OffboardSummary[];
+  results: Array<OffboardSummary | FailedPerson>;
 }
 
 export interface BulkOptions extends Omit<LocalRunOptions, 'input'> {
@@ -44,7 +51,7 @@ export interface BulkOptions extends Omit<LocalRunOptions, 'input'> {
  */
 export async function runBulkLocally(options: BulkOptions): Promise<LocalBulkResult> {
   const { emails, dryRun = false, connectionNames, concurrency = 10, onPersonDone, ...run } = options;
-  const results: OffboardSummary[] = new Array(emails.length);
+  const results: Array<OffboardSummary | FailedPerson> = new Array(emails.length);
   let next = 0;
   let done = 0;
   const worker = async () => {
@@ -53,16 +60,32 @@ export async function runBulkLocally(options: BulkOptions): Promise<LocalBulkRes
       const email = emails[index] as string;
       const input: Record<string, unknown> = { email, dryRun };
       if (connectionNames) input.connections = connectionNames;
-      const result = await runLocally({ ...run, input });
-      // Input was checked up front, so a refused execution here is a bug worth seeing.
-      if (!result.ok) throw new Error(`offboarding ${email}: ${result.error.name}: ${result.error.message}`);
-      results[index] = result.summary;
-      onPersonDone?.(result.summary, ++done);
+      // The evidence of an execution that fails after its summary (the ledger could not be
+      // written) is still told: it is what the result event carried.
+      let published: OffboardSummary | undefined;
+      const result = await runLocally({
+        ...run,
+        input,
+        onResultEvent: (event) => {
+          published = event.detail as OffboardSummary;
+          run.onResultEvent?.(event);
+        },
+      });
+      // One person's failed execution does not stop the others: it is listed, as deployed.
+      results[index] = result.ok
+        ? result.summary
+        : { email, status: 'failed', error: { Error: result.error.name, Cause: result.error.message } };
+      onPersonDone?.(result.ok ? result.summary : (published ?? failedSummary(email, dryRun)), ++done);
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, emails.length) }, worker));
 
   return { ...summarizeBulk({ dryRun, results }), results };
+}
+
+/** What the progress line shows for a person whose execution failed before it had a summary. */
+function failedSummary(email: string, dryRun: boolean): OffboardSummary {
+  return { email, dryRun, status: 'failed', connections: [] };
 }
 
 /** The deployed bulk workflow's definition: executed locally on its inline path. */

@@ -10,6 +10,7 @@ import {
   verified,
 } from '../lambdas/shared/evidence';
 import type { Ledger } from '../lambdas/shared/ledger';
+import { ConfigFileError } from '../lib/config';
 import { SqliteLedger } from './sqlite-ledger';
 
 /** Where local runs keep their ledger, unless OFFBOARD_LEDGER_DIR says otherwise. */
@@ -87,4 +88,25 @@ export class FileBlobStore implements BlobStore {
   #path(ref: BlobRef): string {
     return join(this.dir, `${ref.sha256}.json`);
   }
+}
+
+/**
+ * The ledger for a run on these connections: the real one (on disk) when every connection
+ * is a real vendor, one in memory when every connection is a built-in sandbox. A config that
+ * mixes the two is refused: the sandboxes start afresh with every command, so their evidence
+ * must never sit beside real evidence (an audit would take every sandbox account for drift),
+ * and one run writes one ledger.
+ */
+export async function openLedgerFor(prepared: {
+  connections: ReadonlyArray<{ ref: { name: string } }>;
+  sandboxes: ReadonlyMap<string, unknown>;
+}): Promise<LocalLedger> {
+  const sandboxed = prepared.connections.filter((c) => prepared.sandboxes.has(c.ref.name));
+  if (sandboxed.length === 0) return openLocalLedger();
+  if (sandboxed.length === prepared.connections.length) return openLocalLedger(null);
+  const real = prepared.connections.filter((c) => !prepared.sandboxes.has(c.ref.name));
+  throw new ConfigFileError(
+    `this config mixes built-in sandboxes (${sandboxed.map((c) => c.ref.name).join(', ')}: no baseUrl) with real vendors ` +
+      `(${real.map((c) => c.ref.name).join(', ')}); run them from separate configs, so that sandbox evidence never mixes with real evidence`,
+  );
 }
