@@ -1,8 +1,9 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ERROR_NAMES } from '../../lambdas/shared/errors';
 import { openLocalLedger } from '../../local/ledger';
 import { type LocalConnection, runLocally } from '../../local/runner';
 import { SCIM_SANDBOX_TOKEN, startScimSandbox } from '../../sandboxes/scim';
+import { countCases } from './tally';
 import { CONTROL_CHARACTERS, type HostileVendor, JANE, SURFACES, secretForms, startVendor } from './vendors';
 
 /**
@@ -148,12 +149,7 @@ const opened: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((o) => o.close()));
 });
-let tried = 0;
-afterAll(() => {
-  console.log(
-    `hostile suite: ${tried} faulty-vendor cases tried (${FAULTS.length} faults × ${SURFACES.length} surfaces)`,
-  );
-});
+countCases(`faulty-vendor cases (${FAULTS.length} faults × ${SURFACES.length} surfaces)`);
 
 describe('hostile suite: faulty vendors', () => {
   it.each(cases)('%s: %s', async (surface, _name, fault) => {
@@ -176,7 +172,6 @@ describe('hostile suite: faulty vendors', () => {
       retryPauseMs: 0,
       ...(vendor.askPerson ? { askPerson: vendor.askPerson } : {}),
     });
-    tried++;
 
     // Assess: a summary, whatever happened.
     expect(result.ok).toBe(true);

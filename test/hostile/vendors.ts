@@ -57,7 +57,8 @@ export async function startVendor(type: 'insightly' | 'scim' | 'rapid7-insightvm
         secrets: ['sandbox-api-key'],
         janeId: '1002',
         readPath: /\/Users\/1002$/,
-        listPath: /\/Users$/,
+        // The search, or the plain list it falls back to.
+        listPath: /\/Users(\/Search)?$/,
         write: { method: 'PUT', path: /\/Users$/ },
         janeIsOff: () => box.users.get(1002)?.ACTIVE === false,
       });

@@ -1,10 +1,11 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ERROR_NAMES } from '../../lambdas/shared/errors';
 import { openLocalLedger } from '../../local/ledger';
 import { type ProgressEvent, runLocally } from '../../local/runner';
 import type { InsightlySandbox, InsightlyUser } from '../../sandboxes/insightly';
 import type { InsightvmSandbox, InsightvmUser } from '../../sandboxes/rapid7-insightvm';
 import type { ScimSandbox, ScimUser } from '../../sandboxes/scim';
+import { countCases } from './tally';
 import { type HostileVendor, JANE, startVendor } from './vendors';
 
 /**
@@ -137,12 +138,7 @@ const opened: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((o) => o.close()));
 });
-let tried = 0;
-afterAll(() => {
-  console.log(
-    `hostile suite: ${tried} wrong-person traps tried (${TRAPS.length} traps × ${SURFACES_THAT_WRITE.length} surfaces, and more below)`,
-  );
-});
+countCases('wrong-person traps');
 
 async function run(vendor: HostileVendor, onProgress?: (event: ProgressEvent) => void) {
   const local = await openLocalLedger(null);
@@ -154,7 +150,6 @@ async function run(vendor: HostileVendor, onProgress?: (event: ProgressEvent) =>
     retryPauseMs: 0,
     ...(onProgress ? { onProgress } : {}),
   });
-  tried++;
   if (!result.ok) throw new Error(`the run itself failed: ${result.error.name}: ${result.error.message}`);
   return result.summary.connections[0];
 }
@@ -211,7 +206,6 @@ describe('hostile suite: wrong-person traps', () => {
       ledger: local.ledger,
       retryPauseMs: 0,
     });
-    tried++;
     // Assess
     const outcome = result.ok ? result.summary.connections[0] : undefined;
     expect(outcome?.error?.name).toBe(ERROR_NAMES.protected);

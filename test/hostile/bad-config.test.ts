@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT, main } from '../../cli/main';
 import { type InsightlySandbox, startInsightlySandbox } from '../../sandboxes/insightly';
+import { countCases } from './tally';
 
 /**
  * The config file as an operator writes it, mistakes included: every mistake is exit 2
@@ -39,6 +40,8 @@ const offboardJane = (config: string) => run(['run', '--config', config, '--emai
 afterEach(async () => {
   await Promise.all(sandboxes.splice(0).map((b) => b.close()));
 });
+
+countCases('bad configs and secrets');
 
 describe('a secret file that is not the JSON its type needs', () => {
   it('not JSON at all: named by line and column, its text never shown', async () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT, main } from '../../cli/main';
 import { type InsightlySandbox, startInsightlySandbox } from '../../sandboxes/insightly';
+import { countCases } from './tally';
 
 /**
  * Bad input is refused, all of it, before anything is sent: each story below calls the
@@ -53,6 +54,8 @@ const event = (fields: Record<string, unknown>, detail: Record<string, unknown> 
 afterEach(async () => {
   await Promise.all(sandboxes.splice(0).map((b) => b.close()));
 });
+
+countCases('bad inputs (command line, events, files)');
 
 describe('a single-value option given twice', () => {
   // Each line would run today, with the last value silently winning.
