@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ERROR_NAMES } from '../../lambdas/shared/errors';
 import { openLocalLedger } from '../../local/ledger';
@@ -201,6 +204,42 @@ describe('the before-state is never lost', () => {
       retryPauseMs: 0,
     });
     // Assess: the write-ahead entry held the before-state; the account is back as it was.
+    expect(restore.ok && restore.summary.connections[0]?.outcome).toBe('reactivated');
+    expect({ ...box.users.get(1002), DATE_UPDATED_UTC: '' }).toEqual({ ...before, DATE_UPDATED_UTC: '' });
+  });
+
+  it('a record too large for one ledger item is kept whole beside the ledger, and restores whole', async () => {
+    // Prepare: Jane's record holds 450 KB (DynamoDB takes 400 KB an item; a state payload 256 KB).
+    const box = await startInsightlySandbox();
+    const dir = mkdtempSync(join(tmpdir(), 'offboard-large-'));
+    const local = await openLocalLedger(dir);
+    opened.push(box, local);
+    const connections: LocalConnection[] = [
+      { ref: { name: 'crm', type: 'insightly', baseUrl: box.baseUrl }, secret: { apiKey: KEY } },
+    ];
+    const jane = box.users.get(1002);
+    if (jane) box.users.set(1002, { ...jane, LAST_NAME: 'D'.repeat(450_000) });
+    const before = structuredClone(box.users.get(1002));
+
+    // Act
+    const offboarding = await runLocally({ connections, ledger: local.ledger, input: { email: JANE } });
+
+    // Assess: off; the ledger points at the record, which is on disk, whole.
+    expect(offboarding.ok && offboarding.summary.connections[0]?.outcome).toBe('deactivated');
+    const outcome = (await local.ledger.history(JANE)).find((e) => e.outcome === 'deactivated');
+    expect(outcome?.before).toBeUndefined();
+    expect(outcome?.beforeRef?.bytes).toBeGreaterThan(450_000);
+    expect(existsSync(join(dir, 'evidence', `${outcome?.beforeRef?.sha256}.json`))).toBe(true);
+    expect(await local.ledger.blobs().get(outcome?.beforeRef as never)).toEqual(before);
+
+    // Act: undo it.
+    const restore = await runLocally({
+      connections,
+      ledger: local.ledger,
+      input: { email: JANE, reactivate: true },
+    });
+
+    // Assess
     expect(restore.ok && restore.summary.connections[0]?.outcome).toBe('reactivated');
     expect({ ...box.users.get(1002), DATE_UPDATED_UTC: '' }).toEqual({ ...before, DATE_UPDATED_UTC: '' });
   });
