@@ -33,12 +33,7 @@ export async function run(): Promise<SectionResult> {
   const gainsight = await startGainsightSandbox({
     users: [
       ...GAINSIGHT_USERS,
-      ...emails.map((email, i) => ({
-        email,
-        firstName: 'Leaver',
-        lastName: String(i),
-        role: 'Standard User',
-      })),
+      ...emails.map((Email, i) => ({ Email, FirstName: 'Leaver', LastName: String(i) })),
     ],
     rateLimit: GAINSIGHT_WINDOW,
   });

@@ -91,8 +91,9 @@ export async function run(): Promise<SectionResult> {
       'Each run starts a fresh sandbox on a new port, so per-warm-Lambda caches (keyed by base URL and credential) ' +
         'start empty: "deactivated" is the first offboarding a cold function does. "deactivated (warm)" offboards a ' +
         `second person (${SECOND_LEAVER}) on the same sandbox right after, in the same process, as a warm Lambda would.`,
-      'Lookups that list users (rapid7-insightvm, gainsight: no email filter) read one page here (the sandboxes hold ' +
-        'under 10 users); a real tenant adds one GET per 500 (InsightVM) or 1,000 (Gainsight) users.',
+      'Lookups that list users (rapid7-insightvm: no email filter) read one page here (the sandboxes hold under 10 ' +
+        'users); a real console adds one GET per 500 users. Gainsight filters its list on Email, so one request finds ' +
+        'the person whatever the tenant size.',
       ...(unexpected.length > 0
         ? [
             `UNEXPECTED outcomes: ${unexpected.map((m) => `${m.type}/${m.case} gave ${m.outcome}`).join(', ')}`,

@@ -1,12 +1,25 @@
 /**
- * A built-in Gainsight REST sandbox: a real HTTP server on 127.0.0.1 that answers the user
- * management endpoints (`/v1/users`) the way the Gainsight User Management API guide
- * describes them: `Accesskey` header auth, `page`/`pageSize` paging capped at 1000, the
- * `{result, data, totalCount}` envelope, a DELETE that only deactivates, and a PUT whose
- * semantics (full replacement or partial update) depend on the tenant's API version and are
- * therefore selectable. Gainsight limits these APIs in fixed windows (100 requests an hour),
- * answering 429 without Retry-After; the sandbox can do the same on a small scale.
+ * A built-in Gainsight sandbox: a real HTTP server on 127.0.0.1 that answers Gainsight's own
+ * User Management API as the vendor documents it (vendor-contracts/gainsight/README.md,
+ * Gainsight support, "User Management APIs"), not the seed guide's `/v1/users/{userId}` API,
+ * which Gainsight does not document and which answers 404 here like any unknown route:
+ *
+ * - `accesskey` header; every answer in the `{result, errorCode, errorDesc, requestId, data,
+ *   message}` envelope;
+ * - `POST /v1/users/services/list`: `select`, `where` (conditions with `EQ`, `NE`, `IN`,
+ *   `CONTAINS`, `STARTS_WITH`, joined by an `expression` of aliases, `AND`, `OR` and
+ *   parentheses), `orderBy`, 0-based `page`, `limit` and `includeTotal`; PascalCase fields;
+ * - `PUT /v1/users/services/status?status=true|false` with a JSON array of up to 50 Gsids:
+ *   per-record errors (an unknown Gsid) inside `data` of an answer that says `result: true`,
+ *   and `result: false` with `GU_2402` when no record could be updated;
+ * - fixed windows of 100 requests an hour and 1,000 a day (`GU_2400`, HTTP 429 by default),
+ *   counted from the sandbox's start on an injectable clock.
+ *
+ * What the document leaves open (page base, where the rows and the per-record errors sit in
+ * `data`) is chosen as vendor-contracts/gainsight/SOURCE.md explains. Faults, lagging reads
+ * and latency come from the kit, as for every sandbox.
  */
+import { randomUUID } from 'node:crypto';
 import {
   type SandboxAnswer as Answer,
   Faults,
@@ -23,65 +36,92 @@ import {
   startSandboxServer,
 } from './kit';
 
-/** A user as `GET /v1/users/{userId}` answers it (the guide's data model, every field present). */
+/** A user of the GS User object, as the list answers it with every field selected. */
 export interface GainsightUser {
-  userId: string;
-  email: string;
-  firstName: string;
-  lastName: string;
-  name: string | null;
-  isActive: boolean;
-  role: string;
-  userType: string | null;
-  phone: string | null;
-  title: string | null;
-  department: string | null;
-  managerId: string | null;
-  timezone: string | null;
-  locale: string | null;
-  externalId: string | null;
-  groups: string[];
-  customAttributes: Record<string, unknown>;
+  /** The user's id: 36 characters, `1P01…`. */
+  Gsid: string;
+  Name: string | null;
+  FirstName: string | null;
+  LastName: string | null;
+  Email: string;
+  SFDCUserName: string | null;
+  SfdcUserId: string | null;
+  IsActiveUser: boolean;
+  IsSuperAdmin: boolean;
+  /** `Full`, `Viewer`, `Viewer_Analytics`, `Internal_Collaborator`. */
+  LicenseType: string | null;
+  /** `Internal` or `External`. */
+  SystemType: string | null;
+  /** The manager's Gsid. */
+  Manager: string | null;
+  Timezone: string | null;
+  Title: string | null;
+  Locale: string | null;
+  /** `MM/dd/yyyy HH:mm:ss`, UTC, as Gainsight writes dates. */
+  CreatedDate: string;
+  CreatedBy: string | null;
+  ModifiedDate: string;
+  ModifiedBy: string | null;
 }
 
-/** An initial user: the email is required, the rest defaults; userId is assigned from u1001. */
-export type GainsightUserSeed = Partial<GainsightUser> & { email: string };
+/** A user field name. */
+export type GainsightField = keyof GainsightUser;
+
+/** Every field the sandbox models, in the order a record lists them. */
+export const GAINSIGHT_FIELDS: readonly GainsightField[] = [
+  'Gsid',
+  'Name',
+  'FirstName',
+  'LastName',
+  'Email',
+  'SFDCUserName',
+  'SfdcUserId',
+  'IsActiveUser',
+  'IsSuperAdmin',
+  'LicenseType',
+  'SystemType',
+  'Manager',
+  'Timezone',
+  'Title',
+  'Locale',
+  'CreatedDate',
+  'CreatedBy',
+  'ModifiedDate',
+  'ModifiedBy',
+];
+
+/** An initial user: `Email` is required, the rest defaults; a Gsid is assigned from {@link gsidOf}(1001). */
+export type GainsightUserSeed = Partial<GainsightUser> & { Email: string };
 
 /** An injected answer: the next `times` requests that match get it instead of the real one. */
 export interface GainsightFault extends SandboxFault {
-  /** Raw response text, so malformed JSON can be served. Default `{"result":false,"message":"..."}`. */
+  /** Raw response text, so malformed JSON can be served. Default the envelope with `result: false`. */
   body?: string;
 }
 
-/** A fixed window: at most `limit` accepted requests per `windowMs`, windows counted from start. */
-export type GainsightRateWindow = RateWindow;
-
-/**
- * How a PUT treats the fields its body leaves out. `full`: reset to their defaults (a
- * required field left out is refused with 400). `partial`: kept as stored.
- */
-export type GainsightPutMode = 'full' | 'partial';
-
-/** How the sandbox starts and misbehaves. Every option defaults to a well-behaved server. */
+/** How the sandbox starts and misbehaves. Every option defaults to a well-behaved tenant. */
 export interface GainsightSandboxOptions {
   /** Initial users. Default SAMPLE_USERS. */
   users?: readonly GainsightUserSeed[];
   /** Access keys the tenant accepts. Default `[GAINSIGHT_SANDBOX_ACCESS_KEY]`. */
   accessKeys?: readonly string[];
-  /** Role names a user may have (the seeds' roles are always added). Default DEFAULT_ROLES. */
-  roles?: readonly string[];
-  /** PUT semantics, which the guide says vary by API version. Default `full` (the harsher). */
-  putMode?: GainsightPutMode;
   /**
-   * Fixed-window limits (Gainsight: 100 an hour and 1,000 a day). Above any of them: 429
-   * without Retry-After; refused requests do not count. Default unlimited.
+   * Fixed windows counted from the start (Gainsight: 100 an hour and 1,000 a day, the
+   * default). Above any of them: `GU_2400`, without Retry-After; refused requests count in
+   * none. `false`: unlimited.
    */
-  rateLimit?: GainsightRateWindow | readonly GainsightRateWindow[];
+  rateLimit?: RateWindow | readonly RateWindow[] | false;
   /** Milliseconds since some origin, for the rate windows. Default `performance.now`. */
   now?: () => number;
+  /** The HTTP status that carries `GU_2400`. Default 429; some answers carry it with 200. */
+  throttleStatus?: 200 | 429;
+  /** The largest `limit` served: a larger one is quietly lowered. Default 1000. */
+  maxLimit?: number;
+  /** Answer every list as if it had no `where`: a server filter is a hint, not a promise. Default false. */
+  ignoreWhere?: boolean;
   /** Fixed delay before every answer, in milliseconds. Default 0. */
   latencyMs?: number;
-  /** After a PUT or DELETE, the next N `GET /v1/users/{id}` of that user still answer the old record. */
+  /** After a status change, the next N lists that return that user still show the old record. */
   verifyLag?: number;
   faults?: GainsightFault[];
 }
@@ -91,121 +131,270 @@ export type GainsightRequestRecord = SandboxRequestRecord;
 
 /** A running sandbox. */
 export interface GainsightSandbox extends SandboxControls<GainsightFault, GainsightRequestRecord> {
-  /** `http://127.0.0.1:PORT`: the tenant URL, as `https://{domain}.gainsightcloud.com` would be. */
+  /** `http://127.0.0.1:PORT`: the tenant URL, as `https://acme.gainsightcloud.com` would be. */
   baseUrl: string;
-  /** Live state, by userId: tests may read and change it between requests. */
+  /** Live state, by Gsid: tests may read and change it between requests. */
   users: Map<string, GainsightUser>;
-  /** Every request, in arrival order (DELETEs included: the connector must never send one). */
-  requests: GainsightRequestRecord[];
 }
 
 /** The access key the sandbox accepts unless told otherwise. */
 export const GAINSIGHT_SANDBOX_ACCESS_KEY = 'sandbox-access-key';
-/** Roles every sandbox tenant has. */
-export const DEFAULT_ROLES: readonly string[] = ['Admin', 'Standard User', 'Read Only User'];
-/** The guide's page size cap: a larger `pageSize` is quietly lowered. */
-export const GAINSIGHT_MAX_PAGE_SIZE = 1000;
-const DEFAULT_PAGE_SIZE = 100;
+/** Gainsight's documented limits for the User Management APIs, fixed windows. */
+export const GAINSIGHT_RATE_LIMITS: readonly RateWindow[] = [
+  { limit: 100, windowMs: 3_600_000 },
+  { limit: 1000, windowMs: 86_400_000 },
+];
+/** Users a status call may name (the document: "up to 50 users per call"). */
+export const GAINSIGHT_MAX_STATUS_GSIDS = 50;
+/** `limit` when a list gives none. */
+export const GAINSIGHT_DEFAULT_LIMIT = 100;
+/** The operators the document names. */
+export const GAINSIGHT_OPERATORS = ['EQ', 'NE', 'IN', 'CONTAINS', 'STARTS_WITH'] as const;
+type Operator = (typeof GAINSIGHT_OPERATORS)[number];
 
-/** The fields a PUT may carry; `?` marks a nullable one. `userId` is immutable (see putUser). */
-const WRITABLE = {
-  email: 'string',
-  firstName: 'string',
-  lastName: 'string',
-  name: 'string?',
-  isActive: 'boolean',
-  role: 'string',
-  userType: 'string?',
-  phone: 'string?',
-  title: 'string?',
-  department: 'string?',
-  managerId: 'string?',
-  timezone: 'string?',
-  locale: 'string?',
-  externalId: 'string?',
-  groups: 'array',
-  customAttributes: 'object',
-} as const;
-/** What a full PUT refuses to lose, as a create does. */
-const REQUIRED = ['email', 'firstName', 'lastName', 'role'] as const;
+/** A Gsid of the sandbox's own: `1P01SBX` and the number, 36 characters like Gainsight's. */
+export const gsidOf = (n: number): string => `1P01SBX${String(n).padStart(29, '0')}`;
+/** The user the access key acts as: `ModifiedBy` of every change made through the API. */
+export const GAINSIGHT_API_USER = gsidOf(1);
+/** Jane Doe, the demo's leaver. */
+export const JANE_GSID = gsidOf(123);
 
-/** Fills what a seed leaves out with the defaults a full PUT also falls back to. */
-function completeUser(seed: GainsightUserSeed, userId: string): GainsightUser {
-  const firstName = seed.firstName ?? '';
-  const lastName = seed.lastName ?? '';
+const SEEDED_AT = '01/03/2025 09:00:00';
+
+/** A date as Gainsight writes it: `MM/dd/yyyy HH:mm:ss`, UTC. */
+export function gainsightDate(date: Date): string {
+  const two = (n: number) => String(n).padStart(2, '0');
+  return (
+    `${two(date.getUTCMonth() + 1)}/${two(date.getUTCDate())}/${date.getUTCFullYear()} ` +
+    `${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:${two(date.getUTCSeconds())}`
+  );
+}
+
+/** Fills what a seed leaves out. */
+function completeUser(seed: GainsightUserSeed, Gsid: string): GainsightUser {
+  const FirstName = seed.FirstName ?? null;
+  const LastName = seed.LastName ?? null;
+  const created = seed.CreatedDate ?? SEEDED_AT;
   return {
-    userId,
-    email: seed.email,
-    firstName,
-    lastName,
-    // The guide: derived from firstName + lastName if not provided.
-    name: seed.name ?? (`${firstName} ${lastName}`.trim() || null),
-    isActive: seed.isActive ?? true,
-    role: seed.role ?? 'Standard User',
-    userType: seed.userType ?? null,
-    phone: seed.phone ?? null,
-    title: seed.title ?? null,
-    department: seed.department ?? null,
-    managerId: seed.managerId ?? null,
-    timezone: seed.timezone ?? null,
-    locale: seed.locale ?? null,
-    externalId: seed.externalId ?? null,
-    groups: [...(seed.groups ?? [])],
-    customAttributes: { ...(seed.customAttributes ?? {}) },
+    Gsid,
+    Name: seed.Name ?? ([FirstName, LastName].filter(Boolean).join(' ') || null),
+    FirstName,
+    LastName,
+    Email: seed.Email,
+    SFDCUserName: seed.SFDCUserName ?? null,
+    SfdcUserId: seed.SfdcUserId ?? null,
+    IsActiveUser: seed.IsActiveUser ?? true,
+    IsSuperAdmin: seed.IsSuperAdmin ?? false,
+    LicenseType: seed.LicenseType ?? 'Full',
+    SystemType: seed.SystemType ?? 'Internal',
+    Manager: seed.Manager ?? null,
+    Timezone: seed.Timezone ?? null,
+    Title: seed.Title ?? null,
+    Locale: seed.Locale ?? null,
+    CreatedDate: created,
+    CreatedBy: seed.CreatedBy ?? GAINSIGHT_API_USER,
+    ModifiedDate: seed.ModifiedDate ?? created,
+    ModifiedBy: seed.ModifiedBy ?? GAINSIGHT_API_USER,
   };
 }
 
-const sample = (userId: string, firstName: string, lastName: string, email: string, extra = {}) =>
-  completeUser({ userType: 'Internal', locale: 'en-US', firstName, lastName, email, ...extra }, userId);
+const sample = (n: number, FirstName: string, LastName: string, Email: string, extra = {}) =>
+  completeUser({ FirstName, LastName, Email, Locale: 'en_US', ...extra }, gsidOf(n));
 
 /**
- * The demo tenant. u101 is the administrator; jane.doe (u123) is the leaver, with every
- * optional field set so that a careless PUT visibly wipes them; u124 is already inactive.
+ * The demo tenant. Alex is the administrator; Jane Doe is the leaver, with every optional
+ * field set; Gary is already inactive.
  */
 export const SAMPLE_USERS: ReadonlyArray<Readonly<GainsightUser>> = [
-  sample('u101', 'Alex', 'Admin', 'admin@example.com', {
-    role: 'Admin',
-    title: 'Gainsight Administrator',
-    department: 'Operations',
-    timezone: 'America/New_York',
+  sample(101, 'Alex', 'Admin', 'admin@example.com', {
+    IsSuperAdmin: true,
+    Title: 'Gainsight Administrator',
+    Timezone: 'America/New_York',
+    SFDCUserName: 'admin@example.com',
+    SfdcUserId: '0051K00000A0AdmAAA',
   }),
-  sample('u123', 'Jane', 'Doe', 'jane.doe@example.com', {
-    role: 'Standard User',
-    phone: '+1 415 555 0123',
-    title: 'Customer Success Manager',
-    department: 'Customer Success',
-    managerId: 'u101',
-    timezone: 'America/Los_Angeles',
-    locale: 'en-GB',
-    externalId: '00u1jane0doe',
-    groups: ['CSM West', 'Renewals'],
-    customAttributes: { costCenter: 'CS-200', region: 'West', seniority: 3 },
+  sample(123, 'Jane', 'Doe', 'jane.doe@example.com', {
+    SFDCUserName: 'jane.doe@example.com.prod',
+    SfdcUserId: '0051K00000A6JaneAA',
+    Manager: gsidOf(101),
+    Timezone: 'America/Los_Angeles',
+    Title: 'Customer Success Manager',
+    Locale: 'en_GB',
+    ModifiedDate: '09/15/2025 10:02:08',
   }),
-  sample('u124', 'Gary', 'Gone', 'already.gone@example.com', { isActive: false, department: 'Sales' }),
-  sample('u125', 'Siobhan', "O'Brien", "o'brien@example.com", { timezone: 'Europe/Dublin' }),
-  sample('u126', 'Marcus', 'Lee', 'marcus.lee@example.com', { role: 'Read Only User' }),
-  sample('u127', 'Priya', 'Natarajan', 'priya.natarajan@example.com', { department: 'Support' }),
+  sample(124, 'Gary', 'Gone', 'already.gone@example.com', { IsActiveUser: false, LicenseType: 'Viewer' }),
+  sample(125, 'Siobhan', "O'Brien", "o'brien@example.com", { Timezone: 'Europe/Dublin' }),
+  sample(126, 'Marcus', 'Lee', 'marcus.lee@example.com', { LicenseType: 'Viewer_Analytics' }),
+  sample(127, 'Priya', 'Natarajan', 'priya.natarajan@example.com', { Title: 'Support Lead' }),
 ];
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-const fail = (status: number, message: string): Answer => ({ status, body: { result: false, message } });
+/** Error codes the document lists that the sandbox answers. */
+export const GAINSIGHT_ERRORS = {
+  unexpected: 'GU_1101',
+  tooManyRequests: 'GU_2400',
+  bulkUpdateFailed: 'GU_2402',
+} as const;
 
-function typeMatches(kind: string, value: unknown): boolean {
-  if (value === null) return kind.endsWith('?');
-  if (kind.startsWith('string')) return typeof value === 'string';
-  if (kind === 'boolean') return typeof value === 'boolean';
-  if (kind === 'array') return Array.isArray(value) && value.every((item) => typeof item === 'string');
-  return typeof value === 'object' && !Array.isArray(value);
+/** The envelope every answer comes in. */
+function envelope(
+  result: boolean,
+  data: unknown,
+  error?: { code: string | null; desc: string },
+): Record<string, unknown> {
+  return {
+    result,
+    errorCode: error?.code ?? null,
+    errorDesc: error?.desc ?? null,
+    requestId: randomUUID(),
+    data,
+    message: null,
+  };
 }
 
-function positive(query: URLSearchParams, name: string, fallback: number): number | Answer {
-  const value = query.get(name);
-  if (value === null) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < 1) {
-    return fail(400, `Invalid value for ${name}: ${value} (a whole number from 1)`);
+/** A refusal: the document names no code for a malformed request, so `errorCode` is null. */
+const fail = (status: number, desc: string, code: string | null = null, data: unknown = null): Answer => ({
+  status,
+  body: envelope(false, data, { code, desc }),
+});
+
+/** What a status maps to in the envelope of an injected fault. */
+function faultCode(status: number): string | null {
+  if (status === 429) return GAINSIGHT_ERRORS.tooManyRequests;
+  if (status >= 500) return GAINSIGHT_ERRORS.unexpected;
+  return null;
+}
+
+const FIELDS = new Set<string>(GAINSIGHT_FIELDS);
+const isField = (name: unknown): name is GainsightField => typeof name === 'string' && FIELDS.has(name);
+
+/** A value as conditions compare it: strings and booleans ignoring case, null as null. */
+function normal(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  return String(value).toLowerCase();
+}
+
+interface Condition {
+  name: GainsightField;
+  operator: Operator;
+  value: unknown[];
+}
+
+function holds(condition: Condition, user: GainsightUser): boolean {
+  const field = normal(user[condition.name]);
+  const wanted = condition.value.map(normal);
+  switch (condition.operator) {
+    case 'EQ':
+      return field === wanted[0];
+    case 'NE':
+      return field !== wanted[0];
+    case 'IN':
+      return wanted.includes(field);
+    case 'CONTAINS':
+      return field !== null && wanted[0] !== null && field.includes(wanted[0] ?? '');
+    case 'STARTS_WITH':
+      return field !== null && wanted[0] !== null && field.startsWith(wanted[0] ?? '');
   }
-  return Number(value);
+}
+
+type Predicate = (user: GainsightUser) => boolean;
+
+/**
+ * `expression` over the conditions' aliases: `A`, `A AND B`, `(A OR B) AND C`. AND binds
+ * tighter than OR. Returns the predicate, or why the expression cannot be read.
+ */
+function parseExpression(expression: string, aliases: Map<string, Predicate>): Predicate | string {
+  const tokens = expression.match(/\(|\)|[A-Za-z0-9_]+|\S/g) ?? [];
+  let at = 0;
+  const peek = () => tokens[at]?.toUpperCase();
+  const orExpr = (): Predicate | string => {
+    const parts: Predicate[] = [];
+    for (;;) {
+      const part = andExpr();
+      if (typeof part === 'string') return part;
+      parts.push(part);
+      if (peek() !== 'OR') break;
+      at++;
+    }
+    return (user) => parts.some((part) => part(user));
+  };
+  const andExpr = (): Predicate | string => {
+    const parts: Predicate[] = [];
+    for (;;) {
+      const part = factor();
+      if (typeof part === 'string') return part;
+      parts.push(part);
+      if (peek() !== 'AND') break;
+      at++;
+    }
+    return (user) => parts.every((part) => part(user));
+  };
+  const factor = (): Predicate | string => {
+    const token = tokens[at++];
+    if (token === undefined) return 'the expression ends too early';
+    if (token === '(') {
+      const inner = orExpr();
+      if (typeof inner === 'string') return inner;
+      if (tokens[at++] !== ')') return 'a parenthesis is not closed';
+      return inner;
+    }
+    const predicate = aliases.get(token);
+    return predicate ?? `${token} is not the alias of a condition`;
+  };
+  const predicate = orExpr();
+  if (typeof predicate === 'string') return predicate;
+  if (at < tokens.length) return `unexpected ${tokens[at]}`;
+  return predicate;
+}
+
+/** The `where` of a list as a predicate, or a refusal naming what is wrong. */
+function readWhere(where: unknown): Predicate | Answer {
+  if (where === undefined || where === null) return () => true;
+  if (!isObject(where) || !Array.isArray(where.conditions) || where.conditions.length === 0) {
+    return fail(400, 'where must be an object with a non-empty list of conditions');
+  }
+  const aliases = new Map<string, Predicate>();
+  for (const [i, raw] of where.conditions.entries()) {
+    if (!isObject(raw)) return fail(400, `where.conditions[${i}] must be an object`);
+    const { name, alias, operator, value } = raw;
+    if (!isField(name)) return fail(400, `where.conditions[${i}].name: unknown field ${String(name)}`);
+    if (typeof alias !== 'string' || alias.trim() === '' || aliases.has(alias)) {
+      return fail(400, `where.conditions[${i}].alias must be a unique, non-empty string`);
+    }
+    if (!GAINSIGHT_OPERATORS.includes(operator as Operator)) {
+      return fail(400, `where.conditions[${i}].operator: unknown operator ${String(operator)}`);
+    }
+    if (!Array.isArray(value) || value.length === 0 || (operator !== 'IN' && value.length > 1)) {
+      return fail(
+        400,
+        `where.conditions[${i}].value must be a list of ${operator === 'IN' ? 'one or more values' : 'one value'}`,
+      );
+    }
+    const condition: Condition = { name, operator: operator as Operator, value };
+    aliases.set(alias, (user) => holds(condition, user));
+  }
+  const expression = where.expression;
+  if (expression === undefined) {
+    if (aliases.size > 1) return fail(400, 'where.expression is required with more than one condition');
+    return [...aliases.values()][0] as Predicate;
+  }
+  if (typeof expression !== 'string') return fail(400, 'where.expression must be a string');
+  const predicate = parseExpression(expression, aliases);
+  return typeof predicate === 'string' ? fail(400, `where.expression: ${predicate}`) : predicate;
+}
+
+function wholeNumber(value: unknown, name: string, min: number, fallback: number): number | Answer {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    return fail(400, `${name} must be a whole number from ${min}`);
+  }
+  return value;
+}
+
+/** The user with only the selected fields, in the order asked. */
+function project(user: GainsightUser, select: readonly GainsightField[]): Record<string, unknown> {
+  return Object.fromEntries(select.map((name) => [name, user[name]]));
 }
 
 /** Starts a sandbox on a random port of 127.0.0.1. */
@@ -213,131 +402,146 @@ export async function startGainsightSandbox(
   options: GainsightSandboxOptions = {},
 ): Promise<GainsightSandbox> {
   const users = seedStore(options.users ?? SAMPLE_USERS, {
-    idOf: (seed) => seed.userId,
-    newId: (n) => `u${n}`,
+    idOf: (seed) => seed.Gsid,
+    newId: gsidOf,
     first: 1001,
     complete: completeUser,
-    label: 'gainsight sandbox: duplicate userId',
+    label: 'gainsight sandbox: duplicate Gsid',
   });
   const accessKeys = new Set(options.accessKeys ?? [GAINSIGHT_SANDBOX_ACCESS_KEY]);
-  const roles = new Set([
-    ...(options.roles ?? DEFAULT_ROLES),
-    ...[...users.values()].map((user) => user.role),
-  ]);
-  const putMode = options.putMode ?? 'full';
-  // Gainsight's limits are quotas on the clock (an hour, a day), so windows follow one another
-  // from the start rather than from the first request after one runs out.
-  const windows = options.rateLimit === undefined ? [] : [options.rateLimit].flat();
+  // Gainsight's limits are quotas on the clock ("a window starts at a fixed time"), so
+  // windows follow one another from the start, not from the first request after one ran out.
+  const windows = options.rateLimit === false ? [] : [options.rateLimit ?? GAINSIGHT_RATE_LIMITS].flat();
   const limits = new FixedWindows(windows, { now: options.now, restart: 'aligned' });
-  const faults = new Faults(options.faults, (status, message) => fail(status, message).body);
-  // userId -> the record before the last write.
+  const throttleStatus = options.throttleStatus ?? 429;
+  const maxLimit = options.maxLimit ?? 1000;
+  const faults = new Faults(options.faults, (status, desc) => fail(status, desc, faultCode(status)).body);
+  // Gsid -> the record before the last status change, for the next verifyLag reads.
   const stale = new StaleReads<string, GainsightUser>(options.verifyLag);
 
-  function remember(user: GainsightUser): void {
-    stale.remember(user.userId, structuredClone(user));
-  }
-
-  function listUsers(query: URLSearchParams): Answer {
-    const page = positive(query, 'page', 1);
+  function list(text: string): Answer {
+    const parsed = parseJson(text);
+    if (!parsed.ok) return fail(400, 'The request body is not valid JSON');
+    const body = parsed.value;
+    if (!isObject(body)) return fail(400, 'The request body must be a JSON object');
+    const { select } = body;
+    if (!Array.isArray(select) || select.length === 0)
+      return fail(400, 'select must be a non-empty list of fields');
+    const unknown = select.filter((name) => !isField(name));
+    if (unknown.length > 0) return fail(400, `select: unknown field(s) ${unknown.map(String).join(', ')}`);
+    const where = options.ignoreWhere ? () => true : readWhere(body.where);
+    if (typeof where !== 'function') return where;
+    const limit = wholeNumber(body.limit, 'limit', 1, GAINSIGHT_DEFAULT_LIMIT);
+    if (typeof limit !== 'number') return limit;
+    const page = wholeNumber(body.page, 'page', 0, 0);
     if (typeof page !== 'number') return page;
-    const pageSize = positive(query, 'pageSize', DEFAULT_PAGE_SIZE);
-    if (typeof pageSize !== 'number') return pageSize;
-    const isActive = query.get('isActive');
-    if (isActive !== null && isActive !== 'true' && isActive !== 'false') {
-      return fail(400, `Invalid value for isActive: ${isActive}`);
+    if (body.includeTotal !== undefined && typeof body.includeTotal !== 'boolean') {
+      return fail(400, 'includeTotal must be true or false');
     }
-    // Inactive users are included by default (the guide); other parameters are ignored, as
-    // the real API does with what it does not know: no email filter exists.
-    const matching = [...users.values()].filter(
-      (user) => isActive === null || String(user.isActive) === isActive,
-    );
-    // A pageSize above the cap is quietly lowered, not refused: clients must page on their own.
-    const size = Math.min(pageSize, GAINSIGHT_MAX_PAGE_SIZE);
-    const data = matching.slice((page - 1) * size, page * size);
-    return { status: 200, body: { result: true, data, totalCount: matching.length } };
-  }
-
-  function getUser(userId: string): Answer {
-    const user = users.get(userId);
-    if (!user) return fail(404, `User ${userId} not found`);
-    return { status: 200, body: { result: true, data: stale.take(userId) ?? user } };
-  }
-
-  // The quirk that matters: depending on the API version, PUT either replaces the record
-  // (every field the body leaves out goes back to its default) or updates only what it is
-  // sent. A client that sends the whole record back is right under both.
-  function putUser(userId: string, text: string): Answer {
-    const body = parseJson(text);
-    if (!body.ok) return fail(400, 'The request body is not valid JSON.');
-    const fields = body.value;
-    if (!isObject(fields)) return fail(400, 'The request body must be a user object.');
-    const stored = users.get(userId);
-    if (!stored) return fail(404, `User ${userId} not found`);
-    const unknown = Object.keys(fields).filter((name) => name !== 'userId' && !(name in WRITABLE));
-    if (unknown.length > 0) return fail(400, `Unknown field(s) for a user: ${unknown.join(', ')}`);
-    if ('userId' in fields && fields.userId !== userId) return fail(400, 'userId is immutable.');
-    for (const [name, kind] of Object.entries(WRITABLE)) {
-      if (name in fields && !typeMatches(kind, fields[name])) return fail(400, `Invalid value for ${name}.`);
-    }
-    if (putMode === 'full') {
-      const missing = REQUIRED.filter((name) => !(name in fields));
-      if (missing.length > 0) return fail(400, `Missing required field(s): ${missing.join(', ')}`);
-    }
-    for (const name of REQUIRED) {
-      if (name in fields && (fields[name] as string).trim() === '')
-        return fail(400, `${name} must not be empty.`);
-    }
-    if ('role' in fields && !roles.has(fields.role as string)) {
-      return fail(400, `Role '${fields.role as string}' does not exist in this tenant.`);
-    }
-    const email = fields.email as string | undefined;
-    if (email !== undefined) {
-      for (const other of users.values()) {
-        if (other.userId !== userId && other.email.toLowerCase() === email.toLowerCase()) {
-          return fail(409, `Email ${email} is already used by another user.`);
+    let matching = [...users.values()].filter(where);
+    const { orderBy } = body;
+    if (orderBy !== undefined) {
+      if (!isObject(orderBy)) return fail(400, 'orderBy must be an object of field: "asc" | "desc"');
+      for (const [name, direction] of Object.entries(orderBy).reverse()) {
+        if (!isField(name) || (direction !== 'asc' && direction !== 'desc')) {
+          return fail(400, `orderBy: ${name}: ${String(direction)} is not a field and "asc" or "desc"`);
         }
+        const sign = direction === 'asc' ? 1 : -1;
+        matching = matching.sort((a, b) => sign * String(a[name] ?? '').localeCompare(String(b[name] ?? '')));
       }
     }
-    // Validated above, so the body is a partial user.
-    const given = fields as Partial<GainsightUser>;
-    const next =
-      putMode === 'full'
-        ? completeUser(given as GainsightUserSeed, userId)
-        : { ...structuredClone(stored), ...structuredClone(given), userId };
-    remember(stored);
-    users.set(userId, next);
-    return { status: 200, body: { result: true, data: next } };
+    // A limit above the cap is quietly lowered, not refused: clients must read on by what came.
+    const size = Math.min(limit, maxLimit);
+    const rows = matching
+      .slice(page * size, (page + 1) * size)
+      .map((user) => project(stale.take(user.Gsid) ?? user, select as GainsightField[]));
+    const data = { records: rows, ...(body.includeTotal ? { totalCount: matching.length } : {}) };
+    return { status: 200, body: envelope(true, data) };
   }
 
-  // DELETE "typically deactivates the user rather than permanently removing them" (the
-  // guide). The sandbox does exactly that; the requests log shows whether one was sent.
-  function deleteUser(userId: string): Answer {
-    const stored = users.get(userId);
-    if (!stored) return fail(404, `User ${userId} not found`);
-    remember(stored);
-    users.set(userId, { ...structuredClone(stored), isActive: false });
-    return { status: 200, body: { result: true, message: 'User deactivated successfully.' } };
+  function setStatus(query: URLSearchParams, text: string): Answer {
+    const status = query.get('status');
+    if (status !== 'true' && status !== 'false') return fail(400, 'status must be true or false');
+    const parsed = parseJson(text);
+    if (!parsed.ok) return fail(400, 'The request body is not valid JSON');
+    const gsids = parsed.value;
+    if (
+      !Array.isArray(gsids) ||
+      gsids.length === 0 ||
+      !gsids.every((g) => typeof g === 'string' && g !== '')
+    ) {
+      return fail(400, 'The request body must be a JSON array of user Gsids');
+    }
+    if (gsids.length > GAINSIGHT_MAX_STATUS_GSIDS) {
+      return fail(
+        400,
+        `At most ${GAINSIGHT_MAX_STATUS_GSIDS} users can be updated in one call; this one names ${gsids.length}`,
+        GAINSIGHT_ERRORS.bulkUpdateFailed,
+      );
+    }
+    const active = status === 'true';
+    const records: Array<{ Gsid: string; IsActiveUser: boolean }> = [];
+    const errors: Array<{ Gsid: string; errorCode: string; errorDesc: string }> = [];
+    for (const gsid of new Set(gsids as string[])) {
+      const user = users.get(gsid);
+      if (!user) {
+        errors.push({
+          Gsid: gsid,
+          errorCode: GAINSIGHT_ERRORS.bulkUpdateFailed,
+          errorDesc: `User not found: ${gsid}`,
+        });
+        continue;
+      }
+      // Already so: nothing changes, not even the modified date.
+      if (user.IsActiveUser !== active) {
+        stale.remember(gsid, structuredClone(user));
+        users.set(gsid, {
+          ...user,
+          IsActiveUser: active,
+          ModifiedDate: gainsightDate(new Date()),
+          ModifiedBy: GAINSIGHT_API_USER,
+        });
+      }
+      records.push({ Gsid: gsid, IsActiveUser: active });
+    }
+    const data = { count: records.length, records, errors };
+    if (records.length === 0) {
+      return {
+        status: 200,
+        body: envelope(false, data, { code: GAINSIGHT_ERRORS.bulkUpdateFailed, desc: 'Bulk update failed' }),
+      };
+    }
+    return { status: 200, body: envelope(true, data) };
   }
 
-  function decide(method: string, url: URL, text: string, accessKey: string | undefined): Answer {
+  function decide(
+    method: string,
+    url: URL,
+    text: string,
+    contentType: string,
+    accessKey: string | undefined,
+  ): Answer {
     // Like a gateway, the limits come before the credential is even looked at.
-    if (!limits.admit()) return fail(429, 'Rate limit exceeded');
+    if (!limits.admit()) {
+      return fail(throttleStatus, 'Too many requests', GAINSIGHT_ERRORS.tooManyRequests);
+    }
     if (accessKey === undefined || !accessKeys.has(accessKey)) {
-      return fail(401, 'Invalid or missing Accesskey header.');
+      return fail(401, 'Invalid or missing access key (header accesskey)');
     }
     const injected = faults.answer(method, url);
     if (injected) return injected;
     const route = url.pathname.replace(/\/+$/, '');
-    if (route === '/v1/users') {
-      return method === 'GET' ? listUsers(url.searchParams) : fail(405, `Method ${method} not allowed.`);
+    const known: Record<string, string> = {
+      '/v1/users/services/list': 'POST',
+      '/v1/users/services/status': 'PUT',
+    };
+    const allowed = known[route];
+    if (allowed === undefined) return fail(404, `No endpoint ${method} ${url.pathname}`);
+    if (method !== allowed) return fail(405, `Method ${method} is not allowed on ${route}`);
+    if (!/^application\/json\b/i.test(contentType)) {
+      return fail(415, `Content-Type must be application/json, not ${contentType || 'none'}`);
     }
-    const item = /^\/v1\/users\/([^/]+)$/.exec(route)?.[1];
-    if (item === undefined) return fail(404, `No endpoint ${url.pathname}`);
-    const userId = decodeURIComponent(item);
-    if (method === 'GET') return getUser(userId);
-    if (method === 'PUT') return putUser(userId, text);
-    if (method === 'DELETE') return deleteUser(userId);
-    return fail(405, `Method ${method} not allowed.`);
+    return route === '/v1/users/services/list' ? list(text) : setStatus(url.searchParams, text);
   }
 
   const server = await startSandboxServer({
@@ -345,7 +549,13 @@ export async function startGainsightSandbox(
     latencyMs: options.latencyMs,
     handle: ({ req, method, url, text }) => {
       const header = req.headers.accesskey;
-      return decide(method, url, text, typeof header === 'string' ? header : undefined);
+      return decide(
+        method,
+        url,
+        text,
+        req.headers['content-type'] ?? '',
+        typeof header === 'string' ? header : undefined,
+      );
     },
   });
 

@@ -1,15 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import {
+  GAINSIGHT_API_USER,
+  GAINSIGHT_FIELDS,
   GAINSIGHT_SANDBOX_ACCESS_KEY,
   type GainsightFault,
   type GainsightSandbox,
   type GainsightUser,
+  gsidOf,
+  JANE_GSID,
   SAMPLE_USERS,
   startGainsightSandbox,
 } from '../../sandboxes/gainsight.js';
 import { sandboxStarter } from '../helpers/sandboxes';
 
+/**
+ * The Gainsight sandbox against Gainsight's own document (vendor-contracts/gainsight): the
+ * User Management API under `/v1/users/services`, its envelope, its error codes and its
+ * fixed windows. The seed guide's `/v1/users/{userId}` API is not there.
+ */
+
 const JANE = SAMPLE_USERS[1] as GainsightUser;
+const GARY = SAMPLE_USERS[2] as GainsightUser;
+const ALL_FIELDS = [...GAINSIGHT_FIELDS];
 
 /** Started per test, closed after it. */
 const open = sandboxStarter(startGainsightSandbox);
@@ -17,17 +29,26 @@ const open = sandboxStarter(startGainsightSandbox);
 interface CallOptions {
   query?: Record<string, string>;
   body?: unknown;
-  /** The Accesskey header; null sends none. Default the sandbox's key. */
+  /** The accesskey header; null sends none. Default the sandbox's key. */
   accessKey?: string | null;
   headers?: Record<string, string>;
+}
+
+interface Envelope {
+  result: boolean;
+  errorCode: string | null;
+  errorDesc: string | null;
+  requestId: string;
+  data: unknown;
+  message: string | null;
 }
 
 async function call(sandbox: GainsightSandbox, method: string, path: string, options: CallOptions = {}) {
   const url = new URL(sandbox.baseUrl + path);
   for (const [name, value] of Object.entries(options.query ?? {})) url.searchParams.set(name, value);
-  const headers: Record<string, string> = { 'Content-Type': 'application/json', ...options.headers };
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...options.headers };
   const accessKey = options.accessKey === undefined ? GAINSIGHT_SANDBOX_ACCESS_KEY : options.accessKey;
-  if (accessKey !== null) headers.Accesskey = accessKey;
+  if (accessKey !== null) headers.accesskey = accessKey;
   const body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
   const response = await fetch(url, { method, headers, ...(options.body === undefined ? {} : { body }) });
   const text = await response.text();
@@ -37,19 +58,37 @@ async function call(sandbox: GainsightSandbox, method: string, path: string, opt
   } catch {
     json = undefined;
   }
-  return { status: response.status, headers: response.headers, text, json };
+  return { status: response.status, headers: response.headers, text, envelope: json as Envelope };
 }
 
-interface ListBody {
-  result: boolean;
-  data: GainsightUser[];
-  totalCount: number;
+interface ListData {
+  records: Array<Partial<GainsightUser>>;
+  totalCount?: number;
 }
-const listUsers = async (sandbox: GainsightSandbox, query: Record<string, string>) => {
-  const response = await call(sandbox, 'GET', '/v1/users', { query });
-  return { ...response, list: response.json as ListBody };
-};
-const ids = (list: ListBody) => list.data.map((user) => user.userId);
+
+/** `POST /v1/users/services/list`; every field selected unless the body says otherwise. */
+async function list(sandbox: GainsightSandbox, body: Record<string, unknown> = {}) {
+  const response = await call(sandbox, 'POST', '/v1/users/services/list', {
+    body: { select: ALL_FIELDS, ...body },
+  });
+  return { ...response, data: response.envelope.data as ListData };
+}
+
+const byEmail = (operator: string, value: unknown[]) => ({
+  where: { conditions: [{ name: 'Email', alias: 'A', operator, value }], expression: 'A' },
+});
+const gsids = (data: ListData) => data.records.map((user) => user.Gsid);
+
+interface StatusData {
+  count: number;
+  records: Array<{ Gsid: string; IsActiveUser: boolean }>;
+  errors: Array<{ Gsid: string; errorCode: string; errorDesc: string }>;
+}
+
+async function setStatus(sandbox: GainsightSandbox, status: string, body: unknown) {
+  const response = await call(sandbox, 'PUT', '/v1/users/services/status', { query: { status }, body });
+  return { ...response, data: response.envelope.data as StatusData };
+}
 
 /** A clock the test moves by hand, for the fixed rate windows. */
 function manualClock() {
@@ -62,415 +101,537 @@ function manualClock() {
   };
 }
 
-describe('Gainsight sandbox: authentication', () => {
+describe('Gainsight sandbox: authentication and routes', () => {
   it.each([
-    ['no Accesskey header', null, {}],
+    ['no accesskey header', null, {}],
     ['an unknown key', 'not-a-key', {}],
-    ['the key as a Bearer token', null, { Authorization: `Bearer ${GAINSIGHT_SANDBOX_ACCESS_KEY}` }],
+    ['the key as a Bearer token', null, { authorization: `Bearer ${GAINSIGHT_SANDBOX_ACCESS_KEY}` }],
   ])('answers 401 with result: false to %s', async (_name, accessKey, headers) => {
     // Prepare
     const sandbox = await open();
 
     // Act
-    const response = await call(sandbox, 'GET', '/v1/users', { accessKey, headers });
+    const response = await call(sandbox, 'POST', '/v1/users/services/list', {
+      accessKey,
+      headers,
+      body: { select: ['Gsid'] },
+    });
 
     // Assess
     expect(response.status).toBe(401);
     expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
-    expect(response.json).toEqual({ result: false, message: expect.any(String) });
+    expect(response.envelope).toEqual({
+      result: false,
+      errorCode: null,
+      errorDesc: expect.stringContaining('accesskey'),
+      requestId: expect.any(String),
+      data: null,
+      message: null,
+    });
     expect(response.text).not.toContain('not-a-key');
   });
 
   it('accepts any of the configured keys', async () => {
     // Prepare
     const sandbox = await open({ accessKeys: ['key-a', 'key-b'] });
+    const ask = (accessKey?: string) =>
+      call(sandbox, 'POST', '/v1/users/services/list', { accessKey, body: { select: ['Gsid'] } });
 
     // Act
-    const a = await call(sandbox, 'GET', '/v1/users/u123', { accessKey: 'key-a' });
-    const b = await call(sandbox, 'GET', '/v1/users/u123', { accessKey: 'key-b' });
-    const standard = await call(sandbox, 'GET', '/v1/users/u123');
+    const statuses = [(await ask('key-a')).status, (await ask('key-b')).status, (await ask()).status];
 
     // Assess
-    expect([a.status, b.status, standard.status]).toEqual([200, 200, 401]);
-  });
-});
-
-describe('Gainsight sandbox: GET /v1/users', () => {
-  it('lists every user, inactive ones included, in the envelope with totalCount', async () => {
-    // Prepare
-    const sandbox = await open();
-
-    // Act
-    const { status, list } = await listUsers(sandbox, {});
-
-    // Assess
-    expect(status).toBe(200);
-    expect(list.result).toBe(true);
-    expect(list.totalCount).toBe(SAMPLE_USERS.length);
-    expect(ids(list)).toEqual(['u101', 'u123', 'u124', 'u125', 'u126', 'u127']);
-    expect(list.data[1]).toEqual(JANE);
-  });
-
-  it('filters by isActive, and ignores parameters it does not know (there is no email filter)', async () => {
-    // Prepare
-    const sandbox = await open();
-
-    // Act
-    const inactive = await listUsers(sandbox, { isActive: 'false' });
-    const byEmail = await listUsers(sandbox, { email: 'jane.doe@example.com' });
-
-    // Assess
-    expect(ids(inactive.list)).toEqual(['u124']);
-    expect(inactive.list.totalCount).toBe(1);
-    expect(byEmail.status).toBe(200);
-    expect(byEmail.list.data).toHaveLength(SAMPLE_USERS.length);
-  });
-
-  it('pages from 1 with a default of 100 and caps pageSize at 1000', async () => {
-    // Prepare
-    const users = Array.from({ length: 1250 }, (_, i) => ({ email: `user${i}@example.com` }));
-    const sandbox = await open({ users });
-
-    // Act
-    const byDefault = await listUsers(sandbox, {});
-    const capped = await listUsers(sandbox, { page: '1', pageSize: '5000' });
-    const second = await listUsers(sandbox, { page: '2', pageSize: '1000' });
-    const small = await listUsers(sandbox, { page: '3', pageSize: '2' });
-    const beyond = await listUsers(sandbox, { page: '3', pageSize: '1000' });
-
-    // Assess
-    expect(byDefault.list.data).toHaveLength(100);
-    expect(capped.status).toBe(200);
-    expect(capped.list.data).toHaveLength(1000);
-    expect(capped.list.totalCount).toBe(1250);
-    expect(second.list.data).toHaveLength(250);
-    expect(second.list.data[0]?.userId).toBe('u2001');
-    expect(ids(small.list)).toEqual(['u1005', 'u1006']);
-    expect(beyond.list).toEqual({ result: true, data: [], totalCount: 1250 });
+    expect(statuses).toEqual([200, 200, 401]);
   });
 
   it.each([
-    ['page', '0'],
-    ['page', 'two'],
-    ['pageSize', '0'],
-    ['pageSize', '-5'],
-    ['isActive', 'yes'],
-  ])('answers 400 to %s=%s', async (name, value) => {
+    ['GET', '/v1/users'],
+    ['GET', `/v1/users/${JANE_GSID}`],
+    ['PUT', `/v1/users/${JANE_GSID}`],
+    ['DELETE', `/v1/users/${JANE_GSID}`],
+    ['GET', '/v1/users/services'],
+    ['POST', '/v1/users/services/search'],
+  ])("answers 404 to the seed guide's and other unknown routes: %s %s", async (method, path) => {
     // Prepare
     const sandbox = await open();
 
     // Act
-    const response = await listUsers(sandbox, { [name]: value });
+    const response = await call(sandbox, method, path, method === 'PUT' ? { body: { isActive: false } } : {});
+
+    // Assess
+    expect(response.status).toBe(404);
+    expect(response.envelope).toMatchObject({ result: false, errorDesc: expect.stringContaining(path) });
+    expect(sandbox.users.get(JANE_GSID)).toEqual(JANE);
+  });
+
+  it('answers 405 to another method on a known route, and 415 to a body that is not JSON', async () => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    const get = await call(sandbox, 'GET', '/v1/users/services/list');
+    const form = await call(sandbox, 'POST', '/v1/users/services/list', {
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'select=Gsid',
+    });
+
+    // Assess
+    expect(get.status).toBe(405);
+    expect(form.status).toBe(415);
+    expect(form.envelope.result).toBe(false);
+  });
+});
+
+describe('Gainsight sandbox: POST /v1/users/services/list', () => {
+  it('answers every user, inactive ones included, with the fields selected, in the envelope', async () => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    const all = await list(sandbox, { includeTotal: true });
+    const some = await list(sandbox, { select: ['Email', 'Gsid'] });
+
+    // Assess
+    expect(all.status).toBe(200);
+    expect(all.envelope).toMatchObject({ result: true, errorCode: null, errorDesc: null, message: null });
+    expect(all.envelope.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(all.data.totalCount).toBe(SAMPLE_USERS.length);
+    expect(all.data.records).toEqual(SAMPLE_USERS);
+    expect(some.data).toEqual({
+      records: SAMPLE_USERS.map((user) => ({ Email: user.Email, Gsid: user.Gsid })),
+    });
+  });
+
+  it('holds PascalCase users with 36-character Gsids, Jane active, Gary already off', () => {
+    // Assess
+    expect(JANE).toMatchObject({
+      Gsid: JANE_GSID,
+      Email: 'jane.doe@example.com',
+      Name: 'Jane Doe',
+      IsActiveUser: true,
+      Manager: gsidOf(101),
+    });
+    expect(GARY.IsActiveUser).toBe(false);
+    for (const user of SAMPLE_USERS) expect(user.Gsid).toMatch(/^1P01[0-9A-Z]{32}$/);
+  });
+
+  it.each([
+    ['EQ, ignoring case', byEmail('EQ', ['JANE.DOE@example.COM']), [JANE_GSID]],
+    [
+      'NE',
+      byEmail('NE', ['jane.doe@example.com']),
+      SAMPLE_USERS.map((u) => u.Gsid).filter((g) => g !== JANE_GSID),
+    ],
+    ['IN', byEmail('IN', ['admin@example.com', 'marcus.lee@example.com']), [gsidOf(101), gsidOf(126)]],
+    ['CONTAINS', byEmail('CONTAINS', ['.LEE@']), [gsidOf(126)]],
+    ['STARTS_WITH', byEmail('STARTS_WITH', ['priya']), [gsidOf(127)]],
+    [
+      'EQ on a boolean',
+      { where: { conditions: [{ name: 'IsActiveUser', alias: 'X', operator: 'EQ', value: [false] }] } },
+      [GARY.Gsid],
+    ],
+    [
+      'an expression of AND, OR and parentheses',
+      {
+        where: {
+          conditions: [
+            { name: 'Email', alias: 'A', operator: 'STARTS_WITH', value: ['jane'] },
+            { name: 'Email', alias: 'B', operator: 'STARTS_WITH', value: ['marcus'] },
+            { name: 'IsActiveUser', alias: 'C', operator: 'EQ', value: [true] },
+            { name: 'LicenseType', alias: 'D', operator: 'EQ', value: ['Full'] },
+          ],
+          expression: '(A OR B) AND C AND D',
+        },
+      },
+      [JANE_GSID],
+    ],
+  ])('filters with %s', async (_name, body, expected) => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    const { data } = await list(sandbox, { ...body, includeTotal: true });
+
+    // Assess
+    expect(gsids(data)).toEqual(expected);
+    expect(data.totalCount).toBe(expected.length);
+  });
+
+  it('with ignoreWhere answers everyone, as a server that takes the filter as a hint may', async () => {
+    // Prepare
+    const sandbox = await open({ ignoreWhere: true });
+
+    // Act
+    const { data } = await list(sandbox, byEmail('EQ', ['jane.doe@example.com']));
+
+    // Assess
+    expect(data.records).toHaveLength(SAMPLE_USERS.length);
+  });
+
+  it('pages from 0 with a default limit of 100, quietly lowering a limit above the cap', async () => {
+    // Prepare
+    const users = Array.from({ length: 1250 }, (_, i) => ({ Email: `user${i}@example.com` }));
+    const sandbox = await open({ users });
+
+    // Act
+    const byDefault = await list(sandbox, { select: ['Gsid'] });
+    const capped = await list(sandbox, { select: ['Gsid'], limit: 5000, page: 0, includeTotal: true });
+    const second = await list(sandbox, { select: ['Gsid'], limit: 1000, page: 1 });
+    const small = await list(sandbox, { select: ['Gsid'], limit: 2, page: 2 });
+    const beyond = await list(sandbox, { select: ['Gsid'], limit: 1000, page: 2, includeTotal: true });
+    const lowCap = await open({ users, maxLimit: 200 });
+    const lowered = await list(lowCap, { select: ['Gsid'], limit: 1000, page: 1 });
+
+    // Assess
+    expect(byDefault.data.records).toHaveLength(100);
+    expect(capped.status).toBe(200);
+    expect(capped.data.records).toHaveLength(1000);
+    expect(capped.data.totalCount).toBe(1250);
+    expect(second.data.records).toHaveLength(250);
+    expect(second.data.records[0]?.Gsid).toBe(gsidOf(2001));
+    expect(gsids(small.data)).toEqual([gsidOf(1005), gsidOf(1006)]);
+    expect(beyond.data).toEqual({ records: [], totalCount: 1250 });
+    expect(gsids(lowered.data)[0]).toBe(gsidOf(1201));
+    expect(lowered.data.records).toHaveLength(200);
+  });
+
+  it('orders by the fields of orderBy', async () => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    const { data } = await list(sandbox, { select: ['FirstName'], orderBy: { FirstName: 'desc' } });
+
+    // Assess
+    expect(data.records.map((user) => user.FirstName)).toEqual([
+      'Siobhan',
+      'Priya',
+      'Marcus',
+      'Jane',
+      'Gary',
+      'Alex',
+    ]);
+  });
+
+  it.each([
+    ['malformed JSON', '{"select": [', 'JSON'],
+    ['a list instead of an object', ['Gsid'], 'JSON object'],
+    ['no select', { limit: 5 }, 'select'],
+    ['an unknown select field', { select: ['Gsid', 'userId'] }, 'userId'],
+    [
+      'a camelCase field in where (seed guide)',
+      {
+        select: ['Gsid'],
+        where: { conditions: [{ name: 'email', alias: 'A', operator: 'EQ', value: ['x'] }] },
+      },
+      'unknown field email',
+    ],
+    ['an unknown operator', { select: ['Gsid'], ...byEmail('LIKE', ['x']) }, 'LIKE'],
+    ['EQ with two values', { select: ['Gsid'], ...byEmail('EQ', ['a', 'b']) }, 'one value'],
+    ['a value that is not a list', { select: ['Gsid'], ...byEmail('EQ', 'x' as never) }, 'value'],
+    [
+      'an expression naming no condition',
+      {
+        select: ['Gsid'],
+        where: { conditions: [{ name: 'Email', alias: 'A', operator: 'EQ', value: ['x'] }], expression: 'B' },
+      },
+      'B is not the alias',
+    ],
+    [
+      'two conditions without an expression',
+      {
+        select: ['Gsid'],
+        where: {
+          conditions: [
+            { name: 'Email', alias: 'A', operator: 'EQ', value: ['x'] },
+            { name: 'Email', alias: 'B', operator: 'EQ', value: ['y'] },
+          ],
+        },
+      },
+      'expression',
+    ],
+    ['limit 0', { select: ['Gsid'], limit: 0 }, 'limit'],
+    ['page -1', { select: ['Gsid'], page: -1 }, 'page'],
+    ['page 1.5', { select: ['Gsid'], page: 1.5 }, 'page'],
+    ['includeTotal "yes"', { select: ['Gsid'], includeTotal: 'yes' }, 'includeTotal'],
+    ['orderBy up', { select: ['Gsid'], orderBy: { Email: 'up' } }, 'orderBy'],
+  ])('answers 400 with result: false to %s', async (_name, body, named) => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    const response = await call(sandbox, 'POST', '/v1/users/services/list', { body });
 
     // Assess
     expect(response.status).toBe(400);
-    expect(response.json).toEqual({ result: false, message: expect.stringContaining(name) });
+    expect(response.envelope).toMatchObject({ result: false, errorDesc: expect.stringContaining(named) });
   });
 
-  it('fills defaults for seeds and numbers them from u1001, skipping ids taken', async () => {
+  it('fills defaults for seeds and numbers them from Gsid 1001, skipping ids taken', async () => {
     // Prepare
     const sandbox = await open({
       users: [
-        { email: 'a@example.com' },
-        { userId: 'u1002', email: 'b@example.com' },
-        { email: 'c@example.com' },
+        { Email: 'a@example.com' },
+        { Gsid: gsidOf(1002), Email: 'b@example.com' },
+        { Email: 'c@example.com' },
       ],
     });
 
     // Act
-    const { list } = await listUsers(sandbox, {});
+    const { data } = await list(sandbox);
 
     // Assess
-    expect(ids(list)).toEqual(['u1001', 'u1002', 'u1003']);
-    expect(list.data[0]).toMatchObject({
-      isActive: true,
-      role: 'Standard User',
-      title: null,
-      groups: [],
-      customAttributes: {},
+    expect(gsids(data)).toEqual([gsidOf(1001), gsidOf(1002), gsidOf(1003)]);
+    expect(data.records[0]).toMatchObject({
+      Name: null,
+      IsActiveUser: true,
+      IsSuperAdmin: false,
+      LicenseType: 'Full',
+      SystemType: 'Internal',
+      Title: null,
+      ModifiedBy: GAINSIGHT_API_USER,
     });
   });
 });
 
-describe('Gainsight sandbox: GET and DELETE /v1/users/{userId}', () => {
-  it('answers the record in the envelope, or 404', async () => {
+describe('Gainsight sandbox: PUT /v1/users/services/status', () => {
+  it('switches the users named off, moving the modified date and nothing but the status', async () => {
     // Prepare
     const sandbox = await open();
+    const marcus = SAMPLE_USERS[4] as GainsightUser;
 
     // Act
-    const jane = await call(sandbox, 'GET', '/v1/users/u123');
-    const missing = await call(sandbox, 'GET', '/v1/users/u999');
+    const response = await setStatus(sandbox, 'false', [JANE_GSID, marcus.Gsid]);
 
     // Assess
-    expect(jane.json).toEqual({ result: true, data: JANE });
-    expect(missing.status).toBe(404);
-    expect(missing.json).toEqual({ result: false, message: 'User u999 not found' });
+    expect(response.status).toBe(200);
+    expect(response.envelope.result).toBe(true);
+    expect(response.data).toEqual({
+      count: 2,
+      records: [
+        { Gsid: JANE_GSID, IsActiveUser: false },
+        { Gsid: marcus.Gsid, IsActiveUser: false },
+      ],
+      errors: [],
+    });
+    const { IsActiveUser, ModifiedDate, ModifiedBy, ...rest } = sandbox.users.get(JANE_GSID) as GainsightUser;
+    const { IsActiveUser: _was, ModifiedDate: before, ModifiedBy: _by, ...kept } = JANE;
+    expect(IsActiveUser).toBe(false);
+    expect(rest).toEqual(kept);
+    expect(ModifiedDate).not.toBe(before);
+    expect(ModifiedDate).toMatch(/^\d{2}\/\d{2}\/\d{4} \d{2}:\d{2}:\d{2}$/);
+    expect(ModifiedBy).toBe(GAINSIGHT_API_USER);
+    expect(sandbox.users.get(marcus.Gsid)?.IsActiveUser).toBe(false);
   });
 
-  it('deactivates on DELETE, keeping the record, and records the request', async () => {
+  it('switches a user back on with status=true, and leaves a user already so untouched', async () => {
     // Prepare
     const sandbox = await open();
 
     // Act
-    const deleted = await call(sandbox, 'DELETE', '/v1/users/u126');
-    const after = await call(sandbox, 'GET', '/v1/users/u126');
+    const on = await setStatus(sandbox, 'true', [GARY.Gsid]);
+    const again = await setStatus(sandbox, 'true', [JANE_GSID]);
 
     // Assess
-    expect(deleted.json).toEqual({ result: true, message: 'User deactivated successfully.' });
-    expect(after.json).toEqual({ result: true, data: { ...SAMPLE_USERS[4], isActive: false } });
-    expect(sandbox.requests[0]).toMatchObject({ method: 'DELETE', path: '/v1/users/u126', status: 200 });
+    expect(on.envelope.result).toBe(true);
+    expect(sandbox.users.get(GARY.Gsid)?.IsActiveUser).toBe(true);
+    expect(again.envelope.result).toBe(true);
+    expect(again.data.errors).toEqual([]);
+    expect(sandbox.users.get(JANE_GSID)).toEqual(JANE);
   });
 
-  it('answers 404 to unknown routes and 405 to other methods', async () => {
+  it('reports an unknown Gsid inside data of an answer that says result: true, and sets the others', async () => {
     // Prepare
     const sandbox = await open();
+    const unknown = gsidOf(999);
 
     // Act
-    const other = await call(sandbox, 'GET', '/v1/companies');
-    const post = await call(sandbox, 'POST', '/v1/users', { body: { email: 'new@example.com' } });
+    const response = await setStatus(sandbox, 'false', [JANE_GSID, unknown]);
 
     // Assess
-    expect(other.status).toBe(404);
-    expect(post.status).toBe(405);
-    expect(sandbox.requests).toEqual([
-      { method: 'GET', path: '/v1/companies', query: {}, status: 404 },
-      { method: 'POST', path: '/v1/users', query: {}, body: { email: 'new@example.com' }, status: 405 },
+    expect(response.status).toBe(200);
+    expect(response.envelope.result).toBe(true);
+    expect(response.data.count).toBe(1);
+    expect(response.data.errors).toEqual([
+      { Gsid: unknown, errorCode: 'GU_2402', errorDesc: `User not found: ${unknown}` },
     ]);
+    expect(sandbox.users.get(JANE_GSID)?.IsActiveUser).toBe(false);
   });
-});
 
-describe('Gainsight sandbox: PUT /v1/users/{userId}', () => {
-  /** What a careless client sends: the required fields and the change, nothing else. */
-  const minimal = {
-    email: JANE.email,
-    firstName: JANE.firstName,
-    lastName: JANE.lastName,
-    role: JANE.role,
-    isActive: false,
-  };
-
-  it('in full mode (the default) resets every field the body leaves out', async () => {
+  it('answers result: false with GU_2402 when no record could be set', async () => {
     // Prepare
     const sandbox = await open();
 
     // Act
-    const response = await call(sandbox, 'PUT', '/v1/users/u123', { body: minimal });
+    const response = await setStatus(sandbox, 'false', [gsidOf(998), gsidOf(999)]);
 
     // Assess
     expect(response.status).toBe(200);
-    const stored = sandbox.users.get('u123');
-    expect(response.json).toEqual({ result: true, data: stored });
-    expect(stored).toEqual({
-      ...minimal,
-      userId: 'u123',
-      name: 'Jane Doe',
-      userType: null,
-      phone: null,
-      title: null,
-      department: null,
-      managerId: null,
-      timezone: null,
-      locale: null,
-      externalId: null,
-      groups: [],
-      customAttributes: {},
+    expect(response.envelope).toMatchObject({
+      result: false,
+      errorCode: 'GU_2402',
+      errorDesc: 'Bulk update failed',
     });
+    expect(response.data.errors).toHaveLength(2);
   });
 
-  it('in full mode refuses a body without the required fields, and reactivates when isActive is left out', async () => {
+  it('takes up to 50 Gsids in one call, and refuses 51 whole with GU_2402', async () => {
     // Prepare
-    const sandbox = await open({ putMode: 'full' });
-    const gary = sandbox.users.get('u124') as GainsightUser;
+    const users = Array.from({ length: 51 }, (_, i) => ({ Email: `user${i}@example.com` }));
+    const sandbox = await open({ users });
+    const all = [...sandbox.users.keys()];
 
     // Act
-    const refused = await call(sandbox, 'PUT', '/v1/users/u123', { body: { isActive: false } });
-    await call(sandbox, 'PUT', '/v1/users/u124', {
-      body: { email: gary.email, firstName: gary.firstName, lastName: gary.lastName, role: gary.role },
+    const tooMany = await setStatus(sandbox, 'false', all);
+    const fifty = await setStatus(sandbox, 'false', all.slice(0, 50));
+
+    // Assess
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.envelope).toMatchObject({
+      result: false,
+      errorCode: 'GU_2402',
+      errorDesc: expect.stringContaining('50'),
     });
-
-    // Assess
-    expect(refused.status).toBe(400);
-    expect((refused.json as { message: string }).message).toContain('email, firstName, lastName, role');
-    expect(sandbox.users.get('u123')).toEqual(JANE);
-    expect(sandbox.users.get('u124')?.isActive).toBe(true);
+    expect(fifty.envelope.result).toBe(true);
+    expect(fifty.data.count).toBe(50);
+    expect([...sandbox.users.values()].filter((user) => user.IsActiveUser)).toHaveLength(1);
   });
-
-  it('in partial mode changes only what the body carries', async () => {
-    // Prepare
-    const sandbox = await open({ putMode: 'partial' });
-
-    // Act
-    const response = await call(sandbox, 'PUT', '/v1/users/u123', { body: { isActive: false } });
-
-    // Assess
-    expect(response.status).toBe(200);
-    expect(sandbox.users.get('u123')).toEqual({ ...JANE, isActive: false });
-  });
-
-  it.each(['full', 'partial'] as const)(
-    'in %s mode keeps everything a whole-record PUT sends back',
-    async (putMode) => {
-      // Prepare
-      const sandbox = await open({ putMode });
-
-      // Act
-      const response = await call(sandbox, 'PUT', '/v1/users/u123', { body: { ...JANE, isActive: false } });
-
-      // Assess
-      expect(response.status).toBe(200);
-      expect(sandbox.users.get('u123')).toEqual({ ...JANE, isActive: false });
-    },
-  );
 
   it.each([
-    ['an unknown field', { ...JANE, status: 'inactive' }, 400, 'status'],
-    ['another userId', { ...JANE, userId: 'u101' }, 400, 'userId'],
-    ['a mistyped field', { ...JANE, isActive: 'false' }, 400, 'isActive'],
-    ['a null required field', { ...JANE, role: null }, 400, 'role'],
-    ['groups that are not strings', { ...JANE, groups: [1] }, 400, 'groups'],
-    ['customAttributes as a list', { ...JANE, customAttributes: [] }, 400, 'customAttributes'],
-    ['an empty email', { ...JANE, email: ' ' }, 400, 'email'],
-    ['a role the tenant lacks', { ...JANE, role: 'Superuser' }, 400, 'Superuser'],
-    ["another user's email", { ...JANE, email: 'ADMIN@example.com' }, 409, 'ADMIN@example.com'],
-    ['an array', [JANE], 400, 'user object'],
-    ['malformed JSON', '{"isActive": false,', 400, 'JSON'],
-  ])('refuses a body with %s, changing nothing', async (_name, body, status, named) => {
-    // Prepare
-    const sandbox = await open({ putMode: 'partial' });
-
-    // Act
-    const response = await call(sandbox, 'PUT', '/v1/users/u123', { body });
-
-    // Assess
-    expect(response.status).toBe(status);
-    expect(response.json).toEqual({ result: false, message: expect.stringContaining(named) });
-    expect(sandbox.users.get('u123')).toEqual(JANE);
-  });
-
-  it('answers 404 to a PUT of an unknown user', async () => {
+    ['no status', undefined, [JANE_GSID], 'status'],
+    ['status=off', 'off', [JANE_GSID], 'status'],
+    ['an object body', 'false', { gsids: [JANE_GSID] }, 'array'],
+    ['an empty list', 'false', [], 'array'],
+    ['numbers', 'false', [123], 'array'],
+    ['malformed JSON', 'false', '["a"', 'JSON'],
+  ])('answers 400 to %s, changing nothing', async (_name, status, body, named) => {
     // Prepare
     const sandbox = await open();
 
     // Act
-    const response = await call(sandbox, 'PUT', '/v1/users/u999', { body: { ...JANE, userId: 'u999' } });
+    const response = await call(sandbox, 'PUT', '/v1/users/services/status', {
+      query: status === undefined ? {} : { status },
+      body,
+    });
 
     // Assess
-    expect(response.status).toBe(404);
+    expect(response.status).toBe(400);
+    expect(response.envelope).toMatchObject({ result: false, errorDesc: expect.stringContaining(named) });
+    expect(sandbox.users.get(JANE_GSID)).toEqual(JANE);
   });
 
-  it('keeps answering the old record to the next verifyLag reads of that user', async () => {
+  it('keeps showing the old record to the next verifyLag lists that return the user', async () => {
     // Prepare
     const sandbox = await open({ verifyLag: 2 });
+    await setStatus(sandbox, 'false', [JANE_GSID]);
+    const read = async () =>
+      (
+        await list(sandbox, {
+          where: { conditions: [{ name: 'Gsid', alias: 'A', operator: 'EQ', value: [JANE_GSID] }] },
+        })
+      ).data.records[0]?.IsActiveUser;
 
     // Act
-    await call(sandbox, 'PUT', '/v1/users/u123', { body: { ...JANE, isActive: false } });
-    const reads = [];
-    for (let i = 0; i < 3; i++) {
-      reads.push(((await call(sandbox, 'GET', '/v1/users/u123')).json as { data: GainsightUser }).data);
-    }
+    const reads = [await read(), await read(), await read()];
 
     // Assess
-    expect(reads.map((user) => user.isActive)).toEqual([true, true, false]);
+    expect(reads).toEqual([true, true, false]);
   });
 });
 
 describe('Gainsight sandbox: limits, faults and latency', () => {
-  it('answers 429 without Retry-After once a fixed window is spent, before looking at the key', async () => {
+  /** Any request counts in the windows; this one is cheap. */
+  const ping = async (sandbox: GainsightSandbox) =>
+    (await call(sandbox, 'POST', '/v1/users/services/list', { body: { select: ['Gsid'], limit: 1 } })).status;
+
+  it('allows 100 requests an hour by default, then GU_2400 with HTTP 429 until the next hour starts', async () => {
     // Prepare
     const clock = manualClock();
-    const sandbox = await open({ rateLimit: { limit: 2, windowMs: 1000 }, now: clock.now });
+    const sandbox = await open({ now: clock.now });
+    for (let i = 0; i < 100; i++) expect(await ping(sandbox)).toBe(200);
 
     // Act
-    const first = await call(sandbox, 'GET', '/v1/users/u123');
-    await call(sandbox, 'GET', '/v1/users/u123');
-    const over = await call(sandbox, 'GET', '/v1/users/u123');
-    const unauthenticated = await call(sandbox, 'GET', '/v1/users/u123', { accessKey: null });
+    const over = await call(sandbox, 'POST', '/v1/users/services/list', { body: { select: ['Gsid'] } });
+    const unauthenticated = await call(sandbox, 'POST', '/v1/users/services/list', { accessKey: null });
+    clock.advance(3_599_999);
+    const lateInHour = await ping(sandbox);
+    clock.advance(1);
+    const nextHour = await ping(sandbox);
 
     // Assess
-    expect(first.status).toBe(200);
     expect(over.status).toBe(429);
-    expect(over.json).toEqual({ result: false, message: 'Rate limit exceeded' });
+    expect(over.envelope).toMatchObject({
+      result: false,
+      errorCode: 'GU_2400',
+      errorDesc: 'Too many requests',
+    });
     expect(over.headers.get('retry-after')).toBeNull();
     expect(unauthenticated.status).toBe(429);
-    expect(sandbox.counts()).toEqual({ total: 4, throttled: 2 });
+    expect(lateInHour).toBe(429);
+    expect(nextHour).toBe(200);
+    expect(sandbox.counts()).toEqual({ total: 104, throttled: 3 });
   });
 
-  it('gives nothing back within the window and the whole budget back when the next one starts', async () => {
-    // Prepare: 5 requests per 200 ms; a token bucket would let one through every 40 ms.
+  it('allows 1,000 requests a day by default, whatever the hours', async () => {
+    // Prepare: 100 requests in each of the first 10 hours.
     const clock = manualClock();
-    const sandbox = await open({ rateLimit: { limit: 5, windowMs: 200 }, now: clock.now });
-    const burst = async () => {
-      const statuses = [];
-      for (let i = 0; i < 6; i++) statuses.push((await call(sandbox, 'GET', '/v1/users/u123')).status);
-      return statuses;
-    };
+    const sandbox = await open({ now: clock.now });
+    for (let hour = 0; hour < 10; hour++) {
+      for (let i = 0; i < 100; i++) await ping(sandbox);
+      clock.advance(3_600_000);
+    }
 
     // Act
-    const firstWindow = await burst();
-    clock.advance(190);
-    const lateInWindow = (await call(sandbox, 'GET', '/v1/users/u123')).status;
-    clock.advance(10);
-    const nextWindow = await burst();
+    const eleventhHour = await ping(sandbox);
+    clock.advance(14 * 3_600_000);
+    const nextDay = await ping(sandbox);
 
     // Assess
-    expect(firstWindow).toEqual([200, 200, 200, 200, 200, 429]);
-    expect(lateInWindow).toBe(429);
-    expect(nextWindow).toEqual([200, 200, 200, 200, 200, 429]);
+    expect(sandbox.counts().throttled).toBe(1);
+    expect(eleventhHour).toBe(429);
+    expect(nextDay).toBe(200);
   });
 
-  it('resets after windowMs on the real clock', async () => {
-    // Prepare
-    const sandbox = await open({ rateLimit: { limit: 1, windowMs: 150 } });
-    await call(sandbox, 'GET', '/v1/users/u123');
-    const over = await call(sandbox, 'GET', '/v1/users/u123');
-
-    // Act
-    await new Promise((resolve) => setTimeout(resolve, 160));
-    const later = await call(sandbox, 'GET', '/v1/users/u123');
-
-    // Assess
-    expect(over.status).toBe(429);
-    expect(later.status).toBe(200);
-  });
-
-  it('applies every window: an hourly and a daily budget', async () => {
+  it('can say GU_2400 with HTTP 200, and can be unlimited', async () => {
     // Prepare
     const clock = manualClock();
-    const sandbox = await open({
-      rateLimit: [
-        { limit: 2, windowMs: 3_600_000 },
-        { limit: 3, windowMs: 86_400_000 },
-      ],
+    const with200 = await open({
+      rateLimit: { limit: 1, windowMs: 1000 },
       now: clock.now,
+      throttleStatus: 200,
     });
-    const status = async () => (await call(sandbox, 'GET', '/v1/users/u123')).status;
+    const unlimited = await open({ rateLimit: false, now: clock.now });
+    await ping(with200);
 
     // Act
-    const hour1 = [await status(), await status(), await status()];
-    clock.advance(3_600_000);
-    const hour2 = [await status(), await status()];
+    const over = await call(with200, 'POST', '/v1/users/services/list', { body: { select: ['Gsid'] } });
+    const statuses = [];
+    for (let i = 0; i < 120; i++) statuses.push(await ping(unlimited));
 
     // Assess
-    expect(hour1).toEqual([200, 200, 429]);
-    expect(hour2).toEqual([200, 429]);
+    expect(over.status).toBe(200);
+    expect(over.envelope).toMatchObject({ result: false, errorCode: 'GU_2400' });
+    expect(new Set(statuses)).toEqual(new Set([200]));
   });
 
-  it('fires a fault `times` times on matching requests, after authentication, then stops', async () => {
+  it('fires a fault `times` times on matching requests, after authentication, in the envelope', async () => {
     // Prepare
     const sandbox = await open();
-    const fault: GainsightFault = { method: 'GET', path: /\/users\/u123$/, status: 500, times: 2 };
+    const fault: GainsightFault = { method: 'POST', path: /\/list$/, status: 500, times: 2 };
     sandbox.addFault(fault);
 
     // Act
-    const unauthenticated = await call(sandbox, 'GET', '/v1/users/u123', { accessKey: null });
-    const other = await call(sandbox, 'GET', '/v1/users/u101');
-    const statuses = [];
-    for (let i = 0; i < 3; i++) statuses.push((await call(sandbox, 'GET', '/v1/users/u123')).status);
+    const unauthenticated = await call(sandbox, 'POST', '/v1/users/services/list', { accessKey: null });
+    const statusCall = await setStatus(sandbox, 'true', [JANE_GSID]);
+    const answers = [];
+    for (let i = 0; i < 3; i++)
+      answers.push(await call(sandbox, 'POST', '/v1/users/services/list', { body: { select: ['Gsid'] } }));
 
     // Assess
     expect(unauthenticated.status).toBe(401);
-    expect(other.status).toBe(200);
-    expect(statuses).toEqual([500, 500, 200]);
+    expect(statusCall.status).toBe(200);
+    expect(answers.map((answer) => answer.status)).toEqual([500, 500, 200]);
+    expect(answers[0]?.envelope).toMatchObject({ result: false, errorCode: 'GU_1101' });
     expect(fault.times).toBe(0);
   });
 
@@ -483,12 +644,33 @@ describe('Gainsight sandbox: limits, faults and latency', () => {
     });
 
     // Act
-    const response = await call(sandbox, 'GET', '/v1/users');
+    const response = await call(sandbox, 'POST', '/v1/users/services/list', { body: { select: ['Gsid'] } });
 
     // Assess
     expect(response.status).toBe(200);
     expect(response.text).toBe('{"result": true, "data": [');
     expect(response.headers.get('x-sandbox')).toBe('yes');
+  });
+
+  it('records every request with its parsed body and the status it answered', async () => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    await setStatus(sandbox, 'false', [JANE_GSID]);
+    await call(sandbox, 'GET', '/v1/users');
+
+    // Assess
+    expect(sandbox.requests).toEqual([
+      {
+        method: 'PUT',
+        path: '/v1/users/services/status',
+        query: { status: 'false' },
+        body: [JANE_GSID],
+        status: 200,
+      },
+      { method: 'GET', path: '/v1/users', query: {}, status: 404 },
+    ]);
   });
 
   it('delays every answer by latencyMs', async () => {
@@ -497,23 +679,23 @@ describe('Gainsight sandbox: limits, faults and latency', () => {
 
     // Act
     const started = performance.now();
-    const response = await call(sandbox, 'GET', '/v1/users/u123');
+    const status = await ping(sandbox);
     const elapsed = performance.now() - started;
 
     // Assess
-    expect(response.status).toBe(200);
+    expect(status).toBe(200);
     expect(elapsed).toBeGreaterThanOrEqual(55);
   });
 
   it('stops listening on close, even with a keep-alive connection open', async () => {
     // Prepare
     const sandbox = await startGainsightSandbox();
-    await call(sandbox, 'GET', '/v1/users/u123');
+    await ping(sandbox);
 
     // Act
     await sandbox.close();
 
     // Assess
-    await expect(fetch(`${sandbox.baseUrl}/v1/users/u123`)).rejects.toThrow();
+    await expect(fetch(`${sandbox.baseUrl}/v1/users/services/list`, { method: 'POST' })).rejects.toThrow();
   });
 });

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createGainsightConnector } from '../../lambdas/connectors/gainsight/connector';
 import { type LocalConnection, runLocally } from '../../local/runner';
 import type { PersonTask } from '../../local/tasks';
-import { GAINSIGHT_SANDBOX_ACCESS_KEY, startGainsightSandbox } from '../../sandboxes/gainsight';
+import { GAINSIGHT_SANDBOX_ACCESS_KEY, JANE_GSID, startGainsightSandbox } from '../../sandboxes/gainsight';
 import { RAPID7_PLATFORM_SANDBOX_KEY, startRapid7PlatformSandbox } from '../../sandboxes/rapid7-platform';
 
 /**
@@ -115,7 +115,7 @@ describe('gainsight: 100 user-management requests an hour', () => {
     // Assess
     expect(result.ok && result.summary.connections[0]?.outcome).toBe('deactivated');
     expect(sandbox.counts().throttled).toBeGreaterThan(0);
-    expect(sandbox.users.get('u123')?.isActive).toBe(false);
+    expect(sandbox.users.get(JANE_GSID)?.IsActiveUser).toBe(false);
   });
 
   it('names its 429 Vendor.RateLimitedHourly, the error the hour-long retrier matches', async () => {

@@ -7,6 +7,8 @@ import {
   ConfigError,
   HourlyRateLimitedError,
   NotYetAppliedError,
+  type OffboardError,
+  UnavailableError,
 } from '../../shared/errors';
 import { HttpClient, sameEmail } from '../../shared/http';
 import {
@@ -17,48 +19,122 @@ import {
 } from '../../shared/vendor-answer';
 import type { DeactivatingConnector, LookupResult, ReactivatingConnector, UserRecord } from '../types';
 
-/** Gainsight's largest page (`pageSize`); the default is 100, so always ask for the cap. */
+/**
+ * Rows asked for per list page. A lookup filtered on `Email` answers one row; more pages are
+ * read only when a server ignores the filter, and then large pages spend less of the hourly
+ * budget. A server that serves fewer is read on by the rows it did serve.
+ */
 export const GAINSIGHT_PAGE_SIZE = 1000;
 /**
- * A server whose paging never ends would read forever; 50 pages is 50,000 users, far more
- * than a tenant's user list, and half of the hourly request budget.
+ * A server that ignores both the filter and the end of its list would be read forever; 20
+ * pages is 20,000 users and a fifth of the hourly request budget.
  */
-export const GAINSIGHT_MAX_LOOKUP_PAGES = 50;
+export const GAINSIGHT_MAX_LOOKUP_PAGES = 20;
+/** Gsids one status call may carry (the document: "up to 50 users per call"). */
+export const GAINSIGHT_STATUS_BATCH = 50;
 
 /**
- * The fields we rely on. Everything else the vendor sends is kept as is (`looseObject`),
- * because the PUT sends the whole record back.
+ * The user fields a read asks for (`select`): every field the vendor's document names. The
+ * record keeps whatever the answer holds, these and any other, as the before-state.
+ */
+export const GAINSIGHT_USER_FIELDS = [
+  'Gsid',
+  'Email',
+  'Name',
+  'FirstName',
+  'LastName',
+  'IsActiveUser',
+  'LicenseType',
+  'SystemType',
+  'SFDCUserName',
+  'SfdcUserId',
+  'Manager',
+  'Timezone',
+  'Title',
+  'Locale',
+  'ModifiedDate',
+] as const;
+/** A lookup needs only who the row is and its address. */
+const LOOKUP_FIELDS = ['Gsid', 'Email'] as const;
+/** A read by Gsid expects one row; a few more show a server that ignored the filter. */
+const READ_LIMIT = 10;
+
+/** Gainsight's rate-limit code: with HTTP 429, or with 200 and `result: false`. */
+const TOO_MANY_REQUESTS = 'GU_2400';
+/** "Unexpected" (HTTP 500): worth retrying. */
+const UNEXPECTED = 'GU_1101';
+
+/**
+ * The fields we rely on. Everything else the vendor sends is kept as is (`looseObject`): the
+ * record is the state the ledger keeps.
  */
 const listedUserSchema = z.looseObject({
-  userId: z.string().min(1),
-  email: z.string().nullable().optional(),
+  Gsid: z.string().min(1),
+  Email: z.string().nullable().optional(),
 });
-const gainsightUserSchema = listedUserSchema.extend({ isActive: z.boolean() });
+const gainsightUserSchema = listedUserSchema.extend({ IsActiveUser: z.boolean() });
 type GainsightUser = z.infer<typeof gainsightUserSchema>;
 
 /** Every answer comes in this envelope; `result: false` is a refusal even with HTTP 200. */
 const envelopeSchema = z.looseObject({
   result: z.boolean(),
-  message: z.string().nullable().optional(),
+  errorCode: z.string().nullable().optional(),
+  errorDesc: z.string().nullable().optional(),
+  requestId: z.string().nullable().optional(),
   data: z.unknown().optional(),
-  totalCount: z.number().int().nonnegative().optional(),
+  message: z.string().nullable().optional(),
 });
+type Envelope = z.infer<typeof envelopeSchema>;
+
+/** A list's `data`: the rows, as `{records, totalCount}` or as a bare list. */
+const listDataSchema = z.union([
+  z.array(z.unknown()),
+  z.looseObject({
+    records: z.array(z.unknown()),
+    totalCount: z.number().int().nonnegative().optional(),
+    total: z.number().int().nonnegative().optional(),
+  }),
+]);
+
+/** One record a status call could not change, with the vendor's words. */
+export interface GainsightStatusFailure {
+  /** The Gsid the error names; when it names none, the only Gsid sent (else undefined). */
+  gsid: string | undefined;
+  errorCode: string | undefined;
+  /** The vendor's description, or a summary of what the row said. */
+  errorDesc: string;
+}
+
+/** What a status call did: the records it refused (the rest were set). */
+export interface GainsightStatusOutcome {
+  failed: GainsightStatusFailure[];
+  requestId: string | undefined;
+}
 
 /**
- * Gainsight REST user management (`https://{domain}.gainsightcloud.com/v1`): a tenant-scoped
- * `Accesskey` header, `page`/`pageSize` paging without an email filter, `PUT
- * /v1/users/{userId}` with `isActive: false` to deactivate. DELETE also deactivates, but
- * is not what we send: its effect is documented only as "typically".
+ * Gainsight's User Management API (vendor-contracts/gainsight), under
+ * `https://{domain}/v1/users/services` with a tenant `accesskey` header:
  *
- * There is no `isIntegrationAccount`: the access key belongs to the tenant, not to a user,
- * so no account's deactivation can cut the integration off.
+ * - find: `POST /list` with a `where` on `Email`, the filter taken as a hint (exact matches
+ *   are kept here, pages read on until the total or an empty page);
+ * - read: the same list with a `where` on `Gsid`, every documented field selected;
+ * - switch off and on: `PUT /status?status=false|true` with a JSON array of Gsids, which
+ *   writes nothing else of the user; verify by listing again.
+ *
+ * Every answer is an envelope: `result: false`, or per-record errors inside `data` of a
+ * `result: true`, are failures with the vendor's `errorCode`/`errorDesc`; `GU_2400` is the
+ * hourly limit (100 requests an hour, 1,000 a day, fixed windows).
+ *
+ * There is no `protectedReason`: the access key belongs to the tenant, not to a user, so no
+ * account's deactivation can cut the integration off, and the API does not say who owns the
+ * tenant.
  */
 export class GainsightConnector implements DeactivatingConnector, ReactivatingConnector {
   readonly #http: HttpClient;
   readonly #label: string;
 
-  /** The flag our write changes; the rest of a user changes only when someone edits it. */
-  readonly volatileFields: readonly string[] = ['isActive', 'modifiedDate', 'lastModifiedDate'];
+  /** The flag the status call changes, and what Gainsight moves with it. */
+  readonly volatileFields: readonly string[] = ['IsActiveUser', 'ModifiedDate', 'ModifiedBy'];
 
   constructor(options: {
     label: string;
@@ -70,16 +146,13 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
     this.#label = options.label;
     this.#http = new HttpClient({
       label: options.label,
-      baseUrl: `${tenantUrl(options.baseUrl)}/v1`,
-      headers: { Accesskey: options.accessKey },
+      baseUrl: `${tenantUrl(options.baseUrl)}/v1/users/services`,
+      headers: { accesskey: options.accessKey },
+      errorDetail: envelopeErrorText,
       // Gainsight limits the User Management APIs to 100 requests an hour and 1,000 a day,
       // in fixed windows. Backing off for seconds only burns retries: the state machine must
       // wait minutes, so every 429 here is the hourly kind.
-      classifyRateLimit: (_response, message) =>
-        new HourlyRateLimitedError(
-          `${message}: Gainsight allows 100 user-management requests an hour (1,000 a day); ` +
-            'the next window opens within the hour',
-        ),
+      classifyRateLimit: (_response, message) => new HourlyRateLimitedError(`${message}${HOURLY_HINT}`),
       tls: options.tls,
       fetch: options.fetch,
     });
@@ -92,47 +165,65 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
 
   async lookupUser(email: string): Promise<LookupResult> {
     const action = `look up ${email}`;
-    // The API has no email filter, so the lookup reads the user list (inactive users
-    // included, as an already-inactive account is an outcome too) and matches here.
-    const matches = new Map<string, z.infer<typeof listedUserSchema>>();
+    const where = `${this.#label}: ${action}`;
+    const matches = new Set<string>();
     const seen = new Set<string>();
-    for (let page = 1; ; page++) {
-      if (page > GAINSIGHT_MAX_LOOKUP_PAGES) {
+    let page = 0;
+    let limit = GAINSIGHT_PAGE_SIZE;
+    for (let request = 1; ; request++) {
+      if (request > GAINSIGHT_MAX_LOOKUP_PAGES) {
         throw new BadResponseError(
-          `${this.#label}: ${action}: the user list did not end after ${GAINSIGHT_MAX_LOOKUP_PAGES} pages of ${GAINSIGHT_PAGE_SIZE}; nothing was changed`,
+          `${where}: the user list did not end after ${GAINSIGHT_MAX_LOOKUP_PAGES} pages; nothing was changed`,
         );
       }
-      const { body } = await this.#http.request('GET', '/users', {
+      const { rows, total } = await this.#list(
+        {
+          select: [...LOOKUP_FIELDS],
+          where: condition('Email', email.trim()),
+          limit,
+          page,
+          includeTotal: true,
+        },
         action,
-        query: { page: String(page), pageSize: String(GAINSIGHT_PAGE_SIZE) },
-      });
-      const { data: users, totalCount: total } = this.#envelope(body, action, z.array(listedUserSchema));
-      const fresh = users.filter((user) => !seen.has(user.userId));
+      );
+      if (rows.length === 0) break;
+      const users = rows.map((row, i) => parseVendorBody(listedUserSchema, row, where, `data.records.${i}`));
+      const fresh = users.filter((user) => !seen.has(user.Gsid));
       // A server that ignores `page` answers the first page again and again: without this,
       // the users on later pages would silently never be seen.
-      if (users.length > 0 && fresh.length === 0) {
+      if (fresh.length === 0) {
         throw new BadResponseError(
-          `${this.#label}: ${action}: page ${page} repeats users already read; the server seems to ignore paging`,
+          `${where}: page ${page} repeats users already read; the server seems to ignore paging; nothing was changed`,
         );
       }
       for (const user of fresh) {
-        seen.add(user.userId);
-        if (sameEmail(user.email, email)) matches.set(user.userId, user);
+        seen.add(user.Gsid);
+        // The server's filter is a hint, not a promise: keep exact (case-insensitive) matches only.
+        if (sameEmail(user.Email, email)) matches.add(user.Gsid);
       }
       if (total !== undefined && seen.size >= total) break;
-      if (users.length < GAINSIGHT_PAGE_SIZE) {
-        // A short page ends the list, unless the count says there is more: then the server
-        // pages by a smaller size than asked, and reading on by our size would skip users.
-        if (total !== undefined && users.length > 0 && seen.size < total) {
+      if (rows.length < limit) {
+        // Fewer rows than asked, and (by the total, when there is one) more to come: the server
+        // serves pages of its own size. Reading on by that size keeps every page where it
+        // starts, whether the server counts pages by its size or by ours.
+        if (seen.size % rows.length === 0) limit = rows.length;
+        else if (total === undefined) break;
+        else {
           throw new BadResponseError(
-            `${this.#label}: ${action}: page ${page} held ${users.length} users of ${total} with pageSize=${GAINSIGHT_PAGE_SIZE}, ` +
-              `yet only ${seen.size} were read; the server pages differently than documented`,
+            `${where}: page ${page} held ${rows.length} users, ${seen.size} of ${total} read so far; ` +
+              'the pages do not add up, so reading on could skip users; nothing was changed',
           );
         }
-        break;
       }
+      // A page that partly repeats earlier rows moves where the next one starts.
+      if (seen.size % limit !== 0) {
+        throw new BadResponseError(
+          `${where}: page ${page} repeats some users already read; reading on could skip users; nothing was changed`,
+        );
+      }
+      page = seen.size / limit;
     }
-    return lookupResult(this.#label, [...matches.keys()], `the email ${email}`);
+    return lookupResult(this.#label, [...matches], `the email ${email}`);
   }
 
   async getUser(userId: string): Promise<UserRecord> {
@@ -140,18 +231,15 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
   }
 
   async deactivateUser(record: UserRecord): Promise<void> {
-    // The guide warns that PUT is a full replacement on some API versions and a partial
-    // update on others. Sending the record exactly as read, with only isActive changed, is
-    // right under both: a replacement gets every field back, a partial update changes
-    // nothing else. A body of just {isActive: false} would wipe the user on a full PUT.
-    await this.#put(record.id, { ...record.fields, isActive: false }, `deactivate user ${record.id}`);
+    const action = `deactivate user ${record.id}`;
+    this.#settled(await this.setStatus([record.id], false, action), action);
   }
 
   /**
-   * PUTs `before.fields` as they are: under a full-replacement PUT that brings back every
-   * field, under a partial one it sets every field, so either way the user is as it was,
-   * isActive included. Two requests (of the hourly 100): the current user, for the email
-   * check, then the PUT.
+   * Switches the account back on with `status=true`. The deactivation wrote nothing but the
+   * status, so every other field is as `before` holds it, except what someone changed since,
+   * which is left as they made it. Two requests (of the hourly 100): the current user, for
+   * the email check, then the status call.
    */
   async reactivateUser(before: UserRecord): Promise<void> {
     const action = `reactivate user ${before.id}`;
@@ -163,29 +251,53 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
       gainsightUserSchema.safeParse(before.fields),
       toRecord,
     );
-    // One GET before the write: the id may have been reused (see assertSamePerson).
+    // One read before the write: the id may have been reused (see assertSamePerson).
     const now = toRecord(await this.#read(before.id, action));
     assertSamePerson(where, now, was);
-    await this.#put(before.id, before.fields, action);
+    this.#settled(await this.setStatus([before.id], was.active, action), action);
   }
 
-  /** `PUT /v1/users/{id}` with `body`; a 404 or an envelope saying `result: false` is refused. */
-  async #put(userId: string, body: Record<string, unknown>, action: string): Promise<void> {
-    const { status, body: answer } = await this.#http.request('PUT', userPath(userId), {
-      action,
-      body,
-      accept: [404],
-    });
-    if (status === 404) {
-      throw new BadRequestError(`${this.#label}: ${action}: HTTP 404: the user no longer exists`);
+  /**
+   * Sets the status of up to {@link GAINSIGHT_STATUS_BATCH} users in one call
+   * (`PUT /v1/users/services/status?status=…` with their Gsids). Resolves with the records the
+   * vendor refused inside an answer that says `result: true`, so that a batch can tell who
+   * was set; throws when the whole call failed (`result: false`, an HTTP error).
+   *
+   * @param action what we are doing, for messages: `deactivate user 1P01…`.
+   * @throws Vendor.BadRequest before anything is sent, for no Gsid or more than 50.
+   */
+  async setStatus(
+    gsids: readonly string[],
+    active: boolean,
+    action?: string,
+  ): Promise<GainsightStatusOutcome> {
+    const unique = [...new Set(gsids)];
+    const doing = action ?? `set status=${active} of ${unique.length} user(s)`;
+    if (unique.length === 0 || unique.length > GAINSIGHT_STATUS_BATCH || unique.some((gsid) => gsid === '')) {
+      throw new BadRequestError(
+        `${this.#label}: ${doing}: a status call takes 1 to ${GAINSIGHT_STATUS_BATCH} Gsids, not ${unique.length}` +
+          `${unique.includes('') ? ' (one is empty)' : ''}; nothing was sent`,
+      );
     }
-    this.#envelope(answer, action, z.unknown());
+    const { body } = await this.#http.request('PUT', '/status', {
+      action: doing,
+      query: { status: String(active) },
+      body: unique,
+    });
+    const answer = this.#envelope(body, doing);
+    const failed = recordErrors(answer.data).map((failure) => ({
+      ...failure,
+      gsid: failure.gsid ?? (unique.length === 1 ? unique[0] : undefined),
+    }));
+    return { failed, requestId: answer.requestId ?? undefined };
   }
 
   async verifyDeactivated(userId: string): Promise<UserRecord> {
     const record = toRecord(await this.#read(userId, `verify user ${userId}`));
     if (record.active) {
-      throw new NotYetAppliedError(`${this.#label}: verify user ${userId}: still isActive after the write`);
+      throw new NotYetAppliedError(
+        `${this.#label}: verify user ${userId}: still IsActiveUser after the status call`,
+      );
     }
     return record;
   }
@@ -193,58 +305,186 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
   async verifyReactivated(userId: string): Promise<UserRecord> {
     const record = toRecord(await this.#read(userId, `verify user ${userId}`));
     if (!record.active) {
-      throw new NotYetAppliedError(`${this.#label}: verify user ${userId}: still inactive after the write`);
+      throw new NotYetAppliedError(
+        `${this.#label}: verify user ${userId}: still inactive after the status call`,
+      );
     }
     return record;
   }
 
-  async #read(userId: string, action: string): Promise<GainsightUser> {
-    const { status, body } = await this.#http.request('GET', userPath(userId), { action, accept: [404] });
-    if (status === 404) {
-      throw new BadRequestError(`${this.#label}: ${action}: HTTP 404: no such user in this tenant`);
-    }
-    const user = this.#envelope(body, action, gainsightUserSchema).data;
-    // The write goes to the id asked for; a record of someone else must never be written back.
-    if (user.userId !== userId) {
-      throw new BadResponseError(`${this.#label}: ${action}: the API answered user ${user.userId} instead`);
-    }
-    return user;
+  /** A status call of one user: any record the vendor refused fails the step with its words. */
+  #settled(outcome: GainsightStatusOutcome, action: string): void {
+    const failure = outcome.failed[0];
+    if (!failure) return;
+    throw codeError(
+      failure.errorCode,
+      `${this.#label}: ${action}: the API answered result: true but refused user ${failure.gsid ?? '(unnamed)'}` +
+        `${vendorWords(failure.errorCode, failure.errorDesc, outcome.requestId)}; nothing was changed`,
+      'badRequest',
+    );
   }
 
-  /**
-   * The `{result, data}` envelope, its `data` read as `schema`: `result: false` or no `data`
-   * means the call did not do its job.
-   */
-  #envelope<T>(body: unknown, action: string, schema: z.ZodType<T>): { data: T; totalCount?: number } {
+  /** The one user with this Gsid, from a list filtered on it. */
+  async #read(gsid: string, action: string): Promise<GainsightUser> {
     const where = `${this.#label}: ${action}`;
-    const envelope = parseVendorBody(envelopeSchema, body, where);
-    if (!envelope.result) {
+    const { rows } = await this.#list(
+      { select: [...GAINSIGHT_USER_FIELDS], where: condition('Gsid', gsid), limit: READ_LIMIT, page: 0 },
+      action,
+    );
+    const users = rows.map((row, i) => parseVendorBody(listedUserSchema, row, where, `data.records.${i}`));
+    const own = users.filter((user) => user.Gsid === gsid);
+    if (own.length === 0) {
+      if (users.length === 0) throw new BadRequestError(`${where}: no user with Gsid ${gsid} in this tenant`);
+      // The write goes to the id asked for; a record of someone else must never be read as theirs.
+      const others = [...new Set(users.map((user) => user.Gsid))];
       throw new BadResponseError(
-        `${where}: the API answered result: false${envelope.message ? ` (${envelope.message})` : ''}`,
+        `${where}: asked for user ${gsid}, the API answered user${others.length > 1 ? 's' : ''} ${others.slice(0, 3).join(', ')}` +
+          `${others.length > 3 ? ', …' : ''} instead; nothing was changed`,
       );
     }
+    if (own.length > 1) {
+      throw new BadResponseError(
+        `${where}: the API answered user ${gsid} ${own.length} times; nothing was changed`,
+      );
+    }
+    const index = users.indexOf(own[0] as (typeof users)[number]);
+    return parseVendorBody(gainsightUserSchema, rows[index], where, `data.records.${index}`);
+  }
+
+  /** One `POST /list`: its rows, and the total when the answer has one. */
+  async #list(body: Record<string, unknown>, action: string): Promise<{ rows: unknown[]; total?: number }> {
+    const where = `${this.#label}: ${action}`;
+    const { body: answer } = await this.#http.request('POST', '/list', { action, body });
+    const envelope = this.#envelope(answer, action);
     if (envelope.data === undefined || envelope.data === null) {
       throw new BadResponseError(`${where}: the answer holds no data`);
     }
-    return { ...envelope, data: parseVendorBody(schema, envelope.data, where, 'data') };
+    const data = parseVendorBody(listDataSchema, envelope.data, where, 'data');
+    if (Array.isArray(data)) return { rows: data };
+    const total = data.totalCount ?? data.total;
+    return { rows: data.records, ...(total !== undefined ? { total } : {}) };
+  }
+
+  /** The envelope of a 2xx answer; `result: false` throws the error its code stands for. */
+  #envelope(body: unknown, action: string): Envelope {
+    const where = `${this.#label}: ${action}`;
+    const envelope = parseVendorBody(envelopeSchema, body, where);
+    if (envelope.result) return envelope;
+    const code = envelope.errorCode ?? undefined;
+    const desc = envelope.errorDesc ?? envelope.message ?? undefined;
+    // A batch that failed whole may still say why, record by record.
+    const records = recordErrors(envelope.data).map(
+      (failure) =>
+        `user ${failure.gsid ?? '(unnamed)'}: ${failure.errorCode ? `${failure.errorCode}: ` : ''}${failure.errorDesc}`,
+    );
+    const message =
+      `${where}: the API answered result: false${vendorWords(code, desc, envelope.requestId)}` +
+      (records.length > 0 ? `: ${records.slice(0, 3).join('; ')}${records.length > 3 ? '; …' : ''}` : '');
+    throw codeError(code, message, 'badResponse');
   }
 }
 
+const HOURLY_HINT =
+  ': Gainsight allows 100 user-management requests an hour (1,000 a day); the next window opens within the hour';
+
 /**
- * The tenant URL (`https://{domain}.gainsightcloud.com`) the API version is added to. A base
- * URL that already ends in `/v1` (as the guide writes it) is taken as the same tenant.
+ * The error a vendor code stands for: `GU_2400` the hourly limit, `GU_1101` (unexpected) an
+ * outage worth retrying, any other `GU_` code a refusal of the request as sent; without a
+ * code, `fallback`.
  */
-function tenantUrl(baseUrl: string): string {
-  return baseUrl.replace(/\/+$/, '').replace(/\/v1$/i, '');
+function codeError(
+  code: string | undefined,
+  message: string,
+  fallback: 'badRequest' | 'badResponse',
+): OffboardError {
+  if (code === TOO_MANY_REQUESTS) return new HourlyRateLimitedError(`${message}${HOURLY_HINT}`);
+  if (code === UNEXPECTED) return new UnavailableError(message);
+  if (code !== undefined || fallback === 'badRequest') return new BadRequestError(message);
+  return new BadResponseError(message);
 }
 
-/** The id is the vendor's string: encoded, so that no id can point the request elsewhere. */
-function userPath(userId: string): string {
-  return `/users/${encodeURIComponent(userId)}`;
+/** ` (GU_2402: Bulk update failed; request 8c1…)`, or '' when the vendor said nothing. */
+function vendorWords(
+  code: string | undefined,
+  desc: string | undefined,
+  requestId: string | null | undefined,
+): string {
+  const said = [code, desc].filter(Boolean).join(': ');
+  const words = [said, requestId ? `request ${requestId}` : ''].filter(Boolean).join('; ');
+  return words ? ` (${words})` : '';
+}
+
+/** A `where` of one `EQ` condition: the documented shape, `expression` naming its alias. */
+function condition(name: string, value: string) {
+  return { conditions: [{ name, alias: 'A', operator: 'EQ', value: [value] }], expression: 'A' };
+}
+
+/** `GU_2402: Bulk update failed` from an envelope, for HttpClient's messages on HTTP errors. */
+function envelopeErrorText(body: unknown): string | undefined {
+  const parsed = envelopeSchema.safeParse(body);
+  if (!parsed.success) return undefined;
+  const { errorCode, errorDesc, message } = parsed.data;
+  return [errorCode, errorDesc ?? message].filter(Boolean).join(': ') || undefined;
+}
+
+const text = (value: unknown): string | undefined =>
+  typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+
+/**
+ * The per-record errors inside a `result: true` answer's `data`. The document says they are
+ * there without showing where: the entries of `data.errors`, and any row of `data` or
+ * `data.records` that says `success: false` or carries an error, count.
+ */
+function recordErrors(data: unknown): GainsightStatusFailure[] {
+  const failures: GainsightStatusFailure[] = [];
+  const read = (entry: unknown, listed: boolean) => {
+    if (typeof entry === 'string') {
+      if (listed) failures.push({ gsid: undefined, errorCode: undefined, errorDesc: entry });
+      return;
+    }
+    if (typeof entry !== 'object' || entry === null) return;
+    const row = entry as Record<string, unknown>;
+    const nested = Array.isArray(row.errors) ? (row.errors as unknown[]) : [];
+    const first = (nested[0] ?? {}) as Record<string, unknown>;
+    const code = text(row.errorCode) ?? text(first.errorCode);
+    const desc =
+      text(row.errorDesc) ??
+      text(row.errorMessage) ??
+      text(first.errorDesc) ??
+      text(first.errorMessage) ??
+      text(first.message) ??
+      (typeof nested[0] === 'string' ? nested[0] : undefined);
+    const failed =
+      listed || row.success === false || code !== undefined || desc !== undefined || nested.length > 0;
+    if (!failed) return;
+    failures.push({
+      gsid: text(row.Gsid) ?? text(row.gsid) ?? text(row.id),
+      errorCode: code,
+      errorDesc: desc ?? text(row.message) ?? 'no reason given',
+    });
+  };
+  if (Array.isArray(data)) for (const row of data) read(row, false);
+  else if (typeof data === 'object' && data !== null) {
+    const { errors, records } = data as Record<string, unknown>;
+    if (Array.isArray(errors)) for (const entry of errors) read(entry, true);
+    if (Array.isArray(records)) for (const row of records) read(row, false);
+  }
+  return failures;
+}
+
+/**
+ * The tenant URL (`https://{domain}`) the API path is added to. A base URL given with the API
+ * version (`…/v1`) or the User Management path (`…/v1/users/services`) names the same tenant.
+ */
+function tenantUrl(baseUrl: string): string {
+  return baseUrl
+    .replace(/\/+$/, '')
+    .replace(/\/v1\/users\/services$/i, '')
+    .replace(/\/v1$/i, '');
 }
 
 function toRecord(user: GainsightUser): UserRecord {
-  return { id: user.userId, email: user.email ?? '', active: user.isActive, fields: { ...user } };
+  return { id: user.Gsid, email: user.Email ?? '', active: user.IsActiveUser, fields: { ...user } };
 }
 
 /** Builds the connector for one connection from its secret JSON (`{"accessKey": "..."}`). */

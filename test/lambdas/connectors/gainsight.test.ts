@@ -2,16 +2,23 @@ import { describe, expect, it } from 'vitest';
 import {
   createGainsightConnector,
   GAINSIGHT_MAX_LOOKUP_PAGES,
+  GAINSIGHT_PAGE_SIZE,
+  GAINSIGHT_USER_FIELDS,
   type GainsightConnector,
 } from '../../../lambdas/connectors/gainsight/connector';
 import { canReactivate, type UserRecord } from '../../../lambdas/connectors/types';
 import type { ConnectionRef } from '../../../lambdas/shared/connections';
 import { ERROR_NAMES } from '../../../lambdas/shared/errors';
+import { runStep } from '../../../lambdas/shared/steps';
 import {
+  GAINSIGHT_RATE_LIMITS,
   GAINSIGHT_SANDBOX_ACCESS_KEY,
   type GainsightSandbox,
+  type GainsightSandboxOptions,
   type GainsightUser,
   type GainsightUserSeed,
+  gsidOf,
+  JANE_GSID,
   SAMPLE_USERS,
   startGainsightSandbox,
 } from '../../../sandboxes/gainsight';
@@ -19,19 +26,30 @@ import { verifyThroughLag } from '../../helpers/connectors';
 import { rejectionOf } from '../../helpers/errors';
 import { sandboxStarter } from '../../helpers/sandboxes';
 import { closedPort } from '../../helpers/servers';
+import { stepEnvironment } from '../../helpers/steps';
 
 /**
- * The Gainsight connector against the built-in sandbox: a real HTTP server that answers
- * like Gainsight's REST user management API (`Accesskey` header, `{result, data}` envelope,
- * pages of at most 1000, a PUT that is a full replacement or a partial update depending on
- * the API version, fixed-window rate limits) and misbehaves on request.
+ * The Gainsight connector against the built-in sandbox, which answers Gainsight's own User
+ * Management API (vendor-contracts/gainsight): `accesskey` header, `POST
+ * /v1/users/services/list` with `where` conditions, `PUT /v1/users/services/status` with a
+ * list of Gsids, the `{result, errorCode, errorDesc, requestId, data}` envelope with
+ * per-record errors, and fixed windows of 100 requests an hour.
  */
 
 const NAME = 'gainsight-test';
 const JANE = SAMPLE_USERS[1] as GainsightUser;
+const GARY = SAMPLE_USERS[2] as GainsightUser;
+const MARCUS = SAMPLE_USERS[4] as GainsightUser;
 
-// DELETE is documented only as "typically" deactivating: offboarding must never send one.
-const sandbox = sandboxStarter(startGainsightSandbox, (request) => request.method === 'DELETE');
+/** A user as the connector reads it: the fields it selects, as the sandbox holds them. */
+const selected = (user: GainsightUser): Record<string, unknown> =>
+  Object.fromEntries(GAINSIGHT_USER_FIELDS.map((name) => [name, user[name]]));
+
+// The API has no delete, and nothing but the status route writes: offboarding sends no other write.
+const sandbox = sandboxStarter(
+  (options: GainsightSandboxOptions = {}) => startGainsightSandbox({ rateLimit: false, ...options }),
+  (request) => request.method !== 'POST' && request.path !== '/v1/users/services/status',
+);
 
 function connection(baseUrl: string): ConnectionRef {
   return { name: NAME, type: 'gainsight', baseUrl };
@@ -44,24 +62,34 @@ function connectorFor(
   return createGainsightConnector(connection(box.baseUrl), { accessKey });
 }
 
-const lookups = (box: GainsightSandbox) =>
-  box.requests.filter((request) => request.method === 'GET' && request.path === '/v1/users');
-const writes = (box: GainsightSandbox) => box.requests.filter((request) => request.method !== 'GET');
+const lists = (box: GainsightSandbox) =>
+  box.requests.filter((request) => request.path === '/v1/users/services/list');
+const writes = (box: GainsightSandbox) => box.requests.filter((request) => request.method !== 'POST');
 
-/** `count` ordinary users with ids u5000.., and `extra` placed at the given positions. */
+/** `count` ordinary users with Gsids from 5000, and `extra` placed at the given positions. */
 function tenant(count: number, extra: Record<number, GainsightUserSeed> = {}): GainsightUserSeed[] {
   return Array.from(
     { length: count },
-    (_, i) => extra[i] ?? { userId: `u${5000 + i}`, email: `user${i}@example.com` },
+    (_, i) => extra[i] ?? { Gsid: gsidOf(5000 + i), Email: `user${i}@example.com` },
   );
 }
 
-/** A list page as the API answers it, serialised for a fault body. */
-const page = (data: unknown[], totalCount?: number) =>
-  JSON.stringify({ result: true, data, ...(totalCount === undefined ? {} : { totalCount }) });
+/** A list answer as the API gives it, serialised for a fault body. */
+const listAnswer = (records: unknown[], totalCount?: number) =>
+  JSON.stringify({
+    result: true,
+    errorCode: null,
+    errorDesc: null,
+    requestId: 'r-1',
+    data: { records, ...(totalCount === undefined ? {} : { totalCount }) },
+    message: null,
+  });
+/** A failure envelope, serialised for a fault body. */
+const refusal = (errorCode: string | null, errorDesc: string) =>
+  JSON.stringify({ result: false, errorCode, errorDesc, requestId: 'req-42', data: null, message: null });
 
 describe('GainsightConnector.lookupUser', () => {
-  it('finds the user by email, ignoring case, asking for page 1 of 1000', async () => {
+  it('asks for the email with the documented where, and finds the user ignoring case', async () => {
     // Prepare
     const box = await sandbox();
 
@@ -69,81 +97,105 @@ describe('GainsightConnector.lookupUser', () => {
     const result = await connectorFor(box).lookupUser('JANE.DOE@Example.COM');
 
     // Assess
-    expect(result).toEqual({ found: true, userId: 'u123' });
-    expect(lookups(box)).toHaveLength(1);
-    expect(lookups(box)[0]?.query).toEqual({ page: '1', pageSize: '1000' });
+    expect(result).toEqual({ found: true, userId: JANE_GSID });
+    expect(box.requests).toEqual([
+      {
+        method: 'POST',
+        path: '/v1/users/services/list',
+        query: {},
+        body: {
+          select: ['Gsid', 'Email'],
+          where: {
+            conditions: [{ name: 'Email', alias: 'A', operator: 'EQ', value: ['JANE.DOE@Example.COM'] }],
+            expression: 'A',
+          },
+          limit: GAINSIGHT_PAGE_SIZE,
+          page: 0,
+          includeTotal: true,
+        },
+        status: 200,
+      },
+    ]);
   });
 
-  it('answers found: false when nobody has the email', async () => {
+  it('answers found: false when nobody has the email, and finds an inactive user too', async () => {
     // Prepare
     const box = await sandbox();
+    const connector = connectorFor(box);
 
     // Act
-    const result = await connectorFor(box).lookupUser('nobody@example.com');
+    const nobody = await connector.lookupUser('nobody@example.com');
+    const gary = await connector.lookupUser('already.gone@example.com');
 
     // Assess
-    expect(result).toEqual({ found: false });
+    expect(nobody).toEqual({ found: false });
+    expect(gary).toEqual({ found: true, userId: GARY.Gsid });
   });
 
-  it('finds an inactive user too (already inactive is an outcome)', async () => {
-    // Prepare
-    const box = await sandbox();
-
-    // Act
-    const result = await connectorFor(box).lookupUser('already.gone@example.com');
-
-    // Assess
-    expect(result).toEqual({ found: true, userId: 'u124' });
-  });
-
-  it('keeps only the exact match among look-alikes, across pages, and stops after the short page', async () => {
-    // Prepare: 2,500 users; look-alikes on page 1 and 2, the leaver on page 3.
+  it('takes the filter as a hint: keeps only the exact match among look-alikes, across pages, up to the total', async () => {
+    // Prepare: a server that ignores `where`; 2,500 users, look-alikes on every page, the leaver on page 2.
     const box = await sandbox({
+      ignoreWhere: true,
       users: tenant(2500, {
-        10: { userId: 'x1', email: 'leaver@example.com.evil.io' },
-        1200: { userId: 'x2', email: 'xleaver@example.com' },
-        1300: { userId: 'x3', email: 'leaver+x@example.com' },
-        2400: { userId: 'x4', email: 'Leaver@Example.com' },
+        10: { Gsid: gsidOf(1), Email: 'leaver@example.com.evil.io' },
+        1200: { Gsid: gsidOf(2), Email: 'xleaver@example.com' },
+        1300: { Gsid: gsidOf(3), Email: 'leaver+x@example.com' },
+        2400: { Gsid: gsidOf(4), Email: 'Leaver@Example.com' },
+        2401: { Gsid: gsidOf(5), Email: null as never },
       }),
     });
 
     // Act
     const result = await connectorFor(box).lookupUser('leaver@example.com');
 
+    // Assess: three pages and no fourth, the total being reached.
+    expect(result).toEqual({ found: true, userId: gsidOf(4) });
+    expect(lists(box).map((request) => (request.body as { page: number }).page)).toEqual([0, 1, 2]);
+  });
+
+  it('reads on by the rows a server actually serves when it caps the limit', async () => {
+    // Prepare: pages of at most 200, whatever was asked; the leaver is the 421st user.
+    const box = await sandbox({
+      ignoreWhere: true,
+      maxLimit: 200,
+      users: tenant(450, { 420: { Gsid: gsidOf(9), Email: 'leaver@example.com' } }),
+    });
+
+    // Act
+    const result = await connectorFor(box).lookupUser('leaver@example.com');
+
     // Assess
-    expect(result).toEqual({ found: true, userId: 'x4' });
-    expect(lookups(box).map((request) => request.query)).toEqual([
-      { page: '1', pageSize: '1000' },
-      { page: '2', pageSize: '1000' },
-      { page: '3', pageSize: '1000' },
+    expect(result).toEqual({ found: true, userId: gsidOf(9) });
+    expect(lists(box).map((request) => request.body)).toEqual([
+      expect.objectContaining({ limit: 1000, page: 0 }),
+      expect.objectContaining({ limit: 200, page: 1 }),
+      expect.objectContaining({ limit: 200, page: 2 }),
     ]);
   });
 
-  it('stops once totalCount users are read, without asking for an empty page', async () => {
-    // Prepare
-    const box = await sandbox({ users: tenant(2000) });
-
-    // Act
-    const result = await connectorFor(box).lookupUser('nobody@example.com');
-
-    // Assess
-    expect(result).toEqual({ found: false });
-    expect(lookups(box)).toHaveLength(2);
-  });
-
-  it('stops at a short page when the answer has no totalCount', async () => {
-    // Prepare
-    const full = Array.from({ length: 1000 }, (_, i) => ({ userId: `u${i}`, email: `u${i}@example.com` }));
+  it('without a total, a short page proves nothing: reads on until an empty page', async () => {
+    // Prepare: pages of 2 users and no totalCount.
     const box = await sandbox({
       faults: [
-        { method: 'GET', path: /\/v1\/users$/, status: 200, times: 1, body: page(full) },
         {
-          method: 'GET',
-          path: /\/v1\/users$/,
+          method: 'POST',
           status: 200,
           times: 1,
-          body: page([{ userId: 'z1', email: 'jane.doe@example.com' }]),
+          body: listAnswer([
+            { Gsid: 'g1', Email: 'a@example.com' },
+            { Gsid: 'g2', Email: 'b@example.com' },
+          ]),
         },
+        {
+          method: 'POST',
+          status: 200,
+          times: 1,
+          body: listAnswer([
+            { Gsid: 'g3', Email: 'jane.doe@example.com' },
+            { Gsid: 'g4', Email: 'c@example.com' },
+          ]),
+        },
+        { method: 'POST', status: 200, times: 1, body: listAnswer([]) },
       ],
     });
 
@@ -151,16 +203,37 @@ describe('GainsightConnector.lookupUser', () => {
     const result = await connectorFor(box).lookupUser('jane.doe@example.com');
 
     // Assess
-    expect(result).toEqual({ found: true, userId: 'z1' });
-    expect(lookups(box)).toHaveLength(2);
+    expect(result).toEqual({ found: true, userId: 'g3' });
+    expect(lists(box).map((request) => request.body)).toEqual([
+      expect.objectContaining({ limit: 1000, page: 0 }),
+      expect.objectContaining({ limit: 2, page: 1 }),
+      expect.objectContaining({ limit: 2, page: 2 }),
+    ]);
   });
 
-  it('refuses to choose between two users whose emails differ only in case, on different pages', async () => {
+  it('reads rows given as a bare list in data', async () => {
+    // Prepare
+    const body = JSON.stringify({ result: true, data: [{ Gsid: 'g7', Email: 'jane.doe@example.com' }] });
+    const box = await sandbox({
+      faults: [
+        { method: 'POST', status: 200, times: 1, body },
+        { method: 'POST', status: 200, times: 1, body: JSON.stringify({ result: true, data: [] }) },
+      ],
+    });
+
+    // Act
+    const result = await connectorFor(box).lookupUser('jane.doe@example.com');
+
+    // Assess
+    expect(result).toEqual({ found: true, userId: 'g7' });
+  });
+
+  it('refuses to choose between two users whose emails differ only in case, writing nothing', async () => {
     // Prepare
     const box = await sandbox({
-      users: tenant(1500, {
-        3: { userId: 'a1', email: 'jane.doe@example.com' },
-        1400: { userId: 'a2', email: 'Jane.Doe@Example.com' },
+      users: tenant(20, {
+        3: { Gsid: gsidOf(31), Email: 'jane.doe@example.com' },
+        14: { Gsid: gsidOf(32), Email: 'Jane.Doe@Example.com' },
       }),
     });
 
@@ -170,15 +243,15 @@ describe('GainsightConnector.lookupUser', () => {
     // Assess
     expect(error.name).toBe(ERROR_NAMES.ambiguous);
     expect(error.message).toMatch(new RegExp(`^${NAME}: 2 users have the email jane.doe@example.com`));
-    expect(error.message).toContain('a1, a2');
+    expect(error.message).toContain(`${gsidOf(31)}, ${gsidOf(32)}`);
     expect(writes(box)).toEqual([]);
   });
 
   it('fails with Vendor.BadResponse when the server answers the same page again (page ignored)', async () => {
-    // Prepare: 3,000 users, but every page is the first one; jane is on none of them.
-    const first = Array.from({ length: 1000 }, (_, i) => ({ userId: `u${i}`, email: `u${i}@example.com` }));
+    // Prepare: 3,000 users, but every page is the first one; Jane is on none of them.
+    const first = Array.from({ length: 1000 }, (_, i) => ({ Gsid: `g${i}`, Email: `u${i}@example.com` }));
     const box = await sandbox({
-      faults: [{ method: 'GET', path: /\/v1\/users$/, status: 200, times: 5, body: page(first, 3000) }],
+      faults: [{ method: 'POST', status: 200, times: 5, body: listAnswer(first, 3000) }],
     });
 
     // Act
@@ -186,15 +259,19 @@ describe('GainsightConnector.lookupUser', () => {
 
     // Assess
     expect(error.name).toBe(ERROR_NAMES.badResponse);
-    expect(error.message).toMatch(new RegExp(`^${NAME}: look up jane.doe@example.com: page 2 repeats users`));
-    expect(lookups(box)).toHaveLength(2);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: look up jane.doe@example.com: page 1 repeats users`));
+    expect(lists(box)).toHaveLength(2);
   });
 
-  it('fails with Vendor.BadResponse when a short page comes before totalCount is reached', async () => {
-    // Prepare: the server pages by 500 although 1000 were asked; reading on would skip users.
-    const half = Array.from({ length: 500 }, (_, i) => ({ userId: `u${i}`, email: `u${i}@example.com` }));
+  it('fails with Vendor.BadResponse when the pages do not add up to the total', async () => {
+    // Prepare: 300 rows, then 7 of a total of 1000.
+    const rows = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => ({ Gsid: `g${from + i}`, Email: `u${from + i}@example.com` }));
     const box = await sandbox({
-      faults: [{ method: 'GET', path: /\/v1\/users$/, status: 200, times: 1, body: page(half, 1500) }],
+      faults: [
+        { method: 'POST', status: 200, times: 1, body: listAnswer(rows(0, 300), 1000) },
+        { method: 'POST', status: 200, times: 1, body: listAnswer(rows(300, 7), 1000) },
+      ],
     });
 
     // Act
@@ -202,19 +279,19 @@ describe('GainsightConnector.lookupUser', () => {
 
     // Assess
     expect(error.name).toBe(ERROR_NAMES.badResponse);
-    expect(error.message).toContain('page 1 held 500 users of 1500');
+    expect(error.message).toContain('page 1 held 7 users, 307 of 1000 read so far');
   });
 
   it(`gives up after ${GAINSIGHT_MAX_LOOKUP_PAGES} full pages that never end`, async () => {
-    // Prepare: a fake API whose every page holds 1000 new users and no totalCount.
+    // Prepare: a fake API whose every page holds 1000 new users and no total.
     let calls = 0;
     const endless = (async () => {
       const base = calls++ * 1000;
-      const data = Array.from({ length: 1000 }, (_, i) => ({
-        userId: `e${base + i}`,
-        email: `e${base + i}@x.io`,
+      const records = Array.from({ length: 1000 }, (_, i) => ({
+        Gsid: `e${base + i}`,
+        Email: `e${base + i}@x.io`,
       }));
-      return new Response(JSON.stringify({ result: true, data }), { status: 200 });
+      return new Response(JSON.stringify({ result: true, data: { records } }), { status: 200 });
     }) as typeof fetch;
     const connector = createGainsightConnector(
       connection('https://acme.gainsightcloud.com'),
@@ -232,136 +309,217 @@ describe('GainsightConnector.lookupUser', () => {
   });
 
   it.each([
-    ['result: false', '{"result": false, "message": "Tenant is locked"}', 'result: false (Tenant is locked)'],
-    ['no data', '{"result": true, "totalCount": 0}', 'holds no data'],
-    ['data that is not a list', '{"result": true, "data": {"userId": "u123"}}', 'unexpected response shape'],
-    ['rows without userId', '{"result": true, "data": [{"email": "jane.doe@example.com"}]}', 'data.0.userId'],
-    ['malformed JSON', '{"result": true, "data": [{"userId": ', 'not valid JSON'],
-    ['a bare list without the envelope', '[{"userId": "u123"}]', 'unexpected response shape'],
-  ])('answers Vendor.BadResponse to a 200 with %s', async (_case, body, says) => {
+    [
+      'result: false without a code',
+      refusal(null, 'Tenant is locked'),
+      'badResponse',
+      'result: false (Tenant is locked; request req-42)',
+    ],
+    [
+      'result: false with GU_2403',
+      refusal('GU_2403', 'Lookup configuration invalid'),
+      'badRequest',
+      '(GU_2403: Lookup configuration invalid; request req-42)',
+    ],
+    [
+      'result: false with GU_1101',
+      refusal('GU_1101', 'Unexpected error'),
+      'unavailable',
+      'GU_1101: Unexpected error',
+    ],
+    [
+      'GU_2400 with HTTP 200',
+      refusal('GU_2400', 'Too many requests'),
+      'rateLimitedHourly',
+      'GU_2400: Too many requests',
+    ],
+    ['no data', '{"result": true, "data": null}', 'badResponse', 'holds no data'],
+    [
+      'data that is neither rows nor records',
+      '{"result": true, "data": {"users": []}}',
+      'badResponse',
+      'unexpected response shape',
+    ],
+    [
+      'rows without Gsid',
+      '{"result": true, "data": {"records": [{"Email": "jane.doe@example.com"}]}}',
+      'badResponse',
+      'data.records.0.Gsid',
+    ],
+    ['malformed JSON', '{"result": true, "data": {"records": [', 'badResponse', 'not valid JSON'],
+    [
+      'a bare list without the envelope',
+      `[{"Gsid": "${JANE_GSID}"}]`,
+      'badResponse',
+      'unexpected response shape',
+    ],
+    [
+      'the seed guide shape',
+      '{"result": true, "data": [{"userId": "u123", "email": "jane.doe@example.com"}]}',
+      'badResponse',
+      'Gsid',
+    ],
+  ] as const)('answers a 200 with %s as %s, with the vendor words', async (_case, body, kind, says) => {
     // Prepare
-    const box = await sandbox({
-      faults: [{ method: 'GET', path: /\/v1\/users$/, status: 200, times: 1, body }],
-    });
+    const box = await sandbox({ faults: [{ method: 'POST', status: 200, times: 1, body }] });
 
     // Act
     const error = await rejectionOf(connectorFor(box).lookupUser('jane.doe@example.com'));
 
     // Assess
-    expect(error.name).toBe(ERROR_NAMES.badResponse);
+    expect(error.name).toBe(ERROR_NAMES[kind]);
     expect(error.message).toMatch(new RegExp(`^${NAME}: look up jane.doe@example.com: `));
     expect(error.message).toContain(says);
   });
 });
 
 describe('GainsightConnector.getUser', () => {
-  it('returns the whole record, every vendor field kept', async () => {
+  it('lists the one user by Gsid, every documented field selected, and keeps them all', async () => {
     // Prepare
     const box = await sandbox();
 
     // Act
-    const record = await connectorFor(box).getUser('u123');
+    const record = await connectorFor(box).getUser(JANE_GSID);
 
     // Assess
-    expect(record).toEqual({ id: 'u123', email: 'jane.doe@example.com', active: true, fields: JANE });
-    expect(box.requests.map((request) => request.path)).toEqual(['/v1/users/u123']);
+    expect(record).toEqual({
+      id: JANE_GSID,
+      email: 'jane.doe@example.com',
+      active: true,
+      fields: selected(JANE),
+    });
+    expect(Object.keys(record.fields)).toHaveLength(15);
+    expect(box.requests.map((request) => request.body)).toEqual([
+      {
+        select: [...GAINSIGHT_USER_FIELDS],
+        where: {
+          conditions: [{ name: 'Gsid', alias: 'A', operator: 'EQ', value: [JANE_GSID] }],
+          expression: 'A',
+        },
+        limit: 10,
+        page: 0,
+      },
+    ]);
   });
 
   it('keeps fields this code has no schema for, exactly as read', async () => {
-    // Prepare: a tenant whose API version returns more than the guide documents.
-    const extra = { ...JANE, createdDate: '2024-02-01T10:00:00Z', licenseType: { name: 'Full', seats: 1 } };
+    // Prepare: a tenant that answers more than was selected.
+    const extra = { ...JANE, GainsightLicenseEnabled: false, identities: [{ type: 'Slack', userId: 'U02' }] };
     const box = await sandbox({
-      faults: [{ method: 'GET', status: 200, times: 1, body: JSON.stringify({ result: true, data: extra }) }],
+      faults: [{ method: 'POST', status: 200, times: 1, body: listAnswer([extra]) }],
     });
 
     // Act
-    const record = await connectorFor(box).getUser('u123');
+    const record = await connectorFor(box).getUser(JANE_GSID);
 
     // Assess
     expect(record.fields).toEqual(extra);
   });
 
-  it('answers Vendor.BadRequest when the user does not exist (HTTP 404)', async () => {
+  it('finds the user among others when the server ignores the filter', async () => {
     // Prepare
-    const box = await sandbox();
+    const box = await sandbox({ ignoreWhere: true });
 
     // Act
-    const error = await rejectionOf(connectorFor(box).getUser('u999'));
+    const record = await connectorFor(box).getUser(MARCUS.Gsid);
 
     // Assess
-    expect(error.name).toBe(ERROR_NAMES.badRequest);
-    expect(error.message).toMatch(new RegExp(`^${NAME}: get user u999: HTTP 404`));
+    expect(record.id).toBe(MARCUS.Gsid);
+    expect(record.fields).toEqual(selected(MARCUS));
   });
 
-  it('encodes the id, so that no id can point the request at another path', async () => {
+  it('answers Vendor.BadRequest when no user has the Gsid', async () => {
     // Prepare
     const box = await sandbox();
 
     // Act
-    const error = await rejectionOf(connectorFor(box).getUser('../users/u101'));
+    const error = await rejectionOf(connectorFor(box).getUser(gsidOf(999)));
 
     // Assess
     expect(error.name).toBe(ERROR_NAMES.badRequest);
-    expect(box.requests[0]?.path).toBe('/v1/users/..%2Fusers%2Fu101');
+    expect(error.message).toBe(
+      `${NAME}: get user ${gsidOf(999)}: no user with Gsid ${gsidOf(999)} in this tenant`,
+    );
+  });
+
+  it('sends the Gsid as a value, never in the path, so no id can point the request elsewhere', async () => {
+    // Prepare
+    const box = await sandbox();
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).getUser('../status?status=false'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(box.requests.map((request) => `${request.method} ${request.path}`)).toEqual([
+      'POST /v1/users/services/list',
+    ]);
   });
 
   it.each([
-    ['result: false', '{"result": false, "message": "User is archived"}', 'result: false (User is archived)'],
-    ['no data', '{"result": true}', 'holds no data'],
     [
-      'a record without isActive',
-      '{"result": true, "data": {"userId": "u123", "email": "j@x.io"}}',
-      'isActive',
+      'another user',
+      listAnswer([selected(MARCUS)]),
+      `asked for user ${JANE_GSID}, the API answered user ${MARCUS.Gsid} instead`,
     ],
-    ['another user', JSON.stringify({ result: true, data: SAMPLE_USERS[0] }), 'answered user u101 instead'],
-  ])('answers Vendor.BadResponse to a 200 with %s', async (_case, body, says) => {
+    ['the user twice', listAnswer([selected(JANE), selected(JANE)]), `answered user ${JANE_GSID} 2 times`],
+    [
+      'a record without IsActiveUser',
+      listAnswer([{ Gsid: JANE_GSID, Email: JANE.Email }]),
+      'data.records.0.IsActiveUser',
+    ],
+    ['IsActiveUser as a string', listAnswer([{ ...selected(JANE), IsActiveUser: 'false' }]), 'IsActiveUser'],
+  ])('answers Vendor.BadResponse to a list holding %s', async (_case, body, says) => {
     // Prepare
-    const box = await sandbox({ faults: [{ method: 'GET', status: 200, times: 1, body }] });
+    const box = await sandbox({ faults: [{ method: 'POST', status: 200, times: 1, body }] });
 
     // Act
-    const error = await rejectionOf(connectorFor(box).getUser('u123'));
+    const error = await rejectionOf(connectorFor(box).getUser(JANE_GSID));
 
     // Assess
     expect(error.name).toBe(ERROR_NAMES.badResponse);
-    expect(error.message).toMatch(new RegExp(`^${NAME}: get user u123: `));
+    expect(error.message).toMatch(new RegExp(`^${NAME}: get user ${JANE_GSID}: `));
     expect(error.message).toContain(says);
   });
 });
 
 describe('GainsightConnector.deactivateUser', () => {
-  it.each(['full', 'partial'] as const)(
-    'with a %s-replacement PUT, keeps every field and changes only isActive',
-    async (putMode) => {
-      // Prepare
-      const box = await sandbox({ putMode });
-      const connector = connectorFor(box);
-      const before = structuredClone(box.users.get('u123') as GainsightUser);
-      const record = await connector.getUser('u123');
+  it('sends one status call with the Gsid, and nothing else of the user changes', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const record = await connector.getUser(JANE_GSID);
 
-      // Act
-      await connector.deactivateUser(record);
+    // Act
+    await connector.deactivateUser(record);
 
-      // Assess
-      const puts = box.requests.filter((request) => request.method === 'PUT');
-      expect(puts).toHaveLength(1);
-      expect(puts[0]?.path).toBe('/v1/users/u123');
-      expect(puts[0]?.status).toBe(200);
-      expect(puts[0]?.body).toEqual({ ...before, isActive: false });
-      const { isActive, ...after } = box.users.get('u123') as GainsightUser;
-      const { isActive: wasActive, ...kept } = before;
-      expect(wasActive).toBe(true);
-      expect(isActive).toBe(false);
-      expect(after).toEqual(kept);
-      expect(Object.keys(kept)).toHaveLength(Object.keys(JANE).length - 1);
-    },
-  );
+    // Assess
+    expect(writes(box)).toEqual([
+      {
+        method: 'PUT',
+        path: '/v1/users/services/status',
+        query: { status: 'false' },
+        body: [JANE_GSID],
+        status: 200,
+      },
+    ]);
+    const {
+      IsActiveUser,
+      ModifiedDate: _m,
+      ModifiedBy: _b,
+      ...after
+    } = box.users.get(JANE_GSID) as GainsightUser;
+    const { IsActiveUser: wasActive, ModifiedDate: _wm, ModifiedBy: _wb, ...before } = JANE;
+    expect([wasActive, IsActiveUser]).toEqual([true, false]);
+    expect(after).toEqual(before);
+  });
 
-  it('says the user is gone when the PUT answers 404', async () => {
+  it("fails with the vendor's words, record by record, when the user is gone before the write", async () => {
     // Prepare: read, then the user disappears before the write.
     const box = await sandbox();
     const connector = connectorFor(box);
-    const record = await connector.getUser('u123');
-    box.users.delete('u123');
+    const record = await connector.getUser(JANE_GSID);
+    box.users.delete(JANE_GSID);
 
     // Act
     const error = await rejectionOf(connector.deactivateUser(record));
@@ -369,112 +527,279 @@ describe('GainsightConnector.deactivateUser', () => {
     // Assess
     expect(error.name).toBe(ERROR_NAMES.badRequest);
     expect(error.message).toMatch(
-      new RegExp(`^${NAME}: deactivate user u123: HTTP 404: the user no longer exists`),
+      new RegExp(
+        `^${NAME}: deactivate user ${JANE_GSID}: the API answered result: false \\(GU_2402: Bulk update failed; ` +
+          `request [0-9a-f-]+\\): user ${JANE_GSID}: GU_2402: User not found: ${JANE_GSID}$`,
+      ),
     );
   });
 
-  it("answers Vendor.BadRequest with the vendor's words when the PUT is refused (HTTP 400)", async () => {
-    // Prepare: the user's role was removed from the tenant after the read.
-    const box = await sandbox({ roles: ['Admin'], users: [{ ...JANE, role: 'Admin' }] });
-    const connector = connectorFor(box);
-    const record = await connector.getUser('u123');
-    record.fields.role = 'Standard User';
-
-    // Act
-    const error = await rejectionOf(connector.deactivateUser(record));
-
-    // Assess
-    expect(error.name).toBe(ERROR_NAMES.badRequest);
-    expect(error.message).toMatch(
-      new RegExp(`^${NAME}: deactivate user u123: HTTP 400 \\(Role 'Standard User'`),
-    );
-    expect(box.users.get('u123')?.isActive).toBe(true);
-  });
-
-  it('answers Vendor.BadResponse when the PUT answers result: false', async () => {
-    // Prepare
+  it("fails with the record's error when an answer that says result: true refuses the user", async () => {
+    // Prepare: the documented envelope, with the refusal inside data.
+    const answer = {
+      result: true,
+      errorCode: null,
+      errorDesc: null,
+      requestId: 'req-7',
+      data: {
+        count: 0,
+        records: [],
+        errors: [{ Gsid: JANE_GSID, errorCode: 'GU_2402', errorDesc: 'User is locked' }],
+      },
+      message: null,
+    };
     const box = await sandbox({
-      faults: [
-        { method: 'PUT', status: 200, times: 1, body: '{"result": false, "message": "Update failed"}' },
-      ],
+      faults: [{ method: 'PUT', status: 200, times: 1, body: JSON.stringify(answer) }],
     });
     const connector = connectorFor(box);
-    const record = await connector.getUser('u123');
+    const record = await connector.getUser(JANE_GSID);
 
     // Act
     const error = await rejectionOf(connector.deactivateUser(record));
 
     // Assess
-    expect(error.name).toBe(ERROR_NAMES.badResponse);
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
     expect(error.message).toBe(
-      `${NAME}: deactivate user u123: the API answered result: false (Update failed)`,
+      `${NAME}: deactivate user ${JANE_GSID}: the API answered result: true but refused user ${JANE_GSID} ` +
+        '(GU_2402: User is locked; request req-7); nothing was changed',
     );
+  });
+
+  it.each([
+    [
+      'rows of data that say success: false',
+      {
+        result: true,
+        data: [
+          { Gsid: JANE_GSID, success: false, errors: [{ errorCode: 'GU_2411', errorMessage: 'Conflict' }] },
+        ],
+      },
+      'GU_2411: Conflict',
+    ],
+    [
+      'a record carrying an errorCode',
+      { result: true, data: { records: [{ Gsid: JANE_GSID, errorCode: 'GU_2402', errorDesc: 'Locked' }] } },
+      'GU_2402: Locked',
+    ],
+    [
+      'a bare message in data.errors',
+      { result: true, data: { errors: ['User is a super admin'] } },
+      'User is a super admin',
+    ],
+  ])('reads per-record errors given as %s', async (_case, answer, says) => {
+    // Prepare
+    const box = await sandbox({
+      faults: [{ method: 'PUT', status: 200, times: 1, body: JSON.stringify(answer) }],
+    });
+    const connector = connectorFor(box);
+    const record = await connector.getUser(JANE_GSID);
+
+    // Act
+    const error = await rejectionOf(connector.deactivateUser(record));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toContain(`refused user ${JANE_GSID} (${says})`);
+  });
+
+  it.each([
+    [
+      'result: false with GU_2402',
+      200,
+      refusal('GU_2402', 'Bulk update failed'),
+      'badRequest',
+      '(GU_2402: Bulk update failed; request req-42)',
+    ],
+    [
+      'GU_2400 with HTTP 200',
+      200,
+      refusal('GU_2400', 'Too many requests'),
+      'rateLimitedHourly',
+      'GU_2400: Too many requests',
+    ],
+    [
+      'GU_2400 with HTTP 429',
+      429,
+      refusal('GU_2400', 'Too many requests'),
+      'rateLimitedHourly',
+      'HTTP 429 (GU_2400: Too many requests)',
+    ],
+    [
+      'GU_1101 with HTTP 500',
+      500,
+      refusal('GU_1101', 'Unexpected error'),
+      'unavailable',
+      'HTTP 500 (GU_1101: Unexpected error)',
+    ],
+    [
+      'GU_2409 with HTTP 400',
+      400,
+      refusal('GU_2409', 'Key not supported'),
+      'badRequest',
+      'HTTP 400 (GU_2409: Key not supported)',
+    ],
+  ] as const)('answers %s as %s, the code in the message', async (_case, status, body, kind, says) => {
+    // Prepare
+    const box = await sandbox({ faults: [{ method: 'PUT', status, times: 1, body }] });
+    const connector = connectorFor(box);
+    const record = await connector.getUser(JANE_GSID);
+
+    // Act
+    const error = await rejectionOf(connector.deactivateUser(record));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES[kind]);
+    expect(error.message).toMatch(new RegExp(`^${NAME}: deactivate user ${JANE_GSID}: `));
+    expect(error.message).toContain(says);
+    expect(box.users.get(JANE_GSID)?.IsActiveUser).toBe(true);
+  });
+});
+
+describe('GainsightConnector.setStatus (the batch the bulk path uses)', () => {
+  it('switches up to 50 users off in one call', async () => {
+    // Prepare
+    const box = await sandbox({ users: tenant(60) });
+    const ids = [...box.users.keys()].slice(0, 50);
+
+    // Act
+    const outcome = await connectorFor(box).setStatus(ids, false);
+
+    // Assess
+    expect(outcome.failed).toEqual([]);
+    expect(box.requests).toHaveLength(1);
+    expect(box.requests[0]?.body).toEqual(ids);
+    expect([...box.users.values()].filter((user) => !user.IsActiveUser)).toHaveLength(50);
+  });
+
+  it('names the records the vendor refused, and the others are set', async () => {
+    // Prepare
+    const box = await sandbox();
+
+    // Act
+    const outcome = await connectorFor(box).setStatus([JANE_GSID, gsidOf(998), MARCUS.Gsid], false);
+
+    // Assess
+    expect(outcome.failed).toEqual([
+      { gsid: gsidOf(998), errorCode: 'GU_2402', errorDesc: `User not found: ${gsidOf(998)}` },
+    ]);
+    expect(outcome.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(box.users.get(JANE_GSID)?.IsActiveUser).toBe(false);
+    expect(box.users.get(MARCUS.Gsid)?.IsActiveUser).toBe(false);
+  });
+
+  it.each([
+    ['no Gsid', [], 'not 0'],
+    ['51 Gsids', Array.from({ length: 51 }, (_, i) => gsidOf(i)), 'not 51'],
+    ['an empty Gsid', [''], 'one is empty'],
+  ])('refuses %s before sending anything', async (_case, ids, says) => {
+    // Prepare
+    const box = await sandbox();
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).setStatus(ids, false));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toContain(says);
+    expect(error.message).toContain('nothing was sent');
+    expect(box.requests).toEqual([]);
+  });
+
+  it('sends a Gsid named twice once', async () => {
+    // Prepare
+    const box = await sandbox();
+
+    // Act
+    await connectorFor(box).setStatus([JANE_GSID, JANE_GSID], false);
+
+    // Assess
+    expect(box.requests[0]?.body).toEqual([JANE_GSID]);
   });
 });
 
 describe('GainsightConnector.verifyDeactivated', () => {
-  it('answers Vendor.NotYetApplied while reads still show the old record, then resolves', async () => {
+  it('answers Vendor.NotYetApplied while lists still show the user active, then resolves', async () => {
     // Prepare
     const box = await sandbox({ verifyLag: 2 });
 
     // Act
-    const { first, second, third } = await verifyThroughLag(connectorFor(box), 'u123');
+    const { first, second, third } = await verifyThroughLag(connectorFor(box), JANE_GSID);
 
     // Assess
     expect(first.name).toBe(ERROR_NAMES.notYetApplied);
     expect(first.retryable).toBe(true);
-    expect(first.message).toMatch(new RegExp(`^${NAME}: verify user u123: `));
+    expect(first.message).toBe(`${NAME}: verify user ${JANE_GSID}: still IsActiveUser after the status call`);
     expect(second.name).toBe(ERROR_NAMES.notYetApplied);
-    expect(third).toMatchObject({ id: 'u123', active: false, fields: { ...JANE, isActive: false } });
-    const reads = box.requests.filter(
-      (request) => request.method === 'GET' && request.path === '/v1/users/u123',
-    );
-    expect(reads).toHaveLength(4);
+    expect(third).toMatchObject({
+      id: JANE_GSID,
+      active: false,
+      fields: { Email: JANE.Email, IsActiveUser: false },
+    });
+    expect(lists(box)).toHaveLength(4);
   });
 });
 
 /** Reads the user, switches it off and confirms it, as an offboarding run does; the read is the ledger's before-state. */
-async function offboarded(connector: GainsightConnector, userId = 'u123'): Promise<UserRecord> {
-  const before = await connector.getUser(userId);
+async function offboarded(connector: GainsightConnector, gsid = JANE_GSID): Promise<UserRecord> {
+  const before = await connector.getUser(gsid);
   await connector.deactivateUser(before);
-  await connector.verifyDeactivated(userId);
+  await connector.verifyDeactivated(gsid);
   return before;
 }
 
-/** The requests sent from `from` on, as `METHOD path`. */
+/** The requests sent from `from` on, as `METHOD path?query`. */
 const sentSince = (box: GainsightSandbox, from: number) =>
-  box.requests.slice(from).map((request) => `${request.method} ${request.path}`);
+  box.requests
+    .slice(from)
+    .map(
+      (request) =>
+        `${request.method} ${request.path}${request.query.status ? `?status=${request.query.status}` : ''}`,
+    );
 
 describe('GainsightConnector.reactivateUser', () => {
-  it.each(['full', 'partial'] as const)(
-    'with a %s-replacement PUT, puts back the exact before-state with one GET and one PUT',
-    async (putMode) => {
-      // Prepare: while Jane was off, someone changed fields the deactivation never touched.
-      const box = await sandbox({ putMode });
-      const connector = connectorFor(box);
-      const before = await offboarded(connector);
-      const off = box.users.get('u123') as GainsightUser;
-      box.users.set('u123', { ...off, title: 'Former CSM', groups: [], customAttributes: {} });
-      const from = box.requests.length;
-
-      // Act
-      await connector.reactivateUser(before);
-
-      // Assess
-      expect(canReactivate(connector)).toBe(true);
-      expect(sentSince(box, from)).toEqual(['GET /v1/users/u123', 'PUT /v1/users/u123']);
-      expect(box.requests.at(-1)?.body).toEqual(JANE);
-      expect(box.users.get('u123')).toEqual(JANE);
-    },
-  );
-
-  it('refuses, writing nothing, when the id now holds someone with another email', async () => {
-    // Prepare: Jane's id was given to a new hire, who is switched off.
+  it('switches the account back on with one read and one status=true call', async () => {
+    // Prepare
     const box = await sandbox();
     const connector = connectorFor(box);
     const before = await offboarded(connector);
-    const newHire = { ...JANE, firstName: 'Nora', email: 'nora.new@example.com', isActive: false };
-    box.users.set('u123', newHire);
+    const from = box.requests.length;
+
+    // Act
+    await connector.reactivateUser(before);
+
+    // Assess
+    expect(canReactivate(connector)).toBe(true);
+    expect(sentSince(box, from)).toEqual([
+      'POST /v1/users/services/list',
+      'PUT /v1/users/services/status?status=true',
+    ]);
+    expect(box.requests.at(-1)?.body).toEqual([JANE_GSID]);
+    const { ModifiedDate: _m, ModifiedBy: _b, ...now } = box.users.get(JANE_GSID) as GainsightUser;
+    const { ModifiedDate: _wm, ModifiedBy: _wb, ...was } = JANE;
+    expect(now).toEqual(was);
+  });
+
+  it('leaves what someone changed while the account was off as they changed it: only the status is written', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = await offboarded(connector);
+    box.users.set(JANE_GSID, { ...(box.users.get(JANE_GSID) as GainsightUser), Title: 'Former CSM' });
+
+    // Act
+    await connector.reactivateUser(before);
+
+    // Assess
+    expect(box.users.get(JANE_GSID)).toMatchObject({ IsActiveUser: true, Title: 'Former CSM' });
+  });
+
+  it('refuses, writing nothing, when the Gsid now holds someone with another email', async () => {
+    // Prepare: Jane's Gsid now holds a new hire, who is switched off.
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const before = await offboarded(connector);
+    const newHire = { ...JANE, FirstName: 'Nora', Email: 'nora.new@example.com', IsActiveUser: false };
+    box.users.set(JANE_GSID, newHire);
     const from = box.requests.length;
 
     // Act
@@ -482,10 +807,10 @@ describe('GainsightConnector.reactivateUser', () => {
 
     // Assess
     expect(error.name).toBe(ERROR_NAMES.badRequest);
-    expect(error.message).toMatch(new RegExp(`^${NAME}: reactivate user u123: `));
+    expect(error.message).toMatch(new RegExp(`^${NAME}: reactivate user ${JANE_GSID}: `));
     expect(error.message).toContain('nora.new@example.com, not jane.doe@example.com');
-    expect(sentSince(box, from)).toEqual(['GET /v1/users/u123']);
-    expect(box.users.get('u123')).toEqual(newHire);
+    expect(sentSince(box, from)).toEqual(['POST /v1/users/services/list']);
+    expect(box.users.get(JANE_GSID)).toEqual(newHire);
   });
 
   it('takes the same email in another case as the same account', async () => {
@@ -493,36 +818,42 @@ describe('GainsightConnector.reactivateUser', () => {
     const box = await sandbox();
     const connector = connectorFor(box);
     const before = await offboarded(connector);
-    const off = box.users.get('u123') as GainsightUser;
-    box.users.set('u123', { ...off, email: 'JANE.DOE@example.com' });
+    box.users.set(JANE_GSID, {
+      ...(box.users.get(JANE_GSID) as GainsightUser),
+      Email: 'JANE.DOE@example.com',
+    });
 
     // Act
     await connector.reactivateUser(before);
 
     // Assess
-    expect(box.users.get('u123')).toEqual(JANE);
+    expect(box.users.get(JANE_GSID)?.IsActiveUser).toBe(true);
   });
 
   it.each([
-    ['names another user', (user: GainsightUser) => ({ ...user, userId: 'u126' }), 'is user u126, not u123'],
+    [
+      'names another user',
+      (user: Record<string, unknown>) => ({ ...user, Gsid: MARCUS.Gsid }),
+      `is user ${MARCUS.Gsid}, not ${JANE_GSID}`,
+    ],
     [
       'was already inactive',
-      (user: GainsightUser) => ({ ...user, isActive: false }),
+      (user: Record<string, unknown>) => ({ ...user, IsActiveUser: false }),
       'already inactive before the offboarding',
     ],
     [
-      'is not a Gainsight user',
-      ({ isActive: _active, ...user }: GainsightUser) => user,
+      'is not a Gainsight user (the seed guide shape)',
+      () => ({ userId: JANE_GSID, email: 'jane.doe@example.com', isActive: true }),
       'not a Gainsight user',
     ],
   ])('refuses a before-state that %s, without sending anything', async (_case, change, words) => {
     // Prepare
     const box = await sandbox();
     const before: UserRecord = {
-      id: 'u123',
+      id: JANE_GSID,
       email: 'jane.doe@example.com',
       active: true,
-      fields: change({ ...JANE }),
+      fields: change(selected(JANE)),
     };
 
     // Act
@@ -536,40 +867,107 @@ describe('GainsightConnector.reactivateUser', () => {
 });
 
 describe('GainsightConnector.verifyReactivated', () => {
-  it('answers Vendor.NotYetApplied while the account is off, and while reads lag behind the restore, then resolves', async () => {
-    // Prepare: reads answer the record before each write twice more.
+  it('answers Vendor.NotYetApplied while lists lag behind the status call, then resolves', async () => {
+    // Prepare: lists answer the record before each status call twice more.
     const box = await sandbox({ verifyLag: 2 });
     const connector = connectorFor(box);
-    const before = await connector.getUser('u123');
+    const before = await connector.getUser(JANE_GSID);
     await connector.deactivateUser(before);
     await connector.reactivateUser(before);
 
     // Act
-    const first = await rejectionOf(connector.verifyReactivated('u123'));
-    const second = await rejectionOf(connector.verifyReactivated('u123'));
-    const third = await connector.verifyReactivated('u123');
+    const first = await rejectionOf(connector.verifyReactivated(JANE_GSID));
+    const second = await rejectionOf(connector.verifyReactivated(JANE_GSID));
+    const third = await connector.verifyReactivated(JANE_GSID);
 
     // Assess
     expect(first.name).toBe(ERROR_NAMES.notYetApplied);
-    expect(first.retryable).toBe(true);
-    expect(first.message).toBe(`${NAME}: verify user u123: still inactive after the write`);
+    expect(first.message).toBe(`${NAME}: verify user ${JANE_GSID}: still inactive after the status call`);
     expect(second.name).toBe(ERROR_NAMES.notYetApplied);
-    expect(third).toEqual({ id: 'u123', email: 'jane.doe@example.com', active: true, fields: JANE });
+    expect(third).toMatchObject({ id: JANE_GSID, email: 'jane.doe@example.com', active: true });
+  });
+});
+
+describe('GainsightConnector in the offboarding step (runStep)', () => {
+  const refOf = (box: GainsightSandbox) => connection(box.baseUrl);
+  const secret = { accessKey: GAINSIGHT_SANDBOX_ACCESS_KEY };
+  const base = {
+    connection: { name: NAME },
+    email: 'jane.doe@example.com',
+    executionId: 'x-1',
+    startedAt: '2026-12-01T00:00:00Z',
+  };
+  const run = (
+    box: GainsightSandbox,
+    event: Record<string, unknown>,
+    env = stepEnvironment(refOf(box), secret),
+  ) => runStep({ ...base, ...event }, createGainsightConnector, env);
+
+  it('keeps every field read in the ledger before the status call, and only the status is written', async () => {
+    // Prepare
+    const box = await sandbox();
+    const env = stepEnvironment(refOf(box), secret);
+    const planned = await run(box, { step: 'getRecord', userId: JANE_GSID }, env);
+
+    // Act
+    const result = await run(box, { step: 'deactivate', record: planned }, env);
+
+    // Assess
+    expect(result).toEqual({ userId: JANE_GSID, written: true, person: false, reason: '' });
+    const [intent] = await env.ledger().history('jane.doe@example.com');
+    expect(intent).toMatchObject({ outcome: 'deactivating', userId: JANE_GSID, before: selected(JANE) });
+    expect(sentSince(box, 0)).toEqual([
+      'POST /v1/users/services/list',
+      'POST /v1/users/services/list',
+      'PUT /v1/users/services/status?status=false',
+    ]);
+  });
+
+  it('plans again, writing nothing, when a field changed between the plan and the write', async () => {
+    // Prepare
+    const box = await sandbox();
+    const planned = await run(box, { step: 'getRecord', userId: JANE_GSID });
+    box.users.set(JANE_GSID, { ...JANE, Title: 'Head of CS', ModifiedDate: '12/01/2026 08:00:00' });
+
+    // Act
+    const error = await rejectionOf(run(box, { step: 'deactivate', record: planned }));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.recordChanged);
+    expect(error.message).toContain('Title');
+    expect(error.message).not.toContain('ModifiedDate');
+    expect(writes(box)).toEqual([]);
+  });
+
+  it('writes when only what the vendor moves by itself changed (ModifiedDate, ModifiedBy)', async () => {
+    // Prepare
+    const box = await sandbox();
+    const planned = await run(box, { step: 'getRecord', userId: JANE_GSID });
+    box.users.set(JANE_GSID, { ...JANE, ModifiedDate: '12/01/2026 08:00:00', ModifiedBy: gsidOf(101) });
+
+    // Act
+    const result = await run(box, { step: 'deactivate', record: planned });
+
+    // Assess
+    expect(result).toMatchObject({ written: true });
+    expect(box.users.get(JANE_GSID)?.IsActiveUser).toBe(false);
   });
 });
 
 describe('GainsightConnector capabilities', () => {
-  it('has no integration-account check: the access key belongs to the tenant, not to a user', () => {
+  it('has no protectedReason (the access key belongs to the tenant) and says which fields move by themselves', () => {
     // Act
     const connector = connectorFor({ baseUrl: 'https://acme.gainsightcloud.com' });
 
     // Assess
-    expect('isIntegrationAccount' in connector).toBe(false);
-    expect(typeof connector.deactivateUser).toBe('function');
+    expect('protectedReason' in connector).toBe(false);
+    expect(connector.volatileFields).toEqual(['IsActiveUser', 'ModifiedDate', 'ModifiedBy']);
   });
 
   it.each([
     ['with /v1', (url: string) => `${url}/v1`],
+    ['with /v1/users/services', (url: string) => `${url}/v1/users/services`],
+    ['with /v1/users/services/', (url: string) => `${url}/V1/Users/Services/`],
     ['with a trailing slash', (url: string) => `${url}/`],
   ])('takes a base URL %s as the same tenant', async (_case, variant) => {
     // Prepare
@@ -579,8 +977,8 @@ describe('GainsightConnector capabilities', () => {
     const result = await connectorFor({ baseUrl: variant(box.baseUrl) }).lookupUser('jane.doe@example.com');
 
     // Assess
-    expect(result).toEqual({ found: true, userId: 'u123' });
-    expect(box.requests[0]?.path).toBe('/v1/users');
+    expect(result).toEqual({ found: true, userId: JANE_GSID });
+    expect(box.requests[0]?.path).toBe('/v1/users/services/list');
   });
 });
 
@@ -596,40 +994,45 @@ describe('GainsightConnector errors', () => {
     // Assess
     expect(error.name).toBe(ERROR_NAMES.authFailed);
     expect(error.retryable).toBe(false);
-    expect(error.message).toMatch(new RegExp(`^${NAME}: look up jane.doe@example.com: HTTP 401`));
+    expect(error.message).toMatch(
+      new RegExp(`^${NAME}: look up jane.doe@example.com: HTTP 401 \\(Invalid or missing`),
+    );
     expect(error.message).not.toContain(wrongKey);
-    expect(box.requests[0]?.status).toBe(401);
   });
 
-  it('answers Vendor.RateLimitedHourly (not the per-second kind) to a 429', async () => {
-    // Prepare: an hourly window of one request; the lookup spends it.
-    const box = await sandbox({ rateLimit: { limit: 1, windowMs: 3_600_000 } });
+  it('answers Vendor.RateLimitedHourly to GU_2400, naming the documented limits', async () => {
+    // Prepare: the documented windows on a clock that stands still; the first 100 requests spend the hour.
+    const box = await sandbox({ rateLimit: GAINSIGHT_RATE_LIMITS, now: () => 0 });
     const connector = connectorFor(box);
-    await connector.lookupUser('jane.doe@example.com');
+    for (let i = 0; i < 100; i++) await connector.lookupUser('jane.doe@example.com');
 
     // Act
-    const error = await rejectionOf(connector.getUser('u123'));
+    const error = await rejectionOf(connector.getUser(JANE_GSID));
 
     // Assess
     expect(error.name).toBe(ERROR_NAMES.rateLimitedHourly);
     expect(error.retryable).toBe(true);
-    expect(error.message).toMatch(new RegExp(`^${NAME}: get user u123: HTTP 429 \\(Rate limit exceeded\\)`));
-    expect(error.message).toContain('100 user-management requests an hour');
+    expect(error.message).toMatch(
+      new RegExp(
+        `^${NAME}: get user ${JANE_GSID}: HTTP 429 \\(GU_2400: Too many requests\\): Gainsight allows 100`,
+      ),
+    );
+    expect(error.message).toContain('1,000 a day');
     expect(writes(box)).toEqual([]);
   });
 
-  it('goes on once the next window opens', async () => {
+  it('goes on once the next fixed window opens', async () => {
     // Prepare: 2 requests per window on a clock the test moves.
     let time = 0;
     const box = await sandbox({ rateLimit: { limit: 2, windowMs: 3_600_000 }, now: () => time });
     const connector = connectorFor(box);
-    const record = await connector.getUser('u123');
+    const record = await connector.getUser(JANE_GSID);
     await connector.deactivateUser(record);
-    const throttled = await rejectionOf(connector.verifyDeactivated('u123'));
+    const throttled = await rejectionOf(connector.verifyDeactivated(JANE_GSID));
 
     // Act
     time += 3_600_000;
-    const verified = await connector.verifyDeactivated('u123');
+    const verified = await connector.verifyDeactivated(JANE_GSID);
 
     // Assess
     expect(throttled.name).toBe(ERROR_NAMES.rateLimitedHourly);
@@ -647,7 +1050,9 @@ describe('GainsightConnector errors', () => {
     // Assess
     expect(error.name).toBe(ERROR_NAMES.unavailable);
     expect(error.retryable).toBe(true);
-    expect(error.message).toMatch(new RegExp(`^${NAME}: look up jane.doe@example.com: HTTP ${status}`));
+    expect(error.message).toMatch(
+      new RegExp(`^${NAME}: look up jane.doe@example.com: HTTP ${status} \\(GU_1101: `),
+    );
   });
 
   it('answers Vendor.Unavailable when the connection is refused', async () => {
