@@ -42,12 +42,15 @@ export const SANDBOX_STARTERS: Partial<Record<ConnectionType, SandboxStarter>> =
   insightly: async (secret) => {
     const apiKey = typeof secret?.apiKey === 'string' ? secret.apiKey : SANDBOX_API_KEY;
     const owner = SAMPLE_USERS[0]?.USER_ID ?? 1001;
+    // Insightly as its own documents describe it (the swagger dialect: /Users/Search, skip/top).
     const sandbox = await startInsightlySandbox({ users: SAMPLE_USERS, apiKeys: { [apiKey]: owner } });
     return {
       baseUrl: sandbox.baseUrl,
       secret: { apiKey },
       requests: sandbox.requests,
       close: () => sandbox.close(),
+      // Where the API refuses user writes, a person deactivates the user in Insightly's own UI.
+      actAsPerson: (email) => sandbox.deactivateByHand(email),
       describeUser: (email) =>
         [...sandbox.users.values()].find((u) => u.EMAIL_ADDRESS.toLowerCase() === email.toLowerCase()),
     };
@@ -98,8 +101,7 @@ export const SANDBOX_STARTERS: Partial<Record<ConnectionType, SandboxStarter>> =
       secret: { accessKey },
       requests: sandbox.requests,
       close: () => sandbox.close(),
-      describeUser: (email) =>
-        [...sandbox.users.values()].find((u) => u.email.toLowerCase() === email.toLowerCase()),
+      describeUser: (email) => [...sandbox.users.values()].find((u) => sameEmail(u.Email, email)),
     };
   },
 };

@@ -100,7 +100,34 @@ describe('Insightly sandbox: authentication', () => {
   });
 });
 
-describe('Insightly sandbox: GET /Users', () => {
+describe('Insightly sandbox: the vendor fields', () => {
+  it('answers every field of the vendor model, in its order, and nothing else', async () => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    const jane = await call(sandbox, 'GET', '/Users/1002');
+
+    // Assess
+    expect(Object.keys(jane.json as object)).toEqual([
+      ...['USER_ID', 'CONTACT_ID', 'FIRST_NAME', 'LAST_NAME', 'TIMEZONE_ID', 'EMAIL_ADDRESS'],
+      ...['EMAIL_DROPBOX_IDENTIFIER', 'EMAIL_DROPBOX_ADDRESS', 'ADMINISTRATOR', 'ACCOUNT_OWNER', 'ACTIVE'],
+      ...['DATE_CREATED_UTC', 'DATE_UPDATED_UTC', 'USER_CURRENCY', 'CONTACT_DISPLAY', 'CONTACT_ORDER'],
+      ...['TASK_WEEK_START', 'INSTANCE_ID', 'PROFILE_ID', 'ROLE_ID'],
+    ]);
+    expect(jane.json).toMatchObject({
+      USER_ID: 1002,
+      USER_CURRENCY: 'EUR',
+      TASK_WEEK_START: 0,
+      ACTIVE: true,
+    });
+  });
+});
+
+describe('Insightly sandbox: GET /Users (the vendor: skip/top, no $)', () => {
+  const many = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({ EMAIL_ADDRESS: `user${i}@example.com` }));
+
   it('lists every user, inactive ones included, ordered by USER_ID', async () => {
     // Prepare
     const sandbox = await open({ users: [...SAMPLE_USERS].reverse() });
@@ -113,9 +140,206 @@ describe('Insightly sandbox: GET /Users', () => {
     expect(users.map((user) => user.USER_ID)).toEqual([1001, 1002, 1003, 1004, 1005, 1006]);
   });
 
-  it('matches EMAIL_ADDRESS case-insensitively and combines clauses with and', async () => {
+  it('answers 100 rows when top is absent, honours top up to 500, and pages with skip', async () => {
+    // Prepare
+    const sandbox = await open({ users: many(620) });
+
+    // Act
+    const byDefault = await listUsers(sandbox, {});
+    const capped = await listUsers(sandbox, { top: '1000' });
+    const secondPage = await listUsers(sandbox, { top: '500', skip: '500' });
+    const small = await listUsers(sandbox, { top: '2', skip: '3' });
+
+    // Assess
+    expect(byDefault.users).toHaveLength(100);
+    expect(capped.status).toBe(200);
+    expect(capped.users).toHaveLength(500);
+    expect(secondPage.users).toHaveLength(120);
+    expect(secondPage.users[0]?.USER_ID).toBe(1501);
+    expect(small.users.map((user) => user.USER_ID)).toEqual([1004, 1005]);
+  });
+
+  it('ignores parameters it does not know: $filter filters nothing, $top and $skip page nothing', async () => {
+    // Prepare
+    const sandbox = await open({ users: [...SAMPLE_USERS, ...many(200)] });
+
+    // Act
+    const response = await listUsers(sandbox, {
+      $filter: "EMAIL_ADDRESS eq 'jane.doe@example.com'",
+      $top: '500',
+      $skip: '100',
+      colour: 'blue',
+    });
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(response.users).toHaveLength(100);
+    expect(response.users[0]?.USER_ID).toBe(1001);
+  });
+
+  it('answers the total in X-Total-Count when count_total=true, and only then', async () => {
+    // Prepare
+    const sandbox = await open({ users: many(250) });
+
+    // Act
+    const counted = await listUsers(sandbox, { count_total: 'true', top: '10' });
+    const uncounted = await listUsers(sandbox, { top: '10' });
+
+    // Assess
+    expect(counted.headers.get('x-total-count')).toBe('250');
+    expect(counted.users).toHaveLength(10);
+    expect(uncounted.headers.get('x-total-count')).toBeNull();
+  });
+
+  it.each([
+    ['top', 'ten'],
+    ['top', '1.5'],
+    ['skip', '-1'],
+  ])('answers 400 to %s=%s', async (name, value) => {
     // Prepare
     const sandbox = await open();
+
+    // Act
+    const response = await listUsers(sandbox, { [name]: value });
+
+    // Assess
+    expect(response.status).toBe(400);
+    expect(response.json).toEqual({ Message: expect.stringContaining(value) });
+  });
+
+  it('misbehaves on request: a smaller page, skip not heard, no count', async () => {
+    // Prepare
+    const sandbox = await open({
+      users: many(250),
+      maxPageSize: 100,
+      ignoreSkip: true,
+      omitCountTotal: true,
+    });
+
+    // Act
+    const first = await listUsers(sandbox, { top: '500', count_total: 'true' });
+    const second = await listUsers(sandbox, { top: '500', skip: '100', count_total: 'true' });
+
+    // Assess
+    expect(first.users).toHaveLength(100);
+    expect(second.users).toEqual(first.users);
+    expect(second.headers.get('x-total-count')).toBeNull();
+  });
+});
+
+describe('Insightly sandbox: GET /Users/Search', () => {
+  const search = async (sandbox: InsightlySandbox, query: Record<string, string>) => {
+    const response = await call(sandbox, 'GET', '/Users/Search', { query });
+    return { ...response, users: response.json as InsightlyUser[] };
+  };
+
+  it('finds by field_name=EMAIL_ADDRESS and field_value on v3.1, ignoring case, with skip/top/count_total', async () => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    const found = await search(sandbox, {
+      field_name: 'EMAIL_ADDRESS',
+      field_value: 'Jane.Doe@EXAMPLE.com',
+      skip: '0',
+      top: '500',
+      count_total: 'true',
+    });
+    const after = await search(sandbox, {
+      field_name: 'EMAIL_ADDRESS',
+      field_value: 'jane.doe@example.com',
+      skip: '1',
+    });
+
+    // Assess
+    expect(found.users.map((user) => user.USER_ID)).toEqual([1002]);
+    expect(found.headers.get('x-total-count')).toBe('1');
+    expect(after.users).toEqual([]);
+  });
+
+  it('ignores email= on v3.1 (not its parameter) and answers everyone', async () => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    const response = await search(sandbox, { email: 'jane.doe@example.com' });
+
+    // Assess
+    expect(response.users).toHaveLength(SAMPLE_USERS.length);
+  });
+
+  it.each([
+    [{ field_name: 'EMAIL_ADDRESS' }, 'field_value'],
+    [{ field_name: 'ACTIVE', field_value: 'true' }, 'ACTIVE'],
+  ])('answers 400 to a search it cannot run: %o', async (query, named) => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    const response = await search(sandbox, query);
+
+    // Assess
+    expect(response.status).toBe(400);
+    expect((response.json as { Message: string }).Message).toContain(named);
+  });
+
+  it('finds by email= on v2.2, and refuses two filters at once as the swagger says', async () => {
+    // Prepare
+    const sandbox = await open({ pathPrefix: '/v2.2' });
+
+    // Act
+    const found = await search(sandbox, { email: 'JANE.DOE@example.com' });
+    const byField = await search(sandbox, {
+      field_name: 'EMAIL_ADDRESS',
+      field_value: 'jane.doe@example.com',
+    });
+    const two = await search(sandbox, { email: 'jane.doe@example.com', last_name: 'Doe' });
+
+    // Assess
+    expect(sandbox.baseUrl).toMatch(/\/v2\.2$/);
+    expect(found.users.map((user) => user.USER_ID)).toEqual([1002]);
+    expect(byField.users).toHaveLength(SAMPLE_USERS.length);
+    expect(two.status).toBe(400);
+    expect((two.json as { Message: string }).Message).toContain('Only one optional parameter');
+  });
+
+  it('answers everyone when told to ignore the filter', async () => {
+    // Prepare
+    const sandbox = await open({ ignoreFilter: true });
+
+    // Act
+    const response = await search(sandbox, {
+      field_name: 'EMAIL_ADDRESS',
+      field_value: 'jane.doe@example.com',
+    });
+
+    // Assess
+    expect(response.users).toHaveLength(SAMPLE_USERS.length);
+  });
+
+  it.each([400, 404, 405] as const)(
+    'answers %i to every search when the search is not offered',
+    async (status) => {
+      // Prepare
+      const sandbox = await open({ searchRefusedWith: status });
+
+      // Act
+      const response = await search(sandbox, {
+        field_name: 'EMAIL_ADDRESS',
+        field_value: 'jane.doe@example.com',
+      });
+
+      // Assess
+      expect(response.status).toBe(status);
+      expect(response.json).toEqual({ Message: expect.any(String) });
+    },
+  );
+});
+
+describe("Insightly sandbox: the seed's OData dialect", () => {
+  it('matches EMAIL_ADDRESS case-insensitively and combines clauses with and', async () => {
+    // Prepare
+    const sandbox = await open({ dialect: 'odata' });
 
     // Act
     const byEmail = await listUsers(sandbox, { $filter: "EMAIL_ADDRESS eq 'Jane.Doe@EXAMPLE.com'" });
@@ -132,7 +356,7 @@ describe('Insightly sandbox: GET /Users', () => {
 
   it("finds o'brien when the quote is doubled, and refuses an undoubled quote", async () => {
     // Prepare
-    const sandbox = await open();
+    const sandbox = await open({ dialect: 'odata' });
 
     // Act
     const escaped = await listUsers(sandbox, {
@@ -151,7 +375,7 @@ describe('Insightly sandbox: GET /Users', () => {
     "EMAIL_ADDRESS ne 'jane.doe@example.com'",
   ])('answers 400 naming the unsupported clause in $filter=%s', async (filter) => {
     // Prepare
-    const sandbox = await open();
+    const sandbox = await open({ dialect: 'odata' });
 
     // Act
     const response = await listUsers(sandbox, { $filter: `ACTIVE eq true and ${filter}` });
@@ -161,44 +385,44 @@ describe('Insightly sandbox: GET /Users', () => {
     expect((response.json as { Message: string }).Message).toContain(filter);
   });
 
-  it('caps $top at 500 and pages with $skip', async () => {
+  it('answers 500 rows by default and at most, pages with $skip, and does not hear skip/top', async () => {
     // Prepare
     const users = Array.from({ length: 620 }, (_, i) => ({ EMAIL_ADDRESS: `user${i}@example.com` }));
-    const sandbox = await open({ users });
+    const sandbox = await open({ dialect: 'odata', users });
 
     // Act
     const byDefault = await listUsers(sandbox, {});
     const capped = await listUsers(sandbox, { $top: '1000' });
     const secondPage = await listUsers(sandbox, { $top: '500', $skip: '500' });
-    const small = await listUsers(sandbox, { $top: '2', $skip: '3' });
+    const plain = await listUsers(sandbox, { top: '2', skip: '3', count_total: 'true' });
 
     // Assess
     expect(byDefault.users).toHaveLength(500);
-    expect(capped.status).toBe(200);
     expect(capped.users).toHaveLength(500);
     expect(secondPage.users).toHaveLength(120);
     expect(secondPage.users[0]?.USER_ID).toBe(1501);
-    expect(small.users.map((user) => user.USER_ID)).toEqual([1004, 1005]);
+    expect(plain.users).toHaveLength(500);
+    expect(plain.users[0]?.USER_ID).toBe(1001);
+    expect(plain.headers.get('x-total-count')).toBeNull();
   });
 
-  it.each([
-    ['$top', 'ten'],
-    ['$top', '1.5'],
-    ['$skip', '-1'],
-  ])('answers 400 to %s=%s', async (name, value) => {
+  it('has no /Users/Search route', async () => {
     // Prepare
-    const sandbox = await open();
+    const sandbox = await open({ dialect: 'odata' });
 
     // Act
-    const response = await listUsers(sandbox, { [name]: value });
+    const response = await call(sandbox, 'GET', '/Users/Search', {
+      query: { field_name: 'EMAIL_ADDRESS', field_value: 'jane.doe@example.com' },
+    });
 
     // Assess
-    expect(response.status).toBe(400);
+    expect(response.status).toBe(404);
+    expect((response.json as { Message: string }).Message).toMatch(/^No HTTP resource was found/);
   });
 
   it('answers everyone when told to ignore $filter', async () => {
     // Prepare
-    const sandbox = await open({ ignoreFilter: true });
+    const sandbox = await open({ dialect: 'odata', ignoreFilter: true });
 
     // Act
     const response = await listUsers(sandbox, { $filter: "EMAIL_ADDRESS eq 'jane.doe@example.com'" });
@@ -267,9 +491,32 @@ describe('Insightly sandbox: GET and DELETE /Users/{id}', () => {
 });
 
 describe('Insightly sandbox: PUT /Users', () => {
-  it('replaces the whole record: omitted fields go back to their defaults', async () => {
+  it('writes only what the body carries (v3.1 PUT is partial): a field left out keeps its value, null clears it', async () => {
     // Prepare
     const sandbox = await open();
+    const before = sandbox.users.get(1002) as InsightlyUser;
+
+    // Act
+    const response = await call(sandbox, 'PUT', '/Users', {
+      body: { USER_ID: 1002, ACTIVE: false, TIMEZONE_ID: null, CONTACT_ID: 1, INSTANCE_ID: 2 },
+    });
+
+    // Assess
+    expect(response.status).toBe(200);
+    const stored = sandbox.users.get(1002);
+    expect(response.json).toEqual(stored);
+    // Read-only fields (CONTACT_ID, INSTANCE_ID) are accepted and left as they were.
+    expect(stored).toEqual({
+      ...before,
+      ACTIVE: false,
+      TIMEZONE_ID: null,
+      DATE_UPDATED_UTC: expect.not.stringMatching(before.DATE_UPDATED_UTC),
+    });
+  });
+
+  it("replaces the whole record in the seed's dialect: omitted fields go back to their defaults", async () => {
+    // Prepare
+    const sandbox = await open({ dialect: 'odata' });
     const before = sandbox.users.get(1002);
 
     // Act
@@ -289,30 +536,41 @@ describe('Insightly sandbox: PUT /Users', () => {
     const stored = sandbox.users.get(1002);
     expect(response.json).toEqual(stored);
     expect(stored).toMatchObject({
-      ...{ ACTIVE: false, TIMEZONE_ID: null, PROFILE_ID: null, ROLE_ID: null, CURRENCY_CODE: null },
+      ...{ ACTIVE: false, TIMEZONE_ID: null, PROFILE_ID: null, ROLE_ID: null, USER_CURRENCY: null },
       ...{
         EMAIL_ADDRESS: 'jane.doe@example.com',
         CONTACT_ID: before?.CONTACT_ID,
         INSTANCE_ID: before?.INSTANCE_ID,
+        EMAIL_DROPBOX_ADDRESS: before?.EMAIL_DROPBOX_ADDRESS,
       },
       DATE_CREATED_UTC: before?.DATE_CREATED_UTC,
     });
     expect(stored?.DATE_UPDATED_UTC).not.toBe(before?.DATE_UPDATED_UTC);
   });
 
-  it('reactivates a user whose PUT leaves ACTIVE out, and keeps what a full PUT sends back', async () => {
-    // Prepare
-    const sandbox = await open();
-    const jane = (await call(sandbox, 'GET', '/Users/1002')).json as InsightlyUser;
+  it.each([
+    ['the vendor', 'swagger', false],
+    ['the seed', 'odata', true],
+  ] as const)(
+    'as %s reads a PUT that leaves ACTIVE out, and keeps what a full PUT sends back',
+    async (_who, dialect, active) => {
+      // Prepare
+      const sandbox = await open({ dialect });
+      const jane = (await call(sandbox, 'GET', '/Users/1002')).json as InsightlyUser;
 
-    // Act
-    await call(sandbox, 'PUT', '/Users', { body: { USER_ID: 1003, FIRST_NAME: 'Gary' } });
-    await call(sandbox, 'PUT', '/Users', { body: { ...jane, ACTIVE: false } });
+      // Act
+      await call(sandbox, 'PUT', '/Users', { body: { USER_ID: 1003, FIRST_NAME: 'Gary' } });
+      await call(sandbox, 'PUT', '/Users', { body: { ...jane, ACTIVE: false } });
 
-    // Assess
-    expect(sandbox.users.get(1003)?.ACTIVE).toBe(true);
-    expect(sandbox.users.get(1002)).toEqual({ ...jane, ACTIVE: false, DATE_UPDATED_UTC: expect.any(String) });
-  });
+      // Assess
+      expect(sandbox.users.get(1003)?.ACTIVE).toBe(active);
+      expect(sandbox.users.get(1002)).toEqual({
+        ...jane,
+        ACTIVE: false,
+        DATE_UPDATED_UTC: expect.any(String),
+      });
+    },
+  );
 
   it.each([
     ['an unknown field', { USER_ID: 1002, ACTIVE: false, STATUS: 'x' }, 400, 'STATUS'],
@@ -366,6 +624,57 @@ describe('Insightly sandbox: PUT /Users', () => {
 
     // Assess
     expect(reads.map((user) => user.ACTIVE)).toEqual([true, true, false]);
+  });
+});
+
+describe('Insightly sandbox: users read-only, as the swagger describes them', () => {
+  it.each([
+    [405, "does not support http method 'PUT'"],
+    [404, 'No HTTP resource was found'],
+    [403, 'permission'],
+    [400, 'read only'],
+  ] as const)('answers %i to every user write and changes nothing', async (status, words) => {
+    // Prepare
+    const sandbox = await open({ userWrites: 'refused', refusedWriteStatus: status });
+    const before = structuredClone([...sandbox.users.values()]);
+
+    // Act
+    const put = await call(sandbox, 'PUT', '/Users', { body: { ...SAMPLE_USERS[1], ACTIVE: false } });
+    const deleted = await call(sandbox, 'DELETE', '/Users/1005');
+    const read = await call(sandbox, 'GET', '/Users/1002');
+
+    // Assess
+    expect(put.status).toBe(status);
+    expect((put.json as { Message: string }).Message).toContain(words);
+    expect(deleted.status).toBe(status);
+    expect(read.status).toBe(200);
+    expect([...sandbox.users.values()]).toEqual(before);
+  });
+
+  it('refuses with 405 unless told otherwise', async () => {
+    // Prepare
+    const sandbox = await open({ userWrites: 'refused' });
+
+    // Act
+    const put = await call(sandbox, 'PUT', '/Users', { body: { USER_ID: 1002, ACTIVE: false } });
+
+    // Assess
+    expect(put.status).toBe(405);
+  });
+
+  it('lets a person switch a user off by hand, finding them by email in any case', async () => {
+    // Prepare
+    const sandbox = await open({ userWrites: 'refused' });
+    const before = sandbox.users.get(1002) as InsightlyUser;
+
+    // Act
+    const done = sandbox.deactivateByHand('Jane.Doe@EXAMPLE.com');
+    const nobody = sandbox.deactivateByHand('nobody@example.com');
+
+    // Assess
+    expect([done, nobody]).toEqual([true, false]);
+    const after = (await call(sandbox, 'GET', '/Users/1002')).json as InsightlyUser;
+    expect(after).toEqual({ ...before, ACTIVE: false, DATE_UPDATED_UTC: expect.any(String) });
   });
 });
 

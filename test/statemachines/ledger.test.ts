@@ -50,7 +50,7 @@ describe('the ledger after an offboarding', () => {
 
   it('records dry runs, not-found and failures too, each as what it was', async () => {
     const { box, ledger, connections } = await setUp();
-    box.addFault({ method: 'GET', path: /Users$/, status: 401, times: 1 });
+    box.addFault({ method: 'GET', path: /Users\/Search$/, status: 401, times: 1 });
     await runLocally({ connections, input: { email: 'marcus.lee@example.com', dryRun: true }, ledger });
     await runLocally({ connections, input: { email: 'marcus.lee@example.com' }, ledger });
     await runLocally({ connections, input: { email: 'nobody@example.com' }, ledger });

@@ -108,7 +108,7 @@ describe('offboard-bulk.asl.json', () => {
 
   it('reports people with a failed connection by name', async () => {
     const connection = await insightly();
-    box?.addFault({ method: 'PUT', status: 403, times: 1 });
+    box?.addFault({ method: 'PUT', status: 401, times: 1 });
     const result = await runBulkWorkflowLocally({
       connections: [connection],
       input: { emails: ['jane.doe@example.com', 'marcus.lee@example.com'] },

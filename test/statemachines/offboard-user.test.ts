@@ -112,7 +112,7 @@ describe('offboarding one person through the state machine', () => {
     expect(after?.ACTIVE).toBe(false);
     expect({ ...after, ACTIVE: true, DATE_UPDATED_UTC: '' }).toEqual({ ...before, DATE_UPDATED_UTC: '' });
     expect(box.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
-      'GET /v3.1/Users',
+      'GET /v3.1/Users/Search',
       'GET /v3.1/Users/1002',
       'GET /v3.1/Users/Me',
       // Read again right before the write: the write must carry the record as it is now.
@@ -252,7 +252,7 @@ describe('vendor trouble on one connection', () => {
   });
 
   it('fails the connection with Vendor.Unavailable when the 5xx does not stop', async () => {
-    const box = await sandbox({ faults: [{ method: 'GET', path: /Users$/, status: 500, times: 100 }] });
+    const box = await sandbox({ faults: [{ method: 'GET', path: /Users\/Search$/, status: 500, times: 100 }] });
     const result = await runLocally({
       connections: [connection('insightly-prod', box)],
       input: { email: JANE },

@@ -1,3 +1,11 @@
+/**
+ * Insightly REST (`https://api.{pod}.insightly.com/v3.1`), as Insightly itself documents it
+ * (vendor-contracts/insightly/README.md; where the seed guides disagree, the vendor wins):
+ * Basic auth with the API key as the user name and an empty password; users found with
+ * `GET /Users/Search` and paged with `skip`/`top`; switched off with `PUT /Users`, which the
+ * vendor's own swagger does not offer at all (its users are read-only): a refused write hands
+ * the step to a person.
+ */
 import { z } from 'zod';
 import type { ConnectionRef, TlsOptions } from '../../shared/connections';
 import { secretSchemas } from '../../shared/connections';
@@ -7,6 +15,7 @@ import {
   ConfigError,
   NotYetAppliedError,
   QuotaExhaustedError,
+  WriteRefusedError,
 } from '../../shared/errors';
 import { basicAuth, HttpClient, sameEmail } from '../../shared/http';
 import {
@@ -17,14 +26,25 @@ import {
 } from '../../shared/vendor-answer';
 import type { DeactivatingConnector, LookupResult, ReactivatingConnector, UserRecord } from '../types';
 
-/** Insightly never returns more than this many rows per page, whatever `$top` asks. */
+/**
+ * Rows a lookup asks for a page: the most Insightly's v3.1 introduction allows. A server may
+ * answer fewer (one that does not hear `top` answers its default 100), so the size of a page
+ * never decides that the list has ended.
+ */
 export const INSIGHTLY_PAGE_SIZE = 500;
-/** A server that ignores the filter would page through everyone; stop somewhere sane. */
-const MAX_LOOKUP_PAGES = 200;
+/** A server that ignores the filter pages through everyone; stop somewhere sane. */
+const MAX_LOOKUP_PAGES = 1000;
+/** The header `count_total=true` is answered with, where the server sends one (see vendor-contracts/insightly/SOURCE.md). */
+const COUNT_HEADER = 'x-total-count';
+/** Statuses with which a server refuses a search it does not offer (no route, no such method, parameters it will not take). */
+const SEARCH_REFUSED: readonly number[] = [400, 404, 405];
+/** Statuses with which a server may refuse a user write; 400 only when its words say read-only. */
+const WRITE_REFUSED: readonly number[] = [400, 403, 404, 405];
+const READ_ONLY_WORDS = /read[\s-]?only/i;
 
 /**
- * The fields we rely on. Everything else the vendor sends is kept as is (`looseObject`),
- * because the PUT must send the whole record back.
+ * The fields we rely on. Everything else the vendor sends is kept as is (`looseObject`): the
+ * write sends the record back as read, and the ledger keeps it as the state to restore.
  */
 const insightlyUserSchema = z.looseObject({
   USER_ID: z.number().int(),
@@ -37,14 +57,40 @@ type InsightlyUser = z.infer<typeof insightlyUserSchema>;
 const ownerCache = new Map<string, { userId: Promise<number>; until: number }>();
 const OWNER_CACHE_MS = 15 * 60_000;
 
+/** How one way of listing users is asked for a page. */
+interface Listing {
+  /** For messages: `GET /Users/Search`. */
+  name: string;
+  path: string;
+  /** The query of the page starting at `skip`. */
+  query(skip: number): Record<string, string>;
+  /** Statuses that mean "not offered here, try the next way" (first page only). */
+  refusedWith: readonly number[];
+}
+
+/** What a listing gave: the ids that match exactly, or why it could not be used. */
+type Scan = { usable: true; matches: number[] } | { usable: false; why: string };
+
 /**
- * Insightly REST v3.1 (`https://api.{pod}.insightly.com/v3.1`): Basic auth with the API
- * key as the user name and an empty password; OData `$filter`; 500 rows a page; a PUT that
- * replaces the whole user.
+ * The search parameters of the API version in `baseUrl`: `field_name`/`field_value` on v3.1
+ * and later (and when the URL names no version), `email` on v2.x and v3.0.
+ */
+export function searchQueryFor(baseUrl: string, email: string): Record<string, string> {
+  const version = /\/v(\d+)(?:\.(\d+))?(?=\/|\?|#|$)/i.exec(baseUrl);
+  const [major, minor] = version ? [Number(version[1]), Number(version[2] ?? 0)] : [3, 1];
+  return major > 3 || (major === 3 && minor >= 1)
+    ? { field_name: 'EMAIL_ADDRESS', field_value: email }
+    : { email };
+}
+
+/**
+ * Insightly REST: find, read, switch off (a `PUT /Users` with the record as read, only `ACTIVE`
+ * changed), verify, and restore.
  */
 export class InsightlyConnector implements DeactivatingConnector, ReactivatingConnector {
   readonly #http: HttpClient;
   readonly #label: string;
+  readonly #baseUrl: string;
   readonly #cacheKey: string;
 
   /** The active flag, and the timestamp Insightly moves on every change (our own write included). */
@@ -58,6 +104,7 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
     fetch?: typeof fetch;
   }) {
     this.#label = options.label;
+    this.#baseUrl = options.baseUrl;
     this.#cacheKey = `${options.baseUrl}\u0000${options.apiKey}`;
     this.#http = new HttpClient({
       label: options.label,
@@ -81,29 +128,92 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
     return this.#http.requestCount;
   }
 
+  /**
+   * Asks `GET /Users/Search` first; where the server does not offer it, or cannot page it,
+   * lists `GET /Users`; where that cannot be paged either, tries the seed guide's OData form
+   * (`$filter`, `$top`, `$skip`), which Insightly does not document: it is only reached on a
+   * server that pages neither way the vendor documents. Every filter is a hint: only exact
+   * matches (ignoring case) count.
+   *
+   * @throws BadResponseError no way of listing could be paged (the server answers the same
+   *   rows whatever `skip` says): nobody is reported missing on a guess.
+   */
   async lookupUser(email: string): Promise<LookupResult> {
     const action = `look up ${email}`;
-    const matches = new Map<number, InsightlyUser>();
-    for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
-      const { body } = await this.#http.request('GET', '/Users', {
-        action,
-        query: {
+    const page = (skip: number) => ({
+      skip: String(skip),
+      top: String(INSIGHTLY_PAGE_SIZE),
+      count_total: 'true',
+    });
+    const listings: Listing[] = [
+      {
+        name: 'GET /Users/Search',
+        path: '/Users/Search',
+        query: (skip) => ({ ...searchQueryFor(this.#baseUrl, email), ...page(skip) }),
+        refusedWith: SEARCH_REFUSED,
+      },
+      { name: 'GET /Users', path: '/Users', query: page, refusedWith: [] },
+      {
+        name: 'GET /Users with $filter/$top/$skip',
+        path: '/Users',
+        query: (skip) => ({
           $filter: `EMAIL_ADDRESS eq ${odataString(email)}`,
           $top: String(INSIGHTLY_PAGE_SIZE),
-          $skip: String(page * INSIGHTLY_PAGE_SIZE),
-        },
+          $skip: String(skip),
+        }),
+        refusedWith: [400],
+      },
+    ];
+    const tried: string[] = [];
+    for (const listing of listings) {
+      const scan = await this.#scan(listing, email, action);
+      if (scan.usable) return lookupResult(this.#label, scan.matches, `the email ${email}`);
+      tried.push(`${listing.name}: ${scan.why}`);
+    }
+    throw new BadResponseError(
+      `${this.#label}: ${action}: no way of listing users could be paged (${tried.join('; ')}); ` +
+        'nothing was changed',
+    );
+  }
+
+  /**
+   * Reads one listing to its end: `skip` moves on by the rows actually answered, and the list
+   * has ended only at an empty page or at the total `count_total` reported. A short page
+   * proves nothing: a server that does not hear `top` answers 100 rows however many are left.
+   */
+  async #scan(listing: Listing, email: string, action: string): Promise<Scan> {
+    const matches = new Set<number>();
+    const seen = new Set<number>();
+    let skip = 0;
+    for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
+      const { status, headers, body } = await this.#http.request('GET', listing.path, {
+        action,
+        query: listing.query(skip),
+        accept: page === 0 ? [...listing.refusedWith] : [],
       });
+      if (status >= 300) return { usable: false, why: `HTTP ${status}${this.#http.vendorMessage(body)}` };
       const users = parseVendorBody(z.array(insightlyUserSchema), body, `${this.#label}: ${action}`);
-      // The server's filter is a hint, not a promise: keep exact (case-insensitive) matches only.
-      for (const user of users) if (sameEmail(user.EMAIL_ADDRESS, email)) matches.set(user.USER_ID, user);
-      if (users.length < INSIGHTLY_PAGE_SIZE) break;
-      if (page === MAX_LOOKUP_PAGES - 1) {
-        throw new BadResponseError(
-          `${this.#label}: ${action}: more than ${MAX_LOOKUP_PAGES * INSIGHTLY_PAGE_SIZE} rows; the filter seems ignored`,
-        );
+      if (users.length === 0) return { usable: true, matches: [...matches] };
+      // The same rows again: the server does not hear `skip`, and paging on would loop or,
+      // worse, stop early and miss the person. This way of listing cannot be trusted.
+      if (page > 0 && users.every((user) => seen.has(user.USER_ID))) {
+        return { usable: false, why: `the page at skip=${skip} repeats rows already read (skip is ignored)` };
+      }
+      for (const user of users) {
+        seen.add(user.USER_ID);
+        // The server's filter is a hint, not a promise: keep exact (case-insensitive) matches only.
+        if (sameEmail(user.EMAIL_ADDRESS, email)) matches.add(user.USER_ID);
+      }
+      skip += users.length;
+      const total = headers.get(COUNT_HEADER);
+      if (total !== null && /^\d+$/.test(total.trim()) && skip >= Number(total)) {
+        return { usable: true, matches: [...matches] };
       }
     }
-    return lookupResult(this.#label, [...matches.keys()], `the email ${email}`);
+    throw new BadResponseError(
+      `${this.#label}: ${action}: ${listing.name} still had rows after ${MAX_LOOKUP_PAGES} pages (${skip} rows); ` +
+        'the filter seems ignored; nothing was changed',
+    );
   }
 
   async getUser(userId: string): Promise<UserRecord> {
@@ -125,22 +235,28 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
     return undefined;
   }
 
+  /**
+   * Sends the record as read with only `ACTIVE` changed. The seed guide says PUT replaces the
+   * whole user (a field left out is reset); the vendor says v3.1 PUT is partial. This body is
+   * safe under both readings.
+   *
+   * @throws WriteRefusedError the API does not let this key write users (405, 404 on the
+   *   route, 403, or a 400 that says read-only): a person does it, and verification decides.
+   */
   async deactivateUser(record: UserRecord): Promise<void> {
-    // PUT replaces the whole user: a field left out is reset. So the body is the record as
-    // read, every field, with only ACTIVE changed.
-    await this.#put({ ...record.fields, ACTIVE: false }, `deactivate user ${record.id}`);
+    await this.#put({ ...record.fields, ACTIVE: false }, record.id, `deactivate user ${record.id}`, 'off');
   }
 
   /**
-   * PUTs `before.fields` as they are: the PUT replaces the whole user, so the one body that
-   * brings back every field (ACTIVE among them) is the record as it was read before the
-   * deactivation. Two requests: the current record (for the email check), then the PUT.
+   * PUTs `before.fields` as they are: the one body that brings back every field (ACTIVE among
+   * them) whichever way the server reads a PUT. Two requests: the current record (for the
+   * email check), then the PUT.
    */
   async reactivateUser(before: UserRecord): Promise<void> {
     const action = `reactivate user ${before.id}`;
     const where = `${this.#label}: ${action}`;
     const fields = before.fields;
-    // The PUT goes to `/Users` and the body's USER_ID says which user it replaces: without
+    // The PUT goes to `/Users` and the body's USER_ID says which user it writes: without
     // one (or with another than before.id) the write would land on nobody, or on someone else.
     if (!Number.isInteger(fields.USER_ID)) {
       throw new BadRequestError(
@@ -151,31 +267,44 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
     // One GET before the write: the id may have been reused (see assertSamePerson).
     const now = toRecord(await this.#read(before.id, action));
     assertSamePerson(where, now, was);
-    await this.#put(fields, action);
+    await this.#put(fields, before.id, action, 'on');
   }
 
-  /** One `PUT /Users` with `body` as the whole user; the 404/405 a plan may answer explained. */
-  async #put(body: Record<string, unknown>, action: string): Promise<void> {
+  /** One `PUT /Users` with `body`; a refusal of user writes told apart from a user gone. */
+  async #put(
+    body: Record<string, unknown>,
+    userId: string,
+    action: string,
+    turn: 'off' | 'on',
+  ): Promise<void> {
     const { status, body: answer } = await this.#http.request('PUT', '/Users', {
       action,
       body,
-      accept: [404, 405],
+      accept: [...WRITE_REFUSED],
     });
-    if (status === 405) {
-      throw new BadRequestError(
-        `${this.#label}: ${action}: HTTP 405: this account's REST API refuses user writes; ` +
-          'use an insightly-scim connection (Enterprise plan) for this instance',
-      );
+    if (status < 300) {
+      if (answer !== undefined) parseVendorBody(insightlyUserSchema, answer, `${this.#label}: ${action}`);
+      return;
     }
+    const words = this.#http.vendorMessage(answer);
+    const said = `${this.#label}: ${action}: HTTP ${status}${words}`;
     if (status === 404) {
-      // Either the user went away since it was read, or (as some plans answer) user writes
-      // are not offered on this API: the operator has to look; say both.
-      throw new BadRequestError(
-        `${this.#label}: ${action}: HTTP 404: the user no longer exists, or this account's REST API ` +
-          'refuses user writes (then use an insightly-scim connection)',
-      );
+      // The user was read right before this write. A 404 now is either a write route this
+      // API does not have, or the user deleted in between: a read tells which.
+      const read = await this.#http.request('GET', `/Users/${userId}`, { action, accept: [404] });
+      if (read.status === 404)
+        throw new BadRequestError(`${said}: the user no longer exists; nothing was written`);
+    } else if (status === 400 && !READ_ONLY_WORDS.test(words)) {
+      throw new BadRequestError(said);
     }
-    if (answer !== undefined) parseVendorBody(insightlyUserSchema, answer, `${this.#label}: ${action}`);
+    const why =
+      status === 403
+        ? "the API key's user may not update users (only an administrator may, where the API allows it at all)"
+        : "this Insightly API does not let its keys write users (Insightly's own documentation lists users as read-only)";
+    const todo = turn === 'off' ? 'deactivates the user' : 'reactivates the user';
+    throw new WriteRefusedError(
+      `${said}: ${why}; a person ${todo} in Insightly itself (System Settings, Users)`,
+    );
   }
 
   async verifyDeactivated(userId: string): Promise<UserRecord> {

@@ -3,10 +3,14 @@ import {
   createInsightlyConnector,
   type InsightlyConnector,
   odataString,
+  searchQueryFor,
 } from '../../../lambdas/connectors/insightly/connector';
 import { canReactivate, type UserRecord } from '../../../lambdas/connectors/types';
 import type { ConnectionRef } from '../../../lambdas/shared/connections';
 import { ERROR_NAMES } from '../../../lambdas/shared/errors';
+import { SANDBOX_STARTERS } from '../../../local/connections';
+import { runLocally } from '../../../local/runner';
+import type { PersonTask } from '../../../local/tasks';
 import {
   type InsightlySandbox,
   type InsightlyUser,
@@ -19,9 +23,11 @@ import { sandboxStarter } from '../../helpers/sandboxes';
 import { closedPort } from '../../helpers/servers';
 
 /**
- * The Insightly connector against the built-in sandbox: a real HTTP server that answers
- * like Insightly REST v3.1 (case-insensitive OData filter, 500-row pages, a PUT that resets
- * every field it is not sent) and misbehaves on request.
+ * The Insightly connector against the built-in sandbox: a real HTTP server that answers as
+ * Insightly documents its API (vendor-contracts/insightly: `/Users/Search`, `skip`/`top`, 100
+ * rows a page unless asked, a partial PUT, users that may be read-only), or, on request, as
+ * the seed guide describes it (OData `$filter`/`$top`/`$skip`, a PUT that resets what it is
+ * not sent), and misbehaves on request.
  */
 
 const NAME = 'insightly-test';
@@ -40,29 +46,65 @@ function connectorFor(box: { baseUrl: string }, apiKey = ADMIN_KEY): InsightlyCo
   return createInsightlyConnector(connection(box.baseUrl), { apiKey });
 }
 
+/** The lookup's requests, as `path?query` with the query in the order sent. */
 const lookups = (box: InsightlySandbox) =>
-  box.requests.filter((request) => request.method === 'GET' && /\/Users$/.test(request.path));
+  box.requests.filter((request) => request.method === 'GET' && /\/Users(\/Search)?$/.test(request.path));
 
-const admin = { USER_ID: 1001, EMAIL_ADDRESS: 'admin@example.com', ADMINISTRATOR: true };
+const admin = { USER_ID: 1001, EMAIL_ADDRESS: 'admin@example.com', ADMINISTRATOR: true, ACCOUNT_OWNER: true };
+
+/** `count` users after the admin; the one at `position` (1-based, the admin first) is the leaver. */
+function directory(count: number, position: number, leaver = 'Leaver@Example.com') {
+  return [
+    admin,
+    ...Array.from({ length: count - 1 }, (_, i) => ({
+      USER_ID: 2000 + i,
+      EMAIL_ADDRESS: i + 2 === position ? leaver : `user${i}@example.com`,
+    })),
+  ];
+}
 
 describe('InsightlyConnector.lookupUser', () => {
-  it('finds the user by email, ignoring case, with an OData filter', async () => {
+  it('finds the user by email, ignoring case, with one /Users/Search request', async () => {
     // Prepare
     const box = await sandbox();
-    const connector = connectorFor(box);
 
     // Act
-    const result = await connector.lookupUser('JANE.DOE@Example.COM');
+    const result = await connectorFor(box).lookupUser('JANE.DOE@Example.COM');
 
     // Assess
     expect(result).toEqual({ found: true, userId: '1002' });
-    expect(lookups(box)).toHaveLength(1);
-    expect(lookups(box)[0]?.query).toEqual({
-      $filter: "EMAIL_ADDRESS eq 'JANE.DOE@Example.COM'",
-      $top: '500',
-      $skip: '0',
-    });
+    expect(lookups(box)).toEqual([
+      {
+        method: 'GET',
+        path: '/v3.1/Users/Search',
+        query: {
+          field_name: 'EMAIL_ADDRESS',
+          field_value: 'JANE.DOE@Example.COM',
+          skip: '0',
+          top: '500',
+          count_total: 'true',
+        },
+        status: 200,
+      },
+    ]);
   });
+
+  it.each(['/v2.2', '/v3.0'])(
+    'searches with email= on %s, as that version of the swagger says',
+    async (prefix) => {
+      // Prepare
+      const box = await sandbox({ pathPrefix: prefix });
+
+      // Act
+      const result = await connectorFor(box).lookupUser('jane.doe@example.com');
+
+      // Assess
+      expect(result).toEqual({ found: true, userId: '1002' });
+      expect(lookups(box).map((request) => request.query)).toEqual([
+        { email: 'jane.doe@example.com', skip: '0', top: '500', count_total: 'true' },
+      ]);
+    },
+  );
 
   it('answers found: false when nobody has the email', async () => {
     // Prepare
@@ -73,6 +115,7 @@ describe('InsightlyConnector.lookupUser', () => {
 
     // Assess
     expect(result).toEqual({ found: false });
+    expect(lookups(box)).toHaveLength(1);
   });
 
   it('refuses to choose between two users whose emails differ only in case, and writes nothing', async () => {
@@ -98,7 +141,7 @@ describe('InsightlyConnector.lookupUser', () => {
     expect(box.users.get(2002)?.ACTIVE).toBe(true);
   });
 
-  describe('against a server that ignores $filter', () => {
+  describe('against a server that ignores the filter', () => {
     const lookAlikes = [
       { USER_ID: 2001, EMAIL_ADDRESS: 'jane.doe@example.com.evil.io' },
       { USER_ID: 2002, EMAIL_ADDRESS: 'xjane.doe@example.com' },
@@ -130,36 +173,174 @@ describe('InsightlyConnector.lookupUser', () => {
       // Assess
       expect(result).toEqual({ found: false });
     });
+  });
 
-    it('pages past 500 rows to find a user on the second page', async () => {
-      // Prepare: 601 users; the leaver sorts at position 552, on the second page of 500.
-      const fillers = Array.from({ length: 600 }, (_, i) => ({
-        USER_ID: 2000 + i,
-        EMAIL_ADDRESS: i === 550 ? 'Leaver@Example.com' : `user${i}@example.com`,
-      }));
-      const box = await sandbox({ ignoreFilter: true, users: [admin, ...fillers] });
+  describe('paging: a short page proves nothing', () => {
+    it('finds the 180th of 250 users on a server that answers at most 100 rows whatever top says', async () => {
+      // Prepare: the filter is not heard, pages hold 100 rows though 500 are asked for, and
+      // no total comes back. Stopping at the first page shorter than asked would say
+      // "not found" for everyone after the 100th.
+      const box = await sandbox({
+        users: directory(250, 180),
+        ignoreFilter: true,
+        maxPageSize: 100,
+        omitCountTotal: true,
+      });
 
       // Act
       const result = await connectorFor(box).lookupUser('leaver@example.com');
 
       // Assess
-      expect(result).toEqual({ found: true, userId: '2550' });
-      expect(lookups(box).map((request) => request.query.$skip)).toEqual(['0', '500']);
-      expect(lookups(box).every((request) => request.query.$top === '500')).toBe(true);
+      expect(result).toEqual({ found: true, userId: String(2000 + 178) });
+      expect(lookups(box).map((request) => [request.query.skip, request.query.top])).toEqual([
+        ['0', '500'],
+        ['100', '500'],
+        ['200', '500'],
+        ['250', '500'],
+      ]);
+    });
+
+    it('stops at the total count_total reported, without asking for an empty page', async () => {
+      // Prepare
+      const box = await sandbox({ users: directory(250, 180), ignoreFilter: true, maxPageSize: 100 });
+
+      // Act
+      const result = await connectorFor(box).lookupUser('leaver@example.com');
+
+      // Assess
+      expect(result).toEqual({ found: true, userId: String(2000 + 178) });
+      expect(lookups(box).map((request) => request.query.skip)).toEqual(['0', '100', '200']);
+    });
+
+    it('fails loudly, after a handful of requests, against a server that answers the same rows whatever skip says', async () => {
+      // Prepare: the leaver is beyond the only page a server that ignores skip ever shows.
+      const box = await sandbox({
+        users: directory(250, 180),
+        ignoreFilter: true,
+        ignoreSkip: true,
+        maxPageSize: 100,
+        omitCountTotal: true,
+      });
+
+      // Act
+      const error = await rejectionOf(connectorFor(box).lookupUser('leaver@example.com'));
+
+      // Assess
+      expect(error.name).toBe(ERROR_NAMES.badResponse);
+      expect(error.message).toMatch(
+        new RegExp(`^${NAME}: look up leaver@example.com: no way of listing users`),
+      );
+      expect(error.message).toContain('skip is ignored');
+      expect(error.message).toContain('nothing was changed');
+      // Two pages of each way of listing (search, list, OData list): then it gives up.
+      expect(lookups(box)).toHaveLength(6);
+      expect(box.requests.every((request) => request.method === 'GET')).toBe(true);
     });
   });
 
-  it('doubles an apostrophe in the OData literal and finds the user', async () => {
-    // Prepare
-    const box = await sandbox();
+  describe('when /Users/Search is refused', () => {
+    it.each([404, 405, 400] as const)(
+      'lists GET /Users with skip/top after a %i, and finds the user',
+      async (status) => {
+        // Prepare: the leaver sits on the second page of 100.
+        const box = await sandbox({ users: directory(150, 120), searchRefusedWith: status });
 
+        // Act
+        const result = await connectorFor(box).lookupUser('leaver@example.com');
+
+        // Assess
+        expect(result).toEqual({ found: true, userId: String(2000 + 118) });
+        expect(
+          lookups(box).map((request) => `${request.status} ${request.path} ${request.query.skip}`),
+        ).toEqual([`${status} /v3.1/Users/Search 0`, '200 /v3.1/Users 0']);
+        expect(lookups(box)[1]?.query).toEqual({ skip: '0', top: '500', count_total: 'true' });
+      },
+    );
+
+    it('still fails on a refusal that is not about the route (403 is the key)', async () => {
+      // Prepare
+      const box = await sandbox({ faults: [{ path: /\/Users\/Search$/, status: 403, times: 1 }] });
+
+      // Act
+      const error = await rejectionOf(connectorFor(box).lookupUser('jane.doe@example.com'));
+
+      // Assess
+      expect(error.name).toBe(ERROR_NAMES.authFailed);
+      expect(lookups(box)).toHaveLength(1);
+    });
+  });
+
+  describe("against the seed guide's OData dialect", () => {
+    it('finds the user after search and plain paging turn out not to work there', async () => {
+      // Prepare
+      const box = await sandbox({ dialect: 'odata' });
+
+      // Act
+      const result = await connectorFor(box).lookupUser('Jane.Doe@example.com');
+
+      // Assess
+      expect(result).toEqual({ found: true, userId: '1002' });
+      expect(lookups(box).map((request) => `${request.status} ${request.path}`)).toEqual([
+        '404 /v3.1/Users/Search',
+        '200 /v3.1/Users',
+        '200 /v3.1/Users',
+        '200 /v3.1/Users',
+        '200 /v3.1/Users',
+      ]);
+      expect(
+        lookups(box)
+          .slice(3)
+          .map((request) => request.query),
+      ).toEqual([
+        { $filter: "EMAIL_ADDRESS eq 'Jane.Doe@example.com'", $top: '500', $skip: '0' },
+        { $filter: "EMAIL_ADDRESS eq 'Jane.Doe@example.com'", $top: '500', $skip: '1' },
+      ]);
+    });
+
+    it('pages past 500 rows with $skip when the OData filter is not heard either', async () => {
+      // Prepare: 601 users; the leaver sits at position 552, on the second page of 500.
+      const box = await sandbox({ dialect: 'odata', ignoreFilter: true, users: directory(601, 552) });
+
+      // Act
+      const result = await connectorFor(box).lookupUser('leaver@example.com');
+
+      // Assess
+      expect(result).toEqual({ found: true, userId: String(2000 + 550) });
+      const odataPages = lookups(box).filter((request) => request.query.$skip !== undefined);
+      expect(odataPages.map((request) => request.query.$skip)).toEqual(['0', '500', '601']);
+    });
+
+    it('doubles an apostrophe in the OData literal and finds the user', async () => {
+      // Prepare
+      const box = await sandbox({ dialect: 'odata' });
+
+      // Act
+      const result = await connectorFor(box).lookupUser("o'brien@example.com");
+
+      // Assess
+      expect(result).toEqual({ found: true, userId: '1004' });
+      const filtered = lookups(box).find((request) => request.query.$filter !== undefined);
+      expect(filtered?.query.$filter).toBe("EMAIL_ADDRESS eq 'o''brien@example.com'");
+      expect(filtered?.status).toBe(200);
+    });
+  });
+});
+
+describe('searchQueryFor', () => {
+  it.each([
+    ['https://api.na1.insightly.com/v3.1', { field_name: 'EMAIL_ADDRESS', field_value: 'a@b.c' }],
+    ['https://api.na1.insightly.com/v3.1/', { field_name: 'EMAIL_ADDRESS', field_value: 'a@b.c' }],
+    ['https://api.insightly.com/V3.2', { field_name: 'EMAIL_ADDRESS', field_value: 'a@b.c' }],
+    ['https://api.insight.ly/v2.2', { email: 'a@b.c' }],
+    ['https://api.insightly.com/v3.0/', { email: 'a@b.c' }],
+    ['https://api.insightly.com/v3', { email: 'a@b.c' }],
+    ['http://127.0.0.1:4000', { field_name: 'EMAIL_ADDRESS', field_value: 'a@b.c' }],
+  ])('asks %s with %o', (baseUrl, query) => {
     // Act
-    const result = await connectorFor(box).lookupUser("o'brien@example.com");
+    const result = searchQueryFor(baseUrl, 'a@b.c');
 
     // Assess
-    expect(result).toEqual({ found: true, userId: '1004' });
-    expect(lookups(box)[0]?.query.$filter).toBe("EMAIL_ADDRESS eq 'o''brien@example.com'");
-    expect(lookups(box)[0]?.status).toBe(200);
+    expect(result).toEqual(query);
   });
 });
 
@@ -203,37 +384,102 @@ describe('InsightlyConnector.getUser', () => {
 });
 
 describe('InsightlyConnector.deactivateUser', () => {
-  it('sends the whole record back with only ACTIVE changed, so nothing is reset', async () => {
-    // Prepare
-    const box = await sandbox();
-    const connector = connectorFor(box);
-    const before = structuredClone(box.users.get(1002) as InsightlyUser);
-    const record = await connector.getUser('1002');
+  it.each([
+    ['the vendor (a partial PUT)', 'swagger'],
+    ['the seed (a PUT that replaces the user)', 'odata'],
+  ] as const)(
+    'sends the whole record back with only ACTIVE changed, so nothing is reset, as %s reads it',
+    async (_how, dialect) => {
+      // Prepare
+      const box = await sandbox({ dialect });
+      const connector = connectorFor(box);
+      const before = structuredClone(box.users.get(1002) as InsightlyUser);
+      const record = await connector.getUser('1002');
 
-    // Act
-    await connector.deactivateUser(record);
+      // Act
+      await connector.deactivateUser(record);
 
-    // Assess
-    const puts = box.requests.filter((request) => request.method === 'PUT');
-    expect(puts).toHaveLength(1);
-    expect(puts[0]?.path).toBe('/v3.1/Users');
-    expect(Object.keys(puts[0]?.body as object).sort()).toEqual(Object.keys(before).sort());
-    expect(puts[0]?.body).toEqual({ ...before, ACTIVE: false });
-    const { ACTIVE, DATE_UPDATED_UTC, ...after } = box.users.get(1002) as InsightlyUser;
-    const { ACTIVE: _active, DATE_UPDATED_UTC: _updated, ...kept } = before;
-    expect(ACTIVE).toBe(false);
-    expect(after).toEqual(kept);
+      // Assess
+      const puts = box.requests.filter((request) => request.method === 'PUT');
+      expect(puts).toHaveLength(1);
+      expect(puts[0]?.path).toBe('/v3.1/Users');
+      expect(Object.keys(puts[0]?.body as object).sort()).toEqual(Object.keys(before).sort());
+      expect(puts[0]?.body).toEqual({ ...before, ACTIVE: false });
+      const { ACTIVE, DATE_UPDATED_UTC, ...after } = box.users.get(1002) as InsightlyUser;
+      const { ACTIVE: _active, DATE_UPDATED_UTC: _updated, ...kept } = before;
+      expect(ACTIVE).toBe(false);
+      expect(after).toEqual(kept);
+    },
+  );
+
+  describe('when the API refuses user writes (users read-only, as the vendor swagger has them)', () => {
+    it.each([
+      [405, "does not support http method 'PUT'", 'does not let its keys write users'],
+      [404, 'No HTTP resource was found', 'does not let its keys write users'],
+      [403, 'permission', 'may not update users'],
+      [400, 'read only', 'does not let its keys write users'],
+    ] as const)(
+      'answers Vendor.WriteRefused to a %i, with the vendor words and what a person does',
+      async (status, vendorWords, why) => {
+        // Prepare
+        const box = await sandbox({ userWrites: 'refused', refusedWriteStatus: status });
+        const connector = connectorFor(box);
+        const record = await connector.getUser('1002');
+
+        // Act
+        const error = await rejectionOf(connector.deactivateUser(record));
+
+        // Assess
+        expect(error.name).toBe(ERROR_NAMES.writeRefused);
+        expect(error.retryable).toBe(false);
+        expect(error.message).toMatch(new RegExp(`^${NAME}: deactivate user 1002: HTTP ${status} \\(`));
+        expect(error.message).toContain(vendorWords);
+        expect(error.message).toContain(why);
+        expect(error.message).toContain('a person deactivates the user in Insightly itself');
+        expect(box.users.get(1002)?.ACTIVE).toBe(true);
+      },
+    );
+
+    it('tells a missing write route (404) from a user deleted meanwhile by reading the user', async () => {
+      // Prepare
+      const box = await sandbox({ userWrites: 'refused', refusedWriteStatus: 404 });
+      const connector = connectorFor(box);
+      const record = await connector.getUser('1002');
+      const from = box.requests.length;
+
+      // Act
+      await rejectionOf(connector.deactivateUser(record));
+
+      // Assess
+      expect(sentSince(box, from)).toEqual(['PUT /v3.1/Users', 'GET /v3.1/Users/1002']);
+    });
+
+    it('answers Vendor.WriteRefused to a restore too, saying a person reactivates the user', async () => {
+      // Prepare: switched off while writes worked; the key has lost the right since.
+      const box = await sandbox();
+      const before = await offboarded(connectorFor(box));
+      box.addFault({ method: 'PUT', status: 405, times: 1 });
+
+      // Act
+      const error = await rejectionOf(connectorFor(box).reactivateUser(before));
+
+      // Assess
+      expect(error.name).toBe(ERROR_NAMES.writeRefused);
+      expect(error.message).toMatch(new RegExp(`^${NAME}: reactivate user 1002: HTTP 405`));
+      expect(error.message).toContain('a person reactivates the user');
+      expect(box.users.get(1002)?.ACTIVE).toBe(false);
+    });
   });
 
-  it('points to insightly-scim when the REST API refuses the PUT (HTTP 405)', async () => {
+  it('answers Vendor.BadRequest with the vendor words to a 400 that is not about read-only users', async () => {
     // Prepare
     const box = await sandbox({
       faults: [
         {
           method: 'PUT',
-          status: 405,
+          status: 400,
           times: 1,
-          body: JSON.stringify({ Message: "The requested resource does not support http method 'PUT'." }),
+          body: JSON.stringify({ Message: 'Invalid value for ROLE_ID.' }),
         },
       ],
     });
@@ -245,12 +491,10 @@ describe('InsightlyConnector.deactivateUser', () => {
 
     // Assess
     expect(error.name).toBe(ERROR_NAMES.badRequest);
-    expect(error.message).toMatch(new RegExp(`^${NAME}: deactivate user 1002: HTTP 405`));
-    expect(error.message).toContain('insightly-scim');
-    expect(box.users.get(1002)?.ACTIVE).toBe(true);
+    expect(error.message).toBe(`${NAME}: deactivate user 1002: HTTP 400 (Invalid value for ROLE_ID.)`);
   });
 
-  it('says the user may be gone when the PUT answers 404', async () => {
+  it('says the user no longer exists when the PUT answers 404 and so does a read', async () => {
     // Prepare: read, then the user is deleted by someone else before the write.
     const box = await sandbox();
     const connector = connectorFor(box);
@@ -262,7 +506,83 @@ describe('InsightlyConnector.deactivateUser', () => {
 
     // Assess
     expect(error.name).toBe(ERROR_NAMES.badRequest);
-    expect(error.message).toContain('HTTP 404: the user no longer exists');
+    expect(error.message).toMatch(
+      /HTTP 404 \(User not found\): the user no longer exists; nothing was written$/,
+    );
+  });
+});
+
+describe('A refused write through the workflow (the real ASL)', () => {
+  it('hands the step to a person with a task, then verifies their work through the API', async () => {
+    // Prepare: users are read-only here; the "person" switches Jane off in Insightly's UI.
+    const box = await sandbox({ userWrites: 'refused' });
+    const tasks: PersonTask[] = [];
+
+    // Act
+    const result = await runLocally({
+      connections: [{ ref: connection(box.baseUrl), secret: { apiKey: ADMIN_KEY } }],
+      input: { email: JANE.EMAIL_ADDRESS },
+      askPerson: async (task) => {
+        tasks.push(task);
+        return box.deactivateByHand(task.email) ? { ok: true } : { ok: false, reason: 'no such user' };
+      },
+    });
+
+    // Assess
+    expect(result.ok && result.summary.connections[0]).toEqual({
+      name: NAME,
+      type: 'insightly',
+      outcome: 'deactivated',
+      userId: '1002',
+    });
+    expect(tasks).toHaveLength(1);
+    expect(tasks[0]).toMatchObject({ connection: NAME, email: JANE.EMAIL_ADDRESS, userId: '1002' });
+    expect(tasks[0]?.instructions).toContain(
+      "HTTP 405 (The requested resource does not support http method 'PUT'.)",
+    );
+    expect(tasks[0]?.instructions).toContain(`offboard task complete ${tasks[0]?.token}`);
+    expect(
+      box.requests.filter((request) => request.method === 'PUT').map((request) => request.status),
+    ).toEqual([405]);
+    expect(box.users.get(1002)?.ACTIVE).toBe(false);
+  });
+
+  it('fails the connection when the person says done but Insightly still shows the user active', async () => {
+    // Prepare
+    const box = await sandbox({ userWrites: 'refused', refusedWriteStatus: 403 });
+
+    // Act
+    const result = await runLocally({
+      connections: [{ ref: connection(box.baseUrl), secret: { apiKey: ADMIN_KEY } }],
+      input: { email: JANE.EMAIL_ADDRESS },
+      retryPauseMs: 1,
+      askPerson: async () => ({ ok: true }),
+    });
+
+    // Assess
+    expect(result.ok && result.summary.connections[0]).toMatchObject({
+      outcome: 'failed',
+      error: { name: ERROR_NAMES.notYetApplied },
+    });
+    expect(box.users.get(1002)?.ACTIVE).toBe(true);
+  });
+
+  it("the built-in sandbox's person (actAsPerson, the CLI's) switches the user off by email", async () => {
+    // Prepare
+    const started = await SANDBOX_STARTERS.insightly?.(undefined);
+    if (!started?.actAsPerson) throw new Error('the insightly sandbox starter offers no actAsPerson');
+    try {
+      // Act
+      const done = started.actAsPerson('JANE.DOE@example.com');
+      const nobody = started.actAsPerson('nobody@example.com');
+
+      // Assess
+      expect([done, nobody]).toEqual([true, false]);
+      expect(started.describeUser?.('jane.doe@example.com')).toMatchObject({ USER_ID: 1002, ACTIVE: false });
+      expect(started.baseUrl).toMatch(/\/v3\.1$/);
+    } finally {
+      await started.close();
+    }
   });
 });
 
@@ -595,7 +915,9 @@ describe('InsightlyConnector errors', () => {
     ],
   ])('answers Vendor.BadResponse to a 200 with %s', async (_case, body) => {
     // Prepare
-    const box = await sandbox({ faults: [{ method: 'GET', path: /\/Users$/, status: 200, times: 1, body }] });
+    const box = await sandbox({
+      faults: [{ method: 'GET', path: /\/Users\/Search$/, status: 200, times: 1, body }],
+    });
 
     // Act
     const error = await rejectionOf(connectorFor(box).lookupUser('jane.doe@example.com'));
