@@ -12,7 +12,7 @@ import {
   tlsSchema,
 } from '../lambdas/shared/connections';
 import { describeIssues } from '../lambdas/shared/issues';
-import { parseJson } from '../lambdas/shared/text';
+import { parseJson } from './json';
 
 export { describeIssues };
 

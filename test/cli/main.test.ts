@@ -3,10 +3,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEMO_CONFIG, EXIT, main } from '../../cli/main';
+import { DEMO_CONFIG, EXIT } from '../../cli/main';
 import { CONNECTION_TYPES, PERSON_DEACTIVATED_TYPES } from '../../lambdas/shared/connections';
 import type { OffboardSummary } from '../../lambdas/shared/summary';
 import { type InsightlySandbox, startInsightlySandbox } from '../../sandboxes/insightly';
+import { run } from '../helpers/cli';
 
 /** The command line as a user meets it: arguments in, text and an exit code out. */
 
@@ -14,13 +15,6 @@ const dir = mkdtempSync(join(tmpdir(), 'offboard-cli-'));
 // This file's own ledger: LevelDB lets one process open a directory at a time.
 process.env.OFFBOARD_LEDGER_DIR = join(dir, 'ledger');
 const sandboxes: InsightlySandbox[] = [];
-
-async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-}
 
 function configFile(name: string, content: unknown): string {
   const path = join(dir, name);

@@ -2,8 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXIT, main } from '../../cli/main';
+import { EXIT } from '../../cli/main';
 import { type InsightlySandbox, startInsightlySandbox } from '../../sandboxes/insightly';
+import { run } from '../helpers/cli';
 
 /** `offboard report`: the evidence of earlier runs, as a table, JSON or CSV. */
 
@@ -12,13 +13,6 @@ process.env.OFFBOARD_LEDGER_DIR = join(dir, 'ledger');
 let box: InsightlySandbox;
 let before: unknown;
 const config = join(dir, 'config.json');
-
-async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-}
 
 beforeAll(async () => {
   // Prepare: a dry run, then the real run, each a separate command as a person would type them

@@ -2,8 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXIT, main } from '../../cli/main';
+import { EXIT } from '../../cli/main';
 import { type InsightlySandbox, startInsightlySandbox } from '../../sandboxes/insightly';
+import { run } from '../helpers/cli';
 
 /**
  * Runs against the built-in sandboxes never mix with the ledger of real runs: a sandbox
@@ -15,13 +16,6 @@ const dir = mkdtempSync(join(tmpdir(), 'offboard-sandbox-ledger-'));
 const sandboxConfig = join(dir, 'sandboxes.json');
 const mixedConfig = join(dir, 'mixed.json');
 let box: InsightlySandbox;
-
-async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-}
 
 beforeAll(async () => {
   process.env.OFFBOARD_LEDGER_DIR = join(dir, 'ledger');

@@ -4,19 +4,13 @@ import { join } from 'node:path';
 import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { EXIT, main } from '../../cli/main';
+import { EXIT } from '../../cli/main';
 import { LocalTaskStore, type PersonTask } from '../../local/tasks';
+import { run } from '../helpers/cli';
 
 /** `offboard task complete|fail`: a person answers the task the workflow gave them. */
 
 const sfn = mockClient(SFNClient);
-
-async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-}
 
 function task(token: string): PersonTask {
   return {

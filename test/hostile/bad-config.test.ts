@@ -2,8 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EXIT, main } from '../../cli/main';
+import { EXIT } from '../../cli/main';
 import { type InsightlySandbox, startInsightlySandbox } from '../../sandboxes/insightly';
+import { run } from '../helpers/cli';
 import { countCases } from './tally';
 
 /**
@@ -15,13 +16,6 @@ import { countCases } from './tally';
 const dir = mkdtempSync(join(tmpdir(), 'offboard-config-'));
 process.env.OFFBOARD_LEDGER_DIR = join(dir, 'ledger');
 const sandboxes: InsightlySandbox[] = [];
-
-async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-}
 
 function file(name: string, content: unknown): string {
   const path = join(dir, name);
@@ -163,10 +157,22 @@ describe('a config file that is not JSON', () => {
   });
 
   it.each([
-    ['a trailing comma', '{"connections": [],}', "line 1, column 19: a trailing comma before '}'"],
-    ['a missing comma', '{"connections": []\n "taskEmails": []}', "line 2, column 2: expected ',' or '}'"],
+    [
+      'a trailing comma',
+      '{"connections": [],}',
+      'line 1, column 20: expected a property name in double quotes (a trailing comma?)',
+    ],
+    [
+      'a missing comma',
+      '{"connections": []\n "taskEmails": []}',
+      "line 2, column 2: expected ',' between two values",
+    ],
     ['an unclosed brace', '{"connections": [', 'line 1, column 18: unexpected end of the text'],
-    ['a line break inside a string', '{"a": "one\ntwo"}', 'line 1, column 11: a control character'],
+    [
+      'a line break inside a string',
+      '{"a": "one\ntwo"}',
+      'line 1, column 7: a string not closed on its line',
+    ],
   ])('%s is located', async (_what, content, where) => {
     const { code, stderr } = await offboardJane(file('syntax.json', content));
     expect(code).toBe(EXIT.usage);

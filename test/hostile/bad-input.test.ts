@@ -2,8 +2,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EXIT, main } from '../../cli/main';
+import { EXIT } from '../../cli/main';
 import { type InsightlySandbox, startInsightlySandbox } from '../../sandboxes/insightly';
+import { run } from '../helpers/cli';
 import { countCases } from './tally';
 
 /**
@@ -17,13 +18,6 @@ const dir = mkdtempSync(join(tmpdir(), 'offboard-refusals-'));
 process.env.OFFBOARD_LEDGER_DIR = join(dir, 'ledger');
 process.env.OFFBOARD_TASKS_DIR = join(dir, 'tasks');
 const sandboxes: InsightlySandbox[] = [];
-
-async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-}
 
 function file(name: string, content: unknown): string {
   const path = join(dir, name);
