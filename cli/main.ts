@@ -568,7 +568,7 @@ async function demoCommand(args: string[], io: Io): Promise<number> {
       io.out('The account is off; every other field is as it was (the write sent the whole record back).');
     }
     const requests = [...prepared.sandboxes.values()].flatMap((s) => s.requests);
-    // Writes to users; the POSTs here are OAuth token requests.
+    // Writes to users. POSTs are reads here (OAuth tokens, Gainsight's list of users).
     const writes = requests.filter((r) => r.method === 'PUT' || r.method === 'PATCH').length;
     const deletes = requests.filter((r) => r.method === 'DELETE').length;
     io.out(

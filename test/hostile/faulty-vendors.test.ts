@@ -33,20 +33,28 @@ const FAULTS: Fault[] = [
   },
   {
     name: '403 on the lookup',
-    arrange: (v) => v.box.addFault({ method: 'GET', path: v.listPath, status: 403, times: many }),
+    arrange: (v) =>
+      v.box.addFault({ method: v.readMethod ?? 'GET', path: v.listPath, status: 403, times: many }),
     outcome: 'failed',
     error: ERROR_NAMES.authFailed,
   },
   {
     name: '500 on every read of the account',
-    arrange: (v) => v.box.addFault({ method: 'GET', path: v.readPath, status: 500, times: many }),
+    arrange: (v) =>
+      v.box.addFault({ method: v.readMethod ?? 'GET', path: v.readPath, status: 500, times: many }),
     outcome: 'failed',
     error: ERROR_NAMES.unavailable,
   },
   {
     name: 'malformed JSON from the lookup',
     arrange: (v) =>
-      v.box.addFault({ method: 'GET', path: v.listPath, status: 200, times: many, body: '{"oops' }),
+      v.box.addFault({
+        method: v.readMethod ?? 'GET',
+        path: v.listPath,
+        status: 200,
+        times: many,
+        body: '{"oops',
+      }),
     outcome: 'failed',
     error: ERROR_NAMES.badResponse,
   },
@@ -54,7 +62,7 @@ const FAULTS: Fault[] = [
     name: 'an HTML page instead of JSON',
     arrange: (v) =>
       v.box.addFault({
-        method: 'GET',
+        method: v.readMethod ?? 'GET',
         path: v.listPath,
         status: 200,
         times: many,
@@ -66,13 +74,20 @@ const FAULTS: Fault[] = [
   {
     name: 'JSON null for the account',
     arrange: (v) =>
-      v.box.addFault({ method: 'GET', path: v.readPath, status: 200, times: many, body: 'null' }),
+      v.box.addFault({
+        method: v.readMethod ?? 'GET',
+        path: v.readPath,
+        status: 200,
+        times: many,
+        body: 'null',
+      }),
     outcome: 'failed',
     error: ERROR_NAMES.badResponse,
   },
   {
     name: 'an empty 200 for the lookup',
-    arrange: (v) => v.box.addFault({ method: 'GET', path: v.listPath, status: 200, times: many, body: '' }),
+    arrange: (v) =>
+      v.box.addFault({ method: v.readMethod ?? 'GET', path: v.listPath, status: 200, times: many, body: '' }),
     outcome: 'failed',
     error: ERROR_NAMES.badResponse,
   },
@@ -92,7 +107,8 @@ const FAULTS: Fault[] = [
   },
   {
     name: 'the account gone (404) after the lookup found it',
-    arrange: (v) => v.box.addFault({ method: 'GET', path: v.readPath, status: 404, times: many }),
+    arrange: (v) =>
+      v.box.addFault({ method: v.readMethod ?? 'GET', path: v.readPath, status: 404, times: many }),
     outcome: 'failed',
     error: ERROR_NAMES.badRequest,
   },
@@ -100,7 +116,7 @@ const FAULTS: Fault[] = [
     name: 'a 429 with Retry-After: 1 on the lookup',
     arrange: (v) =>
       v.box.addFault({
-        method: 'GET',
+        method: v.readMethod ?? 'GET',
         path: v.listPath,
         status: 429,
         times: 1,
@@ -125,7 +141,13 @@ const FAULTS: Fault[] = [
     name: 'the write acknowledged but never applied',
     writes: true,
     arrange: (v) =>
-      v.box.addFault({ method: v.write?.method, path: v.write?.path, status: 204, times: 1, body: '' }),
+      v.box.addFault({
+        method: v.write?.method,
+        path: v.write?.path,
+        status: v.write?.ack?.status ?? 204,
+        times: 1,
+        body: v.write?.ack?.body ?? '',
+      }),
     outcome: 'failed',
     error: ERROR_NAMES.notYetApplied,
   },

@@ -6,6 +6,12 @@
 import type { ConnectionType } from '../../lambdas/shared/connections';
 import type { LocalConnection } from '../../local/runner';
 import type { PersonTask, PersonTaskResult } from '../../local/tasks';
+import {
+  GAINSIGHT_SANDBOX_ACCESS_KEY,
+  type GainsightSandbox,
+  JANE_GSID,
+  startGainsightSandbox,
+} from '../../sandboxes/gainsight';
 import { type InsightlySandbox, startInsightlySandbox } from '../../sandboxes/insightly';
 import type { SandboxControls, SandboxFault, SandboxRequestRecord } from '../../sandboxes/kit';
 import {
@@ -32,11 +38,16 @@ export interface HostileVendor {
   box: SandboxControls<SandboxFault, SandboxRequestRecord>;
   /** Jane's user id on this surface. */
   janeId: string;
-  /** Requests that read Jane's record, and the list (lookup) requests. */
+  /** Requests that read Jane's record, and the list (lookup) requests, and their method. */
   readPath: RegExp;
   listPath: RegExp;
-  /** How the vendor is asked to switch an account off; undefined where a person does it. */
-  write?: { method: string; path: RegExp };
+  /** GET, unless the vendor reads with another (Gainsight lists users with a POST). */
+  readMethod?: string;
+  /**
+   * How the vendor is asked to switch an account off, and how it says "done" (status and
+   * body) when it acknowledges a write; undefined where a person does it.
+   */
+  write?: { method: string; path: RegExp; ack?: { status: number; body: string } };
   /** Whether Jane's account is off now, in the vendor's own store. */
   janeIsOff(): boolean;
   /** For surfaces a person switches off: what that person does. */
@@ -45,8 +56,41 @@ export interface HostileVendor {
 }
 
 /** Starts one surface's sandbox, seeded with its sample users (Jane among them). */
-export async function startVendor(type: 'insightly' | 'scim' | 'rapid7-insightvm' | 'rapid7-platform') {
+export async function startVendor(
+  type: 'insightly' | 'scim' | 'rapid7-insightvm' | 'rapid7-platform' | 'gainsight',
+) {
   switch (type) {
+    case 'gainsight': {
+      const box: GainsightSandbox = await startGainsightSandbox();
+      return vendor(type, box, {
+        connection: {
+          ref: { name: 'cs', type, baseUrl: box.baseUrl },
+          secret: { accessKey: GAINSIGHT_SANDBOX_ACCESS_KEY },
+        },
+        secrets: [GAINSIGHT_SANDBOX_ACCESS_KEY],
+        janeId: JANE_GSID,
+        // Gainsight reads one user, and looks users up, through the same list call.
+        readPath: /\/v1\/users\/services\/list$/,
+        listPath: /\/v1\/users\/services\/list$/,
+        readMethod: 'POST',
+        write: {
+          method: 'PUT',
+          path: /\/v1\/users\/services\/status$/,
+          ack: {
+            status: 200,
+            body: JSON.stringify({
+              result: true,
+              errorCode: null,
+              errorDesc: null,
+              requestId: 'ack',
+              data: { count: 1, records: [{ Gsid: JANE_GSID, IsActiveUser: false }], errors: [] },
+              message: null,
+            }),
+          },
+        },
+        janeIsOff: () => box.users.get(JANE_GSID)?.IsActiveUser === false,
+      });
+    }
     case 'insightly': {
       const box: InsightlySandbox = await startInsightlySandbox();
       return vendor(type, box, {
@@ -136,8 +180,8 @@ function vendor(
   };
 }
 
-/** Every surface the suite runs against (Gainsight's REST API is being rebuilt on its own document). */
-export const SURFACES = ['insightly', 'scim', 'rapid7-insightvm', 'rapid7-platform'] as const;
+/** Every surface the suite runs against (the SCIM presets are the same connector as `scim`). */
+export const SURFACES = ['insightly', 'scim', 'rapid7-insightvm', 'rapid7-platform', 'gainsight'] as const;
 
 /** Strings that must never appear: each secret, and the forms it travels in. */
 export function secretForms(secrets: readonly string[]): string[] {

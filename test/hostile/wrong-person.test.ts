@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ERROR_NAMES } from '../../lambdas/shared/errors';
 import { openLocalLedger } from '../../local/ledger';
 import { type ProgressEvent, runLocally } from '../../local/runner';
+import { type GainsightSandbox, type GainsightUser, JANE_GSID } from '../../sandboxes/gainsight';
 import type { InsightlySandbox, InsightlyUser } from '../../sandboxes/insightly';
 import type { InsightvmSandbox, InsightvmUser } from '../../sandboxes/rapid7-insightvm';
 import type { ScimSandbox, ScimUser } from '../../sandboxes/scim';
@@ -39,6 +40,27 @@ function accountsOf(vendor: HostileVendor): Accounts {
       setJaneEmail: (email) =>
         users.set(1002, { ...(users.get(1002) as InsightlyUser), EMAIL_ADDRESS: email }),
       otherAsServed: () => JSON.stringify(users.get(1005)),
+    };
+  }
+  if (vendor.type === 'gainsight') {
+    const users = (vendor.box as unknown as GainsightSandbox).users;
+    const jane = users.get(JANE_GSID) as GainsightUser;
+    const other = [...users.keys()].find((gsid) => gsid !== JANE_GSID) as string;
+    return {
+      jane: JANE_GSID,
+      other,
+      clone: (id, email) => {
+        const gsid = `1P01SBX${String(id).padStart(29, '0')}`;
+        users.set(gsid, { ...jane, Gsid: gsid, Email: email });
+      },
+      setJaneEmail: (email) =>
+        users.set(JANE_GSID, { ...(users.get(JANE_GSID) as GainsightUser), Email: email }),
+      otherAsServed: () =>
+        JSON.stringify({
+          result: true,
+          data: { records: [users.get(other)], totalCount: 1 },
+          requestId: 'x',
+        }),
     };
   }
   if (vendor.type === 'scim') {
@@ -117,8 +139,21 @@ const TRAPS: Trap[] = [
   },
   {
     name: "the vendor answers another account for Jane's id",
+    // From the first read after the lookup (on Gainsight both are the same list call).
     arrange: (a, v) =>
-      v.box.addFault({ method: 'GET', path: v.readPath, status: 200, times: 1000, body: a.otherAsServed() }),
+      v.box.afterAnswer({
+        method: v.readMethod ?? 'GET',
+        path: v.listPath,
+        times: 1,
+        act: () =>
+          v.box.addFault({
+            method: v.readMethod ?? 'GET',
+            path: v.readPath,
+            status: 200,
+            times: 1000,
+            body: a.otherAsServed(),
+          }),
+      }),
     expect: { outcome: 'failed', error: ERROR_NAMES.mismatch, janeOff: false },
   },
   {
@@ -129,7 +164,7 @@ const TRAPS: Trap[] = [
   },
 ];
 
-const SURFACES_THAT_WRITE = ['insightly', 'scim', 'rapid7-insightvm'] as const;
+const SURFACES_THAT_WRITE = ['insightly', 'scim', 'rapid7-insightvm', 'gainsight'] as const;
 const cases = SURFACES_THAT_WRITE.flatMap((surface) =>
   TRAPS.map((trap) => [surface, trap.name, trap] as const),
 );

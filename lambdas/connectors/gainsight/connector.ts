@@ -9,6 +9,7 @@ import {
   NotYetAppliedError,
   type OffboardError,
   UnavailableError,
+  UserMismatchError,
 } from '../../shared/errors';
 import { HttpClient, sameEmail } from '../../shared/http';
 import {
@@ -335,9 +336,10 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
     const own = users.filter((user) => user.Gsid === gsid);
     if (own.length === 0) {
       if (users.length === 0) throw new BadRequestError(`${where}: no user with Gsid ${gsid} in this tenant`);
-      // The write goes to the id asked for; a record of someone else must never be read as theirs.
+      // The write goes to the id asked for; a record of someone else must never be read as
+      // theirs: the same User.Mismatch as every connector's answer about another account.
       const others = [...new Set(users.map((user) => user.Gsid))];
-      throw new BadResponseError(
+      throw new UserMismatchError(
         `${where}: asked for user ${gsid}, the API answered user${others.length > 1 ? 's' : ''} ${others.slice(0, 3).join(', ')}` +
           `${others.length > 3 ? ', …' : ''} instead; nothing was changed`,
       );

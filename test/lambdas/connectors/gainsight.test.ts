@@ -456,12 +456,18 @@ describe('GainsightConnector.getUser', () => {
     ]);
   });
 
-  it.each([
-    [
-      'another user',
-      listAnswer([selected(MARCUS)]),
+  it('answers User.Mismatch, as every connector does, to a list holding another user', async () => {
+    const box = await sandbox({
+      faults: [{ method: 'POST', status: 200, times: 1, body: listAnswer([selected(MARCUS)]) }],
+    });
+    const error = await rejectionOf(connectorFor(box).getUser(JANE_GSID));
+    expect(error.name).toBe(ERROR_NAMES.mismatch);
+    expect(error.message).toContain(
       `asked for user ${JANE_GSID}, the API answered user ${MARCUS.Gsid} instead`,
-    ],
+    );
+  });
+
+  it.each([
     ['the user twice', listAnswer([selected(JANE), selected(JANE)]), `answered user ${JANE_GSID} 2 times`],
     [
       'a record without IsActiveUser',
