@@ -249,7 +249,17 @@ export function basicAuth(user: string, password: string): string {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 }
 
-/** True when two emails are the same address for matching purposes (exact, ignoring case). */
+/**
+ * An address as it is compared: ASCII spaces around it dropped, ASCII letters in lower case,
+ * nothing else touched. Full Unicode case folding and trimming would make look-alikes equal:
+ * the Kelvin sign (U+212A) lower-cases to `k`, and `trim()` strips a byte-order mark or a
+ * no-break space that a vendor may hold in a different account's address.
+ */
+export function comparableEmail(address: string): string {
+  return address.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '').replace(/[A-Z]/g, (c) => c.toLowerCase());
+}
+
+/** True when two emails are the same address for matching purposes (exact, ignoring ASCII case). */
 export function sameEmail(a: unknown, b: string): boolean {
-  return typeof a === 'string' && a.trim().toLowerCase() === b.trim().toLowerCase();
+  return typeof a === 'string' && comparableEmail(a) === comparableEmail(b);
 }

@@ -106,6 +106,8 @@ const LOOK_ALIKES = [
   'jane.doe+it@example.com',
   'jane.doe@exаmple.com', // a Cyrillic а
   'jane.doe@example.com\u200b', // a zero-width space
+  '\ufeffjane.doe@example.com', // a byte-order mark, which trim() would strip
+  'jane.doe@example.com\u00a0', // a no-break space, likewise
 ];
 
 const once = (step: ProgressEvent['step'], act: () => void) => {
@@ -209,6 +211,28 @@ describe('hostile suite: wrong-person traps', () => {
     );
     if (!trap.expect.janeOff) expect(writes).toEqual([]);
   });
+
+  it.each(SURFACES_THAT_WRITE)(
+    '%s: a look-alike that Unicode case folding would make equal is nobody (the Kelvin sign lower-cases to k)',
+    async (surface) => {
+      // Prepare: the leaver is kim.lee@; the only account is \u212Aim.lee@ (a Kelvin sign).
+      const vendor = await startVendor(surface);
+      opened.push(vendor);
+      accountsOf(vendor).setJaneEmail('\u212aim.lee@example.com');
+      const local = await openLocalLedger(null);
+      opened.push(local);
+      // Act
+      const result = await runLocally({
+        connections: [vendor.connection],
+        input: { email: 'kim.lee@example.com' },
+        ledger: local.ledger,
+        retryPauseMs: 0,
+      });
+      // Assess
+      expect(result.ok && result.summary.connections[0]?.outcome).toBe('not-found');
+      expect(vendor.janeIsOff()).toBe(false);
+    },
+  );
 
   it('scim: the address only as a secondary email of someone else is reported for review, not switched off', async () => {
     // Prepare: Sam receives the leaver's mail; the leaver has no account here.
