@@ -11,6 +11,8 @@ import {
   UnavailableError,
 } from './errors';
 import { requestPacing } from './pacing';
+import { headerSecrets, type Redactor, redactorOf, secretForms } from './redact';
+import { stripControl } from './text';
 
 /** How one vendor API is reached. Credentials go in `headers` and never into an error message. */
 export interface HttpClientOptions {
@@ -60,6 +62,8 @@ export interface HttpResponse {
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+/** The largest answer read: a vendor (or something in its place) answering more is refused, not buffered. */
+export const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
 /** Codes Node and undici give a TLS handshake refused for an untrusted or wrong certificate. */
 const CERTIFICATE_CODE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
@@ -75,6 +79,9 @@ const CERTIFICATE_HINT =
 export class HttpClient {
   readonly #options: HttpClientOptions;
   readonly #fetch: typeof fetch;
+  /** The secret header values this client has sent, and the redactor that hides them. */
+  readonly #sent = new Set<string>();
+  #redact: Redactor = (text) => text;
   /** Requests sent, for the benchmark's calls-per-offboarding figure. */
   requestCount = 0;
 
@@ -103,6 +110,7 @@ export class HttpClient {
       body = JSON.stringify(options.body);
     }
 
+    this.#remember(headers);
     let response: Response;
     let text: string;
     // Under the connection's rate limit, shared with every other execution (label = connection name).
@@ -115,8 +123,9 @@ export class HttpClient {
         body,
         signal: AbortSignal.timeout(this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
       });
-      text = await response.text();
+      text = await readBody(response, where);
     } catch (error) {
+      if (error instanceof BadResponseError) throw error;
       const reason = describeNetworkError(error);
       const code = certificateCode(error);
       if (code) {
@@ -134,7 +143,11 @@ export class HttpClient {
 
     const status = response.status;
     if (status >= 200 && status < 300) {
-      return { status, headers: response.headers, body: parseJson(text, `${where}: HTTP ${status}`) };
+      return {
+        status,
+        headers: response.headers,
+        body: parseJson(text, `${where}: HTTP ${status}`, this.#redact),
+      };
     }
     if (options.accept?.includes(status)) {
       return { status, headers: response.headers, body: tryParseJson(text) };
@@ -169,9 +182,48 @@ export class HttpClient {
       message = record.Message ?? record.message ?? record.detail ?? record.error_description ?? record.error;
     }
     if (typeof message !== 'string' || message.trim() === '') return '';
-    const oneLine = message.replace(/\s+/g, ' ').trim();
+    // Cleaned before it is cut short: a secret cut in half would no longer be recognised.
+    const oneLine = this.#redact(stripControl(message)).replace(/\s+/g, ' ').trim();
     return ` (${oneLine.length > 200 ? `${oneLine.slice(0, 200)}…` : oneLine})`;
   }
+
+  /** Keeps the secret parts of the headers sent, so that an answer echoing them is redacted. */
+  #remember(headers: Record<string, string>): void {
+    const size = this.#sent.size;
+    for (const value of Object.values(headerSecrets(headers))) this.#sent.add(value);
+    if (this.#sent.size !== size) this.#redact = redactorOf(secretForms([...this.#sent]));
+  }
+}
+
+/**
+ * The body as text, refused beyond MAX_BODY_BYTES (a declared length over it is refused
+ * before reading): an answer that large is not a vendor's list of users.
+ */
+async function readBody(response: Response, where: string): Promise<string> {
+  const declared = Number(response.headers.get('content-length') ?? '0');
+  const tooLarge = () =>
+    new BadResponseError(
+      `${where}: HTTP ${response.status}: the answer is larger than ${MAX_BODY_BYTES / 1024 / 1024} MiB; refused`,
+    );
+  if (declared > MAX_BODY_BYTES) {
+    await response.body?.cancel();
+    throw tooLarge();
+  }
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The longest `Retry-After` honoured: beyond it, the state machine's own backoff decides. */
@@ -194,12 +246,14 @@ export function retryAfter(header: string | null, now: number): number | undefin
   return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
 }
 
-function parseJson(text: string, where: string): unknown {
+function parseJson(text: string, where: string, redact: Redactor): unknown {
   if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text);
   } catch {
-    throw new BadResponseError(`${where}: body is not valid JSON (${JSON.stringify(text.slice(0, 80))})`);
+    // The start of what came, cleaned before it is cut short, as the error body is.
+    const start = redact(stripControl(text)).slice(0, 80);
+    throw new BadResponseError(`${where}: body is not valid JSON (${JSON.stringify(start)})`);
   }
 }
 

@@ -3,8 +3,12 @@
  * echoes the request's Authorization header, a record with a field holding the API key. So
  * everything a connector step returns or throws passes through here first: the
  * connection's secrets, and the forms they travel in (base64 of them, of `user:password` as
- * HTTP Basic sends it, URL-encoded), become `[redacted]`; messages also lose control
- * characters, so a vendor cannot rewrite a terminal line or forge a log entry.
+ * HTTP Basic sends it, URL-encoded, JSON-escaped), become `[redacted]`; messages also lose
+ * control characters, so a vendor cannot rewrite a terminal line or forge a log entry.
+ *
+ * Only the secret parts of a secret are searched for: a user name, a client id or a token
+ * URL is not secret, and hiding a user name such as `admin` would corrupt records that merely
+ * contain the word (`site-admin`), the very records a reactivation writes back.
  */
 import { stripControl } from './text';
 
@@ -13,11 +17,20 @@ export const REDACTED = '[redacted]';
 /** Secrets shorter than this are not searched for: they would match ordinary words. */
 const MIN_SECRET_LENGTH = 4;
 
-/** Every string in a secret's JSON, at any depth. */
-function leaves(value: unknown, into: string[] = []): string[] {
-  if (typeof value === 'string') into.push(value);
-  else if (Array.isArray(value)) for (const item of value) leaves(item, into);
-  else if (value && typeof value === 'object') for (const item of Object.values(value)) leaves(item, into);
+/** Keys of a secret's JSON whose values are identifiers, not secrets. */
+const PUBLIC_KEYS = /^(user(name)?|login|client_?id|token_?url|url|base_?url)$/i;
+
+/** Every string in a secret's JSON, at any depth, sorted into public and secret ones. */
+function leaves(
+  value: unknown,
+  into: { secret: string[]; public: string[] } = { secret: [], public: [] },
+  key = '',
+): { secret: string[]; public: string[] } {
+  if (typeof value === 'string') (PUBLIC_KEYS.test(key) ? into.public : into.secret).push(value);
+  else if (Array.isArray(value)) for (const item of value) leaves(item, into, key);
+  else if (value && typeof value === 'object') {
+    for (const [name, item] of Object.entries(value)) leaves(item, into, name);
+  }
   return into;
 }
 
@@ -25,32 +38,59 @@ const base64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 const base64url = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
 
 /**
- * The texts to hide for a secret: each of its strings, its base64 and base64url forms, its
- * URL-encoded form, and the base64 of every `a:b` pair of them (Basic auth: a user and a
- * password, a key and an empty password, a client id and its secret). Longest first, so a
- * longer form is replaced before a shorter one inside it.
+ * The base64 of `secret` as it reads inside a longer base64 text, whatever came before it:
+ * base64 works in groups of three bytes, so the secret's own characters start at one of
+ * three alignments. The groups touching the text around it are left out.
+ */
+function base64Cores(secret: string): string[] {
+  const cores: string[] = [];
+  for (let shift = 1; shift <= 2; shift++) {
+    const encoded = base64(`${'\0'.repeat(shift)}${secret}`).replace(/=+$/, '');
+    cores.push(encoded.slice(4, -4));
+  }
+  return cores;
+}
+
+/**
+ * The texts to hide for a secret: each of its secret strings, in base64 (at any alignment)
+ * and base64url, URL-encoded (either case of hex), JSON-escaped; and the base64 of every
+ * `a:b` pair HTTP Basic would send (a user and a password, a key and an empty password, a
+ * client id and its secret). Longest first, so a longer form is replaced before a shorter
+ * one inside it.
  */
 export function secretForms(secret: unknown): string[] {
-  const strings = [...new Set(leaves(secret).filter((s) => s.length >= MIN_SECRET_LENGTH))];
+  const { secret: secrets, public: ids } = leaves(secret);
+  const strings = [...new Set(secrets.filter((s) => s.length >= MIN_SECRET_LENGTH))];
   const forms = new Set<string>();
   for (const s of strings) {
-    forms.add(s);
-    forms.add(base64(s));
-    forms.add(base64url(s));
-    forms.add(encodeURIComponent(s));
-    forms.add(base64(`${s}:`));
-    for (const other of strings) forms.add(base64(`${s}:${other}`));
+    const escaped = JSON.stringify(s).slice(1, -1);
+    for (const form of [
+      s,
+      base64(s),
+      base64(s).replace(/=+$/, ''),
+      base64url(s),
+      ...base64Cores(s),
+      encodeURIComponent(s),
+      encodeURIComponent(s).replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()),
+      escaped,
+      escaped.replaceAll('/', '\\/'),
+    ]) {
+      forms.add(form);
+    }
+    for (const other of ['', ...ids, ...strings]) {
+      forms.add(base64(`${other}:${s}`));
+      forms.add(base64(`${s}:${other}`));
+    }
   }
-  // Base64 of a short text may be short too; keep only forms long enough to be specific.
+  // Base64 cores of a short secret may be short too; keep only forms long enough to be specific.
   return [...forms].filter((f) => f.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
 }
 
-/** A function that hides the secret's forms in a text. */
+/** A function that hides secrets in a text. */
 export type Redactor = (text: string) => string;
 
-/** The redactor of one connection's secret JSON. */
-export function redactorFor(secret: unknown): Redactor {
-  const forms = secretForms(secret);
+/** A redactor for these forms (see {@link secretForms}). */
+export function redactorOf(forms: readonly string[]): Redactor {
   if (forms.length === 0) return (text) => text;
   return (text) => {
     let result = text;
@@ -59,9 +99,17 @@ export function redactorFor(secret: unknown): Redactor {
   };
 }
 
-/** A message for people and logs: secrets hidden, control characters gone. */
+/** The redactor of one connection's secret JSON. */
+export function redactorFor(secret: unknown): Redactor {
+  return redactorOf(secretForms(secret));
+}
+
+/**
+ * A message for people and logs: control characters gone first (a secret with an escape
+ * sequence spliced into it must not slip past), then the secrets hidden.
+ */
 export function cleanMessage(text: string, redact: Redactor): string {
-  return stripControl(redact(text));
+  return redact(stripControl(text));
 }
 
 /**
@@ -89,6 +137,32 @@ export function cleanError(error: unknown, redact: Redactor): unknown {
   const original = error.message;
   const cleaned = cleanMessage(original, redact);
   if (cleaned !== original) error.message = cleaned;
-  if (error.stack) error.stack = redact(error.stack.replace(original, cleaned));
+  if (error.stack) error.stack = redact(stripControl(error.stack.replace(original, cleaned)));
   return error;
+}
+
+/**
+ * The secret parts of the headers a request carried, for redacting what the vendor answers
+ * to it: an Authorization value and what it encodes (the token of a Bearer header; the
+ * `user:password` and the password of a Basic one), and API-key headers.
+ */
+export function headerSecrets(headers: Record<string, string>): Record<string, string> {
+  const found: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (lower === 'authorization' || lower === 'proxy-authorization') {
+      const [scheme, credential = ''] = value.split(/\s+/, 2);
+      if (/^bearer$/i.test(scheme ?? '')) found.token = credential;
+      if (/^basic$/i.test(scheme ?? '')) {
+        const decoded = Buffer.from(credential, 'base64').toString('utf8');
+        const colon = decoded.indexOf(':');
+        found.credentials = decoded;
+        if (colon >= 0) found.password = decoded.slice(colon + 1);
+        if (colon > 0) found.apiKey = decoded.slice(0, colon);
+      }
+    } else if (/(^|-)(access-?key|api-?key|token|secret)$/.test(lower) || lower === 'cookie') {
+      found[lower] = value;
+    }
+  }
+  return found;
 }

@@ -3,6 +3,7 @@ import { ERROR_NAMES, QuotaExhaustedError } from '../../../lambdas/shared/errors
 import {
   HttpClient,
   type HttpClientOptions,
+  MAX_BODY_BYTES,
   MAX_RETRY_AFTER_MS,
   retryAfter,
 } from '../../../lambdas/shared/http';
@@ -278,6 +279,41 @@ describe('HttpClient status → error mapping', () => {
     expect(error.message).toBe(
       `${LABEL}: look up a@b.c: HTTP 200: body is not valid JSON ("<html>login page</html>")`,
     );
+  });
+});
+
+describe('HttpClient: what the vendor says back', () => {
+  it('hides the credential it sent, even when the vendor echoes it at the edge of the 200 characters kept', async () => {
+    // Prepare: the token starts at character 190 of the vendor's message.
+    const message = `${'x'.repeat(190)} ${SECRET_HEADER}`;
+    const server = await answering(json(400, { message }));
+    // Act
+    const error = await rejectionOf(clientFor(server).request('GET', '/users', { action: 'look up' }));
+    // Assess: neither the token nor a piece of it.
+    expect(error.message).not.toContain('s3cret-token');
+    expect(error.message).not.toContain('s3cret');
+  });
+
+  it('hides a Bearer token it sent per request (an OAuth token the secret never held)', async () => {
+    const server = await answering(json(401, { detail: 'token eyJhbGciOi.fresh-oauth-token rejected' }));
+    const error = await rejectionOf(
+      clientFor(server).request('GET', '/users', {
+        action: 'look up',
+        headers: { authorization: 'Bearer eyJhbGciOi.fresh-oauth-token' },
+      }),
+    );
+    expect(error.message).not.toContain('fresh-oauth-token');
+  });
+
+  it('refuses an answer larger than it will read, instead of buffering it', async () => {
+    const server = await answering({
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: `"${'a'.repeat(MAX_BODY_BYTES)}"`,
+    });
+    const error = await rejectionOf(clientFor(server).request('GET', '/users', { action: 'look up' }));
+    expect(error.name).toBe(ERROR_NAMES.badResponse);
+    expect(error.message).toContain('larger than');
   });
 });
 
