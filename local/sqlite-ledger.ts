@@ -14,6 +14,7 @@ import {
   CLAIM_DAYS,
   entryKey,
   entrySchema,
+  inOrder,
   type Ledger,
   type LedgerEntry,
   type OffboardedAccount,
@@ -138,10 +139,14 @@ export class SqliteLedger implements Ledger {
   }
 
   async history(email: string, since?: Date): Promise<LedgerEntry[]> {
-    const rows = this.#db
-      .prepare('SELECT entry FROM entries WHERE pk = ? AND sk >= ? ORDER BY sk')
-      .all(personKey(email), since ? since.toISOString() : '') as Array<{ entry: string }>;
-    return rows.map((row) => entrySchema.parse(JSON.parse(row.entry)) as LedgerEntry);
+    // The key holds when an execution started; `since` is about when things happened.
+    const rows = this.#db.prepare('SELECT entry FROM entries WHERE pk = ?').all(personKey(email)) as Array<{
+      entry: string;
+    }>;
+    return inOrder(
+      rows.map((row) => entrySchema.parse(JSON.parse(row.entry)) as LedgerEntry),
+      since,
+    );
   }
 
   /** The duplicates recorded on a claim (tests and the report read them). */

@@ -113,7 +113,8 @@ export async function tally(input: unknown, ledger: Ledger | undefined) {
       outcome: 'drift',
       dryRun: false,
       userId: result.userId,
-      at: startedAt,
+      at: new Date().toISOString(),
+      startedAt,
       executionId,
     });
   }

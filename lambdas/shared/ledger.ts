@@ -37,8 +37,17 @@ export interface LedgerEntry {
   /** The same, kept whole in the evidence store because it is too large to carry inline. */
   beforeRef?: BlobRef;
   error?: { name: string; message: string };
-  /** When the execution started (ISO 8601): entries of one run share it. */
+  /**
+   * When it happened (ISO 8601), by the clock of the step that recorded it: what orders a
+   * person's history, what `--since` filters on, and what decides the latest state. (An
+   * execution that waited days for effectiveAt or for a person acts long after it started.)
+   */
   at: string;
+  /**
+   * When the execution started: with the execution and the connection, the entry's key, so
+   * that a retried step rewrites its own entry instead of adding one. Absent: `at`.
+   */
+  startedAt?: string;
   executionId: string;
 }
 
@@ -53,6 +62,7 @@ export const entrySchema = z.object({
   beforeRef: blobRefSchema.optional(),
   error: z.object({ name: z.string(), message: z.string() }).optional(),
   at: z.string(),
+  startedAt: z.string().optional(),
   executionId: z.string(),
 });
 
@@ -103,9 +113,13 @@ export async function storableEntry(entry: LedgerEntry, blobs: () => BlobStore):
   return JSON.stringify({ ...rest, beforeRef });
 }
 
-/** Sort key of an entry: time first, so a person's history reads in order; intents beside their run's outcome. */
+/**
+ * Sort key of an entry: the execution's start, the execution and the connection, so that a
+ * retried step lands on its own entry; an intent beside its run's outcome. (Entries are read
+ * back in the order of `at`, when they happened.)
+ */
 export function entryKey(entry: LedgerEntry): string {
-  const base = `${entry.at}#${entry.executionId}#${entry.connection}`;
+  const base = `${entry.startedAt ?? entry.at}#${entry.executionId}#${entry.connection}`;
   return entry.outcome === 'deactivating' ? `${base}#intent` : base;
 }
 
@@ -264,14 +278,13 @@ export class DynamoDbLedger implements Ledger {
     const entries: LedgerEntry[] = [];
     let startKey: QueryCommandOutput['LastEvaluatedKey'];
     do {
+      // A person's partition is small: read it whole, and filter on when things happened
+      // (the key holds when their execution started, which may be long before).
       const page = await this.client.send(
         new QueryCommand({
           TableName: this.tableName,
-          KeyConditionExpression: since ? 'pk = :pk AND sk >= :since' : 'pk = :pk',
-          ExpressionAttributeValues: {
-            ':pk': { S: personKey(email) },
-            ...(since ? { ':since': { S: since.toISOString() } } : {}),
-          },
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': { S: personKey(email) } },
           ExclusiveStartKey: startKey,
         }),
       );
@@ -280,8 +293,16 @@ export class DynamoDbLedger implements Ledger {
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-    return entries;
+    return inOrder(entries, since);
   }
+}
+
+/** Entries in the order they happened (`at`, then key), from `since` on. */
+export function inOrder(entries: readonly LedgerEntry[], since?: Date): LedgerEntry[] {
+  const from = since?.toISOString() ?? '';
+  return entries
+    .filter((e) => e.at >= from)
+    .sort((a, b) => (a.at === b.at ? entryKey(a).localeCompare(entryKey(b)) : a.at < b.at ? -1 : 1));
 }
 
 /**
@@ -363,8 +384,11 @@ export const recordInputSchema = z.object({
   startedAt: z.string(),
 });
 
-/** The ledger entries of one execution, from the Map's per-connection results. */
-export function ledgerEntries(input: unknown): LedgerEntry[] {
+/**
+ * The ledger entries of one execution, from the Map's per-connection results, recorded `at`
+ * now (the Record step's clock) under the execution's start.
+ */
+export function ledgerEntries(input: unknown, at = new Date().toISOString()): LedgerEntry[] {
   const { email, dryRun, results, executionId, startedAt } = recordInputSchema.parse(input);
   return results.map((result) => {
     const entry: LedgerEntry = {
@@ -373,7 +397,8 @@ export function ledgerEntries(input: unknown): LedgerEntry[] {
       type: result.type,
       outcome: result.outcome,
       dryRun,
-      at: startedAt,
+      at,
+      startedAt,
       executionId,
     };
     const userId = result.userId ?? result.state?.lookup?.value.userId;
@@ -423,11 +448,11 @@ export function restorePlan(
   connections: readonly string[],
 ): Record<string, Restore | null> {
   const plan: Record<string, Restore | null> = Object.fromEntries(connections.map((name) => [name, null]));
-  for (const entry of history) {
+  for (const entry of inOrder(history)) {
     if (!(entry.connection in plan) || entry.dryRun) continue;
     if (entry.outcome !== 'deactivated' && entry.outcome !== 'deactivating') continue;
     if (!(entry.before || entry.beforeRef) || !entry.userId) continue;
-    // History comes oldest first: a later deactivation replaces an earlier one.
+    // In the order things happened: a later deactivation replaces an earlier one.
     plan[entry.connection] = {
       userId: entry.userId,
       ...(entry.before ? { before: entry.before } : { beforeRef: entry.beforeRef }),

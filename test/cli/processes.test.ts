@@ -81,8 +81,8 @@ describe('offboard as separate processes', () => {
     opened.push(local);
     for (const email of leavers) {
       expect((await local.ledger.history(email)).map((e) => e.outcome)).toEqual([
-        'deactivated',
         'deactivating',
+        'deactivated',
       ]);
     }
   }, 180_000);

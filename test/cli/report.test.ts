@@ -48,7 +48,7 @@ describe('offboard report', () => {
   it('--json holds every entry, the write-ahead one included, with the before-state exactly as the vendor had it', async () => {
     const { stdout } = await run(['report', '--email', 'jane.doe@example.com', '--json']);
     const { entries } = JSON.parse(stdout) as { entries: Array<{ outcome: string }> };
-    expect(entries.map((e) => e.outcome)).toEqual(['would-deactivate', 'deactivated', 'deactivating']);
+    expect(entries.map((e) => e.outcome)).toEqual(['would-deactivate', 'deactivating', 'deactivated']);
     expect(entries.find((e) => e.outcome === 'deactivated')).toMatchObject({ before });
     expect(entries.find((e) => e.outcome === 'deactivating')).toMatchObject({ before });
   });
@@ -59,9 +59,9 @@ describe('offboard report', () => {
     expect(header).toBe('at,email,connection,type,outcome,userId,dryRun,executionId,error,before');
     // Every entry, as --json: the write-ahead entry is evidence too.
     expect(rows).toHaveLength(3);
-    expect(rows[1]).toContain(',deactivated,1002,false,');
-    expect(rows[2]).toContain(',deactivating,1002,false,');
-    expect(rows[1]).toContain('""PROFILE_ID"":7');
+    expect(rows[1]).toContain(',deactivating,1002,false,');
+    expect(rows[2]).toContain(',deactivated,1002,false,');
+    expect(rows[2]).toContain('""PROFILE_ID"":7');
   });
 
   it('--since leaves out what came before, and refuses what is not a date', async () => {

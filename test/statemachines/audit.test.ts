@@ -59,9 +59,9 @@ describe('the scheduled audit', () => {
     });
     expect(events).toHaveLength(1);
     expect((await ledger.history('jane.doe@example.com')).map((e) => e.outcome)).toEqual([
-      'deactivated',
-      // The write-ahead entry of that offboarding, beside its outcome.
+      // The write-ahead entry of that offboarding, before its outcome.
       'deactivating',
+      'deactivated',
       'drift',
     ]);
     expect(crm.users.get(1002)?.ACTIVE).toBe(true);

@@ -32,7 +32,7 @@ describe('the ledger after an offboarding', () => {
     // Act
     const result = await runLocally({ connections, input: { email: 'jane.doe@example.com' }, ledger });
     // Assess
-    const [entry, intent, ...more] = await ledger.history('jane.doe@example.com');
+    const [intent, entry, ...more] = await ledger.history('jane.doe@example.com');
     expect(more).toEqual([]);
     // Written before the PUT was sent: the same before-state, should the run stop half way.
     expect(intent).toMatchObject({ outcome: 'deactivating', userId: '1002', before });
@@ -58,7 +58,7 @@ describe('the ledger after an offboarding', () => {
       (await ledger.history('marcus.lee@example.com')).map(
         (e) => `${e.outcome}${e.dryRun ? ' (dry run)' : ''}`,
       ),
-    ).toEqual(['failed (dry run)', 'deactivated', 'deactivating']);
+    ).toEqual(['failed (dry run)', 'deactivating', 'deactivated']);
     expect((await ledger.history('nobody@example.com')).map((e) => e.outcome)).toEqual(['not-found']);
   });
 

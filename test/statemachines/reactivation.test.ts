@@ -58,11 +58,11 @@ describe('reactivate', () => {
     expect({ ...scim.users.get('u1002'), meta: null }).toEqual({ ...scimBefore, meta: null });
     // The reactivation is evidence too.
     expect((await ledger.history('jane.doe@example.com')).map((e) => e.outcome)).toEqual([
-      'deactivated',
-      'deactivated',
-      // The write-ahead entries of the offboarding, each beside its outcome.
+      // Each write-ahead entry first, in the order things happened, then the outcomes.
       'deactivating',
       'deactivating',
+      'deactivated',
+      'deactivated',
       'reactivated',
       'reactivated',
     ]);

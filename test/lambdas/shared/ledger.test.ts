@@ -192,6 +192,37 @@ describe('the local ledger', () => {
   });
 });
 
+describe('history is in the order things happened', () => {
+  it('an execution that waited acts later than one started after it: the plan and --since follow when it acted', async () => {
+    // Prepare: E1 started on day 0 and waited for effectiveAt; E2 started and acted on day 1;
+    // E1 acted on day 10.
+    const blobs = new MemoryBlobStore();
+    const ledger = new SqliteLedger(':memory:', () => blobs);
+    await ledger.record([
+      entry({
+        executionId: 'E2',
+        startedAt: '2026-11-01T00:00:00.000Z',
+        at: '2026-11-01T00:01:00.000Z',
+        before: { v: 'E2' },
+      }),
+      entry({
+        executionId: 'E1',
+        startedAt: '2026-10-31T00:00:00.000Z',
+        at: '2026-11-10T00:00:00.000Z',
+        before: { v: 'E1' },
+      }),
+    ]);
+    // Act
+    const history = await ledger.history(entry().email);
+    const since = await ledger.history(entry().email, new Date('2026-11-05T00:00:00Z'));
+    // Assess
+    expect(history.map((e) => e.executionId)).toEqual(['E2', 'E1']);
+    expect(since.map((e) => e.executionId)).toEqual(['E1']);
+    expect(restorePlan(history, ['insightly']).insightly?.before).toEqual({ v: 'E1' });
+    expect(await ledger.offboardedAccounts()).toMatchObject({ accounts: [{ userId: '1002' }] });
+  });
+});
+
 describe('restorePlan', () => {
   it('restores from the latest real deactivation or write-ahead intent, never from a dry run', () => {
     const plan = restorePlan(
@@ -222,39 +253,42 @@ describe('restorePlan', () => {
 
 describe('ledgerEntries', () => {
   it('takes the before-state from the outcome, or from where a failed connection stopped', () => {
-    const entries = ledgerEntries({
-      email: 'jane.doe@example.com',
-      dryRun: false,
-      executionId: 'x',
-      startedAt: '2026-11-23T00:00:00.000Z',
-      results: [
-        {
-          name: 'a',
-          type: 'insightly',
-          outcome: 'deactivated',
-          userId: '1',
-          record: { id: '1', fields: { ACTIVE: true } },
-        },
-        {
-          name: 'b',
-          type: 'gainsight',
-          outcome: 'failed',
-          error: {
-            Error: 'Vendor.AuthFailed',
-            Cause: '{"errorType":"Vendor.AuthFailed","errorMessage":"b: HTTP 401"}',
+    const entries = ledgerEntries(
+      {
+        email: 'jane.doe@example.com',
+        dryRun: false,
+        executionId: 'x',
+        startedAt: '2026-11-23T00:00:00.000Z',
+        results: [
+          {
+            name: 'a',
+            type: 'insightly',
+            outcome: 'deactivated',
+            userId: '1',
+            record: { id: '1', fields: { ACTIVE: true } },
           },
-          state: { lookup: { value: { userId: 'u1' } }, record: { value: { fields: { isActive: true } } } },
-        },
-        { name: 'c', type: 'scim', outcome: 'not-found' },
-        {
-          name: 'd',
-          type: 'scim',
-          outcome: 'already-inactive',
-          userId: 'd1',
-          record: { id: 'd1', fieldsRef: { sha256: 'a'.repeat(64), bytes: 9000 } },
-        },
-      ],
-    });
+          {
+            name: 'b',
+            type: 'gainsight',
+            outcome: 'failed',
+            error: {
+              Error: 'Vendor.AuthFailed',
+              Cause: '{"errorType":"Vendor.AuthFailed","errorMessage":"b: HTTP 401"}',
+            },
+            state: { lookup: { value: { userId: 'u1' } }, record: { value: { fields: { isActive: true } } } },
+          },
+          { name: 'c', type: 'scim', outcome: 'not-found' },
+          {
+            name: 'd',
+            type: 'scim',
+            outcome: 'already-inactive',
+            userId: 'd1',
+            record: { id: 'd1', fieldsRef: { sha256: 'a'.repeat(64), bytes: 9000 } },
+          },
+        ],
+      },
+      '2026-11-23T00:05:00.000Z',
+    );
     expect(entries).toEqual([
       expect.objectContaining({ connection: 'a', userId: '1', before: { ACTIVE: true } }),
       expect.objectContaining({
@@ -269,7 +303,8 @@ describe('ledgerEntries', () => {
         type: 'scim',
         outcome: 'not-found',
         dryRun: false,
-        at: '2026-11-23T00:00:00.000Z',
+        at: '2026-11-23T00:05:00.000Z',
+        startedAt: '2026-11-23T00:00:00.000Z',
         executionId: 'x',
       },
       expect.objectContaining({ connection: 'd', beforeRef: { sha256: 'a'.repeat(64), bytes: 9000 } }),

@@ -334,7 +334,8 @@ describe('runStep: deactivate', () => {
       outcome: 'deactivating',
       userId: '1002',
       before: userRecord().fields,
-      at: STARTED,
+      // Keyed under the execution's start; dated by the step's own clock.
+      startedAt: STARTED,
       executionId: EXECUTION,
     });
   });
