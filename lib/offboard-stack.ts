@@ -243,8 +243,10 @@ export class OffboardStack extends Stack {
       });
       this.pacingTable.grant(connector.role, 'dynamodb:GetItem', 'dynamodb:PutItem');
       // Write-ahead evidence: the "intent" entry, with the before-state, goes into the ledger
-      // (or, too large for one item, into the evidence bucket) before the vendor write.
-      this.ledgerTable.grant(connector.role, 'dynamodb:PutItem');
+      // (or, too large for one item, into the evidence bucket) before the vendor write. A
+      // reactivation reads what to restore from the ledger itself (Query, one person's
+      // partition), never from its payload.
+      this.ledgerTable.grant(connector.role, 'dynamodb:PutItem', 'dynamodb:Query');
       this.allowEvidence(connector, ['s3:PutObject', 's3:GetObject']);
       // Least privilege: a connector reads the secrets of its own type's connections only.
       for (const connection of own) connection.secret.grantRead(connector.role);

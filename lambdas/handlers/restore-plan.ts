@@ -29,9 +29,23 @@ export function restorePlanHandler(ledger: () => Ledger | undefined) {
         state.connections.map((c) => c.name),
       );
       logger.info('restore plan', { restorable: Object.values(plan).filter(Boolean).length });
+      // Which account, and when it was switched off: the before-state stays in the ledger,
+      // where the reactivating step reads it (it may be large, and a payload must not carry it).
       return {
         ...state,
-        connections: state.connections.map((c) => ({ ...c, restore: plan[c.name] ?? null })),
+        connections: state.connections.map((c) => {
+          const restore = plan[c.name];
+          return {
+            ...c,
+            restore: restore
+              ? {
+                  userId: restore.userId,
+                  deactivatedAt: restore.deactivatedAt,
+                  executionId: restore.executionId,
+                }
+              : null,
+          };
+        }),
       };
     });
 }

@@ -237,7 +237,10 @@ export class DynamoDbLedger implements Ledger {
             at: { S: claimant.at },
             expires: { N: String(Math.floor(Date.parse(claimant.at) / 1000) + CLAIM_DAYS * 86_400) },
           },
-          ConditionExpression: 'attribute_not_exists(pk)',
+          // An expired claim no longer counts, whether or not DynamoDB's TTL (which may lag by
+          // days) has removed it yet.
+          ConditionExpression: 'attribute_not_exists(pk) OR expires < :now',
+          ExpressionAttributeValues: { ':now': { N: String(Math.floor(Date.parse(claimant.at) / 1000)) } },
         }),
       );
       return { duplicate: false, firstExecutionId: claimant.executionId };

@@ -52,6 +52,8 @@ export const terminationEventSchema = z
     id: z.string().min(1),
     source: z.string().min(1),
     'detail-type': z.literal(TERMINATION_DETAIL_TYPE),
+    /** When the HR system sent it (EventBridge's envelope): the day an undated termination is for. */
+    time: z.iso.datetime({ offset: true }).optional(),
     detail: z
       .object({
         email: offboardRequestSchema.shape.email,
@@ -149,7 +151,7 @@ function fromTerminationEvent(
       `invalid HR event: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     );
   }
-  const { id, source, detail } = parsed.data;
+  const { id, source, detail, time } = parsed.data;
   const request = normalizeRequest(
     {
       email: detail.email,
@@ -165,7 +167,12 @@ function fromTerminationEvent(
         'an execution cannot wait that long (Step Functions keeps one at most a year): send the event closer to the date',
     );
   }
-  const who = (detail.employeeId ?? request.email).toLowerCase();
+  // The claim: this HR system, this person (its employee id and the address it gave), this
+  // day. A corrected address claims afresh (the wrong one found nobody); two HR systems whose
+  // ids overlap never block each other; an undated termination is for the day it was sent, so
+  // a later one (after a re-hire) runs.
+  const who = `${source}#${(detail.employeeId ?? '').toLowerCase()}#${request.email.toLowerCase()}`;
+  const day = (effectiveAt ?? (time ? new Date(time) : now)).toISOString().slice(0, 10);
   const only = detail.connections ? `#only:${[...new Set(detail.connections)].sort().join(',')}` : '';
   const future = effectiveAt && effectiveAt > now ? effectiveAt : undefined;
   return {
@@ -176,7 +183,7 @@ function fromTerminationEvent(
       source,
       ...(detail.employeeId ? { employeeId: detail.employeeId } : {}),
       ...(detail.reason ? { reason: detail.reason } : {}),
-      claimKey: `termination#${who}#${effectiveAt ? effectiveAt.toISOString().slice(0, 10) : 'now'}${only}${request.dryRun ? '#dry-run' : ''}`,
+      claimKey: `termination#${who}#${day}${only}${request.dryRun ? '#dry-run' : ''}`,
     },
   };
 }

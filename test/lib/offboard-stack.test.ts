@@ -390,8 +390,12 @@ describe('OffboardStack with config/connections.json', () => {
         JSON.stringify(s.Resource).includes(logicalId(stack, stack.ledgerTable)),
       );
     const connector = required(stack.connectorFunctions.get('insightly'), 'insightly connector');
-    // Write-ahead evidence: the connector records its intent, with the before-state, itself.
-    expect(ledgerStatements(connector).flatMap(actions)).toEqual(['dynamodb:PutItem']);
+    // Write-ahead evidence: the connector records its intent, with the before-state, itself;
+    // and a reactivation reads what to restore from the ledger, not from its payload.
+    expect(ledgerStatements(connector).flatMap(actions).sort()).toEqual([
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+    ]);
     expect(ledgerStatements(stack.recordFunction).flatMap(actions)).toEqual(['dynamodb:PutItem']);
     expect(ledgerStatements(stack.claimFunction).flatMap(actions).sort()).toEqual([
       'dynamodb:GetItem',

@@ -160,6 +160,20 @@ describe.each(STORES)('the ledger on %s', (_store, open) => {
   });
 });
 
+describe('DynamoDbLedger claims', () => {
+  it('an expired claim no longer makes a duplicate, even before the TTL sweep removes it', async () => {
+    await dynamo.createTable('claims', true);
+    const ledger = new DynamoDbLedger('claims', dynamo.client, () => new MemoryBlobStore());
+    await ledger.claim('k', { executionId: 'x1', eventId: 'e1', at: '2026-01-01T00:00:00.000Z' });
+    const later = await ledger.claim('k', {
+      executionId: 'x2',
+      eventId: 'e2',
+      at: '2026-02-15T00:00:00.000Z',
+    });
+    expect(later).toEqual({ duplicate: false, firstExecutionId: 'x2' });
+  });
+});
+
 describe('DynamoDbLedger errors', () => {
   it('says Ledger.Unavailable when DynamoDB throttles, so the state machine retries', async () => {
     const throttled = Object.assign(new Error('Rate of requests exceeds the allowed throughput'), {

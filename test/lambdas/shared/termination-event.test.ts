@@ -146,8 +146,10 @@ describe('an HR event that says how to run', () => {
     );
 
     // Assess
-    expect(dry.hrEvent?.claimKey).toBe('termination#e-7#now#dry-run');
-    expect(real.hrEvent?.claimKey).toBe('termination#e-7#now');
+    expect(dry.hrEvent?.claimKey).toBe(
+      'termination#com.example.hr#e-7#jane.doe@example.com#2026-11-23#dry-run',
+    );
+    expect(real.hrEvent?.claimKey).toBe('termination#com.example.hr#e-7#jane.doe@example.com#2026-11-23');
   });
 });
 
@@ -163,7 +165,7 @@ describe('normalizeInput with an HR event', () => {
       eventId: 'e1',
       source: 'com.example.hr',
       employeeId: 'E-7',
-      claimKey: 'termination#e-7#2026-12-01',
+      claimKey: 'termination#com.example.hr#e-7#jane.doe@example.com#2026-12-01',
     });
     expect(request.dryRun).toBe(false);
   });
@@ -174,8 +176,43 @@ describe('normalizeInput with an HR event', () => {
         .waitUntil,
     ).toBeUndefined();
     expect(normalizeInput(event({ email: 'A@example.com' }), connections, now).hrEvent?.claimKey).toBe(
-      'termination#a@example.com#now',
+      'termination#com.example.hr##a@example.com#2026-11-23',
     );
+  });
+
+  it.each([
+    ['a corrected address (the first found nobody)', { email: 'jane.deo@example.com' }, {}],
+    ['another HR system whose ids overlap', {}, { source: 'com.example.contractors' }],
+    ['an undated termination sent on another day (after a re-hire)', {}, { time: '2026-12-05T09:00:00Z' }],
+  ])('claims apart from the first event: %s', (_case, detail, envelope) => {
+    const first = normalizeInput(
+      event({ email: 'jane.doe@example.com', employeeId: 'E-7' }, { time: '2026-11-23T09:00:00Z' }),
+      connections,
+      now,
+    );
+    const second = normalizeInput(
+      event(
+        { email: 'jane.doe@example.com', employeeId: 'E-7', ...detail },
+        { time: '2026-11-23T10:00:00Z', ...envelope },
+      ),
+      connections,
+      now,
+    );
+    expect(second.hrEvent?.claimKey).not.toBe(first.hrEvent?.claimKey);
+  });
+
+  it('claims the same as the first event when it is the same termination sent again that day', () => {
+    const first = normalizeInput(
+      event({ email: 'Jane.Doe@example.com', employeeId: 'E-7' }, { id: 'a', time: '2026-11-23T09:00:00Z' }),
+      connections,
+      now,
+    );
+    const resent = normalizeInput(
+      event({ email: 'jane.doe@example.com', employeeId: 'e-7' }, { id: 'b', time: '2026-11-23T17:00:00Z' }),
+      connections,
+      now,
+    );
+    expect(resent.hrEvent?.claimKey).toBe(first.hrEvent?.claimKey);
   });
 
   it('refuses an event whose effectiveAt is not a date-time', () => {
