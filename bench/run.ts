@@ -23,6 +23,8 @@ const SECTIONS: Array<{ id: string; load: () => Promise<SectionModule> }> = [
   // ── New sections go here. ──────────────────────────────────────────────────────────────
   // bulk (to come): bench/bulk.ts, many people in one go. Uncomment once the module exists:
   { id: 'bulk', load: () => import('./bulk') },
+  // pace: one person at the vendors' documented limits, and Gainsight lookups of nobody.
+  { id: 'pace', load: () => import('./pace') },
 ];
 
 const RESULTS_FILE = fileURLToPath(new URL('./results.json', import.meta.url));

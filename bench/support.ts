@@ -1,7 +1,12 @@
 import type { ConnectionType } from '../lambdas/shared/connections';
+import { DOCUMENTED_RATE_LIMITS } from '../lambdas/shared/pacing';
 import type { LocalConnection } from '../local/runner';
 import type { PersonTask, PersonTaskResult } from '../local/tasks';
-import { GAINSIGHT_SANDBOX_ACCESS_KEY, startGainsightSandbox } from '../sandboxes/gainsight';
+import {
+  GAINSIGHT_RATE_LIMITS,
+  GAINSIGHT_SANDBOX_ACCESS_KEY,
+  startGainsightSandbox,
+} from '../sandboxes/gainsight';
 import { SAMPLE_USERS as INSIGHTLY_SAMPLE_USERS, startInsightlySandbox } from '../sandboxes/insightly';
 import {
   SAMPLE_USERS as INSIGHTVM_SAMPLE_USERS,
@@ -22,7 +27,17 @@ export const NOBODY = 'nobody.here@example.com';
 export interface RecordedRequest {
   method: string;
   path: string;
+  /** The status the sandbox answered. */
+  status?: number;
 }
+
+/**
+ * The rate limits a benchmark runs under. `documented`: each sandbox enforces its vendor's
+ * documented limit (Insightly 10 a second; Gainsight, REST and SCIM, 100 an hour and 1,000 a
+ * day in fixed windows) and each connection is paced by it (`DOCUMENTED_RATE_LIMITS`), as for
+ * the real vendor. `sandbox-defaults`: the sandboxes as their starters leave them, no pacing.
+ */
+export type BenchLimits = 'sandbox-defaults' | 'documented';
 
 /** A built-in sandbox started by the benchmarks, with a fixed latency, and its local connection. */
 export interface BenchSandbox {
@@ -44,8 +59,11 @@ export async function startBenchSandbox(
   name: string,
   type: ConnectionType,
   latencyMs: number,
+  limits: BenchLimits = 'sandbox-defaults',
 ): Promise<BenchSandbox> {
-  const ref = (baseUrl: string) => ({ name, type, baseUrl });
+  const documented = limits === 'documented';
+  const rateLimit = documented ? DOCUMENTED_RATE_LIMITS[type] : undefined;
+  const ref = (baseUrl: string) => ({ name, type, baseUrl, ...(rateLimit ? { rateLimit } : {}) });
   switch (type) {
     case 'insightly': {
       const apiKey = 'bench-api-key';
@@ -54,6 +72,7 @@ export async function startBenchSandbox(
         users: INSIGHTLY_SAMPLE_USERS,
         apiKeys: { [apiKey]: owner },
         latencyMs,
+        ...(documented ? { ratePerSecond: 10 } : {}),
       });
       return {
         connection: { ref: ref(s.baseUrl), secret: { apiKey } },
@@ -91,7 +110,11 @@ export async function startBenchSandbox(
     }
     case 'gainsight': {
       const accessKey = GAINSIGHT_SANDBOX_ACCESS_KEY;
-      const s = await startGainsightSandbox({ accessKeys: [accessKey], latencyMs });
+      const s = await startGainsightSandbox({
+        accessKeys: [accessKey],
+        latencyMs,
+        ...(documented ? { rateLimit: GAINSIGHT_RATE_LIMITS } : {}),
+      });
       return {
         connection: { ref: ref(s.baseUrl), secret: { accessKey } },
         requests: s.requests,
@@ -107,6 +130,7 @@ export async function startBenchSandbox(
         auth: { oauth: { ...oauth, tokenPath } },
         pathPrefix: '/v1/users/services/scim',
         latencyMs,
+        ...(documented ? { rateLimit: GAINSIGHT_SCIM_WINDOWS } : {}),
       });
       return {
         connection: { ref: ref(s.baseUrl), secret: { ...oauth, tokenUrl: s.tokenUrl } },
@@ -128,17 +152,26 @@ export async function startBenchSandbox(
   }
 }
 
+/** Gainsight's documented windows (its SCIM API is one of its User Management APIs). */
+const GAINSIGHT_SCIM_WINDOWS = [
+  { requests: 100, windowMs: 3_600_000 },
+  { requests: 1000, windowMs: 86_400_000 },
+];
+
 /** Starts one sandbox per connection; closes the ones started if any fails. */
 export async function startBenchSandboxes(
   connections: ReadonlyArray<{ name: string; type: ConnectionType }>,
   latencyMs: number,
+  limits: BenchLimits = 'sandbox-defaults',
 ): Promise<{ sandboxes: Map<string, BenchSandbox>; close(): Promise<void> }> {
   const sandboxes = new Map<string, BenchSandbox>();
   const close = async () => {
     await Promise.all([...sandboxes.values()].map((s) => s.close()));
   };
   try {
-    for (const c of connections) sandboxes.set(c.name, await startBenchSandbox(c.name, c.type, latencyMs));
+    for (const c of connections) {
+      sandboxes.set(c.name, await startBenchSandbox(c.name, c.type, latencyMs, limits));
+    }
   } catch (error) {
     await close();
     throw error;

@@ -68,11 +68,18 @@ export const tlsSchema = z.union([
 ]);
 export type TlsOptions = z.infer<typeof tlsSchema>;
 
-/** At most `requests` requests every `perSeconds` seconds: the pace the workflow keeps for a connection. */
+/**
+ * The pace the workflow keeps for a connection, in fixed windows as vendors count: at most
+ * `requests` in each window of `perSeconds` seconds and, with `requestsPerDay`, at most that
+ * many in each UTC day as well (Gainsight: 100 an hour and 1,000 a day). Inside a window
+ * requests go at once; windows start at fixed times (multiples of their length since the
+ * epoch: hours on the hour, days at 00:00 UTC).
+ */
 export const rateLimitSchema = z
   .object({
     requests: z.number().int().positive(),
     perSeconds: z.number().positive(),
+    requestsPerDay: z.number().int().positive().optional(),
   })
   .strict();
 
