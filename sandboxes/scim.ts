@@ -5,6 +5,13 @@
  * strict PatchOp validation, a full-replacement PUT and SCIM error bodies. Auth is a static
  * bearer token or an OAuth client-credentials token from a token endpoint on the same
  * server. The demo, the tests and the benchmarks point the real connector at it.
+ *
+ * Real services differ where the RFCs leave room, and options reproduce them: a service that
+ * filters on userName only (`refuseEmailFilter`: 400 invalidFilter on `emails.value`), one
+ * that takes only the path-less PatchOp form Okta sends (`patchForms: 'value-only'`), and
+ * Gainsight's SCIM API, whose writes only super admins' clients may make
+ * (`refuseWrites`, vendor-contracts/gainsight/README.md), with its hourly and daily windows
+ * (`rateLimit`).
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -69,6 +76,8 @@ export type ScimUserSeed = Partial<ScimUser> & { userName: string };
 export interface ScimFault extends SandboxFault {
   /** Raw response text, so malformed JSON can be served. Default a SCIM error body. */
   body?: string;
+  /** Query parameters the request must carry, all with these values (a `filter`, say). */
+  query?: Record<string, string>;
 }
 
 /** OAuth 2.0 client credentials, served by a token endpoint on the sandbox itself. */
@@ -81,6 +90,19 @@ export interface ScimOAuthOptions {
   expiresIn?: number;
 }
 
+/** At most `requests` SCIM requests in each fixed window of `windowMs`. */
+export interface ScimRateWindow {
+  requests: number;
+  windowMs: number;
+}
+
+/**
+ * The PatchOp forms a service takes (RFC 7644 §3.5.2 allows both): `path` names the attribute
+ * (`{"op":"replace","path":"active","value":false}`), or the value is an object of attributes
+ * without a path (`{"op":"replace","value":{"active":false}}`, what Okta sends).
+ */
+export type ScimPatchForms = 'both' | 'value-only' | 'path-only';
+
 /** How the sandbox starts and misbehaves. Every option defaults to a well-behaved server. */
 export interface ScimSandboxOptions {
   /** Initial users; ids default to u1001, u1002, … Default SAMPLE_USERS. */
@@ -90,17 +112,35 @@ export interface ScimSandboxOptions {
   /** The most rows one page holds, whatever `count` asks. Default 100. */
   maxPageSize?: number;
   /**
-   * Fixed window over SCIM requests (the token endpoint is not counted): above `requests`
-   * per `windowMs`, 429 without Retry-After. Gainsight: `{ requests: 100, windowMs: 3_600_000 }`.
+   * Fixed windows over SCIM requests (the token endpoint is not counted): above `requests`
+   * per `windowMs` in any of them, 429 without Retry-After. Gainsight: 100 an hour and 1,000
+   * a day, `[{ requests: 100, windowMs: 3_600_000 }, { requests: 1000, windowMs: 86_400_000 }]`.
    * Default unlimited.
    */
-  rateLimit?: { requests: number; windowMs: number };
+  rateLimit?: ScimRateWindow | readonly ScimRateWindow[];
   /** Fixed delay before every answer, in milliseconds. Default 0. */
   latencyMs?: number;
   /** After a PATCH or PUT, the next N `GET /Users/{id}` of that user still answer the old record. */
   verifyLag?: number;
   /** Accept `filter` but answer every user, as a server that ignores it would. */
   ignoreFilter?: boolean;
+  /**
+   * Refuse filters on `emails` (`emails.value eq "…"`) with 400 `invalidFilter`, as a service
+   * that filters on userName alone does. Default false.
+   */
+  refuseEmailFilter?: boolean;
+  /**
+   * The PatchOp forms taken (see {@link ScimPatchForms}). `value-only` refuses an operation
+   * with a `path` (400 `invalidPath`); `path-only` refuses one without (400 `invalidSyntax`).
+   * Default `both`.
+   */
+  patchForms?: ScimPatchForms;
+  /**
+   * Answer every write (PATCH, PUT, DELETE) with this status, as Gainsight answers an API
+   * client that is not a super admin's ("Create, Update, and Patch APIs are available only to
+   * super admins"). Reads still work. Default: writes are taken.
+   */
+  refuseWrites?: 401 | 403;
   faults?: ScimFault[];
   /** Default '/scim/v2'. */
   pathPrefix?: string;
@@ -294,8 +334,11 @@ function canonical(name: string, names: Iterable<string>): string | undefined {
 
 const FILTER = /^\s*([A-Za-z][\w$-]*(?:\.[A-Za-z][\w$-]*)?)\s+([A-Za-z]+)\s+("(?:[^"\\]|\\.)*")\s*$/;
 
-/** The filter subset the sandbox understands; anything else is named in a 400, never ignored. */
-function parseFilter(expression: string): ((user: ScimUser) => boolean) | Answer {
+/**
+ * The filter subset the sandbox understands; anything else is named in a 400, never ignored.
+ * With `refuseEmailFilter`, filters on `emails` are refused as well.
+ */
+function parseFilter(expression: string, refuseEmailFilter = false): ((user: ScimUser) => boolean) | Answer {
   const match = FILTER.exec(expression);
   const unsupported = () =>
     scimError(
@@ -320,6 +363,13 @@ function parseFilter(expression: string): ((user: ScimUser) => boolean) | Answer
       return (user) => user.userName.toLowerCase() === wanted;
     case 'emails':
     case 'emails.value':
+      if (refuseEmailFilter) {
+        return scimError(
+          400,
+          `Filtering on ${attribute} is not supported. Supported: userName eq "…"`,
+          'invalidFilter',
+        );
+      }
       return (user) => (user.emails ?? []).some((email) => email.value.toLowerCase() === wanted);
     default:
       return unsupported();
@@ -360,13 +410,14 @@ export async function startScimSandbox(options: ScimSandboxOptions = {}): Promis
   const stale = new StaleReads<string, ScimUser>(options.verifyLag);
   /** Issued access token -> epoch ms when it expires. */
   const issued = new Map<string, number>();
-  const limit = options.rateLimit;
+  const windows = options.rateLimit === undefined ? [] : [options.rateLimit].flat();
   // On Date.now, which tests fake; a new window opens with the first request after the last
   // one ran out, not on a fixed schedule from the start.
-  const limits = new FixedWindows(limit ? [{ limit: limit.requests, windowMs: limit.windowMs }] : [], {
-    now: () => Date.now(),
-    restart: 'on-request',
-  });
+  const limits = new FixedWindows(
+    windows.map((window) => ({ limit: window.requests, windowMs: window.windowMs })),
+    { now: () => Date.now(), restart: 'on-request' },
+  );
+  const patchForms = options.patchForms ?? 'both';
   // Known once the server listens; every served user's meta.location carries it.
   let baseUrl = '';
 
@@ -425,7 +476,7 @@ export async function startScimSandbox(options: ScimSandboxOptions = {}): Promis
     let predicate: (user: ScimUser) => boolean = () => true;
     const filter = query.get('filter');
     if (filter !== null && !options.ignoreFilter) {
-      const parsed = parseFilter(filter);
+      const parsed = parseFilter(filter, options.refuseEmailFilter);
       if (typeof parsed !== 'function') return parsed;
       predicate = parsed;
     }
@@ -503,8 +554,16 @@ export async function startScimSandbox(options: ScimSandboxOptions = {}): Promis
           'invalidSyntax',
         );
       }
+      if (path !== undefined && patchForms === 'value-only') {
+        return scimError(
+          400,
+          'This service takes PATCH operations without a path: {"op":"replace","value":{"<attribute>":…}}',
+          'invalidPath',
+        );
+      }
       if (path === undefined) {
         if (kind === 'remove') return scimError(400, 'remove needs a path', 'noTarget');
+        if (patchForms === 'path-only') return scimError(400, 'Each operation needs a path', 'invalidSyntax');
         if (typeof value !== 'object' || value === null || Array.isArray(value)) {
           return scimError(400, 'Without a path, value must be an object of attributes', 'invalidValue');
         }
@@ -621,6 +680,12 @@ export async function startScimSandbox(options: ScimSandboxOptions = {}): Promis
     const injected = faults.answer(method, url);
     if (injected) return injected;
     if (isTokenRequest) return issueToken(req, text, record);
+    if (options.refuseWrites !== undefined && ['PATCH', 'PUT', 'POST', 'DELETE'].includes(method)) {
+      return scimError(
+        options.refuseWrites,
+        'Create, Update, and Patch APIs are available only to super admins',
+      );
+    }
     if (url.pathname !== prefix && !url.pathname.startsWith(`${prefix}/`)) return scimError(404, 'Not found');
     const route = url.pathname.slice(prefix.length).replace(/\/+$/, '');
     if (text !== '') {

@@ -676,3 +676,100 @@ describe('SCIM sandbox: limits, faults and latency', () => {
     ]);
   });
 });
+
+describe('SCIM sandbox: how real services differ', () => {
+  const valueForm = (value: unknown) => ({
+    schemas: [PATCH_OP],
+    Operations: [{ op: 'replace', value: { active: value } }],
+  });
+
+  it('refuses a filter on emails with 400 invalidFilter when told to, and still filters on userName', async () => {
+    // Prepare
+    const sandbox = await open({ refuseEmailFilter: true });
+
+    // Act
+    const byEmail = await list(sandbox, { filter: 'emails.value eq "j.doe2@example.com"' });
+    const byUserName = await list(sandbox, { filter: 'userName eq "jane.doe@example.com"' });
+
+    // Assess
+    expect(byEmail.status).toBe(400);
+    expect(byEmail.json).toMatchObject({ schemas: [ERROR], scimType: 'invalidFilter', status: '400' });
+    expect(byUserName.ids).toEqual(['u1002']);
+  });
+
+  it("takes only Okta's path-less PatchOp when told to: a path is refused with 400 invalidPath, nothing written", async () => {
+    // Prepare
+    const sandbox = await open({ patchForms: 'value-only' });
+
+    // Act
+    const withPath = await call(sandbox, 'PATCH', '/Users/u1002', { body: patchActive(false) });
+    const activeAfterRefusal = sandbox.users.get('u1002')?.active;
+    const withoutPath = await call(sandbox, 'PATCH', '/Users/u1002', { body: valueForm(false) });
+
+    // Assess
+    expect(withPath.status).toBe(400);
+    expect(withPath.json).toMatchObject({ scimType: 'invalidPath' });
+    expect(activeAfterRefusal).toBe(true);
+    expect(withoutPath.status).toBe(200);
+    expect(sandbox.users.get('u1002')?.active).toBe(false);
+  });
+
+  it('takes only the path form when told to: a path-less operation is refused with 400 invalidSyntax', async () => {
+    // Prepare
+    const sandbox = await open({ patchForms: 'path-only' });
+
+    // Act
+    const withoutPath = await call(sandbox, 'PATCH', '/Users/u1002', { body: valueForm(false) });
+    const withPath = await call(sandbox, 'PATCH', '/Users/u1002', { body: patchActive(false) });
+
+    // Assess
+    expect(withoutPath.status).toBe(400);
+    expect(withoutPath.json).toMatchObject({ scimType: 'invalidSyntax' });
+    expect(withPath.status).toBe(200);
+  });
+
+  it("refuses every write, and no read, of a client that is not a super admin's (Gainsight)", async () => {
+    // Prepare
+    const sandbox = await open({ refuseWrites: 403 });
+
+    // Act
+    const read = await call(sandbox, 'GET', '/Users/u1002');
+    const patch = await call(sandbox, 'PATCH', '/Users/u1002', { body: patchActive(false) });
+    const put = await call(sandbox, 'PUT', '/Users/u1002', { body: read.json });
+
+    // Assess
+    expect(read.status).toBe(200);
+    expect(patch.status).toBe(403);
+    expect(patch.json).toMatchObject({ detail: expect.stringContaining('only to super admins') });
+    expect(put.status).toBe(403);
+    expect(sandbox.users.get('u1002')?.active).toBe(true);
+  });
+
+  it('counts in an hourly and a daily window at once, as Gainsight does', async () => {
+    // Prepare: 2 an hour, 3 a day
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const start = Date.now();
+    const sandbox = await open({
+      rateLimit: [
+        { requests: 2, windowMs: 3_600_000 },
+        { requests: 3, windowMs: 86_400_000 },
+      ],
+    });
+
+    // Act
+    const firstHour = [
+      await call(sandbox, 'GET', '/Users/u1002'),
+      await call(sandbox, 'GET', '/Users/u1002'),
+      await call(sandbox, 'GET', '/Users/u1002'),
+    ];
+    vi.setSystemTime(start + 3_600_000);
+    const secondHour = [
+      await call(sandbox, 'GET', '/Users/u1002'),
+      await call(sandbox, 'GET', '/Users/u1002'),
+    ];
+
+    // Assess
+    expect(firstHour.map((r) => r.status)).toEqual([200, 200, 429]);
+    expect(secondHour.map((r) => r.status)).toEqual([200, 429]);
+  });
+});

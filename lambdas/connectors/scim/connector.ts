@@ -7,6 +7,7 @@ import {
   type TlsOptions,
 } from '../../shared/connections';
 import {
+  AuthFailedError,
   BadRequestError,
   BadResponseError,
   ConfigError,
@@ -39,12 +40,14 @@ const MAX_LOOKUP_PAGES = 200;
 /** The connection types this connector serves: generic SCIM and the vendors' presets. */
 export type ScimConnectionType = Extract<ConnectionType, 'scim' | 'insightly-scim' | 'gainsight-scim'>;
 
-/** What differs between SCIM services: what to call them, and what their 429 means. */
+/** What differs between SCIM services: what to call them, what their 429 means, who may write. */
 export interface ScimPreset {
   /** For messages to the operator: `Insightly SCIM`. */
   vendor: string;
   /** The error a 429 becomes; `message` is HttpClient's (`name: action: HTTP 429 (...)`). */
   rateLimited(message: string): OffboardError;
+  /** Added to a 401/403 on a write: what the service asks of a client that may write. */
+  writeAuthHint?: string;
 }
 
 export const SCIM_PRESETS: Record<ScimConnectionType, ScimPreset> = {
@@ -58,8 +61,59 @@ export const SCIM_PRESETS: Record<ScimConnectionType, ScimPreset> = {
       new HourlyRateLimitedError(
         `${message}: Gainsight allows 100 user-management requests an hour; waiting for the next window`,
       ),
+    // "Create, Update, and Patch APIs are available only to super admins" (vendor-contracts/gainsight).
+    writeAuthHint:
+      "Gainsight lets only super admins' API clients write through SCIM (Create, Update and Patch); " +
+      'give this connection the client credentials or token of a super admin',
   },
 };
+
+/**
+ * The two PatchOp forms of "set active" (RFC 7644 §3.5.2.3 allows both). `path` names the
+ * attribute; `value` sends an object of attributes without a path, which is what Okta sends
+ * and what some services take alone.
+ */
+export type ScimPatchForm = 'path' | 'value';
+
+const PATCH_OPERATIONS: Record<ScimPatchForm, (active: boolean) => Record<string, unknown>> = {
+  path: (active) => ({ op: 'replace', path: 'active', value: active }),
+  value: (active) => ({ op: 'replace', value: { active } }),
+};
+
+const FORM_NAMES: Record<ScimPatchForm, string> = {
+  path: '{"op":"replace","path":"active",…}',
+  value: '{"op":"replace","value":{"active":…}}',
+};
+
+/**
+ * A 400 that may be about how the operation is written, not about what it asks: no
+ * `scimType`, or one about paths and syntax. `invalidValue`, `mutability` and the like say the
+ * service refuses the change itself, which the other form would not change.
+ */
+const FORM_REFUSALS = new Set([undefined, 'invalidPath', 'noTarget', 'invalidSyntax']);
+
+/** What a PATCH of `active` did: the form the service took, and a word for the operator when it matters. */
+export interface ScimWriteResult {
+  patchForm: ScimPatchForm;
+  /** Set when the service refused the first form and took the other. */
+  note?: string;
+}
+
+/**
+ * What this process learned about each connection's service (kept while the Lambda is warm,
+ * or for the whole of a local run): the PatchOp form it takes, and whether it refuses filters
+ * on `emails.value`. Keyed by connection name and base URL.
+ */
+interface Learned {
+  patchForm?: ScimPatchForm;
+  emailFilterRefused?: boolean;
+}
+const LEARNED = new Map<string, Learned>();
+
+/** Forgets what {@link LEARNED} holds: for tests that need a service met for the first time. */
+export function forgetLearnedScimBehaviour(): void {
+  LEARNED.clear();
+}
 
 const isScimType = (type: string): type is ScimConnectionType => Object.hasOwn(SCIM_PRESETS, type);
 
@@ -100,12 +154,20 @@ const scimErrorSchema = z.looseObject({
  * auth: a static token or an OAuth client-credentials token.
  */
 export class ScimConnector implements DeactivatingConnector, ReactivatingConnector {
-  /** The flag our PATCH changes, and the metadata the service moves with every change. */
-  readonly volatileFields = ['active', 'meta.lastModified', 'meta.version'] as const;
+  /**
+   * The flag our PATCH changes, the metadata the service moves with every change, and
+   * `groups`: read-only on a User (RFC 7643 §4.1.2: managed through /Groups), never written by
+   * the PATCH, and returned in no fixed order by some services.
+   */
+  readonly volatileFields = ['active', 'meta.lastModified', 'meta.version', 'groups'] as const;
   readonly #label: string;
   readonly #bearer: BearerSource;
+  readonly #preset: ScimPreset;
   /** The bearer token goes per request, so a renewed token needs no new client. */
   readonly #http: HttpClient;
+  /** What was learned about this connection's service, shared by its connectors in this process. */
+  readonly #learned: Learned;
+  #lastWrite: ScimWriteResult | undefined;
 
   constructor(options: {
     label: string;
@@ -117,6 +179,10 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
   }) {
     this.#label = options.label;
     this.#bearer = options.bearer;
+    this.#preset = options.preset;
+    const key = `${options.label} ${options.baseUrl}`;
+    this.#learned = LEARNED.get(key) ?? {};
+    LEARNED.set(key, this.#learned);
     this.#http = new HttpClient({
       label: options.label,
       baseUrl: options.baseUrl,
@@ -147,8 +213,21 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
     await this.#search(`userName eq ${scimString(email)}`, email, found);
     // userName is whatever the identity provider chose (`jdoe2`, an employee number), not
     // always the email: when nobody matched, ask once more by email address. One extra
-    // request, only for the people whose userName is not their email.
-    if (found.matches.size === 0) await this.#search(`emails.value eq ${scimString(email)}`, email, found);
+    // request, only for the people whose userName is not their email. A service that cannot
+    // filter on emails (400 invalidFilter) is not taken at its word that nobody has the
+    // address: the users are listed without a filter and matched here, so someone whose
+    // userName is not their address is never silently missed. (Not a failure either way.)
+    if (found.matches.size === 0) {
+      const searched =
+        !this.#learned.emailFilterRefused &&
+        (await this.#search(`emails.value eq ${scimString(email)}`, email, found, {
+          invalidFilterIsEmpty: true,
+        }));
+      if (!searched) {
+        this.#learned.emailFilterRefused = true;
+        await this.#search(undefined, email, found);
+      }
+    }
     if (found.matches.size === 0 && found.secondary.size > 0) {
       const ids = [...found.secondary.keys()];
       throw new UserNeedsReviewError(
@@ -164,11 +243,25 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
     return toRecord(await this.#read(userId, `get user ${userId}`));
   }
 
+  /**
+   * What the last write of this connector did: the PatchOp form the service took, and a note
+   * for the operator when it refused the first one (a step's connector makes one write, so
+   * the step can read it after the write and pass the note on).
+   */
+  get lastWrite(): ScimWriteResult | undefined {
+    return this.#lastWrite;
+  }
+
   async deactivateUser(record: UserRecord): Promise<void> {
     // PATCH, not PUT: a SCIM PUT replaces the whole resource, so every attribute it is not
     // sent (and every one the service holds but did not return, such as a password or
     // write-only extension fields) would be cleared. A PatchOp names only `active`.
-    await this.#patchActive(record.id, false, `deactivate user ${record.id}`, record.version);
+    this.#lastWrite = await this.#patchActive(
+      record.id,
+      false,
+      `deactivate user ${record.id}`,
+      record.version,
+    );
   }
 
   /**
@@ -185,24 +278,44 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
     // One GET before the write: the id may have been reused (see assertSamePerson).
     const now = toRecord(await this.#read(before.id, action));
     assertSamePerson(where, now, was);
-    await this.#patchActive(before.id, was.active, action);
+    this.#lastWrite = await this.#patchActive(before.id, was.active, action);
   }
 
   /**
    * One PatchOp that replaces `active` and nothing else. With `version` (the ETag read), the
    * PATCH is conditional (`If-Match`, RFC 7644 §3.14): a service that finds the user changed
    * since answers 412 and writes nothing, and the workflow reads the user again.
+   *
+   * Services differ on the form: most take `path: "active"`, some only the path-less form
+   * Okta sends. The form this connection's service took last is sent first; when a 400 says
+   * the form is what was refused (see {@link FORM_REFUSALS}), the other is sent once, with the
+   * same `If-Match` (a refused PATCH wrote nothing, so the version still holds).
    */
-  async #patchActive(userId: string, active: boolean, action: string, version?: string): Promise<void> {
-    const { status, body } = await this.#request('PATCH', userPath(userId), {
-      action,
-      body: {
-        schemas: [PATCH_OP_SCHEMA],
-        Operations: [{ op: 'replace', path: 'active', value: active }],
-      },
-      ...(version !== undefined ? { headers: { 'if-match': version } } : {}),
-      accept: [404, 412],
-    });
+  async #patchActive(
+    userId: string,
+    active: boolean,
+    action: string,
+    version?: string,
+  ): Promise<ScimWriteResult> {
+    const first = this.#learned.patchForm ?? 'path';
+    let form = first;
+    let { status, body } = await this.#patch(userId, active, action, version, form);
+    let note: string | undefined;
+    if (status === 400 && FORM_REFUSALS.has(scimTypeOf(body))) {
+      const refusal = `HTTP 400${this.#http.vendorMessage(body)}`;
+      form = first === 'path' ? 'value' : 'path';
+      ({ status, body } = await this.#patch(userId, active, action, version, form));
+      if (status === 400) {
+        throw new BadRequestError(
+          `${this.#label}: ${action}: HTTP 400${this.#http.vendorMessage(body)} to the PatchOp ${FORM_NAMES[form]}, ` +
+            `after ${refusal} to ${FORM_NAMES[first]}: the service takes neither form; nothing was written`,
+        );
+      }
+      note = `the service refused the PatchOp ${FORM_NAMES[first]} (${refusal}) and took ${FORM_NAMES[form]}; later PATCHes to it send that form first`;
+    }
+    if (status === 400) {
+      throw new BadRequestError(`${this.#label}: ${action}: HTTP 400${this.#http.vendorMessage(body)}`);
+    }
     if (status === 412) {
       throw new RecordChangedError(
         `${this.#label}: ${action}: HTTP 412${this.#http.vendorMessage(body)}: the user changed since it was read (version ${version}); nothing was written`,
@@ -213,7 +326,34 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
         `${this.#label}: ${action}: HTTP 404${this.#http.vendorMessage(body)}: the user no longer exists, or the token may not see it`,
       );
     }
-    // The answer (200 with the resource, or 204) is not trusted: verify reads afresh.
+    // The answer (200 with the resource, or 204) is not trusted: verify reads afresh. The
+    // form it took is the one to send first next time.
+    this.#learned.patchForm = form;
+    return { patchForm: form, ...(note ? { note } : {}) };
+  }
+
+  /** One PATCH of `active` in the given form; 400, 404 and 412 are the caller's to read. */
+  async #patch(
+    userId: string,
+    active: boolean,
+    action: string,
+    version: string | undefined,
+    form: ScimPatchForm,
+  ): Promise<HttpResponse> {
+    try {
+      return await this.#request('PATCH', userPath(userId), {
+        action,
+        body: { schemas: [PATCH_OP_SCHEMA], Operations: [PATCH_OPERATIONS[form](active)] },
+        ...(version !== undefined ? { headers: { 'if-match': version } } : {}),
+        accept: [400, 404, 412],
+      });
+    } catch (error) {
+      // Reads work and the write is refused: the credential may read but not write users.
+      if (error instanceof AuthFailedError && this.#preset.writeAuthHint) {
+        throw new AuthFailedError(`${error.message}: ${this.#preset.writeAuthHint}`, { cause: error });
+      }
+      throw error;
+    }
   }
 
   async verifyDeactivated(userId: string): Promise<UserRecord> {
@@ -232,16 +372,35 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
     return record;
   }
 
-  /** Pages through one filtered query and sorts the exact matches into `found`. */
-  async #search(filter: string, email: string, found: Found): Promise<void> {
+  /**
+   * Pages through one filtered query (or, without a filter, every user) and sorts the exact
+   * matches into `found`. With `invalidFilterIsEmpty`, a service that refuses the filter
+   * itself (400 `invalidFilter`) makes it return false, having read nothing. Any other 400
+   * is an error.
+   */
+  async #search(
+    filter: string | undefined,
+    email: string,
+    found: Found,
+    options: { invalidFilterIsEmpty?: boolean } = {},
+  ): Promise<boolean> {
     const action = `look up ${email}`;
     const seen = new Set<string>();
     let startIndex = 1;
     for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
-      const { body } = await this.#request('GET', '/Users', {
+      const { status, body } = await this.#request('GET', '/Users', {
         action,
-        query: { filter, startIndex: String(startIndex), count: String(SCIM_PAGE_SIZE) },
+        query: {
+          ...(filter === undefined ? {} : { filter }),
+          startIndex: String(startIndex),
+          count: String(SCIM_PAGE_SIZE),
+        },
+        ...(options.invalidFilterIsEmpty ? { accept: [400] } : {}),
       });
+      if (status === 400) {
+        if (scimTypeOf(body) === 'invalidFilter') return false;
+        throw new BadRequestError(`${this.#label}: ${action}: HTTP 400${this.#http.vendorMessage(body)}`);
+      }
       const list = parseVendorBody(listResponseSchema, body, `${this.#label}: ${action}`);
       const resources = list.Resources ?? [];
       let unseen = 0;
@@ -255,7 +414,7 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
       }
       // startIndex is 1-based; a server may answer fewer rows than `count`, so step by what came.
       startIndex += resources.length;
-      if (resources.length === 0 || startIndex > list.totalResults) return;
+      if (resources.length === 0 || startIndex > list.totalResults) return true;
       if (unseen === 0) {
         throw new BadResponseError(
           `${this.#label}: ${action}: the page at startIndex ${startIndex - resources.length} repeats users already seen; ` +
@@ -366,6 +525,12 @@ function toRecord(user: ScimUser): UserRecord {
     fields: { ...user },
     ...(typeof version === 'string' && version !== '' ? { version } : {}),
   };
+}
+
+/** The `scimType` of a SCIM error body (RFC 7644 §3.12), or undefined when it has none. */
+function scimTypeOf(body: unknown): string | undefined {
+  const parsed = scimErrorSchema.safeParse(body);
+  return parsed.success ? parsed.data.scimType : undefined;
 }
 
 /**

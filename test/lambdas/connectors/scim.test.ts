@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   createScimConnector,
+  forgetLearnedScimBehaviour,
   PATCH_OP_SCHEMA,
   type ScimConnector,
   scimString,
@@ -490,11 +491,12 @@ describe('ScimConnector.deactivateUser', () => {
     // Act
     const error = await rejectionOf(connector.deactivateUser(record));
 
-    // Assess
+    // Assess: a refusal of the change itself, not of how it is written: no second form
     expect(error.name).toBe(ERROR_NAMES.badRequest);
     expect(error.message).toBe(
       `${NAME}: deactivate user u1002: HTTP 400 (invalidValue: Attribute active is not writable for federated users)`,
     );
+    expect(writes(box)).toHaveLength(1);
     expect(box.users.get('u1002')?.active).toBe(true);
   });
 
@@ -1003,5 +1005,214 @@ describe('createScimConnector', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('ScimConnector against services that differ where the RFCs leave room', () => {
+  // What a service taught the connector is kept per connection for the process: each story
+  // meets its service for the first time.
+  afterEach(() => {
+    forgetLearnedScimBehaviour();
+  });
+
+  const scimError = (scimType: string | undefined, detail: string) =>
+    JSON.stringify({
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'],
+      ...(scimType ? { scimType } : {}),
+      detail,
+      status: '400',
+    });
+  const patches = (box: ScimSandbox) => box.requests.filter((request) => request.method === 'PATCH');
+
+  it('answers not found, not a failure, when the service cannot filter on emails (400 invalidFilter), having read the users itself', async () => {
+    // Prepare
+    const box = await sandbox({ refuseEmailFilter: true });
+
+    // Act
+    const first = await connectorFor(box).lookupUser('nobody@example.com');
+    const second = await connectorFor(box).lookupUser('someone.else@example.com');
+
+    // Assess: the refusal is learned; the next lookup asks by userName, then reads the users
+    expect(first).toEqual({ found: false });
+    expect(second).toEqual({ found: false });
+    expect(lookups(box).map((request) => [request.query.filter, request.status])).toEqual([
+      ['userName eq "nobody@example.com"', 200],
+      ['emails.value eq "nobody@example.com"', 400],
+      [undefined, 200],
+      ['userName eq "someone.else@example.com"', 200],
+      [undefined, 200],
+    ]);
+  });
+
+  it('never misses someone whose userName is not their address on such a service: found through the users it lists', async () => {
+    // Prepare: Pat's userName is an employee number; the primary email is the address asked.
+    const box = await sandbox({
+      refuseEmailFilter: true,
+      users: [seed('u1', 'E-1042', { emails: [{ value: 'pat@example.com', primary: true }] })],
+    });
+    // Act
+    const result = await connectorFor(box).lookupUser('pat@example.com');
+    // Assess
+    expect(result).toEqual({ found: true, userId: 'u1' });
+  });
+
+  it('still finds by userName on such a service', async () => {
+    const box = await sandbox({ refuseEmailFilter: true });
+    await expect(connectorFor(box).lookupUser('jane.doe@example.com')).resolves.toEqual({
+      found: true,
+      userId: 'u1002',
+    });
+  });
+
+  it('keeps any other 400 to the email search an error', async () => {
+    // Prepare
+    const box = await sandbox({
+      faults: [
+        {
+          path: /\/Users$/,
+          query: { filter: 'emails.value eq "nobody@example.com"' },
+          status: 400,
+          times: 1,
+          body: scimError('tooMany', 'The filter matches too many users'),
+        },
+      ],
+    });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).lookupUser('nobody@example.com'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toBe(
+      `${NAME}: look up nobody@example.com: HTTP 400 (tooMany: The filter matches too many users)`,
+    );
+  });
+
+  it('sends Okta\'s path-less form once when the service refuses path: "active", keeps If-Match, and says which form it took', async () => {
+    // Prepare
+    const box = await sandbox({ patchForms: 'value-only' });
+    const connector = connectorFor(box);
+    const record = await connector.getUser('u1002');
+
+    // Act
+    await connector.deactivateUser(record);
+
+    // Assess
+    expect(patches(box).map((request) => [request.status, request.ifMatch, request.body])).toEqual([
+      [
+        400,
+        record.version,
+        { schemas: [PATCH_OP_SCHEMA], Operations: [{ op: 'replace', path: 'active', value: false }] },
+      ],
+      [
+        200,
+        record.version,
+        { schemas: [PATCH_OP_SCHEMA], Operations: [{ op: 'replace', value: { active: false } }] },
+      ],
+    ]);
+    expect(box.users.get('u1002')?.active).toBe(false);
+    expect(connector.lastWrite).toEqual({
+      patchForm: 'value',
+      note: expect.stringMatching(
+        /^the service refused the PatchOp \{"op":"replace","path":"active",…\} \(HTTP 400 \(invalidPath: This service takes PATCH operations without a path.*\)\) and took \{"op":"replace","value":\{"active":…\}\}/,
+      ),
+    });
+  });
+
+  it('sends the form the service took first from then on, the reactivation included', async () => {
+    // Prepare: one deactivation taught the connection its service's form
+    const box = await sandbox({ patchForms: 'value-only' });
+    const before = await offboarded(connectorFor(box));
+    const from = box.requests.length;
+
+    // Act: the next step's connector (a warm Lambda builds one per step)
+    const connector = connectorFor(box);
+    await connector.reactivateUser(before);
+
+    // Assess
+    expect(sentSince(box, from)).toEqual(['GET /scim/v2/Users/u1002', 'PATCH /scim/v2/Users/u1002']);
+    expect(box.requests.at(-1)?.body).toEqual({
+      schemas: [PATCH_OP_SCHEMA],
+      Operations: [{ op: 'replace', value: { active: true } }],
+    });
+    expect(box.users.get('u1002')?.active).toBe(true);
+    expect(connector.lastWrite).toEqual({ patchForm: 'value' });
+  });
+
+  it('says so when the service refuses both forms, and nothing is written', async () => {
+    // Prepare: a refusal without scimType, twice
+    const refusal = {
+      method: 'PATCH',
+      status: 400,
+      times: 2,
+      body: scimError(undefined, 'Bad PATCH request'),
+    };
+    const box = await sandbox({ faults: [refusal] });
+    const connector = connectorFor(box);
+    const record = await connector.getUser('u1002');
+
+    // Act
+    const error = await rejectionOf(connector.deactivateUser(record));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toBe(
+      `${NAME}: deactivate user u1002: HTTP 400 (Bad PATCH request) to the PatchOp {"op":"replace","value":{"active":…}}, ` +
+        'after HTTP 400 (Bad PATCH request) to {"op":"replace","path":"active",…}: the service takes neither form; nothing was written',
+    );
+    expect(patches(box)).toHaveLength(2);
+    expect(box.users.get('u1002')?.active).toBe(true);
+  });
+
+  it('switches the account off through the deactivate step on a service that takes only the path-less form', async () => {
+    // Prepare
+    const box = await sandbox({ patchForms: 'value-only' });
+    const env = stepEnvironment(connection(box.baseUrl), { token: SCIM_SANDBOX_TOKEN });
+    const common = { connection: { name: NAME }, email: 'jane.doe@example.com' };
+    const record = await runStep({ step: 'getRecord', ...common, userId: 'u1002' }, createScimConnector, env);
+
+    // Act
+    const result = await runStep({ step: 'deactivate', ...common, record }, createScimConnector, env);
+
+    // Assess
+    expect(result).toMatchObject({ userId: 'u1002', written: true, person: false });
+    expect(box.users.get('u1002')?.active).toBe(false);
+  });
+
+  it.each([
+    [401, 'OAuth client credentials', true],
+    [403, 'a static token', false],
+  ] as const)(
+    'tells a Gainsight SCIM PATCH answered %i (%s) that only super admins may write through SCIM',
+    async (status, _auth, oauth) => {
+      // Prepare
+      const box = oauth
+        ? await oauthSandbox({ refuseWrites: status })
+        : await sandbox({ refuseWrites: status });
+      const secret = oauth ? { ...CLIENT, tokenUrl: box.tokenUrl as string } : { token: SCIM_SANDBOX_TOKEN };
+      const connector = connectorFor(box, secret, 'gainsight-scim');
+      const record = await connector.getUser('u1002');
+
+      // Act
+      const error = await rejectionOf(connector.deactivateUser(record));
+
+      // Assess
+      expect(error.name).toBe(ERROR_NAMES.authFailed);
+      expect(error.message).toMatch(
+        new RegExp(
+          `^${NAME}: deactivate user u1002: HTTP ${status} \\(Create, Update, and Patch APIs are available only to super admins\\): ` +
+            "Gainsight lets only super admins' API clients write through SCIM",
+        ),
+      );
+      expect(box.users.get('u1002')?.active).toBe(true);
+    },
+  );
+
+  it('gives no Gainsight hint to another SCIM service that refuses a write', async () => {
+    const box = await sandbox({ refuseWrites: 403 });
+    const connector = connectorFor(box);
+    const error = await rejectionOf(connector.deactivateUser(await connector.getUser('u1002')));
+    expect(error.name).toBe(ERROR_NAMES.authFailed);
+    expect(error.message).not.toContain('Gainsight');
   });
 });
