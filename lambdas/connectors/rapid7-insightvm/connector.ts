@@ -27,6 +27,7 @@ import {
   BadResponseError,
   ConfigError,
   NotYetAppliedError,
+  UnavailableError,
 } from '../../shared/errors';
 import { basicAuth, HttpClient, sameEmail } from '../../shared/http';
 import {
@@ -218,6 +219,8 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector, Reactiva
   async lookupUser(email: string): Promise<LookupResult> {
     const action = `look up ${email}`;
     const matches = new Set<number>();
+    // How many pages the console said there are: a 404 for a page within them is not the end.
+    let totalPages: number | undefined;
     for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
       const { status, body } = await this.#http.request('GET', '/users', {
         action,
@@ -226,8 +229,15 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector, Reactiva
       });
       if (status === 404) {
         // The console answers 404 to an authenticated user who may not list users, and to a
-        // page past the end (the list can shrink while we page: it is not a cursor).
-        if (page > 0) break;
+        // page past the end (the list can shrink while we page: it is not a cursor). A page
+        // it said it had is not the end: stopping there would miss everyone after it.
+        if (page > 0 && totalPages !== undefined && page >= totalPages - 1) break;
+        if (page > 0) {
+          throw new UnavailableError(
+            `${this.#label}: ${action}: HTTP 404 for page ${page} of ${totalPages ?? 'an unknown number of'} pages of users; ` +
+              'the lookup cannot have seen everyone, so it stops rather than answer "not found"',
+          );
+        }
         throw new AuthFailedError(
           `${this.#label}: ${action}: HTTP 404: the console hides the user list from accounts that are not ` +
             'Global Administrators; give the connection a Global Administrator login (and check that baseUrl ' +
@@ -241,6 +251,7 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector, Reactiva
         if (sameEmail(user.email, email) || sameEmail(user.login, email)) matches.add(user.id);
       }
       const info = parsed.page;
+      if (page === 0 && info) totalPages = info.totalPages;
       if (info && info.number !== page) {
         throw new BadResponseError(
           `${this.#label}: ${action}: asked for page ${page} of the users, the console answered page ${info.number}; ` +

@@ -272,6 +272,23 @@ describe('Rapid7InsightvmConnector.lookupUser', () => {
     expect(lists(box).map((request) => request.status)).toEqual([200, 404]);
   });
 
+  it('never answers not-found past a missing middle page: 404 for a page the console said it had is retried', async () => {
+    // Prepare: 1,200 users (three pages); the leaver is on the last page; page 1 answers 404 once.
+    const users = Array.from({ length: 1200 }, (_, i) => ({
+      login: `user${i}`,
+      email: `user${i}@example.com`,
+    }));
+    const box = await sandbox({
+      users: [integrationSeed, ...users],
+      faults: [{ method: 'GET', path: /\/users$/, query: { page: '1' }, status: 404, times: 1 }],
+    });
+    // Act
+    const error = await rejectionOf(connectorFor(box).lookupUser('user1100@example.com'));
+    // Assess: retried by the state machine, never "not found".
+    expect(error.name).toBe(ERROR_NAMES.unavailable);
+    expect(error.message).toContain('page 1 of 3');
+  });
+
   it('answers Vendor.AuthFailed, naming the role, when the login may not list users (HTTP 404)', async () => {
     // Prepare
     const box = await sandbox({ credentials: { [RAPID7_INSIGHTVM_SANDBOX_USERNAME]: 'x', jdoe: 'jane-pw' } });
