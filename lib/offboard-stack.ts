@@ -38,6 +38,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { type ConnectionRef, type ConnectionType, SECRET_EXAMPLES } from '../lambdas/shared/connections';
+import { endpointOf } from '../lambdas/shared/deployed';
 import { effectiveRateLimit } from '../lambdas/shared/pacing';
 import {
   type ConfigFile,
@@ -88,7 +89,9 @@ type ConnectorConnection = Pick<
  * A connection as compiled into Normalize, normalize-bulk and audit-page: which function runs
  * it, at what pace. No base URL, secret id or TLS setting.
  */
-type RoutedConnection = Pick<ConnectionRef, 'name' | 'type' | 'functionName' | 'rateLimit'>;
+type RoutedConnection = Pick<ConnectionRef, 'name' | 'type' | 'functionName' | 'rateLimit'> & {
+  endpoint: string;
+};
 
 /** Properties of {@link OffboardStack}. */
 export interface OffboardStackProps extends StackProps {
@@ -260,6 +263,8 @@ export class OffboardStack extends Stack {
       name: c.name,
       type: c.type,
       functionName: required(functionNames.get(c.type)),
+      // Which tenant, as a digest: the ledger keeps it with every entry.
+      endpoint: endpointOf(c),
       ...(c.rateLimit ? { rateLimit: c.rateLimit } : {}),
     }));
     this.normalizeFunction = new OffboardFunction(this, 'NormalizeFunction', {

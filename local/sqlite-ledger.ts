@@ -30,8 +30,9 @@ CREATE TABLE IF NOT EXISTS entries (
   pk TEXT NOT NULL, sk TEXT NOT NULL, entry TEXT NOT NULL, PRIMARY KEY (pk, sk)
 );
 CREATE TABLE IF NOT EXISTS accounts (
-  pk TEXT NOT NULL, connection TEXT NOT NULL, email TEXT NOT NULL, type TEXT NOT NULL,
-  user_id TEXT NOT NULL, st TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (pk, connection)
+  pk TEXT NOT NULL, connection TEXT NOT NULL, endpoint TEXT NOT NULL DEFAULT '', email TEXT NOT NULL,
+  type TEXT NOT NULL, user_id TEXT NOT NULL, st TEXT NOT NULL, at TEXT NOT NULL,
+  PRIMARY KEY (pk, connection, endpoint)
 );
 CREATE TABLE IF NOT EXISTS claims (
   key TEXT PRIMARY KEY, execution_id TEXT NOT NULL, event_id TEXT NOT NULL, at TEXT NOT NULL,
@@ -68,8 +69,8 @@ export class SqliteLedger implements Ledger {
       const put = this.#db.prepare('INSERT OR REPLACE INTO entries (pk, sk, entry) VALUES (?, ?, ?)');
       // The latest real outcome wins; a retried older write does not overwrite a newer state.
       const state = this.#db.prepare(
-        `INSERT INTO accounts (pk, connection, email, type, user_id, st, at) VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (pk, connection) DO UPDATE SET email = excluded.email, type = excluded.type,
+        `INSERT INTO accounts (pk, connection, endpoint, email, type, user_id, st, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (pk, connection, endpoint) DO UPDATE SET email = excluded.email, type = excluded.type,
            user_id = excluded.user_id, st = excluded.st, at = excluded.at
          WHERE accounts.at <= excluded.at`,
       );
@@ -80,6 +81,7 @@ export class SqliteLedger implements Ledger {
           state.run(
             personKey(entry.email),
             entry.connection,
+            entry.endpoint ?? '',
             entry.email,
             entry.type,
             entry.userId,
@@ -98,13 +100,20 @@ export class SqliteLedger implements Ledger {
     const offset = cursor ? Number(cursor) : 0;
     const rows = this.#db
       .prepare(
-        `SELECT email, connection, type, user_id FROM accounts WHERE st = 'off'
-         ORDER BY pk, connection LIMIT ? OFFSET ?`,
+        `SELECT email, connection, endpoint, type, user_id FROM accounts WHERE st = 'off'
+         ORDER BY pk, connection, endpoint LIMIT ? OFFSET ?`,
       )
-      .all(limit + 1, offset) as Array<{ email: string; connection: string; type: string; user_id: string }>;
+      .all(limit + 1, offset) as Array<{
+      email: string;
+      connection: string;
+      endpoint: string;
+      type: string;
+      user_id: string;
+    }>;
     const accounts = rows.slice(0, limit).map((row) => ({
       email: row.email,
       connection: row.connection,
+      ...(row.endpoint ? { endpoint: row.endpoint } : {}),
       type: row.type,
       userId: row.user_id,
     }));

@@ -7,7 +7,7 @@ import { handlerMiddlewares, logger } from '../shared/logger';
 const planInputSchema = z
   .object({
     email: z.string().min(3),
-    connections: z.array(z.object({ name: z.string() }).loose()),
+    connections: z.array(z.object({ name: z.string(), endpoint: z.string().optional() }).loose()),
   })
   .loose();
 
@@ -24,10 +24,7 @@ export function restorePlanHandler(ledger: () => Ledger | undefined) {
       const state = parsed.data;
       const target = ledger();
       if (!target) throw new ConfigError('a reactivation needs the ledger: it holds what to restore');
-      const plan = restorePlan(
-        await target.history(state.email),
-        state.connections.map((c) => c.name),
-      );
+      const plan = restorePlan(await target.history(state.email), state.connections);
       logger.info('restore plan', { restorable: Object.values(plan).filter(Boolean).length });
       // Which account, and when it was switched off: the before-state stays in the ledger,
       // where the reactivating step reads it (it may be large, and a payload must not carry it).

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { PERSON_DEACTIVATED_TYPES } from './connections';
-import type { DeployedConnection } from './deployed';
+import { type DeployedConnection, endpointOfDeployed } from './deployed';
 import type { Ledger, LedgerEntry, OffboardedAccount } from './ledger';
 
 /** Drift listed by name in the audit's output; beyond it only counted (all are in the ledger). */
@@ -33,7 +33,10 @@ export function auditItems(accounts: readonly OffboardedAccount[], available: re
   let skipped = 0;
   for (const account of accounts) {
     const connection = byName.get(account.connection);
-    if (!connection) {
+    // An account recorded through a connection of this name that reached another tenant (a
+    // connection since moved, another config's) is not this connection's to check.
+    const endpoint = connection ? endpointOfDeployed(connection) : undefined;
+    if (!connection || (endpoint && account.endpoint && endpoint !== account.endpoint)) {
       skipped++;
       continue;
     }

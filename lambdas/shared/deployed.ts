@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { baseUrlSchema, type ConnectionRef, connectionRefSchema } from './connections';
 import { ConfigError } from './errors';
@@ -14,8 +15,34 @@ import { describeIssues } from './issues';
  * A connection as a function knows it. Connector functions get every field; the functions
  * that only route (normalize, the bulk and audit readers) get no base URL, secret id or TLS.
  */
-export const deployedConnectionSchema = connectionRefSchema.extend({ baseUrl: baseUrlSchema.optional() });
-export type DeployedConnection = Omit<ConnectionRef, 'baseUrl'> & { baseUrl?: string };
+export const deployedConnectionSchema = connectionRefSchema.extend({
+  baseUrl: baseUrlSchema.optional(),
+  endpoint: z.string().min(1).optional(),
+});
+export type DeployedConnection = Omit<ConnectionRef, 'baseUrl'> & { baseUrl?: string; endpoint?: string };
+
+/**
+ * Which vendor tenant a connection reaches, as a short digest of its type and base URL: the
+ * ledger keeps it with every entry, so that two connections of one name (a production and a
+ * staging config, or a connection moved to another tenant) never share evidence, and a
+ * before-state is only ever written back where it was read. A digest, not the URL: the
+ * routing functions and the state never hold where a connection points.
+ */
+export function endpointOf(connection: { type: string; baseUrl: string }): string {
+  return createHash('sha256').update(`${connection.type} ${connection.baseUrl}`).digest('hex').slice(0, 16);
+}
+
+/** The endpoint of a connection that knows its base URL, or the one the stack computed for it. */
+export function endpointOfDeployed(connection: {
+  type: string;
+  baseUrl?: string;
+  endpoint?: string;
+}): string | undefined {
+  return (
+    connection.endpoint ??
+    (connection.baseUrl ? endpointOf({ ...connection, baseUrl: connection.baseUrl }) : undefined)
+  );
+}
 
 export function connectionsFromEnv(value = process.env.OFFBOARD_CONNECTIONS): DeployedConnection[] {
   let json: unknown;

@@ -29,6 +29,12 @@ export interface LedgerEntry {
   email: string;
   connection: string;
   type: string;
+  /**
+   * Which tenant the connection reached (a digest of its type and base URL): a before-state is
+   * only ever restored, and an account only audited, through a connection that reaches it.
+   * Absent on entries written before it was kept.
+   */
+  endpoint?: string;
   outcome: LedgerOutcome;
   dryRun: boolean;
   userId?: string;
@@ -55,6 +61,7 @@ export const entrySchema = z.object({
   email: z.string(),
   connection: z.string(),
   type: z.string(),
+  endpoint: z.string().optional(),
   outcome: z.enum(LEDGER_OUTCOMES),
   dryRun: z.boolean(),
   userId: z.string().optional(),
@@ -166,9 +173,10 @@ export class DynamoDbLedger implements Ledger {
               TableName: this.tableName,
               Item: {
                 pk: { S: personKey(entry.email) },
-                sk: { S: `state#${entry.connection}` },
+                sk: { S: stateKey(entry) },
                 email: { S: entry.email },
                 connection: { S: entry.connection },
+                ...(entry.endpoint ? { endpoint: { S: entry.endpoint } } : {}),
                 type: { S: entry.type },
                 userId: { S: entry.userId },
                 st: { S: state },
@@ -210,6 +218,7 @@ export class DynamoDbLedger implements Ledger {
     const accounts = (page.Items ?? []).map((item) => ({
       email: item.email?.S ?? '',
       connection: item.connection?.S ?? '',
+      ...(item.endpoint?.S ? { endpoint: item.endpoint.S } : {}),
       type: item.type?.S ?? '',
       userId: item.userId?.S ?? '',
     }));
@@ -331,8 +340,15 @@ export function ledgerError(table: string, error: unknown): Error {
 export interface OffboardedAccount {
   email: string;
   connection: string;
+  /** Which tenant (see {@link LedgerEntry.endpoint}); absent on older entries. */
+  endpoint?: string;
   type: string;
   userId: string;
+}
+
+/** Where an account stands is kept per connection and tenant. */
+export function stateKey(entry: Pick<LedgerEntry, 'connection' | 'endpoint'>): string {
+  return `state#${entry.connection}${entry.endpoint ? `#${entry.endpoint}` : ''}`;
 }
 
 /** Which outcomes leave an account off, and which put it back on. */
@@ -382,6 +398,8 @@ const branchSchema = z
 export const recordInputSchema = z.object({
   email: z.string(),
   dryRun: z.boolean(),
+  /** The run's connections, for each one's endpoint. */
+  connections: z.array(z.object({ name: z.string(), endpoint: z.string().optional() }).loose()).optional(),
   results: z.array(branchSchema),
   executionId: z.string(),
   startedAt: z.string(),
@@ -392,11 +410,14 @@ export const recordInputSchema = z.object({
  * now (the Record step's clock) under the execution's start.
  */
 export function ledgerEntries(input: unknown, at = new Date().toISOString()): LedgerEntry[] {
-  const { email, dryRun, results, executionId, startedAt } = recordInputSchema.parse(input);
+  const { email, dryRun, results, executionId, startedAt, connections } = recordInputSchema.parse(input);
+  const endpoints = new Map((connections ?? []).map((c) => [c.name, c.endpoint]));
   return results.map((result) => {
+    const endpoint = endpoints.get(result.name);
     const entry: LedgerEntry = {
       email,
       connection: result.name,
+      ...(endpoint ? { endpoint } : {}),
       type: result.type,
       outcome: result.outcome,
       dryRun,
@@ -448,11 +469,17 @@ export interface Restore {
  */
 export function restorePlan(
   history: readonly LedgerEntry[],
-  connections: readonly string[],
+  connections: ReadonlyArray<string | { name: string; endpoint?: string | undefined }>,
 ): Record<string, Restore | null> {
-  const plan: Record<string, Restore | null> = Object.fromEntries(connections.map((name) => [name, null]));
+  const wanted = connections.map((c) => (typeof c === 'string' ? { name: c } : c));
+  const endpoints = new Map(wanted.map((c) => [c.name, 'endpoint' in c ? c.endpoint : undefined]));
+  const plan: Record<string, Restore | null> = Object.fromEntries(wanted.map((c) => [c.name, null]));
   for (const entry of inOrder(history)) {
     if (!(entry.connection in plan) || entry.dryRun) continue;
+    // Only what was read through a connection reaching the same tenant (another config's
+    // connection of the same name is another place).
+    const endpoint = endpoints.get(entry.connection);
+    if (endpoint && entry.endpoint && endpoint !== entry.endpoint) continue;
     if (entry.outcome !== 'deactivated' && entry.outcome !== 'deactivating') continue;
     if (!(entry.before || entry.beforeRef) || !entry.userId) continue;
     // In the order things happened: a later deactivation replaces an earlier one.

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type ConnectionRef, type ConnectionType, PERSON_DEACTIVATED_TYPES } from './connections';
+import { endpointOfDeployed } from './deployed';
 import { InvalidInputError } from './errors';
 
 /**
@@ -86,13 +87,18 @@ export interface StateConnection {
   functionName?: string;
   /** Who switches the account off: the API, or a person (from the type). */
   deactivation: 'api' | 'person';
+  /** Which tenant it reaches (a digest; see `endpointOf`), for the ledger. */
+  endpoint?: string;
 }
 
 /**
  * What Normalize must know of a configured connection: its name and type, and the function
  * that runs it. Base URL, secret id and TLS may be there; they are not read, nor passed on.
  */
-export type AvailableConnection = Pick<ConnectionRef, 'name' | 'type' | 'functionName'>;
+export type AvailableConnection = Pick<ConnectionRef, 'name' | 'type' | 'functionName'> & {
+  baseUrl?: string;
+  endpoint?: string;
+};
 
 /** The one shape every later state works from. */
 export interface NormalizedRequest {
@@ -243,5 +249,6 @@ function toStateConnection(c: AvailableConnection): StateConnection {
     ...(c.functionName ? { functionName: c.functionName } : {}),
     // The state machine routes on this: the API switches the account off, or a person does.
     deactivation: PERSON_DEACTIVATED_TYPES.has(c.type) ? 'person' : 'api',
+    ...(endpointOfDeployed(c) ? { endpoint: endpointOfDeployed(c) } : {}),
   };
 }

@@ -7,8 +7,9 @@ import {
   type UserRecord,
 } from '../connectors/types';
 import { type ConnectionRef, connectionNameSchema } from './connections';
-import type { DeployedConnection } from './deployed';
+import { type DeployedConnection, endpointOf } from './deployed';
 import {
+  BadRequestError,
   ConfigError,
   InvalidInputError,
   NotYetAppliedError,
@@ -20,7 +21,7 @@ import {
 import { type BlobRef, type BlobStore, blobRefSchema } from './evidence';
 import { sameEmail } from './http';
 import { describeIssues } from './issues';
-import type { Ledger } from './ledger';
+import { type Ledger, restorePlan } from './ledger';
 import { requestPacing } from './pacing';
 import { cleanError, type Redactor, redactDeep, redactorFor } from './redact';
 import type { SecretResolver } from './secrets';
@@ -66,24 +67,24 @@ export const stateRecordSchema = z
 export type StateRecord = z.infer<typeof stateRecordSchema>;
 
 /** The before-state a reactivation writes back: inline, or a reference into the evidence store. */
-const restoreSchema = z
-  .object({
-    userId: z.string().min(1),
-    before: z.record(z.string(), z.unknown()).optional(),
-    beforeRef: blobRefSchema.optional(),
-  })
-  .loose()
-  .refine((restore) => restore.before !== undefined || restore.beforeRef !== undefined, {
-    message: 'a restore needs before or beforeRef',
-  });
+/**
+ * What the state says a reactivation restores: the account. The before-state itself is read
+ * from the ledger by the step, never taken from the payload: a crafted invoke must not be able
+ * to write arbitrary fields (an administrator flag) into an account.
+ */
+const restoreSchema = z.object({ userId: z.string().min(1) }).loose();
 
 const common = {
   /** Only the name is read; whatever else the payload says about the connection is ignored. */
   connection: z.object({ name: connectionNameSchema }).loose(),
   email: z.string().min(3),
-  executionId: z.string().optional(),
-  /** The execution's start: entries of one run share it in the ledger. */
-  startedAt: z.string().optional(),
+  /** `$$.Execution.Id`: part of the ledger entry's key, so it must look like one. */
+  executionId: z
+    .string()
+    .regex(/^arn:[^:\s]+:states:[^:\s]*:[^:\s]*:execution:[^:\s]+:[^:\s]+$/, 'must be an execution ARN')
+    .optional(),
+  /** The execution's start (`$$.Execution.StartTime`): entries of one run share it in their key. */
+  startedAt: z.iso.datetime({ offset: true }).optional(),
 };
 
 /** What the state machine sends to a connector function: one step of one connection. */
@@ -150,9 +151,13 @@ export async function runStep(
   const redact = redactorFor(secret);
   try {
     const connector = factory(connection, secret);
-    // Every request this step sends waits for a slot under the connection's rate limit.
-    requestPacing.limit(connection.name, connection.rateLimit);
-    return redactDeep(await perform(input, connector, connection, env, redact), redact);
+    // Every request this step sends waits for a slot under the connection's rate limit; the
+    // ones it usually sends are reserved together first, so it never holds some while it
+    // waits for the rest.
+    const result = await requestPacing.step(connection, input.step, () =>
+      perform(input, connector, connection, env, redact),
+    );
+    return redactDeep(result, redact);
   } catch (error) {
     throw cleanError(error, redact);
   }
@@ -220,12 +225,14 @@ async function perform(
         {
           email: input.email,
           connection: label,
+          endpoint: endpointOf(connection),
           type: connection.type,
           outcome: 'deactivating',
           dryRun: false,
           userId: target.id,
           before: redactDeep(target.fields, redact),
-          at: input.startedAt ?? new Date().toISOString(),
+          at: new Date().toISOString(),
+          ...(input.startedAt ? { startedAt: input.startedAt } : {}),
           executionId: input.executionId ?? 'unknown',
         },
       ]);
@@ -272,11 +279,28 @@ async function perform(
     }
 
     case 'reactivate': {
-      const userId = input.restore.userId;
-      // Re-running a reactivation is harmless: an account already back on is left alone, so
-      // that changes made to it since (someone re-enabled it by hand) are not overwritten.
+      // What to restore comes from the ledger itself, as the restore plan found it.
+      const plan = restorePlan(await env.ledger().history(input.email), [
+        { name: label, endpoint: endpointOf(connection) },
+      ])[label];
+      if (!plan || plan.userId !== input.restore.userId) {
+        throw new BadRequestError(
+          `${label}: the ledger holds no deactivation of ${input.email} as user ${input.restore.userId} here; nothing was written`,
+        );
+      }
+      const userId = plan.userId;
       const current = await connector.getUser(userId);
       answersFor(label, current, userId, 'get user');
+      // The id may have been given to someone else since: never report their account, or
+      // write into it.
+      if (!isPerson(current, input.email)) {
+        throw new UserMismatchError(
+          `${label}: user ${userId} now has the email ${current.email || '(none)'}, not ${input.email}: the id may ` +
+            'belong to someone else now; nothing was written',
+        );
+      }
+      // Re-running a reactivation is harmless: an account already back on is left alone, so
+      // that changes made to it since (someone re-enabled it by hand) are not overwritten.
       if (current.active) return { userId, written: false, alreadyActive: true };
       if (input.dryRun) return { userId, written: false, alreadyActive: false };
       if (!canReactivate(connector)) {
@@ -285,8 +309,22 @@ async function perform(
         );
       }
       const before =
-        input.restore.before ??
-        ((await env.blobs().get(input.restore.beforeRef as BlobRef)) as Record<string, unknown>);
+        plan.before ?? ((await env.blobs().get(plan.beforeRef as BlobRef)) as Record<string, unknown>);
+      // Writing the before-state back would undo whatever was decided while the account was
+      // off (a role taken away, a rename): then a person decides. Fields not read now (they
+      // are read only for accounts that are on) are not compared.
+      const now = redactDeep(current.fields, redact);
+      const changed = changedFields(
+        Object.fromEntries(Object.entries(before).filter(([key]) => key in now)),
+        now,
+        connector.volatileFields,
+      );
+      if (changed.length > 0) {
+        throw new RecordChangedError(
+          `${label}: user ${userId} was changed while it was off (${shown(changed)}); restoring the state before ` +
+            'the offboarding would undo that, so nothing was written: switch it on by hand',
+        );
+      }
       await connector.reactivateUser({ id: userId, email: input.email, active: true, fields: before });
       return { userId, written: true, alreadyActive: false };
     }
@@ -346,13 +384,24 @@ async function freshTarget(
   // The plan's fields left the step redacted: compare like with like.
   const changed = changedFields(planned.fields, redactDeep(fresh.fields, redact), connector.volatileFields);
   if (changed.length > 0) {
-    const shown =
-      changed.slice(0, 5).join(', ') + (changed.length > 5 ? `, and ${changed.length - 5} more` : '');
     throw new RecordChangedError(
-      `${label}: user ${planned.id} was changed since it was read (${shown}); nothing was written; reading it again`,
+      `${label}: user ${planned.id} was changed since it was read (${shown(changed)}); nothing was written; reading it again`,
     );
   }
-  return fresh.active ? fresh : undefined;
+  if (!fresh.active) return undefined;
+  // Checked on the record about to be written, whatever the payload said about it.
+  const why = await connector.protectedReason?.(fresh);
+  if (why) {
+    throw new ProtectedUserError(
+      `${label}: user ${fresh.id} (${fresh.email}) is protected: ${why}; nothing was written`,
+    );
+  }
+  return fresh;
+}
+
+/** The first few field names, for a message. */
+function shown(fields: readonly string[]): string {
+  return fields.slice(0, 5).join(', ') + (fields.length > 5 ? `, and ${fields.length - 5} more` : '');
 }
 
 /** A read must answer for the account asked for: an answer about another id is never acted on. */

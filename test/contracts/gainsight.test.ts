@@ -321,7 +321,12 @@ describe('the Gainsight contract (vendor-contracts/gainsight)', () => {
       createGainsightConnector(connection, secret, recorder.fetch);
     const step = (event: Record<string, unknown>) =>
       runStep(
-        { connection: { name: NAME }, email: 'jane.doe@example.com', executionId: 'c-1', ...event },
+        {
+          connection: { name: NAME },
+          email: 'jane.doe@example.com',
+          executionId: 'arn:aws:states:local:000000000000:execution:offboard-user:c-1',
+          ...event,
+        },
         factory,
         env,
       );

@@ -11,6 +11,7 @@ import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CONNECTION_TYPES } from '../../lambdas/shared/connections';
+import { endpointOf } from '../../lambdas/shared/deployed';
 import { type ConfigFile, ConfigFileError, loadConfigFile } from '../../lib/config';
 import { MAX_BUNDLED_CONNECTIONS_BYTES } from '../../lib/constructs/offboard-function';
 import {
@@ -292,12 +293,27 @@ describe('OffboardStack with config/connections.json', () => {
         rateLimit,
       },
     ]);
-    // ... the functions that route connections know only which function runs each, and its pace
+    // ... the functions that route connections know only which function runs each, its pace,
+    // and which tenant it reaches as a digest (for the ledger), never where it is
+    const endpoint = (type: string, baseUrl: string) => endpointOf({ type, baseUrl });
     for (const fn of [stack.normalizeFunction, stack.bulk.checkList, stack.audit.page]) {
       expect(compiled(fn), fn.node.id).toEqual([
-        { name: 'insightly-prod', type: 'insightly', functionName: 'Offboard-insightly', rateLimit },
-        { name: 'insightly-eu', type: 'insightly', functionName: 'Offboard-insightly', rateLimit },
+        {
+          name: 'insightly-prod',
+          type: 'insightly',
+          functionName: 'Offboard-insightly',
+          rateLimit,
+          endpoint: endpoint('insightly', 'https://api.na1.insightly.com/v3.1'),
+        },
+        {
+          name: 'insightly-eu',
+          type: 'insightly',
+          functionName: 'Offboard-insightly',
+          rateLimit,
+          endpoint: endpoint('insightly', 'https://api.eu1.insightly.com/v3.1'),
+        },
       ]);
+      expect(JSON.stringify(compiled(fn))).not.toContain('insightly.com');
     }
     for (const fn of [
       stack.summarizeFunction,
@@ -964,7 +980,7 @@ describe('OffboardStack with every connection type and every option', () => {
       expect(routes.map((c) => c.name)).toEqual(CONNECTION_TYPES.map((type) => `${type}-prod`));
       for (const route of routes) {
         expect(Object.keys(route).sort(), fn.node.id).toEqual(
-          ['functionName', 'name', 'type', ...(route.rateLimit ? ['rateLimit'] : [])].sort(),
+          ['endpoint', 'functionName', 'name', 'type', ...(route.rateLimit ? ['rateLimit'] : [])].sort(),
         );
       }
     }

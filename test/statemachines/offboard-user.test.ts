@@ -252,7 +252,9 @@ describe('vendor trouble on one connection', () => {
   });
 
   it('fails the connection with Vendor.Unavailable when the 5xx does not stop', async () => {
-    const box = await sandbox({ faults: [{ method: 'GET', path: /Users\/Search$/, status: 500, times: 100 }] });
+    const box = await sandbox({
+      faults: [{ method: 'GET', path: /Users\/Search$/, status: 500, times: 100 }],
+    });
     const result = await runLocally({
       connections: [connection('insightly-prod', box)],
       input: { email: JANE },

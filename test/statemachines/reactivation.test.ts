@@ -103,3 +103,86 @@ describe('reactivate', () => {
     expect(result.ok && result.summary.status).toBe('succeeded');
   });
 });
+
+describe('reactivate never undoes more than the offboarding', () => {
+  it('an account edited while it was off is not written back: a person decides', async () => {
+    // Prepare: Jane is offboarded; while she is off, security takes her admin role away.
+    const { crm, ledger, connections } = await setUp();
+    await runLocally({ connections, ledger, input: { email: 'jane.doe@example.com' } });
+    const off = crm.users.get(1002);
+    if (off) crm.users.set(1002, { ...off, ROLE_ID: 99 });
+    // Act
+    const result = await runLocally({
+      connections: connections.slice(0, 1),
+      ledger,
+      input: { email: 'jane.doe@example.com', reactivate: true },
+      retryPauseMs: 0,
+    });
+    // Assess: nothing written; still off, with the role security chose.
+    const outcome = result.ok ? result.summary.connections[0] : undefined;
+    expect(outcome).toMatchObject({ outcome: 'failed', error: { name: 'Record.Changed' } });
+    expect(outcome?.error?.message).toContain('ROLE_ID');
+    expect(crm.users.get(1002)).toMatchObject({ ACTIVE: false, ROLE_ID: 99 });
+  });
+
+  it("an id that now holds someone else is neither written nor reported as Jane's account back on", async () => {
+    // Prepare: Jane is offboarded; her id is handed to an active new hire.
+    const { crm, ledger, connections } = await setUp();
+    await runLocally({ connections, ledger, input: { email: 'jane.doe@example.com' } });
+    const off = crm.users.get(1002);
+    if (off) crm.users.set(1002, { ...off, EMAIL_ADDRESS: 'sam.new@example.com', ACTIVE: true });
+    // Act
+    const result = await runLocally({
+      connections: connections.slice(0, 1),
+      ledger,
+      input: { email: 'jane.doe@example.com', reactivate: true },
+      retryPauseMs: 0,
+    });
+    // Assess
+    expect(result.ok && result.summary.connections[0]).toMatchObject({
+      outcome: 'failed',
+      error: { name: 'User.Mismatch' },
+    });
+  });
+});
+
+describe('two places with one connection name', () => {
+  it('restores each account from what was read there: a staging rehearsal never writes into production', async () => {
+    // Prepare: production and staging configs both call their Insightly connection "crm".
+    const production = await startInsightlySandbox();
+    const staging = await startInsightlySandbox();
+    const local = await openLocalLedger(null);
+    opened.push(production, staging, local);
+    const stagingJane = staging.users.get(1002);
+    if (stagingJane) staging.users.set(1002, { ...stagingJane, FIRST_NAME: 'STAGING-Jane', ROLE_ID: 3 });
+    const productionBefore = structuredClone(production.users.get(1002));
+    const crm = (box: InsightlySandbox): LocalConnection[] => [
+      {
+        ref: { name: 'crm', type: 'insightly', baseUrl: box.baseUrl },
+        secret: { apiKey: 'sandbox-api-key' },
+      },
+    ];
+    // Act: the real offboarding, then a rehearsal on staging, then the undo on production.
+    await runLocally({
+      connections: crm(production),
+      ledger: local.ledger,
+      input: { email: 'jane.doe@example.com' },
+    });
+    await runLocally({
+      connections: crm(staging),
+      ledger: local.ledger,
+      input: { email: 'jane.doe@example.com' },
+    });
+    const result = await runLocally({
+      connections: crm(production),
+      ledger: local.ledger,
+      input: { email: 'jane.doe@example.com', reactivate: true },
+    });
+    // Assess: production's Jane is back as production had her.
+    expect(result.ok && result.summary.connections[0]?.outcome).toBe('reactivated');
+    expect({ ...production.users.get(1002), DATE_UPDATED_UTC: '' }).toEqual({
+      ...productionBefore,
+      DATE_UPDATED_UTC: '',
+    });
+  });
+});

@@ -900,7 +900,7 @@ describe('GainsightConnector in the offboarding step (runStep)', () => {
   const base = {
     connection: { name: NAME },
     email: 'jane.doe@example.com',
-    executionId: 'x-1',
+    executionId: 'arn:aws:states:us-east-1:123456789012:execution:offboard-user:x-1',
     startedAt: '2026-12-01T00:00:00Z',
   };
   const run = (

@@ -3,13 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { connectionsFromEnv, normalizeHandler } from '../../../lambdas/handlers/normalize';
 
 const context = { functionName: 'OffboardNormalize', awsRequestId: 'req-1' } as unknown as Context;
+/** What the stack compiles into the normalize function: routes, and a digest of each tenant. */
 const deployed = JSON.stringify([
   {
     name: 'insightly-prod',
     type: 'insightly',
-    baseUrl: 'https://api.na1.insightly.com/v3.1',
-    secretId: 'offboard/insightly-prod',
     functionName: 'OffboardInsightly',
+    endpoint: '5f1c0e2a9b7d4e31',
   },
 ]);
 
@@ -25,7 +25,13 @@ describe('normalize function', () => {
       dryRun: false,
       reactivate: false,
       connections: [
-        { name: 'insightly-prod', type: 'insightly', functionName: 'OffboardInsightly', deactivation: 'api' },
+        {
+          name: 'insightly-prod',
+          type: 'insightly',
+          functionName: 'OffboardInsightly',
+          deactivation: 'api',
+          endpoint: '5f1c0e2a9b7d4e31',
+        },
       ],
     });
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ConnectionRef } from '../../../lambdas/shared/connections';
+import { endpointOf } from '../../../lambdas/shared/deployed';
 import { ERROR_NAMES } from '../../../lambdas/shared/errors';
 import { normalizeRequest } from '../../../lambdas/shared/request';
 import { summarize } from '../../../lambdas/shared/summary';
@@ -33,7 +34,12 @@ describe('normalizeRequest', () => {
       email: 'Jane.Doe@Example.com',
       dryRun: false,
       reactivate: false,
-      connections: CONFIGURED.map((c) => ({ name: c.name, type: c.type, deactivation: 'api' })),
+      connections: CONFIGURED.map((c) => ({
+        name: c.name,
+        type: c.type,
+        deactivation: 'api',
+        endpoint: endpointOf(c),
+      })),
     });
   });
 
@@ -97,7 +103,12 @@ describe('normalizeRequest', () => {
 
     // Assess
     expect(request.connections.map((c) => c.name)).toEqual(['insightly-eu', 'insightly-apac']);
-    expect(request.connections[0]).toEqual({ name: 'insightly-eu', type: 'insightly', deactivation: 'api' });
+    expect(request.connections[0]).toEqual({
+      name: 'insightly-eu',
+      type: 'insightly',
+      deactivation: 'api',
+      endpoint: endpointOf({ type: 'insightly', baseUrl: 'https://insightly-eu.insightly.com/v3.1' }),
+    });
   });
 
   it('marks connections whose API cannot deactivate for a person to switch off', () => {
@@ -137,6 +148,8 @@ describe('normalizeRequest', () => {
         type: 'rapid7-insightvm',
         functionName: 'OffboardRapid7Insightvm',
         deactivation: 'api',
+        // Which tenant, as a digest for the ledger: not where it is.
+        endpoint: endpointOf(deployed),
       },
     ]);
   });

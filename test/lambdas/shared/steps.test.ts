@@ -397,7 +397,7 @@ describe('runStep: deactivate', () => {
     const connector = new FakeConnector();
     connector.account = userRecord({ version: 'W/"4"' });
     await runWith(connector, deactivate(userRecord({ version: 'W/"3"' })));
-    expect(connector.methods()).toEqual(['getUser', 'deactivateUser']);
+    expect(connector.methods()).toEqual(['getUser', 'protectedReason', 'deactivateUser']);
     const write = connector.calls.find((c) => c.method === 'deactivateUser');
     expect((write?.arg as UserRecord | undefined)?.version).toBe('W/"4"');
   });
@@ -420,6 +420,25 @@ describe('runStep: deactivate', () => {
     expect((await setup.ledger.history(EMAIL)).map((e) => e.outcome)).toEqual(['deactivating']);
   });
 
+  it('refuses a protected account even when the payload did not come through GetRecord', async () => {
+    // Prepare: a crafted invoke carrying the instance owner's record straight to the write.
+    const connector = new FakeConnector({ protectedBecause: 'it is the account owner of this instance' });
+    // Act
+    const error = await rejectionOf(runWith(connector, deactivate(userRecord())));
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.protected);
+    expect(connector.methods()).not.toContain('deactivateUser');
+  });
+
+  it('refuses an executionId or startedAt that is not what Step Functions gives: they key the ledger', async () => {
+    for (const extra of [{ executionId: 'x#y' }, { startedAt: 'yesterday' }]) {
+      const connector = new FakeConnector();
+      const error = await rejectionOf(runWith(connector, deactivate(userRecord(), extra)));
+      expect(error.name).toBe(ERROR_NAMES.invalidInput);
+      expect(connector.calls).toEqual([]);
+    }
+  });
+
   it('sends nothing to the vendor when the ledger cannot take the before-state', async () => {
     // Prepare
     const connector = new FakeConnector();
@@ -432,6 +451,31 @@ describe('runStep: deactivate', () => {
     // Assess
     expect(error.name).toBe(ERROR_NAMES.ledgerWriteFailed);
     expect(connector.methods()).not.toContain('deactivateUser');
+  });
+});
+
+describe('runStep: reactivate', () => {
+  it('takes what to restore from the ledger, never from the payload: a crafted before-state writes nothing', async () => {
+    // Prepare: no deactivation of Jane is in the ledger; the payload brings its own "before".
+    const connector = new FakeConnector();
+    connector.account = userRecord({ active: false });
+    const setup = environment();
+    // Act
+    const error = await rejectionOf(
+      runWith(
+        connector,
+        {
+          ...BASE,
+          step: 'reactivate',
+          restore: { userId: '1002', before: { ...userRecord().fields, ADMINISTRATOR: true } },
+        },
+        setup,
+      ),
+    );
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toContain('the ledger holds no deactivation');
+    expect(connector.calls).toEqual([]);
   });
 });
 
