@@ -119,6 +119,8 @@ export interface GainsightSandboxOptions {
   maxLimit?: number;
   /** Answer every list as if it had no `where`: a server filter is a hint, not a promise. Default false. */
   ignoreWhere?: boolean;
+  /** Compare `where` values case-sensitively (whether Gainsight does is not documented). Default: ignoring case. */
+  caseSensitiveWhere?: boolean;
   /** Fixed delay before every answer, in milliseconds. Default 0. */
   latencyMs?: number;
   /** After a status change, the next N lists that return that user still show the old record. */
@@ -269,10 +271,10 @@ function faultCode(status: number): string | null {
 const FIELDS = new Set<string>(GAINSIGHT_FIELDS);
 const isField = (name: unknown): name is GainsightField => typeof name === 'string' && FIELDS.has(name);
 
-/** A value as conditions compare it: strings and booleans ignoring case, null as null. */
-function normal(value: unknown): string | null {
+/** A value as conditions compare it: strings and booleans ignoring case (unless told), null as null. */
+function normal(value: unknown, caseSensitive = false): string | null {
   if (value === null || value === undefined) return null;
-  return String(value).toLowerCase();
+  return caseSensitive ? String(value) : String(value).toLowerCase();
 }
 
 interface Condition {
@@ -281,9 +283,9 @@ interface Condition {
   value: unknown[];
 }
 
-function holds(condition: Condition, user: GainsightUser): boolean {
-  const field = normal(user[condition.name]);
-  const wanted = condition.value.map(normal);
+function holds(condition: Condition, user: GainsightUser, caseSensitive = false): boolean {
+  const field = normal(user[condition.name], caseSensitive);
+  const wanted = condition.value.map((value) => normal(value, caseSensitive));
   switch (condition.operator) {
     case 'EQ':
       return field === wanted[0];
@@ -349,7 +351,7 @@ function parseExpression(expression: string, aliases: Map<string, Predicate>): P
 }
 
 /** The `where` of a list as a predicate, or a refusal naming what is wrong. */
-function readWhere(where: unknown): Predicate | Answer {
+function readWhere(where: unknown, caseSensitive = false): Predicate | Answer {
   if (where === undefined || where === null) return () => true;
   if (!isObject(where) || !Array.isArray(where.conditions) || where.conditions.length === 0) {
     return fail(400, 'where must be an object with a non-empty list of conditions');
@@ -372,7 +374,7 @@ function readWhere(where: unknown): Predicate | Answer {
       );
     }
     const condition: Condition = { name, operator: operator as Operator, value };
-    aliases.set(alias, (user) => holds(condition, user));
+    aliases.set(alias, (user) => holds(condition, user, caseSensitive));
   }
   const expression = where.expression;
   if (expression === undefined) {
@@ -429,7 +431,7 @@ export async function startGainsightSandbox(
       return fail(400, 'select must be a non-empty list of fields');
     const unknown = select.filter((name) => !isField(name));
     if (unknown.length > 0) return fail(400, `select: unknown field(s) ${unknown.map(String).join(', ')}`);
-    const where = options.ignoreWhere ? () => true : readWhere(body.where);
+    const where = options.ignoreWhere ? () => true : readWhere(body.where, options.caseSensitiveWhere);
     if (typeof where !== 'function') return where;
     const limit = wholeNumber(body.limit, 'limit', 1, GAINSIGHT_DEFAULT_LIMIT);
     if (typeof limit !== 'number') return limit;

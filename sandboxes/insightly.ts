@@ -96,6 +96,11 @@ export interface InsightlySandboxOptions {
   omitCountTotal?: boolean;
   /** `/Users/Search` is not offered: it answers this status (404 no route, 405, 400). Default offered. */
   searchRefusedWith?: 400 | 404 | 405;
+  /**
+   * `/Users/Search` compares case-sensitively (whether the vendor's does is not documented).
+   * Default: ignoring case.
+   */
+  caseSensitiveSearch?: boolean;
   /** `refused`: user writes (PUT, DELETE) are answered `refusedWriteStatus`, as a read-only users API would. Default `allowed`. */
   userWrites?: 'allowed' | 'refused';
   /** The status a refused user write gets. Default 405. */
@@ -321,7 +326,12 @@ function parseFilter(expression: string): Predicate[] | Answer {
 }
 
 /** Insightly compares in a case-insensitive SQL collation. */
-function equalsIgnoringCase(field: 'EMAIL_ADDRESS' | 'FIRST_NAME' | 'LAST_NAME', value: string): Predicate {
+function equalsIgnoringCase(
+  field: 'EMAIL_ADDRESS' | 'FIRST_NAME' | 'LAST_NAME',
+  value: string,
+  caseSensitive = false,
+): Predicate {
+  if (caseSensitive) return (user) => (user[field] ?? '') === value;
   const wanted = value.toLowerCase();
   return (user) => (user[field] ?? '').toLowerCase() === wanted;
 }
@@ -422,7 +432,7 @@ export async function startInsightlySandbox(
       if (name === null && value === null) return [];
       if (name === null || value === null) return invalidQuery('field_name and field_value go together.');
       if (name === 'EMAIL_ADDRESS' || name === 'FIRST_NAME' || name === 'LAST_NAME') {
-        return [equalsIgnoringCase(name, value)];
+        return [equalsIgnoringCase(name, value, options.caseSensitiveSearch)];
       }
       return invalidQuery(`field_name '${name}' cannot be searched.`);
     }

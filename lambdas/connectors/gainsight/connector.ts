@@ -164,8 +164,26 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
     return this.#http.requestCount;
   }
 
+  /**
+   * The one user with this Email (exact, ignoring case). Asked with a `where` on `Email`;
+   * when that finds nobody, the users are read whole and matched here, because whether
+   * Gainsight's `EQ` ignores case is not documented, and an address stored as Jane.Doe@…
+   * must not come back "not found". The extra reading costs requests (of the hourly 100) only
+   * for people who have no account.
+   */
   async lookupUser(email: string): Promise<LookupResult> {
     const action = `look up ${email}`;
+    let matches = await this.#scan(condition('Email', email.trim()), email, action);
+    if (matches.length === 0) matches = await this.#scan(undefined, email, action);
+    return lookupResult(this.#label, matches, `the email ${email}`);
+  }
+
+  /** Pages through the users (with `where`, or all of them) and keeps the exact matches on Email. */
+  async #scan(
+    filter: ReturnType<typeof condition> | undefined,
+    email: string,
+    action: string,
+  ): Promise<string[]> {
     const where = `${this.#label}: ${action}`;
     const matches = new Set<string>();
     const seen = new Set<string>();
@@ -180,7 +198,7 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
       const { rows, total } = await this.#list(
         {
           select: [...LOOKUP_FIELDS],
-          where: condition('Email', email.trim()),
+          ...(filter ? { where: filter } : {}),
           limit,
           page,
           includeTotal: true,
@@ -224,7 +242,7 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
       }
       page = seen.size / limit;
     }
-    return lookupResult(this.#label, [...matches], `the email ${email}`);
+    return [...matches];
   }
 
   async getUser(userId: string): Promise<UserRecord> {

@@ -165,8 +165,13 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
       },
     ];
     const tried: string[] = [];
-    for (const listing of listings) {
+    for (const [index, listing] of listings.entries()) {
       const scan = await this.#scan(listing, email, action);
+      // A search that found nobody is not taken at its word: whether Insightly's search ignores
+      // case is not documented, and an address stored as Jane.Doe@… must not come back "not
+      // found". The users are then read in full (the next listing) and matched here: a few
+      // requests more, for the people who have no account only.
+      if (scan.usable && index === 0 && scan.matches.length === 0) continue;
       if (scan.usable) return lookupResult(this.#label, scan.matches, `the email ${email}`);
       tried.push(`${listing.name}: ${scan.why}`);
     }

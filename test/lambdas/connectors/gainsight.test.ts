@@ -132,6 +132,26 @@ describe('GainsightConnector.lookupUser', () => {
     expect(gary).toEqual({ found: true, userId: GARY.Gsid });
   });
 
+  it('confirms "not found" by reading the users whole, and so finds an address stored in other case even if EQ minds case', async () => {
+    // Prepare: Gainsight's EQ compares case-sensitively here; Jane is stored as Jane.Doe@Example.com.
+    const box = await sandbox({ caseSensitiveWhere: true });
+    const jane = box.users.get(JANE_GSID);
+    if (jane) box.users.set(JANE_GSID, { ...jane, Email: 'Jane.Doe@Example.com' });
+    const connector = connectorFor(box);
+
+    // Act
+    const found = await connector.lookupUser('jane.doe@example.com');
+    const nobody = await connector.lookupUser('nobody@example.com');
+
+    // Assess: each lookup asked with its where, then once without.
+    expect(found).toEqual({ found: true, userId: JANE_GSID });
+    expect(nobody).toEqual({ found: false });
+    const lists = box.requests.filter((r) => r.path.endsWith('/list'));
+    expect(lists.map((r) => ((r.body as { where?: unknown }).where === undefined ? 'all' : 'where'))).toEqual(
+      ['where', 'all', 'where', 'all'],
+    );
+  });
+
   it('takes the filter as a hint: keeps only the exact match among look-alikes, across pages, up to the total', async () => {
     // Prepare: a server that ignores `where`; 2,500 users, look-alikes on every page, the leaver on page 2.
     const box = await sandbox({

@@ -106,16 +106,29 @@ describe('InsightlyConnector.lookupUser', () => {
     },
   );
 
-  it('answers found: false when nobody has the email', async () => {
+  it('answers found: false when nobody has the email, after reading the users to be sure', async () => {
     // Prepare
     const box = await sandbox();
 
     // Act
     const result = await connectorFor(box).lookupUser('nobody@example.com');
 
-    // Assess
+    // Assess: the search found nobody; the plain list (one page here) confirms it.
     expect(result).toEqual({ found: false });
-    expect(lookups(box)).toHaveLength(1);
+    expect(lookups(box).map((r) => r.path)).toEqual(['/v3.1/Users/Search', '/v3.1/Users']);
+  });
+
+  it('finds an address stored in other case even when the search compares case-sensitively', async () => {
+    // Prepare
+    const box = await sandbox({ caseSensitiveSearch: true });
+    const jane = box.users.get(1002);
+    if (jane) box.users.set(1002, { ...jane, EMAIL_ADDRESS: 'Jane.Doe@Example.com' });
+
+    // Act
+    const result = await connectorFor(box).lookupUser('jane.doe@example.com');
+
+    // Assess
+    expect(result).toEqual({ found: true, userId: '1002' });
   });
 
   it('refuses to choose between two users whose emails differ only in case, and writes nothing', async () => {
