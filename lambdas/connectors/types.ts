@@ -71,6 +71,11 @@ export interface Connector {
 export interface DeactivatingConnector extends Connector {
   /** Switches the account off, keeping every other field as read. */
   deactivateUser(record: UserRecord): Promise<void>;
+  /**
+   * What the last write had to do to be taken, when it is worth recording (a SCIM service that
+   * refused one form of PATCH and took another): logged with the step's result.
+   */
+  readonly lastWrite?: { note?: string } | undefined;
 }
 
 /**

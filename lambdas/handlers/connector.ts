@@ -39,6 +39,8 @@ export function connectorHandler(
       const result = await runStep(event, factory, environment);
       logger.info('step done', {
         userId: 'userId' in result ? result.userId : 'id' in result ? result.id : undefined,
+        // How the vendor took the write, when that is worth keeping (a SCIM PATCH form).
+        ...('note' in result && result.note ? { note: result.note } : {}),
       });
       return result;
     });

@@ -116,7 +116,7 @@ type Step = z.infer<typeof stepEventSchema>;
 export type StepResult =
   | LookupResult
   | StateRecord
-  | { userId: string; written: boolean; person: boolean; reason: string }
+  | { userId: string; written: boolean; person: boolean; reason: string; note?: string }
   | { userId: string; written: boolean; alreadyActive: boolean }
   | { userId: string; active: boolean }
   | { userId: string; off: boolean }
@@ -255,7 +255,13 @@ async function perform(
         }
         throw error;
       }
-      return { userId: target.id, written: true, person: false, reason: '' };
+      return {
+        userId: target.id,
+        written: true,
+        person: false,
+        reason: '',
+        ...(connector.lastWrite?.note ? { note: connector.lastWrite.note } : {}),
+      };
     }
 
     case 'verify': {

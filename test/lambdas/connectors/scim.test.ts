@@ -1119,6 +1119,22 @@ describe('ScimConnector against services that differ where the RFCs leave room',
     });
   });
 
+  it('records, with the step that wrote, which form the service took', async () => {
+    // Prepare
+    forgetLearnedScimBehaviour();
+    const box = await sandbox({ patchForms: 'value-only' });
+    const env = stepEnvironment(connection(box.baseUrl), { token: SCIM_SANDBOX_TOKEN });
+    const base = { connection: { name: NAME }, email: 'jane.doe@example.com' };
+    const record = await runStep({ ...base, step: 'getRecord', userId: 'u1002' }, createScimConnector, env);
+    // Act
+    const result = await runStep({ ...base, step: 'deactivate', record }, createScimConnector, env);
+    // Assess
+    expect(result).toMatchObject({
+      written: true,
+      note: expect.stringContaining('took {"op":"replace","value"'),
+    });
+  });
+
   it('sends the form the service took first from then on, the reactivation included', async () => {
     // Prepare: one deactivation taught the connection its service's form
     const box = await sandbox({ patchForms: 'value-only' });
