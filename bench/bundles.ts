@@ -21,6 +21,24 @@ const RUNS = 7;
 
 /** As in lib/constructs/offboard-function.ts (checked against it below). */
 const BANNER = "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+/**
+ * The connection list the stack compiles into a function (esbuild `define`), as one
+ * connection of each kind would be: a few hundred bytes of the bundle, and read at init.
+ */
+const DEFINE = {
+  'process.env.OFFBOARD_CONNECTIONS': JSON.stringify(
+    JSON.stringify([
+      {
+        name: 'insightly-prod',
+        type: 'insightly',
+        baseUrl: 'https://api.na1.insightly.com/v3.1',
+        secretId: 'offboard/insightly-prod',
+        functionName: 'Offboard-insightly',
+        rateLimit: { requests: 10, perSeconds: 1 },
+      },
+    ]),
+  ),
+};
 /** The environment the stack gives every function (NODE_OPTIONS matters: source maps on). */
 const LAMBDA_ENV = {
   POWERTOOLS_SERVICE_NAME: 'offboard',
@@ -201,6 +219,7 @@ async function bundle(handler: string, variant: Variant, outDir: string): Promis
     sourcemap: true,
     mainFields: ['module', 'main'],
     banner: { js: BANNER },
+    define: DEFINE,
     external: variant.external,
     metafile: true,
     logLevel: 'silent',
@@ -295,14 +314,7 @@ async function checkAgainstConstruct(): Promise<string[]> {
     ['memorySize 256', /memorySize:\s*256/],
   ];
   const drift = expected.filter(([, re]) => !re.test(source)).map(([what]) => `${what} not found`);
-  for (const option of [
-    'externalModules',
-    'bundleAwsSDK',
-    'nodeModules',
-    'esbuildArgs',
-    'define',
-    'loader',
-  ]) {
+  for (const option of ['externalModules', 'bundleAwsSDK', 'nodeModules', 'esbuildArgs', 'loader']) {
     if (new RegExp(`\\b${option}\\s*:`).test(source)) drift.push(`it now sets ${option}`);
   }
   return drift;

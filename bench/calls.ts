@@ -32,9 +32,13 @@ const CASES: Case[] = [
   { label: 'would-deactivate (dry run)', outcome: 'would-deactivate', email: LEAVER, dryRun: true },
 ];
 
-/** One request per step the outcome's path goes through. */
+/**
+ * One request per step the outcome's path goes through. A deactivation reads the account once
+ * more right before its write (no stale write, and never an id given to someone else since):
+ * that read is part of the floor, not overhead.
+ */
 const FLOOR: Record<Outcome, { calls: number; path: string }> = {
-  deactivated: { calls: 4, path: 'lookup + read + write + verify' },
+  deactivated: { calls: 5, path: 'lookup + read + read before the write + write + verify' },
   'already-inactive': { calls: 2, path: 'lookup + read' },
   'would-deactivate': { calls: 2, path: 'lookup + read' },
   'not-found': { calls: 1, path: 'lookup' },
@@ -101,7 +105,7 @@ export async function run(): Promise<SectionResult> {
         : []),
     ],
     summary: [
-      `calls per deactivated connection (cold): ${deactivated.map((m) => `${m.type} ${m.calls}${m.tokenRequests ? `+${m.tokenRequests} token` : ''}`).join(', ')} (floor 4)`,
+      `calls per deactivated connection (cold): ${deactivated.map((m) => `${m.type} ${m.calls}${m.tokenRequests ? `+${m.tokenRequests} token` : ''}`).join(', ')} (floor 5)`,
     ],
   };
 }
@@ -195,10 +199,15 @@ function explain(
   const lookups = inStep('Lookup');
   if (lookups.length > 1) {
     const scimFallback = lookups.some((r) => /\/Users$/.test(r.path)) && type.includes('scim');
+    // Insightly's search and Gainsight's Email filter may compare case (neither vendor says):
+    // "nobody" is confirmed by reading the users whole.
+    const confirmed = outcome === 'not-found' && (type === 'insightly' || type === 'gainsight');
     why.push(
       scimFallback && outcome === 'not-found'
         ? `lookup +${lookups.length - 1}: no userName match, so a second search on emails.value`
-        : `lookup +${lookups.length - 1}: ${lookups.length} pages of users`,
+        : confirmed
+          ? `lookup +${lookups.length - 1}: nobody found by the filter, so the users are read whole to be sure`
+          : `lookup +${lookups.length - 1}: ${lookups.length} pages of users`,
     );
   }
   const reads = inStep('GetRecord');

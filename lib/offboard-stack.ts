@@ -605,18 +605,10 @@ export class OffboardStack extends Stack {
    * its results back there.
    */
   private bulkWorkflow(routes: RoutedConnection[]): OffboardStack['bulk'] {
-    const bucket = new Bucket(this, 'BulkBucket', {
-      encryption: BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      versioned: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    Validations.of(bucket).acknowledge({
-      id: 'AwsSolutions-S1',
-      reason:
-        'The bucket holds lists of people to offboard and the bulk results; reads and writes are recorded by the Step Functions execution history. Enable CloudTrail S3 data events for object-level audit rather than a second bucket of access logs.',
-    });
+    const bucket = this.privateBucket(
+      'BulkBucket',
+      'The bucket holds lists of people to offboard and the bulk results; reads and writes are recorded by the Step Functions execution history. Enable CloudTrail S3 data events for object-level audit rather than a second bucket of access logs.',
+    );
     const checkList = new OffboardFunction(this, 'NormalizeBulkFunction', {
       entry: join(REPO_ROOT, 'lambdas/handlers/normalize-bulk.ts'),
       projectRoot: REPO_ROOT,
@@ -739,18 +731,25 @@ export class OffboardStack extends Stack {
    * object). Versioned and retained like the ledger: evidence is never overwritten for good.
    */
   private newEvidenceBucket(): Bucket {
-    const bucket = new Bucket(this, 'EvidenceBucket', {
+    return this.privateBucket(
+      'EvidenceBucket',
+      "Only the workflow's own functions write here, each object named by a ledger entry (who, which execution, when); versioning keeps every write. Enable CloudTrail S3 data events for object-level audit rather than a second bucket of access logs.",
+    );
+  }
+
+  /**
+   * A bucket only this stack's functions use: encrypted, TLS only, never public, versioned and
+   * retained. `accessLogs` says why it has no server access log bucket (cdk-nag S1).
+   */
+  private privateBucket(id: string, accessLogs: string): Bucket {
+    const bucket = new Bucket(this, id, {
       encryption: BucketEncryption.S3_MANAGED,
       enforceSSL: true,
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       versioned: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    Validations.of(bucket).acknowledge({
-      id: 'AwsSolutions-S1',
-      reason:
-        "Only the workflow's own functions write here, each object named by a ledger entry (who, which execution, when); versioning keeps every write. Enable CloudTrail S3 data events for object-level audit rather than a second bucket of access logs.",
-    });
+    Validations.of(bucket).acknowledge({ id: 'AwsSolutions-S1', reason: accessLogs });
     return bucket;
   }
 
