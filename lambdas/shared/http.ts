@@ -209,6 +209,8 @@ async function readBody(response: Response, where: string): Promise<string> {
     await response.body?.cancel();
     throw tooLarge();
   }
+  // A declared length within the limit is read in one go; an undeclared one is counted as it comes.
+  if (response.headers.has('content-length')) return response.text();
   if (!response.body) return '';
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];

@@ -99,9 +99,20 @@ export function redactorOf(forms: readonly string[]): Redactor {
   };
 }
 
+/** Redactors already made, by the secret's JSON: a warm function makes each once. */
+const made = new Map<string, Redactor>();
+
 /** The redactor of one connection's secret JSON. */
 export function redactorFor(secret: unknown): Redactor {
-  return redactorOf(secretForms(secret));
+  const key = JSON.stringify(secret) ?? '';
+  let redactor = made.get(key);
+  if (!redactor) {
+    redactor = redactorOf(secretForms(secret));
+    // A handful of connections a function: a bound only against a secret that keeps changing.
+    if (made.size > 100) made.clear();
+    made.set(key, redactor);
+  }
+  return redactor;
 }
 
 /**
