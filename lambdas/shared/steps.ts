@@ -131,8 +131,9 @@ export type StepResult =
  * - a read must answer for the id asked, and the account must carry the address asked for
  *   as its own (not as a secondary address);
  * - accounts a connector says are protected are never switched off;
- * - no stale write: right before a write the account is read again (or the write is made
- *   conditional on the vendor's version), and anything changed means planning again;
+ * - no stale write: right before a write the account is read again (and where the vendor
+ *   versions records, the write is conditional on that version too), and anything changed
+ *   means planning again;
  * - write-ahead evidence: the before-state is in the ledger before the write is sent;
  * - what leaves the step (results, errors) carries no secret of the connection.
  */
@@ -192,11 +193,7 @@ async function perform(
     case 'getRecord': {
       const record = await connector.getUser(input.userId);
       answersFor(label, record, input.userId, 'get user');
-      if (!isPerson(record, input.email)) {
-        throw new UserMismatchError(
-          `${label}: user ${record.id} has the email ${record.email || '(none)'}, not ${input.email}; nothing was changed`,
-        );
-      }
+      mustBePerson(label, record, input.email, 'nothing was changed');
       // Only an account about to be written needs the check (and any request it costs).
       if (record.active) {
         const why = await connector.protectedReason?.(record);
@@ -236,7 +233,7 @@ async function perform(
           executionId: input.executionId ?? 'unknown',
         },
       ]);
-      if (!canDeactivate(connector)) {
+      if (person) {
         // Its API cannot: a person does the write, told by the state machine's task.
         return {
           userId: target.id,
@@ -299,12 +296,7 @@ async function perform(
       answersFor(label, current, userId, 'get user');
       // The id may have been given to someone else since: never report their account, or
       // write into it.
-      if (!isPerson(current, input.email)) {
-        throw new UserMismatchError(
-          `${label}: user ${userId} now has the email ${current.email || '(none)'}, not ${input.email}: the id may ` +
-            'belong to someone else now; nothing was written',
-        );
-      }
+      mustBePerson(label, current, input.email, 'the id may belong to someone else now; nothing was written');
       // Re-running a reactivation is harmless: an account already back on is left alone, so
       // that changes made to it since (someone re-enabled it by hand) are not overwritten.
       if (current.active) return { userId, written: false, alreadyActive: true };
@@ -381,12 +373,12 @@ async function freshTarget(
 ): Promise<UserRecord | undefined> {
   const fresh = await connector.getUser(planned.id);
   answersFor(label, fresh, planned.id, 'read user');
-  if (!isPerson(fresh, email)) {
-    throw new UserMismatchError(
-      `${label}: user ${planned.id} now has the email ${fresh.email || '(none)'}, not ${email}: the id may have been ` +
-        'given to someone else since it was read; nothing was written',
-    );
-  }
+  mustBePerson(
+    label,
+    fresh,
+    email,
+    'the id may have been given to someone else since it was read; nothing was written',
+  );
   // The plan's fields left the step redacted: compare like with like.
   const changed = changedFields(planned.fields, redactDeep(fresh.fields, redact), connector.volatileFields);
   if (changed.length > 0) {
@@ -415,6 +407,15 @@ function answersFor(label: string, record: UserRecord, userId: string, action: s
   if (record.id !== userId) {
     throw new UserMismatchError(
       `${label}: ${action} ${userId}: the vendor answered user ${record.id || '(no id)'} instead; nothing was changed`,
+    );
+  }
+}
+
+/** `User.Mismatch` unless the account is this person's; `consequence` ends the message. */
+function mustBePerson(label: string, record: UserRecord, email: string, consequence: string): void {
+  if (!isPerson(record, email)) {
+    throw new UserMismatchError(
+      `${label}: user ${record.id} has the email ${record.email || '(none)'}, not ${email}; ${consequence}`,
     );
   }
 }
