@@ -5,13 +5,6 @@ import { ConfigError } from './errors';
 import { describeIssues } from './issues';
 
 /**
- * The connections this function was deployed with, from `OFFBOARD_CONNECTIONS`. The stack
- * puts the list inside each function's bundle (esbuild `define`), not in an environment
- * variable (4 KB in all), and a connector function gets only its own type's connections:
- * their base URLs, secret ids and TLS settings are the function's own configuration, never
- * something a state payload can choose.
- */
-/**
  * A connection as a function knows it. Connector functions get every field; the functions
  * that only route (normalize, the bulk and audit readers) get no base URL, secret id or TLS.
  */
@@ -44,6 +37,13 @@ export function endpointOfDeployed(connection: {
   );
 }
 
+/**
+ * The connections this function was deployed with, from `OFFBOARD_CONNECTIONS`. The stack
+ * puts the list inside each function's bundle (esbuild `define`), not in an environment
+ * variable (4 KB in all), and a connector function gets only its own type's connections:
+ * their base URLs, secret ids and TLS settings are the function's own configuration, never
+ * something a state payload can choose.
+ */
 export function connectionsFromEnv(value = process.env.OFFBOARD_CONNECTIONS): DeployedConnection[] {
   let json: unknown;
   try {

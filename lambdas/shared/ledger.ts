@@ -235,6 +235,7 @@ export class DynamoDbLedger implements Ledger {
     claimant: { executionId: string; eventId: string; at: string },
   ): Promise<{ duplicate: boolean; firstExecutionId: string }> {
     const Key = { pk: { S: key }, sk: { S: 'claim' } };
+    const now = Math.floor(Date.parse(claimant.at) / 1000);
     try {
       await this.client.send(
         new PutItemCommand({
@@ -244,12 +245,12 @@ export class DynamoDbLedger implements Ledger {
             executionId: { S: claimant.executionId },
             eventId: { S: claimant.eventId },
             at: { S: claimant.at },
-            expires: { N: String(Math.floor(Date.parse(claimant.at) / 1000) + CLAIM_DAYS * 86_400) },
+            expires: { N: String(now + CLAIM_DAYS * 86_400) },
           },
           // An expired claim no longer counts, whether or not DynamoDB's TTL (which may lag by
           // days) has removed it yet.
           ConditionExpression: 'attribute_not_exists(pk) OR expires < :now',
-          ExpressionAttributeValues: { ':now': { N: String(Math.floor(Date.parse(claimant.at) / 1000)) } },
+          ExpressionAttributeValues: { ':now': { N: String(now) } },
         }),
       );
       return { duplicate: false, firstExecutionId: claimant.executionId };
