@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { type ConnectionRef, type ConnectionType, PERSON_DEACTIVATED_TYPES } from './connections';
 import { endpointOfDeployed } from './deployed';
 import { InvalidInputError } from './errors';
+import { describeIssues } from './issues';
 
 /**
  * What a person or system asks for. Unknown keys are refused rather than ignored: a
@@ -153,9 +154,7 @@ function fromTerminationEvent(
 ): NormalizedRequest {
   const parsed = terminationEventSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new InvalidInputError(
-      `invalid HR event: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
+    throw new InvalidInputError(`invalid HR event: ${describeIssues(parsed.error)}`);
   }
   const { id, source, detail, time } = parsed.data;
   const request = normalizeRequest(
@@ -243,12 +242,13 @@ export function normalizeRequest(raw: unknown, available: readonly AvailableConn
 
 /** What the state machine needs of a connection, and nothing more (see {@link StateConnection}). */
 function toStateConnection(c: AvailableConnection): StateConnection {
+  const endpoint = endpointOfDeployed(c);
   return {
     name: c.name,
     type: c.type,
     ...(c.functionName ? { functionName: c.functionName } : {}),
     // The state machine routes on this: the API switches the account off, or a person does.
     deactivation: PERSON_DEACTIVATED_TYPES.has(c.type) ? 'person' : 'api',
-    ...(endpointOfDeployed(c) ? { endpoint: endpointOfDeployed(c) } : {}),
+    ...(endpoint ? { endpoint } : {}),
   };
 }
