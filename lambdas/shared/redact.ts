@@ -148,7 +148,7 @@ export function cleanError(error: unknown, redact: Redactor): unknown {
   const original = error.message;
   const cleaned = cleanMessage(original, redact);
   if (cleaned !== original) error.message = cleaned;
-  if (error.stack) error.stack = redact(stripControl(error.stack.replace(original, cleaned)));
+  if (error.stack) error.stack = cleanMessage(error.stack, redact);
   return error;
 }
 
