@@ -490,11 +490,6 @@ export function effectiveRateLimit(
   return configured ?? DOCUMENTED_RATE_LIMITS[type];
 }
 
-/** A connection's pace, for the step about to talk to it. */
-export function rateLimitOf(connection: ConnectionRef): RateLimit | undefined {
-  return connection.rateLimit;
-}
-
 /**
  * Requests a step sends in the common case. The uncommon ones take a slot each when they
  * come: a SCIM lookup's second query (the userName matched nobody), Insightly's check of its
