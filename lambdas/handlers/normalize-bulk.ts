@@ -1,12 +1,12 @@
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import middy from '@middy/core';
 import { z } from 'zod';
+import { deployedConnections } from '../shared/deployed';
 import { ConfigError, InvalidInputError } from '../shared/errors';
 import { describeIssues } from '../shared/issues';
 import { handlerMiddlewares, logger } from '../shared/logger';
 import { MAX_INLINE_PEOPLE, parsePeople } from '../shared/people';
 import { type AvailableConnection, normalizeRequest } from '../shared/request';
-import { deployedConnections } from './normalize';
 
 const bulkRequestSchema = z
   .object({

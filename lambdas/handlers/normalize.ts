@@ -1,5 +1,5 @@
 import middy from '@middy/core';
-import { connectionsFromEnv, type DeployedConnection, deployedConnections } from '../shared/deployed';
+import { type DeployedConnection, deployedConnections } from '../shared/deployed';
 import { handlerMiddlewares, logger } from '../shared/logger';
 import { type NormalizedRequest, normalizeInput } from '../shared/request';
 
@@ -18,6 +18,3 @@ export function normalizeHandler(available: () => readonly DeployedConnection[])
 }
 
 export const handler = normalizeHandler(deployedConnections);
-
-/** Kept for the handlers that imported it from here. */
-export { connectionsFromEnv, deployedConnections };

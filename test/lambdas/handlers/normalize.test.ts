@@ -1,6 +1,7 @@
 import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { connectionsFromEnv, normalizeHandler } from '../../../lambdas/handlers/normalize';
+import { normalizeHandler } from '../../../lambdas/handlers/normalize';
+import { connectionsFromEnv } from '../../../lambdas/shared/deployed';
 
 const context = { functionName: 'OffboardNormalize', awsRequestId: 'req-1' } as unknown as Context;
 /** What the stack compiles into the normalize function: routes, and a digest of each tenant. */
