@@ -484,7 +484,7 @@ function report(result: LocalRunResult, json: boolean, io: Io, published?: Offbo
     else {
       io.out(`\n${formatSummary(published)}`);
       io.err(
-        `offboard: ${stripControl(`${result.error.name}: ${result.error.message}`)}: the accounts are as shown above, ` +
+        `offboard: ${shownError(result.error)}: the accounts are as shown above, ` +
           'but the ledger does not hold this run; keep this output as its evidence',
       );
     }
@@ -493,7 +493,7 @@ function report(result: LocalRunResult, json: boolean, io: Io, published?: Offbo
   if (!result.ok) {
     // The state machine refused the input (Input.Invalid) before any vendor call.
     if (json) io.out(JSON.stringify({ error: result.error }, null, 2));
-    else io.err(`offboard: ${stripControl(`${result.error.name}: ${result.error.message}`)}`);
+    else io.err(`offboard: ${shownError(result.error)}`);
     return result.error.name === 'Input.Invalid' ? EXIT.usage : EXIT.failed;
   }
   io.out(json ? JSON.stringify(result.summary, null, 2) : `\n${formatSummary(result.summary)}`);
@@ -622,9 +622,7 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
       );
     }
   } catch (error) {
-    io.err(
-      `offboard: task ${action}: ${stripControl(`${(error as Error).name}: ${(error as Error).message}`)}`,
-    );
+    io.err(`offboard: task ${action}: ${shownError(error as Error)}`);
     return EXIT.failed;
   }
   io.out(
@@ -708,7 +706,7 @@ async function auditCommand(args: string[], io: Io): Promise<number> {
       askPerson: askPersonFor(prepared, io.err),
     });
     if (!result.ok) {
-      io.err(`offboard: audit: ${stripControl(`${result.error.name}: ${result.error.message}`)}`);
+      io.err(`offboard: audit: ${shownError(result.error)}`);
       return EXIT.failed;
     }
     const { totals } = result;
@@ -728,6 +726,11 @@ async function auditCommand(args: string[], io: Io): Promise<number> {
   } finally {
     await Promise.all([prepared.close(), local.close()]);
   }
+}
+
+/** An error as one line for the terminal: its name and message, without control characters. */
+function shownError(error: { name: string; message: string }): string {
+  return stripControl(`${error.name}: ${error.message}`);
 }
 
 /** `--since`: a calendar date, or a date-time with its offset. */
