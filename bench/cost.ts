@@ -10,7 +10,6 @@ import { readFileSync } from 'node:fs';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { DEMO_CONFIG } from '../cli/main';
 import type { ConnectionRef, ConnectionType } from '../lambdas/shared/connections';
-import { MemoryBlobStore } from '../lambdas/shared/evidence';
 import { ledgerEntries } from '../lambdas/shared/ledger';
 import { normalizeRequest } from '../lambdas/shared/request';
 import type { SecretResolver } from '../lambdas/shared/secrets';
@@ -303,13 +302,12 @@ async function execute(
     const secrets = new Map([...sandboxes].map(([name, s]) => [name, s.connection.secret]));
     const resolveSecret: SecretResolver = async (c) => secrets.get(c.name);
     // The write-ahead entry goes to a ledger in memory: its cost is a DynamoDB write, not timed here.
-    const blobs = new MemoryBlobStore();
-    const ledger = new SqliteLedger(':memory:', () => blobs);
+    const ledger = SqliteLedger.inMemory();
     const environment: StepEnvironment = {
       connections: () => refs,
       resolveSecret,
       ledger: () => ledger,
-      blobs: () => blobs,
+      blobs: ledger.blobs,
     };
 
     const invocations: Record<string, number[]> = {};

@@ -2,13 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BadRequestError } from '../lambdas/shared/errors';
-import {
-  type BlobRef,
-  type BlobStore,
-  MemoryBlobStore,
-  serialize,
-  verified,
-} from '../lambdas/shared/evidence';
+import { type BlobRef, type BlobStore, serialize, verified } from '../lambdas/shared/evidence';
 import type { Ledger } from '../lambdas/shared/ledger';
 import { ConfigFileError } from '../lib/config';
 import { SqliteLedger } from './sqlite-ledger';
@@ -41,8 +35,7 @@ export async function openLocalLedger(
   dir: string | null = process.env.OFFBOARD_LEDGER_DIR ?? DEFAULT_LEDGER_DIR,
 ): Promise<LocalLedger> {
   if (dir === null) {
-    const blobs = new MemoryBlobStore();
-    const ledger = new SqliteLedger(':memory:', () => blobs);
+    const ledger = SqliteLedger.inMemory();
     return { ledger, where: 'memory', close: async () => ledger.close() };
   }
   mkdirSync(dir, { recursive: true });

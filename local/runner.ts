@@ -23,7 +23,6 @@ import { recordHandler } from '../lambdas/handlers/record';
 import { restorePlanHandler } from '../lambdas/handlers/restore-plan';
 import { handler as summarizeHandler } from '../lambdas/handlers/summarize';
 import type { ConnectionRef, ConnectionType } from '../lambdas/shared/connections';
-import { MemoryBlobStore } from '../lambdas/shared/evidence';
 import type { Ledger } from '../lambdas/shared/ledger';
 import type { SecretResolver } from '../lambdas/shared/secrets';
 import type { ConnectorFactory, StepEnvironment } from '../lambdas/shared/steps';
@@ -104,9 +103,7 @@ export interface LocalRunOptions {
 
 /** The ledger a run writes to: the caller's, or one in memory for this run. */
 function ledgerFor(options: Pick<LocalRunOptions, 'ledger'>): Ledger {
-  if (options.ledger) return options.ledger;
-  const blobs = new MemoryBlobStore();
-  return new SqliteLedger(':memory:', () => blobs);
+  return options.ledger ?? SqliteLedger.inMemory();
 }
 
 export type LocalRunResult =

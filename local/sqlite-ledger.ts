@@ -8,7 +8,7 @@
  */
 import { DatabaseSync } from 'node:sqlite';
 import { LedgerUnavailableError, LedgerWriteFailedError } from '../lambdas/shared/errors';
-import type { BlobStore } from '../lambdas/shared/evidence';
+import { type BlobStore, MemoryBlobStore } from '../lambdas/shared/evidence';
 import {
   accountState,
   CLAIM_DAYS,
@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS claims (
 export class SqliteLedger implements Ledger {
   readonly #db: DatabaseSync;
   readonly #where: string;
+
+  /** A ledger, and its evidence store, in memory: gone with the process. */
+  static inMemory(): SqliteLedger {
+    const blobs = new MemoryBlobStore();
+    return new SqliteLedger(':memory:', () => blobs);
+  }
 
   constructor(
     path: string,

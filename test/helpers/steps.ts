@@ -1,5 +1,4 @@
 import type { ConnectionRef } from '../../lambdas/shared/connections';
-import { MemoryBlobStore } from '../../lambdas/shared/evidence';
 import type { StepEnvironment } from '../../lambdas/shared/steps';
 import { SqliteLedger } from '../../local/sqlite-ledger';
 
@@ -11,13 +10,12 @@ export function stepEnvironment(
   connections: ConnectionRef | ConnectionRef[],
   secret: unknown,
 ): StepEnvironment & { ledger: () => SqliteLedger } {
-  const blobs = new MemoryBlobStore();
-  const ledger = new SqliteLedger(':memory:', () => blobs);
+  const ledger = SqliteLedger.inMemory();
   const own = Array.isArray(connections) ? connections : [connections];
   return {
     connections: () => own,
     resolveSecret: async () => secret,
     ledger: () => ledger,
-    blobs: () => blobs,
+    blobs: ledger.blobs,
   };
 }
