@@ -465,8 +465,9 @@ export interface Restore {
  * deactivation that kept a before-state, be it a finished one (`deactivated`) or one whose
  * write was about to be sent (`deactivating`, the write-ahead entry: a run killed or cut
  * off after its write still leaves it). Null where the ledger holds none: this workflow
- * switched nothing off there. A reactivation reads the account before writing, so an intent
- * whose write never landed finds the account still on and leaves it alone.
+ * switched nothing off there, or nothing since a reactivation undid it (each deactivation
+ * is undone once). A reactivation reads the account before writing, so an intent whose
+ * write never landed finds the account still on and leaves it alone.
  */
 export function restorePlan(
   history: readonly LedgerEntry[],
@@ -481,6 +482,13 @@ export function restorePlan(
     // connection of the same name is another place).
     const endpoint = endpoints.get(entry.connection);
     if (endpoint && entry.endpoint && endpoint !== entry.endpoint) continue;
+    // A reactivation that found the account back on, or put it back, has undone the
+    // deactivation before it: a later run must not switch on an account someone has
+    // switched off since (the person really left, and IT did it by hand).
+    if (entry.outcome === 'reactivated' || entry.outcome === 'already-active') {
+      plan[entry.connection] = null;
+      continue;
+    }
     if (entry.outcome !== 'deactivated' && entry.outcome !== 'deactivating') continue;
     if (!(entry.before || entry.beforeRef) || !entry.userId) continue;
     // In the order things happened: a later deactivation replaces an earlier one.

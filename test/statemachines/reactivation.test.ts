@@ -125,6 +125,35 @@ describe('reactivate never undoes more than the offboarding', () => {
     expect(crm.users.get(1002)).toMatchObject({ ACTIVE: false, ROLE_ID: 99 });
   });
 
+  it('an account switched off by hand after the undo stays off when the old reactivation is run again', async () => {
+    // Prepare: offboarded by mistake, then undone; weeks later Jane really leaves, and IT
+    // switches her off by hand, not through offboard.
+    const { crm, scim, ledger, connections } = await setUp();
+    await runLocally({ connections, ledger, input: { email: 'jane.doe@example.com' } });
+    const undo = await runLocally({
+      connections,
+      ledger,
+      input: { email: 'jane.doe@example.com', reactivate: true },
+    });
+    expect(undo.ok && undo.summary.connections.map((c) => c.outcome)).toEqual(['reactivated', 'reactivated']);
+    const [onCrm, onScim] = [crm.users.get(1002), scim.users.get('u1002')];
+    if (onCrm) crm.users.set(1002, { ...onCrm, ACTIVE: false });
+    if (onScim) scim.users.set('u1002', { ...onScim, active: false });
+    // Act: the old reactivation is run again (a retried runbook step)
+    const rerun = await runLocally({
+      connections,
+      ledger,
+      input: { email: 'jane.doe@example.com', reactivate: true },
+    });
+    // Assess: the deactivation was undone once; the later one, by hand, stands.
+    expect(rerun.ok && rerun.summary.connections.map((c) => `${c.name}:${c.outcome}`)).toEqual([
+      'crm:nothing-to-restore',
+      'wiki:nothing-to-restore',
+    ]);
+    expect(crm.users.get(1002)?.ACTIVE).toBe(false);
+    expect(scim.users.get('u1002')?.active).toBe(false);
+  });
+
   it("an id that now holds someone else is neither written nor reported as Jane's account back on", async () => {
     // Prepare: Jane is offboarded; her id is handed to an active new hire.
     const { crm, ledger, connections } = await setUp();

@@ -265,6 +265,32 @@ describe('restorePlan', () => {
   });
 });
 
+describe('restorePlan after a reactivation', () => {
+  it('restores nothing a reactivation has already undone, until a later deactivation', () => {
+    const deactivated = entry({ executionId: 'a', before: { v: 1 } });
+    const undone = (outcome: 'reactivated' | 'already-active', at: string) =>
+      entry({ executionId: `undo-${outcome}`, outcome, before: undefined, at });
+    for (const outcome of ['reactivated', 'already-active'] as const) {
+      expect(restorePlan([deactivated, undone(outcome, '2026-11-21T00:00:00.000Z')], ['insightly'])).toEqual({
+        insightly: null,
+      });
+    }
+    // A dry run undoes nothing; a deactivation after the undo is restorable again.
+    const dry = entry({
+      executionId: 'd',
+      outcome: 'reactivated',
+      dryRun: true,
+      at: '2026-11-21T00:00:00.000Z',
+    });
+    expect(restorePlan([deactivated, dry], ['insightly']).insightly?.executionId).toBe('a');
+    const again = entry({ executionId: 'b', before: { v: 2 }, at: '2026-11-22T00:00:00.000Z' });
+    expect(
+      restorePlan([deactivated, undone('reactivated', '2026-11-21T00:00:00.000Z'), again], ['insightly'])
+        .insightly?.before,
+    ).toEqual({ v: 2 });
+  });
+});
+
 describe('ledgerEntries', () => {
   it('takes the before-state from the outcome, or from where a failed connection stopped', () => {
     const entries = ledgerEntries(
