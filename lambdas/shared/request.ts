@@ -37,6 +37,39 @@ export const TERMINATION_DETAIL_TYPE = 'Employee Terminated';
 /** Refuses a field: present with any value, it is an issue with this message. */
 const refused = (message: string) => z.never({ error: message }).optional();
 
+/** The detail fields the workflow acts on. */
+const DETAIL_FIELDS = ['email', 'employeeId', 'effectiveAt', 'reason', 'dryRun', 'connections', 'reactivate'];
+
+/** A field's name without case or separators: `dry_run`, `DryRun` and `dry-run` read alike. */
+const squashed = (name: string) => name.toLowerCase().replace(/[^a-z0-9]/g, '');
+
+/** What a near miss of a field the workflow acts on was meant to be. */
+const MEANT = new Map([
+  ...DETAIL_FIELDS.map((name) => [squashed(name), name] as const),
+  ['effectivedate', 'effectiveAt'],
+  ['effectiveon', 'effectiveAt'],
+  ['connection', 'connections'],
+]);
+
+/**
+ * Refuses a field that is not one the workflow reads but reads like one (`dry_run`,
+ * `effectiveDate`, `connection`): ignored like the HR system's own fields, it would turn a
+ * dry run into a real one, or a termination next month into one now. `prefix` says where
+ * the field the sender meant lives.
+ */
+const noNearMisses =
+  (known: readonly string[], prefix: string) => (value: Record<string, unknown>, ctx: z.RefinementCtx) => {
+    for (const key of Object.keys(value)) {
+      const meant = MEANT.get(squashed(key));
+      if (!meant || known.includes(key)) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `not a field offboard reads: did you mean ${prefix}${meant}? (left as it is, it would be ignored)`,
+      });
+    }
+  };
+
 const CANNOT_REACTIVATE =
   'a termination event cannot reactivate; undo a termination with the console input {"email", "reactivate": true} (offboard reactivate)';
 
@@ -46,8 +79,9 @@ const CANNOT_REACTIVATE =
  * schemas/employee-terminated.schema.json. `detail.dryRun` and `detail.connections` are
  * read, and validated, as in the console's input; `detail.reactivate` is refused (a
  * termination cannot reactivate), and so are the console's fields on the envelope itself,
- * where they used to be ignored (a dry run asked for there would have written). Every other
- * field the HR system adds is ignored.
+ * where they used to be ignored (a dry run asked for there would have written). A near
+ * miss of a field the workflow reads (`dry_run`, `effectiveDate`, `connection`) is refused,
+ * on the envelope or in detail. Every other field the HR system adds is ignored.
  */
 export const terminationEventSchema = z
   .object({
@@ -68,12 +102,16 @@ export const terminationEventSchema = z
         connections: offboardRequestSchema.shape.connections,
         reactivate: refused(CANNOT_REACTIVATE),
       })
-      .loose(),
+      .loose()
+      .superRefine(noNearMisses(DETAIL_FIELDS, '')),
     dryRun: refused('not read on the envelope: put it in detail (detail.dryRun)'),
     connections: refused('not read on the envelope: put it in detail (detail.connections)'),
     reactivate: refused(CANNOT_REACTIVATE),
   })
-  .loose();
+  .loose()
+  // The envelope's own fields (`id`, `source`, `time`, …) are EventBridge's: only a near miss
+  // of a detail field is refused there.
+  .superRefine(noNearMisses(['dryRun', 'connections', 'reactivate'], 'detail.'));
 
 /**
  * A connection as the state machine carries it: which one, which function runs its steps,

@@ -262,6 +262,22 @@ describe('an HR event that asks for a dry run', () => {
     expect(box.requests).toEqual([]);
   });
 
+  it.each([
+    ['dry_run', { dry_run: true }],
+    ['effectiveDate', { effectiveDate: '2099-01-01T00:00:00Z' }],
+  ])('misspelt in detail (%s) is refused, not ignored into a real run today', async (field, extra) => {
+    // Prepare
+    const { box, config } = await crm();
+    const path = file(`near-miss-${field}.json`, event({}, extra));
+    // Act
+    const { code, stderr } = await run(['run', '--config', config, '--event', path]);
+    // Assess
+    expect(code).toBe(EXIT.usage);
+    expect(stderr).toContain(`detail.${field}: not a field offboard reads: did you mean`);
+    expect(box.requests).toEqual([]);
+    expect(box.users.get(1002)?.ACTIVE).toBe(true);
+  });
+
   it('in detail writes nothing, and does not make the real event a duplicate', async () => {
     // Prepare
     const { box, config } = await crm();

@@ -119,6 +119,35 @@ describe('an HR event that says how to run', () => {
     );
   });
 
+  it.each([
+    ['dry_run', { dry_run: true }, 'dryRun'],
+    ['DryRun', { DryRun: true }, 'dryRun'],
+    ['dryrun', { dryrun: true }, 'dryRun'],
+    ['effective_at', { effective_at: '2026-12-23T00:00:00Z' }, 'effectiveAt'],
+    ['effectiveDate', { effectiveDate: '2026-12-23T00:00:00Z' }, 'effectiveAt'],
+    ['connection', { connection: ['crm'] }, 'connections'],
+    ['Email beside email', { Email: 'sam.new@example.com' }, 'email'],
+  ])('refuses detail.%s, a near miss of a field it reads, naming the one meant', (field, extra, meant) => {
+    // Act: ignored, each would make a dry run real, or next month's termination today's
+    const error = refusal(event({ email: 'jane.doe@example.com', ...extra }));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.invalidInput);
+    expect(error.message).toContain(
+      `detail.${field.split(' ')[0]}: not a field offboard reads: did you mean ${meant}?`,
+    );
+  });
+
+  it('refuses a near miss of a detail field on the envelope, pointing into detail', () => {
+    const error = refusal(
+      event({ email: 'jane.doe@example.com' }, { effectiveAt: '2026-12-23T00:00:00Z', dry_run: true }),
+    );
+    expect(error.message).toContain(
+      'effectiveAt: not a field offboard reads: did you mean detail.effectiveAt?',
+    );
+    expect(error.message).toContain('dry_run: not a field offboard reads: did you mean detail.dryRun?');
+  });
+
   it('ignores every other field an HR system adds, on the envelope or in detail', () => {
     const request = normalizeInput(
       event(
