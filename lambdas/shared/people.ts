@@ -1,6 +1,7 @@
 import { CsvError, type Options, parse } from 'csv-parse/sync';
 import { z } from 'zod';
 import { InvalidInputError } from './errors';
+import { meantField } from './field-names';
 
 /** People one bulk run may list inline: 200 summaries stay well under the 256 KB state payload. */
 export const MAX_INLINE_PEOPLE = 200;
@@ -11,6 +12,24 @@ const emailSchema = z.string().trim().max(254).pipe(z.email());
 interface Entry {
   where: string;
   value: unknown;
+  /** Why the entry is refused whatever its address (a field that would be ignored). */
+  refused?: string;
+}
+
+/**
+ * Why a field beside a person's email would mislead, or undefined when it is only ignored
+ * (a name, a department): one that reads like an option of the run (`dryRun`,
+ * `effectiveAt`) applies to nobody in particular, and one that reads like `email` makes
+ * the person a guess.
+ */
+function misleadingField(name: string): string | undefined {
+  const meant = meantField(name);
+  if (name === 'email' || meant === undefined || meant === 'employeeId' || meant === 'reason')
+    return undefined;
+  if (meant === 'email') return `"${name}" beside "email": which one names the person is a guess; keep one`;
+  if (meant === 'effectiveAt')
+    return `"${name}" is not read: a bulk run offboards everyone now; remove it, or send each person's HR event with its effectiveAt`;
+  return `"${name}" is not read per person: a bulk run's dryRun and connections apply to the whole list; remove it`;
 }
 
 /**
@@ -41,7 +60,11 @@ export function parsePeople(text: string, source = 'list'): string[] {
   const problems: string[] = [];
   const seen = new Set<string>();
   const emails: string[] = [];
-  for (const { where, value } of entries) {
+  for (const { where, value, refused } of entries) {
+    if (refused) {
+      problems.push(`${where}: ${refused}`);
+      continue;
+    }
     const parsed = emailSchema.safeParse(value);
     if (!parsed.success) {
       problems.push(`${where}: ${JSON.stringify(value)} is not a valid email address`);
@@ -87,10 +110,12 @@ function fromJson(text: string, source: string): Entry[] {
     throw new InvalidInputError(`${source}: not valid JSON: ${(error as Error).message}`);
   }
   if (!Array.isArray(json)) throw new InvalidInputError(`${source}: expected a JSON array of emails`);
-  return json.map((item, index) => ({
-    where: `item ${index + 1}`,
-    value: item && typeof item === 'object' ? (item as { email?: unknown }).email : item,
-  }));
+  return json.map((item, index) => {
+    const where = `item ${index + 1}`;
+    if (!item || typeof item !== 'object' || Array.isArray(item)) return { where, value: item };
+    const refused = Object.keys(item).map(misleadingField).find(Boolean);
+    return { where, value: (item as { email?: unknown }).email, ...(refused ? { refused } : {}) };
+  });
 }
 
 /** One address a line; blank lines and `#` comments are skipped. */
@@ -153,6 +178,9 @@ function fromCsv(text: string, source: string): Entry[] {
     throw new InvalidInputError(
       `${source}: the header on line ${first.line} has more than one "email" column (${first.cells.join(',')})`,
     );
+  const misleading = names.map(misleadingField).find(Boolean);
+  if (misleading)
+    throw new InvalidInputError(`${source}: the header on line ${first.line}: column ${misleading}`);
   return (
     records
       // A row of empty cells (`,,` from a spreadsheet's trailing rows) names nobody.

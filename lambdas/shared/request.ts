@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { type ConnectionRef, type ConnectionType, PERSON_DEACTIVATED_TYPES } from './connections';
 import { endpointOfDeployed } from './deployed';
 import { InvalidInputError } from './errors';
+import { meantField } from './field-names';
 import { describeIssues } from './issues';
 
 /**
@@ -40,27 +41,14 @@ const refused = (message: string) => z.never({ error: message }).optional();
 /** The detail fields the workflow acts on. */
 const DETAIL_FIELDS = ['email', 'employeeId', 'effectiveAt', 'reason', 'dryRun', 'connections', 'reactivate'];
 
-/** A field's name without case or separators: `dry_run`, `DryRun` and `dry-run` read alike. */
-const squashed = (name: string) => name.toLowerCase().replace(/[^a-z0-9]/g, '');
-
-/** What a near miss of a field the workflow acts on was meant to be. */
-const MEANT = new Map([
-  ...DETAIL_FIELDS.map((name) => [squashed(name), name] as const),
-  ['effectivedate', 'effectiveAt'],
-  ['effectiveon', 'effectiveAt'],
-  ['connection', 'connections'],
-]);
-
 /**
- * Refuses a field that is not one the workflow reads but reads like one (`dry_run`,
- * `effectiveDate`, `connection`): ignored like the HR system's own fields, it would turn a
- * dry run into a real one, or a termination next month into one now. `prefix` says where
- * the field the sender meant lives.
+ * Refuses a field that is not one the workflow reads but reads like one (see
+ * field-names.ts). `prefix` says where the field the sender meant lives.
  */
 const noNearMisses =
   (known: readonly string[], prefix: string) => (value: Record<string, unknown>, ctx: z.RefinementCtx) => {
     for (const key of Object.keys(value)) {
-      const meant = MEANT.get(squashed(key));
+      const meant = meantField(key);
       if (!meant || known.includes(key)) continue;
       ctx.addIssue({
         code: 'custom',

@@ -327,6 +327,18 @@ describe('invalid input ends in exit 2 and a sentence, never a stack trace or ex
     expect(box.requests).toEqual([]);
   });
 
+  it('run --emails with a JSON entry marked for a dry run: refused, not run for real', async () => {
+    // Prepare
+    const { box, config } = await crm();
+    const people = file('marked.json', [{ email: 'jane.doe@example.com', dryRun: true }]);
+    // Act
+    const { code, stderr } = await run(['run', '--config', config, '--emails', people]);
+    // Assess
+    expect(code).toBe(EXIT.usage);
+    expect(stderr).toContain('item 1: "dryRun" is not read per person');
+    expect(box.requests).toEqual([]);
+  });
+
   it('run --email with --concurrency, which only --emails reads', async () => {
     const { box, config } = await crm();
     const { code, stderr } = await run([

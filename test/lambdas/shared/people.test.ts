@@ -175,4 +175,37 @@ describe('a JSON list', () => {
       /^list\.json: 1 invalid entry, nobody was offboarded: item 2: /,
     );
   });
+
+  it('refuses an entry carrying a field that reads like an option of the run, or a second email', () => {
+    // Each would be ignored: the person marked for a dry run, or for next month, switched off now.
+    const cases: Array<[string, string]> = [
+      ['{"email": "jane.doe@example.com", "dryRun": true}', '"dryRun" is not read per person'],
+      ['{"email": "jane.doe@example.com", "connections": ["crm"]}', '"connections" is not read per person'],
+      [
+        '{"email": "jane.doe@example.com", "effective_date": "2027-01-01"}',
+        '"effective_date" is not read: a bulk run offboards everyone now',
+      ],
+      ['{"email": "jane.doe@example.com", "Email": "bob.smith@example.com"}', '"Email" beside "email"'],
+    ];
+    for (const [item, message] of cases) {
+      expect(refusal(`["marcus.lee@example.com", ${item}]`, 'list.json').message).toContain(
+        `item 2: ${message}`,
+      );
+    }
+    // A field that is only ignored (a name, a department, the HR system's id) is fine.
+    expect(
+      parsePeople(
+        '[{"email": "jane.doe@example.com", "name": "Jane", "employeeId": "E-1", "department": "Sales"}]',
+      ),
+    ).toEqual(['jane.doe@example.com']);
+  });
+
+  it('refuses a CSV column that reads like an option of the run', () => {
+    expect(refusal('email,Dry Run\njane.doe@example.com,yes\n').message).toBe(
+      'leavers.csv: the header on line 1: column "dry run" is not read per person: a bulk run\'s dryRun and connections apply to the whole list; remove it',
+    );
+    expect(refusal('name,email,Effective Date\nJane,jane.doe@example.com,2027-01-01\n').message).toContain(
+      'column "effective date" is not read: a bulk run offboards everyone now',
+    );
+  });
 });
