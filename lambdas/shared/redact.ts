@@ -140,6 +140,20 @@ export function redactDeep<T>(value: T, redact: Redactor): T {
 }
 
 /**
+ * Where a value holds a hidden part (`role.id`, `emails.0.value`): the fields of a
+ * before-state that redaction changed, because they contained text of the connection's
+ * secret. Empty when nothing was hidden.
+ */
+export function hiddenFields(value: unknown, path = ''): string[] {
+  if (typeof value === 'string') return value.includes(REDACTED) ? [path || '(value)'] : [];
+  if (!value || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([key, item]) => {
+    const at = path ? `${path}.${key}` : key;
+    return key.includes(REDACTED) ? [at] : hiddenFields(item, at);
+  });
+}
+
+/**
  * The same error, with its message (and the stack that repeats it) cleaned: Lambda sends
  * both to Step Functions, which shows them in the console and keeps them in the history.
  */

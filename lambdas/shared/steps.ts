@@ -23,7 +23,7 @@ import { sameEmail } from './http';
 import { describeIssues } from './issues';
 import { type Ledger, restorePlan } from './ledger';
 import { requestPacing } from './pacing';
-import { cleanError, type Redactor, redactDeep, redactorFor } from './redact';
+import { cleanError, hiddenFields, type Redactor, redactDeep, redactorFor } from './redact';
 import type { SecretResolver } from './secrets';
 
 /** Makes a connector for one connection from its secret JSON (validating the secret). */
@@ -300,14 +300,25 @@ async function perform(
       // Re-running a reactivation is harmless: an account already back on is left alone, so
       // that changes made to it since (someone re-enabled it by hand) are not overwritten.
       if (current.active) return { userId, written: false, alreadyActive: true };
+      const before =
+        plan.before ?? ((await env.blobs().get(plan.beforeRef as BlobRef)) as Record<string, unknown>);
+      // A field that held text of the connection's secret (a password that is also a word:
+      // `security` in `security-manager`) was kept with that part hidden. Written back, the
+      // account would get `[redacted]` in it: a person restores what the ledger cannot.
+      const hidden = hiddenFields(before);
+      if (hidden.length > 0) {
+        throw new BadRequestError(
+          `${label}: the before-state of user ${userId} was kept with part of ${shown(hidden)} hidden, because it ` +
+            "held text of this connection's secret; writing it back would put [redacted] into the account, so " +
+            'nothing was written: switch it on by hand, and give the connection a secret that is not an ordinary word',
+        );
+      }
       if (input.dryRun) return { userId, written: false, alreadyActive: false };
       if (!canReactivate(connector)) {
         throw new ConfigError(
           `${label}: ${connection.type} accounts are switched back on by a person, not by the API`,
         );
       }
-      const before =
-        plan.before ?? ((await env.blobs().get(plan.beforeRef as BlobRef)) as Record<string, unknown>);
       // Writing the before-state back would undo whatever was decided while the account was
       // off (a role taken away, a rename): then a person decides. Fields not read now (they
       // are read only for accounts that are on) are not compared.

@@ -2,6 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type LocalLedger, openLocalLedger } from '../../local/ledger';
 import { type LocalConnection, runLocally } from '../../local/runner';
 import { type InsightlySandbox, startInsightlySandbox } from '../../sandboxes/insightly';
+import {
+  RAPID7_INSIGHTVM_SANDBOX_USERNAME,
+  startRapid7InsightvmSandbox,
+} from '../../sandboxes/rapid7-insightvm';
 import { SCIM_SANDBOX_TOKEN, type ScimSandbox, startScimSandbox } from '../../sandboxes/scim';
 
 /** Undoing a mistaken termination: every account back exactly as the ledger kept it. */
@@ -172,6 +176,47 @@ describe('reactivate never undoes more than the offboarding', () => {
       outcome: 'failed',
       error: { name: 'User.Mismatch' },
     });
+  });
+});
+
+describe('a before-state kept with part of it hidden', () => {
+  it('is not written back: the account stays off and a person is told which field', async () => {
+    // Prepare: the console password is an ordinary word that Jane's role also holds, so the
+    // ledger keeps her role as "[redacted]-manager".
+    const password = 'security';
+    const box = await startRapid7InsightvmSandbox({
+      credentials: { [RAPID7_INSIGHTVM_SANDBOX_USERNAME]: password },
+    });
+    const local = await openLocalLedger(null);
+    opened.push(box, local);
+    const connections: LocalConnection[] = [
+      {
+        ref: {
+          name: 'console',
+          type: 'rapid7-insightvm',
+          baseUrl: box.baseUrl,
+          ...(box.caCert ? { tls: { caCert: box.caCert } } : {}),
+        },
+        secret: { username: RAPID7_INSIGHTVM_SANDBOX_USERNAME, password },
+      },
+    ];
+    expect(box.users.get(3)?.role?.id).toBe('security-manager');
+    await runLocally({ connections, ledger: local.ledger, input: { email: 'jane.doe@example.com' } });
+    const writes = () => box.requests.filter((r) => r.method === 'PUT').length;
+    const sent = writes();
+    // Act
+    const back = await runLocally({
+      connections,
+      ledger: local.ledger,
+      input: { email: 'jane.doe@example.com', reactivate: true },
+      retryPauseMs: 0,
+    });
+    // Assess: nothing written; the message names the field a person must restore.
+    const outcome = back.ok ? back.summary.connections[0] : undefined;
+    expect(outcome).toMatchObject({ outcome: 'failed', error: { name: 'Vendor.BadRequest' } });
+    expect(outcome?.error?.message).toContain('part of role.id hidden');
+    expect(writes()).toBe(sent);
+    expect(box.users.get(3)).toMatchObject({ enabled: false, role: { id: 'security-manager' } });
   });
 });
 

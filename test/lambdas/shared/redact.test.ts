@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { cleanMessage, REDACTED, redactDeep, redactorFor } from '../../../lambdas/shared/redact';
+import {
+  cleanMessage,
+  hiddenFields,
+  REDACTED,
+  redactDeep,
+  redactorFor,
+} from '../../../lambdas/shared/redact';
 
 /** The redactor every step's results and errors pass through: what it hides, and what it must not. */
 
@@ -49,5 +55,21 @@ describe('redactorFor', () => {
     const redact = redactorFor({ apiKey: 'abcd1234efgh' });
     expect(cleanMessage('key abcd\u200e1234efgh', redact)).toBe(`key ${REDACTED}`);
     expect(cleanMessage('key abcd\u00001234efgh', redact)).toBe(`key ${REDACTED}`);
+  });
+});
+
+describe('hiddenFields', () => {
+  it('names every field of a before-state that redaction changed, at any depth, and nothing else', () => {
+    const redact = redactorFor({ password: 'security' });
+    const before = redactDeep(
+      {
+        role: { id: 'security-manager', name: 'Security Manager' },
+        sites: ['security-lab', 'hq'],
+        login: 'jdoe',
+      },
+      redact,
+    );
+    expect(hiddenFields(before)).toEqual(['role.id', 'sites.0']);
+    expect(hiddenFields({ login: 'jdoe', enabled: false, sites: [1, 2] })).toEqual([]);
   });
 });
