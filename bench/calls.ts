@@ -198,13 +198,16 @@ function explain(
   const inStep = (step: string) => requests.filter((r, i) => stepOf[i] === step && !isToken(r));
   const lookups = inStep('Lookup');
   if (lookups.length > 1) {
-    const scimFallback = lookups.some((r) => /\/Users$/.test(r.path)) && type.includes('scim');
+    // SCIM asks by userName, then by emails.value: the userName need not be the address, and a
+    // second account holding the address as its primary email must not be missed.
+    const scimEmails =
+      lookups.length === 2 && lookups.every((r) => /\/Users$/.test(r.path)) && type.includes('scim');
     // Insightly's search and Gainsight's Email filter may compare case (neither vendor says):
     // "nobody" is confirmed by reading the users whole.
     const confirmed = outcome === 'not-found' && (type === 'insightly' || type === 'gainsight');
     why.push(
-      scimFallback && outcome === 'not-found'
-        ? `lookup +${lookups.length - 1}: no userName match, so a second search on emails.value`
+      scimEmails
+        ? 'lookup +1: a second search, on emails.value, so that no account holding the address is missed'
         : confirmed
           ? `lookup +${lookups.length - 1}: nobody found by the filter, so the users are read whole to be sure`
           : `lookup +${lookups.length - 1}: ${lookups.length} pages of users`,

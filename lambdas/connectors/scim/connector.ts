@@ -212,21 +212,22 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
     const found: Found = { matches: new Map(), secondary: new Map() };
     await this.#search(`userName eq ${scimString(email)}`, email, found);
     // userName is whatever the identity provider chose (`jdoe2`, an employee number), not
-    // always the email: when nobody matched, ask once more by email address. One extra
-    // request, only for the people whose userName is not their email. A service that cannot
-    // filter on emails (400 invalidFilter) is not taken at its word that nobody has the
-    // address: the users are listed without a filter and matched here, so someone whose
-    // userName is not their address is never silently missed. (Not a failure either way.)
-    if (found.matches.size === 0) {
-      const searched =
-        !this.#learned.emailFilterRefused &&
-        (await this.#search(`emails.value eq ${scimString(email)}`, email, found, {
-          invalidFilterIsEmpty: true,
-        }));
-      if (!searched) {
-        this.#learned.emailFilterRefused = true;
-        await this.#search(undefined, email, found);
-      }
+    // always the email: so the users are asked for by email address too, whatever the
+    // userName query found. A second account whose primary email is the address (the
+    // leaver's other account, or someone else's) must make the lookup ambiguous, not be
+    // silently left on: one extra request a lookup. A service that cannot filter on emails
+    // (400 invalidFilter) is not taken at its word that nobody has the address: when the
+    // userName found nobody, the users are listed without a filter and matched here, so
+    // someone whose userName is not their address is never silently missed.
+    const searched =
+      !this.#learned.emailFilterRefused &&
+      (await this.#search(`emails.value eq ${scimString(email)}`, email, found, {
+        invalidFilterIsEmpty: true,
+      }));
+    if (!searched) {
+      this.#learned.emailFilterRefused = true;
+      // Listing every user costs a page a hundred users: only when nobody was found.
+      if (found.matches.size === 0) await this.#search(undefined, email, found);
     }
     if (found.matches.size === 0 && found.secondary.size > 0) {
       const ids = [...found.secondary.keys()];

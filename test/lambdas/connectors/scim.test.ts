@@ -75,7 +75,7 @@ const seed = (id: string, userName: string, extra: Partial<ScimUserSeed> = {}): 
 });
 
 describe('ScimConnector.lookupUser', () => {
-  it('finds the user by userName, ignoring case, with one filtered request', async () => {
+  it('finds the user by userName, ignoring case, and asks by emails.value too', async () => {
     // Prepare
     const box = await sandbox();
 
@@ -84,13 +84,32 @@ describe('ScimConnector.lookupUser', () => {
 
     // Assess
     expect(result).toEqual({ found: true, userId: 'u1002' });
-    expect(lookups(box)).toHaveLength(1);
+    expect(lookups(box)).toHaveLength(2);
     expect(lookups(box)[0]?.path).toBe('/scim/v2/Users');
     expect(lookups(box)[0]?.query).toEqual({
       filter: 'userName eq "JANE.DOE@Example.COM"',
       startIndex: '1',
       count: '100',
     });
+    expect(lookups(box)[1]?.query.filter).toBe('emails.value eq "JANE.DOE@Example.COM"');
+  });
+
+  it('answers User.Ambiguous when a second account has the address as its primary email, though the userName matched one', async () => {
+    // Prepare: Jane's login account, and another whose userName is not an address but whose
+    // primary email is hers (her second account, or someone else's): neither is switched off.
+    const box = await sandbox({
+      users: [
+        seed('u1', 'jane.doe@example.com'),
+        seed('u2', 'jdoe', { emails: [{ value: 'jane.doe@example.com', primary: true }] }),
+      ],
+    });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).lookupUser('jane.doe@example.com'));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.ambiguous);
+    expect(error.message).toContain('ids u1, u2');
   });
 
   it('asks again by emails.value when the userName is not the email (one extra request)', async () => {
@@ -221,7 +240,15 @@ describe('ScimConnector.lookupUser', () => {
 
       // Assess
       expect(result).toEqual({ found: true, userId: 'u1109' });
-      expect(lookups(box).map((request) => request.query.startIndex)).toEqual(['1', '51', '101']);
+      // Both queries (userName, then emails.value) read every page: the server ignores the filter.
+      expect(lookups(box).map((request) => request.query.startIndex)).toEqual([
+        '1',
+        '51',
+        '101',
+        '1',
+        '51',
+        '101',
+      ]);
       expect(lookups(box).every((request) => request.query.count === '100')).toBe(true);
     });
 
@@ -742,6 +769,7 @@ describe('ScimConnector with OAuth client credentials', () => {
     expect(trail(box)).toEqual([
       'POST /oauth/token 200',
       'GET /scim/v2/Users 200',
+      'GET /scim/v2/Users 200',
       'GET /scim/v2/Users/u1002 401',
       'POST /oauth/token 200',
       'GET /scim/v2/Users/u1002 200',
@@ -852,8 +880,8 @@ describe('ScimConnector errors', () => {
     ['insightly-scim', ERROR_NAMES.rateLimited],
     ['gainsight-scim', ERROR_NAMES.rateLimitedHourly],
   ] as const)('answers a %s 429 with %s, retryable', async (type, name) => {
-    // Prepare: one request an hour; the lookup spends it.
-    const box = await sandbox({ rateLimit: { requests: 1, windowMs: 3_600_000 } });
+    // Prepare: two requests an hour; the lookup's two queries spend them.
+    const box = await sandbox({ rateLimit: { requests: 2, windowMs: 3_600_000 } });
     const connector = connectorFor(box, { token: SCIM_SANDBOX_TOKEN }, type);
     await connector.lookupUser('jane.doe@example.com');
 
