@@ -320,8 +320,8 @@ async function perform(
         );
       }
       // Writing the before-state back would undo whatever was decided while the account was
-      // off (a role taken away, a rename): then a person decides. Fields not read now (they
-      // are read only for accounts that are on) are not compared.
+      // off (a role taken away, InsightVM grants revoked, a rename): then a person decides.
+      // Fields this read does not return are not compared.
       const now = redactDeep(current.fields, redact);
       const changed = changedFields(
         Object.fromEntries(Object.entries(before).filter(([key]) => key in now)),

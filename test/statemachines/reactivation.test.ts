@@ -3,6 +3,7 @@ import { type LocalLedger, openLocalLedger } from '../../local/ledger';
 import { type LocalConnection, runLocally } from '../../local/runner';
 import { type InsightlySandbox, startInsightlySandbox } from '../../sandboxes/insightly';
 import {
+  type InsightvmSandbox,
   RAPID7_INSIGHTVM_SANDBOX_USERNAME,
   startRapid7InsightvmSandbox,
 } from '../../sandboxes/rapid7-insightvm';
@@ -179,27 +180,60 @@ describe('reactivate never undoes more than the offboarding', () => {
   });
 });
 
+/** An InsightVM console sandbox whose connection signs in with `password`, and a ledger in memory. */
+async function consoleWith(password: string): Promise<{
+  box: InsightvmSandbox;
+  local: LocalLedger;
+  connections: LocalConnection[];
+}> {
+  const box = await startRapid7InsightvmSandbox({
+    credentials: { [RAPID7_INSIGHTVM_SANDBOX_USERNAME]: password },
+  });
+  const local = await openLocalLedger(null);
+  opened.push(box, local);
+  const ref = {
+    name: 'console',
+    type: 'rapid7-insightvm' as const,
+    baseUrl: box.baseUrl,
+    ...(box.caCert ? { tls: { caCert: box.caCert } } : {}),
+  };
+  return {
+    box,
+    local,
+    connections: [{ ref, secret: { username: RAPID7_INSIGHTVM_SANDBOX_USERNAME, password } }],
+  };
+}
+
+describe('InsightVM grants changed while the account was off', () => {
+  it('are not granted again: a person decides', async () => {
+    // Prepare: Tom may see sites 2 and 4; he is offboarded, and while he is off security
+    // revokes site 4.
+    const { box, local, connections } = await consoleWith('offboard-sandbox-password');
+    await runLocally({ connections, ledger: local.ledger, input: { email: 'tom.nguyen@example.com' } });
+    expect(box.siteGrants.get(8)).toEqual([2, 4]);
+    box.siteGrants.set(8, [2]);
+    // Act
+    const back = await runLocally({
+      connections,
+      ledger: local.ledger,
+      input: { email: 'tom.nguyen@example.com', reactivate: true },
+      retryPauseMs: 0,
+    });
+    // Assess: nothing written; still off, site 4 still revoked.
+    const outcome = back.ok ? back.summary.connections[0] : undefined;
+    expect(outcome).toMatchObject({ outcome: 'failed', error: { name: 'Record.Changed' } });
+    expect(outcome?.error?.message).toContain('_sites');
+    expect(box.users.get(8)?.enabled).toBe(false);
+    expect(box.siteGrants.get(8)).toEqual([2]);
+  });
+});
+
 describe('a before-state kept with part of it hidden', () => {
   it('is not written back: the account stays off and a person is told which field', async () => {
     // Prepare: the console password is an ordinary word that Jane's role also holds, so the
     // ledger keeps her role as "[redacted]-manager".
     const password = 'security';
-    const box = await startRapid7InsightvmSandbox({
-      credentials: { [RAPID7_INSIGHTVM_SANDBOX_USERNAME]: password },
-    });
-    const local = await openLocalLedger(null);
-    opened.push(box, local);
-    const connections: LocalConnection[] = [
-      {
-        ref: {
-          name: 'console',
-          type: 'rapid7-insightvm',
-          baseUrl: box.baseUrl,
-          ...(box.caCert ? { tls: { caCert: box.caCert } } : {}),
-        },
-        secret: { username: RAPID7_INSIGHTVM_SANDBOX_USERNAME, password },
-      },
-    ];
+    const { box, local, connections } = await consoleWith(password);
     expect(box.users.get(3)?.role?.id).toBe('security-manager');
     await runLocally({ connections, ledger: local.ledger, input: { email: 'jane.doe@example.com' } });
     const writes = () => box.requests.filter((r) => r.method === 'PUT').length;

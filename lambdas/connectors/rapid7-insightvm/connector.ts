@@ -271,19 +271,18 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector, Reactiva
   }
 
   /**
-   * The user as the console answers it, plus, for an enabled user whose role does not give
-   * access to every site (asset group), the ids it is granted, under `SITE_GRANTS_FIELD`
-   * (`ASSET_GROUP_GRANTS_FIELD`). A disabled user will not be written, so costs no more reads;
-   * a user with `allSites` and `allAssetGroups` costs one request, as before.
+   * The user as the console answers it, plus, for a user whose role does not give access to
+   * every site (asset group), the ids it is granted, under `SITE_GRANTS_FIELD`
+   * (`ASSET_GROUP_GRANTS_FIELD`). Disabled users too: a reactivation writes one, and grants
+   * revoked while it was off must show as a change, not be granted again. A user with
+   * `allSites` and `allAssetGroups` costs one request.
    */
   async getUser(userId: string): Promise<UserRecord> {
     const action = `get user ${userId}`;
     const user = await this.#read(userId, action);
     const record = toRecord(user);
-    if (user.enabled) {
-      for (const kind of GRANT_KINDS) {
-        if (restricted(user.role, kind)) record.fields[kind.field] = await this.#grants(userId, kind, action);
-      }
+    for (const kind of GRANT_KINDS) {
+      if (restricted(user.role, kind)) record.fields[kind.field] = await this.#grants(userId, kind, action);
     }
     return record;
   }

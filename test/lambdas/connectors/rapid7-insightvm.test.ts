@@ -594,7 +594,7 @@ describe('Rapid7InsightvmConnector: site and asset-group grants survive the PUT'
     expect(record.fields).not.toHaveProperty(ASSET_GROUP_GRANTS_FIELD);
   });
 
-  it('reads no grants of a disabled user (it will not be written) and puts back none that were not granted', async () => {
+  it('reads the grants of a disabled user too (a reactivation writes it) and puts back none that were not granted', async () => {
     // Prepare
     const box = await sandbox();
     const connector = connectorFor(box);
@@ -604,10 +604,12 @@ describe('Rapid7InsightvmConnector: site and asset-group grants survive the PUT'
     await connector.deactivateUser(await connector.getUser(String(SIOBHAN.id)));
 
     // Assess
-    expect(gary.fields).not.toHaveProperty(SITE_GRANTS_FIELD);
+    expect(gary.fields[SITE_GRANTS_FIELD]).toEqual([2]);
     expect(box.siteGrants.get(4)).toEqual([2]);
     expect(described(box)).toEqual([
       'GET /api/3/users/4',
+      'GET /api/3/users/4/sites',
+      'GET /api/3/users/4/asset_groups',
       'GET /api/3/users/7',
       'GET /api/3/users/7/asset_groups',
       'PUT /api/3/users/7',
