@@ -139,9 +139,11 @@ export class Rapid7PlatformConnector implements Connector {
         break;
       }
       const { index, size, totalPages } = list.metadata;
-      if (page > 0 && index !== page) {
+      // Pages count from 0. A server that numbers them otherwise (from 1) would stop a page
+      // early by `totalPages`, and the people on the last page would be missed.
+      if (index !== page) {
         throw new BadResponseError(
-          `${this.#label}: ${action}: asked for page ${page}, got page ${index}; the server ignores paging`,
+          `${this.#label}: ${action}: asked for page ${page}, got page ${index}; the server ignores paging, or does not count pages from 0`,
         );
       }
       if (index + 1 >= totalPages || users.length === 0) break;

@@ -215,6 +215,31 @@ describe('Rapid7PlatformConnector.lookupUser', () => {
       expect(error.message).toContain('p-230');
     });
 
+    it('answers Vendor.BadResponse when the server counts its pages from 1: its last page would be missed', async () => {
+      // Prepare: the first page says it is page 1 of 2.
+      const box = await sandbox({
+        faults: [
+          {
+            method: 'GET',
+            path: /\/users$/,
+            status: 200,
+            times: 1,
+            body: JSON.stringify({
+              data: [user('x-1', 'someone@example.com', { status: 'ACTIVE' })],
+              metadata: { index: 1, size: 1, totalPages: 2, totalResources: 2 },
+            }),
+          },
+        ],
+      });
+
+      // Act
+      const error = await rejectionOf(connectorFor(box).lookupUser('jane.doe@example.com'));
+
+      // Assess
+      expect(error.name).toBe(ERROR_NAMES.badResponse);
+      expect(error.message).toContain('asked for page 0, got page 1');
+    });
+
     it('answers Vendor.BadResponse when the server repeats the first page', async () => {
       // Prepare: the second request gets page 0 again.
       const box = await sandbox({
