@@ -17,6 +17,12 @@ export interface UserRecord {
    * the account theirs, and a match through one alone is never switched off.
    */
   emails?: string[];
+  /**
+   * Addresses the account merely lists (SCIM `emails[]` that are not primary), for a directory
+   * match only: an address found there alone is `User.NeedsReview`, never a match. Only
+   * `readDirectory` fills it.
+   */
+  secondaryEmails?: string[];
   /** Whether the account can sign in today. */
   active: boolean;
   /**
@@ -117,4 +123,82 @@ export interface ReactivatingConnector extends Connector {
 export function canReactivate(connector: Connector): connector is ReactivatingConnector {
   const candidate = connector as Partial<ReactivatingConnector>;
   return typeof candidate.reactivateUser === 'function' && typeof candidate.verifyReactivated === 'function';
+}
+
+/**
+ * A connector that can read every account at once: bulk runs and the audit read each
+ * vendor's user list once, in its largest pages, and match everyone against it, instead of
+ * one lookup (and, where the vendor has no email filter, one listing) a person.
+ */
+export interface DirectoryConnector extends Connector {
+  /**
+   * Every account of the tenant, read in the vendor's largest pages, each mapped exactly as
+   * `getUser` maps it (`id`, `email`, `emails`, `active`, `fields` whole, `version`), plus
+   * `secondaryEmails` where the vendor has such addresses. Never partial: a list that cannot
+   * be read whole (a server that ignores paging, pages that do not add up, a page missing in
+   * the middle) throws, as `lookupUser` does, because matching against part of the users
+   * would answer "not found" for someone who has an account.
+   */
+  readDirectory(): Promise<UserRecord[]>;
+  /**
+   * True when every record `readDirectory` returns is what `getUser` returns, so that a write
+   * may be planned from it. False when `getUser` reads more than the list gives (InsightVM
+   * reads a user's site and asset-group grants separately): the account is then read with
+   * `getUser` before its write is planned.
+   */
+  readonly directoryComplete: boolean;
+  /**
+   * Accounts one page of `readDirectory` holds: what a bulk run weighs a second read of the
+   * whole list against one read per account. Absent: 100.
+   */
+  readonly directoryPageSize?: number;
+}
+
+/** True when the connector can read its whole user list (see `DirectoryConnector`). */
+export function canReadDirectory(connector: Connector): connector is DirectoryConnector {
+  return typeof (connector as Partial<DirectoryConnector>).readDirectory === 'function';
+}
+
+/** What a batch write did to one account of the batch. */
+export type BatchWriteResult = { id: string; ok: true } | { id: string; ok: false; error: Error };
+
+/**
+ * A connector whose vendor can switch many accounts off in one request (Gainsight's status
+ * call takes up to 50 Gsids; a SCIM service whose ServiceProviderConfig supports `/Bulk`).
+ */
+export interface BatchDeactivatingConnector extends DeactivatingConnector {
+  /**
+   * The most accounts one batch request may carry (Gainsight 50; SCIM: the service's
+   * `bulk.maxOperations`, bounded by `bulk.maxPayloadSize`). 1 or less means the vendor
+   * offers no batch write here: use `deactivateUser` one at a time. May cost a request
+   * (SCIM reads `/ServiceProviderConfig` once per connector).
+   */
+  batchLimit(): Promise<number>;
+  /**
+   * Reads these accounts afresh in as few requests as the vendor allows (Gainsight: `Gsid IN`
+   * in one list request), each mapped as `getUser` maps it. An id the vendor no longer has is
+   * simply absent from the answer. Absent when the vendor has no batch read: `getUser` each.
+   */
+  getUsers?(userIds: readonly string[]): Promise<UserRecord[]>;
+  /**
+   * Switches these accounts off (at most `batchLimit()` of them) in one request, keeping every
+   * other field as read (SCIM: one PatchOp a user, with `version` as the operation's ETag where
+   * the record has one). The answer is checked one account at a time: each comes back written,
+   * or with its own error (`Vendor.WriteRefused`, `Record.Changed` for a version conflict,
+   * `Vendor.BadRequest` for an id the vendor refused); an account the answer does not name is
+   * not ok (`Vendor.BadResponse`), and the caller reads it again to learn what became of it.
+   * Throws only when the request as a whole failed (rate limit, unavailable, authentication):
+   * then nothing can be assumed about any of them.
+   */
+  deactivateUsers(records: readonly UserRecord[]): Promise<BatchWriteResult[]>;
+}
+
+/** True when the connector has a batch write (it may still say its limit is 1). */
+export function canDeactivateInBatches(connector: Connector): connector is BatchDeactivatingConnector {
+  const candidate = connector as Partial<BatchDeactivatingConnector>;
+  return (
+    canDeactivate(connector) &&
+    typeof candidate.deactivateUsers === 'function' &&
+    typeof candidate.batchLimit === 'function'
+  );
 }

@@ -6,8 +6,19 @@ import {
   type LookupResult,
   type UserRecord,
 } from '../connectors/types';
+import {
+  type AuditCheckResult,
+  auditCheck,
+  type BulkContext,
+  type BulkStepResult,
+  type BulkVerifyResult,
+  bulkDeactivate,
+  bulkVerify,
+} from './bulk';
+import { answersFor, changedFields, mustBePerson, shown } from './checks';
 import { type ConnectionRef, connectionNameSchema } from './connections';
 import { type DeployedConnection, endpointOf } from './deployed';
+import { isPerson } from './directory';
 import {
   BadRequestError,
   ConfigError,
@@ -15,11 +26,9 @@ import {
   NotYetAppliedError,
   ProtectedUserError,
   RecordChangedError,
-  UserMismatchError,
   WriteRefusedError,
 } from './errors';
 import { type BlobRef, type BlobStore, blobRefSchema } from './evidence';
-import { sameEmail } from './http';
 import { describeIssues } from './issues';
 import { type Ledger, restorePlan } from './ledger';
 import { requestPacing } from './pacing';
@@ -87,6 +96,13 @@ const common = {
   startedAt: z.iso.datetime({ offset: true }).optional(),
 };
 
+/** A step of a whole run on one connection (bulk, audit): keyed by the execution, so required. */
+const run = {
+  connection: common.connection,
+  executionId: common.executionId.unwrap(),
+  startedAt: common.startedAt.unwrap(),
+};
+
 /** What the state machine sends to a connector function: one step of one connection. */
 export const stepEventSchema = z.discriminatedUnion('step', [
   z.object({ step: z.literal('lookup'), ...common }),
@@ -109,6 +125,27 @@ export const stepEventSchema = z.discriminatedUnion('step', [
   z.object({ step: z.literal('verifyReactivated'), ...common, userId: z.string().min(1) }),
   /** The audit: is an account this workflow switched off still off? */
   z.object({ step: z.literal('checkOff'), ...common, userId: z.string().min(1) }),
+  /** A bulk run on one connection: the next share of the list, matched against the user list. */
+  z.object({
+    step: z.literal('bulkDeactivate'),
+    ...run,
+    /** The checked list (a JSON array of addresses), as the first state kept it. */
+    peopleRef: blobRefSchema,
+    dryRun: z.boolean().default(false),
+  }),
+  /** A bulk run on one connection: the user list read again; `final` settles what is still on. */
+  z.object({
+    step: z.literal('bulkVerify'),
+    ...run,
+    dryRun: z.boolean().default(false),
+    final: z.boolean().default(false),
+  }),
+  /** The audit on one connection: a page of the ledger's accounts, checked against the user list. */
+  z.object({
+    step: z.literal('auditCheck'),
+    ...run,
+    accounts: z.array(z.object({ email: z.string().min(3), userId: z.string().min(1) }).loose()).max(1000),
+  }),
 ]);
 export type StepEvent = z.input<typeof stepEventSchema>;
 type Step = z.infer<typeof stepEventSchema>;
@@ -120,7 +157,10 @@ export type StepResult =
   | { userId: string; written: boolean; alreadyActive: boolean }
   | { userId: string; active: boolean }
   | { userId: string; off: boolean }
-  | { userId: string; drift: boolean };
+  | { userId: string; drift: boolean }
+  | BulkStepResult
+  | BulkVerifyResult
+  | AuditCheckResult;
 
 /**
  * Runs one workflow step against a connector. The rules that protect people live here,
@@ -354,6 +394,24 @@ async function perform(
       return { userId: input.userId, active: true };
     }
 
+    case 'bulkDeactivate':
+    case 'bulkVerify':
+    case 'auditCheck': {
+      const context: BulkContext = {
+        connector,
+        connection,
+        ledger: env.ledger(),
+        blobs: env.blobs(),
+        redact,
+        executionId: input.executionId,
+        startedAt: input.startedAt,
+        dryRun: 'dryRun' in input ? input.dryRun : false,
+      };
+      if (input.step === 'auditCheck') return auditCheck(context, input.accounts);
+      if (input.step === 'bulkVerify') return bulkVerify(context, input.final);
+      return bulkDeactivate(context, await peopleOf(input.peopleRef, env.blobs()));
+    }
+
     case 'checkOff': {
       const record = await connector.getUser(input.userId);
       // Drift: the account is active again, and it is still this person's.
@@ -408,70 +466,13 @@ async function freshTarget(
   return fresh;
 }
 
-/** The first few field names, for a message. */
-function shown(fields: readonly string[]): string {
-  return fields.slice(0, 5).join(', ') + (fields.length > 5 ? `, and ${fields.length - 5} more` : '');
-}
-
-/** A read must answer for the account asked for: an answer about another id is never acted on. */
-function answersFor(label: string, record: UserRecord, userId: string, action: string): void {
-  if (record.id !== userId) {
-    throw new UserMismatchError(
-      `${label}: ${action} ${userId}: the vendor answered user ${record.id || '(no id)'} instead; nothing was changed`,
-    );
+/** The checked list a bulk run works through, as its first state kept it. */
+async function peopleOf(ref: BlobRef, blobs: BlobStore): Promise<string[]> {
+  const people = await blobs.get(ref);
+  if (!Array.isArray(people) || !people.every((email) => typeof email === 'string')) {
+    throw new InvalidInputError('peopleRef: not a checked list of addresses');
   }
-}
-
-/** `User.Mismatch` unless the account is this person's; `consequence` ends the message. */
-function mustBePerson(label: string, record: UserRecord, email: string, consequence: string): void {
-  if (!isPerson(record, email)) {
-    throw new UserMismatchError(
-      `${label}: user ${record.id} has the email ${record.email || '(none)'}, not ${email}; ${consequence}`,
-    );
-  }
-}
-
-/** True when the account is this person's: its own address or login, never a secondary one. */
-export function isPerson(record: UserRecord, email: string): boolean {
-  return [record.email, ...(record.emails ?? [])].some((address) => sameEmail(address, email));
-}
-
-/**
- * The fields that differ between two reads of one account, ignoring `volatile` ones (dotted
- * names reach into objects). Objects are compared key by key, everything else as JSON.
- */
-export function changedFields(
-  before: Record<string, unknown>,
-  after: Record<string, unknown>,
-  volatile: readonly string[],
-  prefix = '',
-): string[] {
-  const ignored = new Set(volatile);
-  const changed: string[] = [];
-  for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
-    const path = `${prefix}${key}`;
-    if (ignored.has(path)) continue;
-    const a = before[key];
-    const b = after[key];
-    if (isPlainObject(a) && isPlainObject(b)) {
-      changed.push(...changedFields(a, b, volatile, `${path}.`));
-    } else if (canonical(a) !== canonical(b)) {
-      changed.push(path);
-    }
-  }
-  return changed;
-}
-
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-/** JSON with object keys sorted, so that key order alone is no change. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, item: unknown) =>
-    isPlainObject(item)
-      ? Object.fromEntries(Object.entries(item).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : item,
-  );
+  return people;
 }
 
 /** The record for the state: its fields inline when small, else kept whole in the evidence store. */

@@ -257,6 +257,25 @@ describe('Gainsight sandbox: POST /v1/users/services/list', () => {
     expect(data.totalCount).toBe(expected.length);
   });
 
+  it('reads many users by Gsid with IN, one value each, and leaves out a Gsid nobody has', async () => {
+    // Prepare: 60 users; 49 of them and one unknown Gsid are asked for.
+    const users = Array.from({ length: 60 }, (_, i) => ({ Email: `user${i}@example.com` }));
+    const sandbox = await open({ users });
+    const asked = [...[...sandbox.users.keys()].slice(5, 54), gsidOf(9999)];
+
+    // Act
+    const { data } = await list(sandbox, {
+      select: ['Gsid'],
+      where: { conditions: [{ name: 'Gsid', alias: 'A', operator: 'IN', value: asked }], expression: 'A' },
+      limit: 1000,
+      includeTotal: true,
+    });
+
+    // Assess
+    expect(gsids(data)).toEqual(asked.slice(0, 49));
+    expect(data.totalCount).toBe(49);
+  });
+
   it('with ignoreWhere answers everyone, as a server that takes the filter as a hint may', async () => {
     // Prepare
     const sandbox = await open({ ignoreWhere: true });

@@ -18,17 +18,27 @@ import {
   parseVendorBody,
   restorableRecord,
 } from '../../shared/vendor-answer';
-import type { DeactivatingConnector, LookupResult, ReactivatingConnector, UserRecord } from '../types';
+import type {
+  BatchDeactivatingConnector,
+  BatchWriteResult,
+  DirectoryConnector,
+  LookupResult,
+  ReactivatingConnector,
+  UserRecord,
+} from '../types';
 
 /**
- * Rows asked for per list page. A lookup filtered on `Email` answers one row; more pages are
- * read only when a server ignores the filter, and then large pages spend less of the hourly
- * budget. A server that serves fewer is read on by the rows it did serve.
+ * Rows asked for per list page: the largest page known to be allowed. Gainsight's document
+ * shows `"limit": N` and names no maximum; the seed guide (004) gives 1000 as the maximum
+ * page size, and nothing in the vendor's document says otherwise. Large pages spend less of
+ * the hourly budget (a directory of 5,000 users is 5 requests). A server that serves fewer is
+ * read on by the rows it did serve.
  */
 export const GAINSIGHT_PAGE_SIZE = 1000;
 /**
  * A server that ignores both the filter and the end of its list would be read forever; 20
- * pages is 20,000 users and a fifth of the hourly request budget.
+ * pages is 20,000 users and a fifth of the hourly request budget. The directory read stops
+ * there too, loudly: a tenant larger than that is not read in part.
  */
 export const GAINSIGHT_MAX_LOOKUP_PAGES = 20;
 /** Gsids one status call may carry (the document: "up to 50 users per call"). */
@@ -57,6 +67,8 @@ export const GAINSIGHT_USER_FIELDS = [
 ] as const;
 /** A lookup needs only who the row is and its address. */
 const LOOKUP_FIELDS = ['Gsid', 'Email'] as const;
+/** Every user, for `readDirectory`. */
+const READ_DIRECTORY = 'read the user list';
 /** A read by Gsid expects one row; a few more show a server that ignored the filter. */
 const READ_LIMIT = 10;
 
@@ -74,7 +86,15 @@ const listedUserSchema = z.looseObject({
   Email: z.string().nullable().optional(),
 });
 const gainsightUserSchema = listedUserSchema.extend({ IsActiveUser: z.boolean() });
+type ListedUser = z.infer<typeof listedUserSchema>;
 type GainsightUser = z.infer<typeof gainsightUserSchema>;
+
+/** One row of a list as it came, with who it is and where it sat in the answer. */
+interface ListedRow {
+  user: ListedUser;
+  row: unknown;
+  at: string;
+}
 
 /** Every answer comes in this envelope; `result: false` is a refusal even with HTTP 200. */
 const envelopeSchema = z.looseObject({
@@ -106,9 +126,14 @@ export interface GainsightStatusFailure {
   errorDesc: string;
 }
 
-/** What a status call did: the records it refused (the rest were set). */
+/**
+ * What a status call did, as its answer says: the records it refused and the Gsids it names
+ * as set. A Gsid sent that is in neither was not accounted for (see `deactivateUsers`).
+ */
 export interface GainsightStatusOutcome {
   failed: GainsightStatusFailure[];
+  /** Gsids sent that a row of `data` names without an error. */
+  set: string[];
   requestId: string | undefined;
 }
 
@@ -118,9 +143,11 @@ export interface GainsightStatusOutcome {
  *
  * - find: `POST /list` with a `where` on `Email`, the filter taken as a hint (exact matches
  *   are kept here, pages read on until the total or an empty page);
- * - read: the same list with a `where` on `Gsid`, every documented field selected;
- * - switch off and on: `PUT /status?status=false|true` with a JSON array of Gsids, which
- *   writes nothing else of the user; verify by listing again.
+ * - read: the same list with a `where` on `Gsid`, every documented field selected; many
+ *   users at once with `Gsid IN` (`getUsers`), or every user (`readDirectory`), paged as a
+ *   lookup is;
+ * - switch off and on: `PUT /status?status=false|true` with a JSON array of up to 50 Gsids,
+ *   which writes nothing else of the user; verify by listing again.
  *
  * Every answer is an envelope: `result: false`, or per-record errors inside `data` of a
  * `result: true`, are failures with the vendor's `errorCode`/`errorDesc`; `GU_2400` is the
@@ -130,12 +157,20 @@ export interface GainsightStatusOutcome {
  * account's deactivation can cut the integration off, and the API does not say who owns the
  * tenant.
  */
-export class GainsightConnector implements DeactivatingConnector, ReactivatingConnector {
+export class GainsightConnector
+  implements BatchDeactivatingConnector, ReactivatingConnector, DirectoryConnector
+{
   readonly #http: HttpClient;
   readonly #label: string;
 
   /** The flag the status call changes, and what Gainsight moves with it. */
   readonly volatileFields: readonly string[] = ['IsActiveUser', 'ModifiedDate', 'ModifiedBy'];
+
+  /**
+   * The directory selects the same fields as `getUser` and maps each row the same way, so a
+   * write may be planned from it.
+   */
+  readonly directoryComplete = true;
 
   constructor(options: {
     label: string;
@@ -173,19 +208,38 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
    */
   async lookupUser(email: string): Promise<LookupResult> {
     const action = `look up ${email}`;
-    let matches = await this.#scan(condition('Email', email.trim()), email, action);
-    if (matches.length === 0) matches = await this.#scan(undefined, email, action);
+    const matching = async (filter: Where | undefined) =>
+      (await this.#listAll(LOOKUP_FIELDS, filter, action))
+        // The server's filter is a hint, not a promise: keep exact (case-insensitive) matches only.
+        .filter(({ user }) => sameEmail(user.Email, email))
+        .map(({ user }) => user.Gsid);
+    let matches = await matching(condition('Email', email.trim()));
+    if (matches.length === 0) matches = await matching(undefined);
     return lookupResult(this.#label, matches, `the email ${email}`);
   }
 
-  /** Pages through the users (with `where`, or all of them) and keeps the exact matches on Email. */
-  async #scan(
-    filter: ReturnType<typeof condition> | undefined,
-    email: string,
-    action: string,
-  ): Promise<string[]> {
+  /**
+   * Every user of the tenant, each with every field `getUser` selects and mapped as it maps
+   * them, in pages of {@link GAINSIGHT_PAGE_SIZE}: 5,000 users are 5 requests (with the
+   * total the list gives; one more, empty, when a server gives none). Throws
+   * `Vendor.BadResponse` rather than answer part of the users (paging ignored, pages that do
+   * not add up, more than {@link GAINSIGHT_MAX_LOOKUP_PAGES} pages).
+   */
+  async readDirectory(): Promise<UserRecord[]> {
+    const where = `${this.#label}: ${READ_DIRECTORY}`;
+    const rows = await this.#listAll(GAINSIGHT_USER_FIELDS, undefined, READ_DIRECTORY);
+    return rows.map(({ row, at }) => toRecord(parseVendorBody(gainsightUserSchema, row, where, at)));
+  }
+
+  /**
+   * Every row a list holds (with `where`, or of all users), each user once, read page by page
+   * until the total or an empty page. Nothing is answered when the pages cannot be trusted
+   * to hold everyone: matching against part of the users would say "not found" of someone
+   * who has an account.
+   */
+  async #listAll(select: readonly string[], filter: Where | undefined, action: string): Promise<ListedRow[]> {
     const where = `${this.#label}: ${action}`;
-    const matches = new Set<string>();
+    const read: ListedRow[] = [];
     const seen = new Set<string>();
     let page = 0;
     let limit = GAINSIGHT_PAGE_SIZE;
@@ -197,7 +251,7 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
       }
       const { rows, total } = await this.#list(
         {
-          select: [...LOOKUP_FIELDS],
+          select: [...select],
           ...(filter ? { where: filter } : {}),
           limit,
           page,
@@ -206,19 +260,22 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
         action,
       );
       if (rows.length === 0) break;
-      const users = rows.map((row, i) => parseVendorBody(listedUserSchema, row, where, `data.records.${i}`));
-      const fresh = users.filter((user) => !seen.has(user.Gsid));
+      const listed = rows.map((row, i) => {
+        const at = `data.records.${i}`;
+        return { user: parseVendorBody(listedUserSchema, row, where, at), row, at };
+      });
+      const before = seen.size;
+      for (const entry of listed) {
+        if (seen.has(entry.user.Gsid)) continue;
+        seen.add(entry.user.Gsid);
+        read.push(entry);
+      }
       // A server that ignores `page` answers the first page again and again: without this,
       // the users on later pages would silently never be seen.
-      if (fresh.length === 0) {
+      if (seen.size === before) {
         throw new BadResponseError(
           `${where}: page ${page} repeats users already read; the server seems to ignore paging; nothing was changed`,
         );
-      }
-      for (const user of fresh) {
-        seen.add(user.Gsid);
-        // The server's filter is a hint, not a promise: keep exact (case-insensitive) matches only.
-        if (sameEmail(user.Email, email)) matches.add(user.Gsid);
       }
       if (total !== undefined && seen.size >= total) break;
       if (rows.length < limit) {
@@ -242,16 +299,68 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
       }
       page = seen.size / limit;
     }
-    return [...matches];
+    return read;
   }
 
   async getUser(userId: string): Promise<UserRecord> {
     return toRecord(await this.#read(userId, `get user ${userId}`));
   }
 
+  /**
+   * These users, read afresh with one list whose `where` is `Gsid IN` them (one request with
+   * the total the list gives), each mapped as `getUser` maps it, in the order asked. A Gsid
+   * the tenant no longer has is absent. The filter is a hint here too: a server that ignores
+   * it is read whole, and only the users asked for are kept.
+   *
+   * @throws Vendor.BadRequest before anything is sent, for more than 50 Gsids or an empty one.
+   */
+  async getUsers(userIds: readonly string[]): Promise<UserRecord[]> {
+    if (userIds.length === 0) return [];
+    const action = `get ${plural(new Set(userIds).size)}`;
+    const where = `${this.#label}: ${action}`;
+    const gsids = gsidBatch(where, userIds, 'a read');
+    const filter: Where = {
+      conditions: [{ name: 'Gsid', alias: 'A', operator: 'IN', value: gsids }],
+      expression: 'A',
+    };
+    const rows = new Map(
+      (await this.#listAll(GAINSIGHT_USER_FIELDS, filter, action)).map((entry) => [entry.user.Gsid, entry]),
+    );
+    return gsids.flatMap((gsid) => {
+      const entry = rows.get(gsid);
+      return entry ? [toRecord(parseVendorBody(gainsightUserSchema, entry.row, where, entry.at))] : [];
+    });
+  }
+
+  /** The most users one status call may carry: the document's 50. */
+  async batchLimit(): Promise<number> {
+    return GAINSIGHT_STATUS_BATCH;
+  }
+
   async deactivateUser(record: UserRecord): Promise<void> {
-    const action = `deactivate user ${record.id}`;
-    this.#settled(await this.setStatus([record.id], false, action), action);
+    const [result] = await this.deactivateUsers([record]);
+    if (result && !result.ok) throw result.error;
+  }
+
+  /**
+   * Switches up to 50 users off with one status call, and says for each whether it was set.
+   * A user is set when a row of the answer names it without an error; a user the answer
+   * refuses gets the vendor's words (`Vendor.BadRequest`, as one user's write); a user the
+   * answer does not name at all is not ok either (`Vendor.BadResponse`): nothing says the
+   * call reached it. An answer about a call of one Gsid is about that Gsid: `result: true`
+   * with no error sets it, as the document reads. Throws, nothing assumed of anyone, when
+   * the call failed whole: `result: false`, `GU_2400` or HTTP 429 (the hourly limit), an
+   * outage, a refused key.
+   *
+   * @throws Vendor.BadRequest before anything is sent, for more than 50 users or an empty id.
+   */
+  async deactivateUsers(records: readonly UserRecord[]): Promise<BatchWriteResult[]> {
+    if (records.length === 0) return [];
+    const ids = records.map((record) => record.id);
+    const unique = [...new Set(ids)];
+    const action =
+      unique.length === 1 ? `deactivate user ${unique[0]}` : `deactivate ${plural(unique.length)}`;
+    return this.#switch(ids, false, action);
   }
 
   /**
@@ -273,14 +382,16 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
     // One read before the write: the id may have been reused (see assertSamePerson).
     const now = toRecord(await this.#read(before.id, action));
     assertSamePerson(where, now, was);
-    this.#settled(await this.setStatus([before.id], was.active, action), action);
+    const [result] = await this.#switch([before.id], was.active, action);
+    if (result && !result.ok) throw result.error;
   }
 
   /**
    * Sets the status of up to {@link GAINSIGHT_STATUS_BATCH} users in one call
    * (`PUT /v1/users/services/status?status=…` with their Gsids). Resolves with the records the
-   * vendor refused inside an answer that says `result: true`, so that a batch can tell who
-   * was set; throws when the whole call failed (`result: false`, an HTTP error).
+   * vendor refused inside an answer that says `result: true`, and those it names as set, so
+   * that a batch can tell who was set; throws when the whole call failed (`result: false`, an
+   * HTTP error).
    *
    * @param action what we are doing, for messages: `deactivate user 1P01…`.
    * @throws Vendor.BadRequest before anything is sent, for no Gsid or more than 50.
@@ -290,25 +401,66 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
     active: boolean,
     action?: string,
   ): Promise<GainsightStatusOutcome> {
-    const unique = [...new Set(gsids)];
-    const doing = action ?? `set status=${active} of ${unique.length} user(s)`;
-    if (unique.length === 0 || unique.length > GAINSIGHT_STATUS_BATCH || unique.some((gsid) => gsid === '')) {
-      throw new BadRequestError(
-        `${this.#label}: ${doing}: a status call takes 1 to ${GAINSIGHT_STATUS_BATCH} Gsids, not ${unique.length}` +
-          `${unique.includes('') ? ' (one is empty)' : ''}; nothing was sent`,
-      );
-    }
+    const doing = action ?? `set status=${active} of ${new Set(gsids).size} user(s)`;
+    const unique = gsidBatch(`${this.#label}: ${doing}`, gsids, 'a status call');
     const { body } = await this.#http.request('PUT', '/status', {
       action: doing,
       query: { status: String(active) },
       body: unique,
     });
     const answer = this.#envelope(body, doing);
-    const failed = recordErrors(answer.data).map((failure) => ({
-      ...failure,
-      gsid: failure.gsid ?? (unique.length === 1 ? unique[0] : undefined),
-    }));
-    return { failed, requestId: answer.requestId ?? undefined };
+    const sent = new Set(unique);
+    const { failed, set } = recordOutcomes(answer.data);
+    return {
+      failed: failed.map((failure) => ({
+        ...failure,
+        gsid: failure.gsid ?? (unique.length === 1 ? unique[0] : undefined),
+      })),
+      set: [...new Set(set)].filter((gsid) => sent.has(gsid)),
+      requestId: answer.requestId ?? undefined,
+    };
+  }
+
+  /**
+   * One status call, and what it did to each Gsid sent, in the order sent: set, refused with
+   * the vendor's words, or not accounted for (see `deactivateUsers`).
+   */
+  async #switch(gsids: readonly string[], active: boolean, action: string): Promise<BatchWriteResult[]> {
+    const where = `${this.#label}: ${action}`;
+    const outcome = await this.setStatus(gsids, active, action);
+    const set = new Set(outcome.set);
+    const unnamed = outcome.failed.filter((failure) => failure.gsid === undefined);
+    const unique = [...new Set(gsids)];
+    return unique.map((id): BatchWriteResult => {
+      const failure = outcome.failed.find((candidate) => candidate.gsid === id);
+      if (failure) {
+        return {
+          id,
+          ok: false,
+          error: codeError(
+            failure.errorCode,
+            `${where}: the API answered result: true but refused user ${id}` +
+              `${vendorWords(failure.errorCode, failure.errorDesc, outcome.requestId)}; nothing was changed`,
+            'badRequest',
+          ),
+        };
+      }
+      // The answer to a call of one Gsid is about that Gsid, as an error naming nobody is
+      // (setStatus): `result: true` and no error is the document's success.
+      if (set.has(id) || unique.length === 1) return { id, ok: true };
+      const said = unnamed.map((failure) =>
+        [failure.errorCode, failure.errorDesc].filter(Boolean).join(': '),
+      );
+      return {
+        id,
+        ok: false,
+        error: new BadResponseError(
+          `${where}: the API answered result: true but named user ${id} neither among those set nor among ` +
+            `those refused${said.length > 0 ? ` (it refused some user without naming them: ${said.slice(0, 3).join('; ')})` : ''}` +
+            `${vendorWords(undefined, undefined, outcome.requestId)}; read the user again to know its status`,
+        ),
+      };
+    });
   }
 
   async verifyDeactivated(userId: string): Promise<UserRecord> {
@@ -329,18 +481,6 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
       );
     }
     return record;
-  }
-
-  /** A status call of one user: any record the vendor refused fails the step with its words. */
-  #settled(outcome: GainsightStatusOutcome, action: string): void {
-    const failure = outcome.failed[0];
-    if (!failure) return;
-    throw codeError(
-      failure.errorCode,
-      `${this.#label}: ${action}: the API answered result: true but refused user ${failure.gsid ?? '(unnamed)'}` +
-        `${vendorWords(failure.errorCode, failure.errorDesc, outcome.requestId)}; nothing was changed`,
-      'badRequest',
-    );
   }
 
   /** The one user with this Gsid, from a list filtered on it. */
@@ -393,7 +533,7 @@ export class GainsightConnector implements DeactivatingConnector, ReactivatingCo
     const code = envelope.errorCode ?? undefined;
     const desc = envelope.errorDesc ?? envelope.message ?? undefined;
     // A batch that failed whole may still say why, record by record.
-    const records = recordErrors(envelope.data).map(
+    const records = recordOutcomes(envelope.data).failed.map(
       (failure) =>
         `user ${failure.gsid ?? '(unnamed)'}: ${failure.errorCode ? `${failure.errorCode}: ` : ''}${failure.errorDesc}`,
     );
@@ -434,9 +574,35 @@ function vendorWords(
   return words ? ` (${words})` : '';
 }
 
-/** A `where` of one `EQ` condition: the documented shape, `expression` naming its alias. */
-function condition(name: string, value: string) {
+/** A list's `where`, in the documented shape: conditions, and an `expression` of their aliases. */
+interface Where {
+  conditions: Array<{ name: string; alias: string; operator: 'EQ' | 'IN'; value: string[] }>;
+  expression: string;
+}
+
+/** A `where` of one `EQ` condition. */
+function condition(name: string, value: string): Where {
   return { conditions: [{ name, alias: 'A', operator: 'EQ', value: [value] }], expression: 'A' };
+}
+
+/** `1 user`, `50 users`. */
+const plural = (n: number): string => `${n} user${n === 1 ? '' : 's'}`;
+
+/**
+ * The Gsids of one batch call, each once: 1 to {@link GAINSIGHT_STATUS_BATCH} of them, none
+ * empty, or `Vendor.BadRequest` before anything is sent.
+ *
+ * @param call what takes them, for the message: `a status call`.
+ */
+function gsidBatch(where: string, gsids: readonly string[], call: string): string[] {
+  const unique = [...new Set(gsids)];
+  if (unique.length === 0 || unique.length > GAINSIGHT_STATUS_BATCH || unique.includes('')) {
+    throw new BadRequestError(
+      `${where}: ${call} takes 1 to ${GAINSIGHT_STATUS_BATCH} Gsids, not ${unique.length}` +
+        `${unique.includes('') ? ' (one is empty)' : ''}; nothing was sent`,
+    );
+  }
+  return unique;
 }
 
 /** `GU_2402: Bulk update failed` from an envelope, for HttpClient's messages on HTTP errors. */
@@ -451,12 +617,15 @@ const text = (value: unknown): string | undefined =>
   typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
 
 /**
- * The per-record errors inside a `result: true` answer's `data`. The document says they are
- * there without showing where: the entries of `data.errors`, and any row of `data` or
- * `data.records` that says `success: false` or carries an error, count.
+ * The per-record errors inside a status answer's `data`, and the Gsids it names as set. The
+ * document says the errors are there without showing where: the entries of `data.errors`,
+ * and any row of `data` or `data.records` that says `success: false` or carries an error,
+ * count. Any other row of `data` or `data.records` that names a Gsid names it as set (the
+ * verify that follows a write reads the status itself).
  */
-function recordErrors(data: unknown): GainsightStatusFailure[] {
+function recordOutcomes(data: unknown): { failed: GainsightStatusFailure[]; set: string[] } {
   const failures: GainsightStatusFailure[] = [];
+  const set: string[] = [];
   const read = (entry: unknown, listed: boolean) => {
     if (typeof entry === 'string') {
       if (listed) failures.push({ gsid: undefined, errorCode: undefined, errorDesc: entry });
@@ -474,14 +643,14 @@ function recordErrors(data: unknown): GainsightStatusFailure[] {
       text(first.errorMessage) ??
       text(first.message) ??
       (typeof nested[0] === 'string' ? nested[0] : undefined);
+    const gsid = text(row.Gsid) ?? text(row.gsid) ?? text(row.id);
     const failed =
       listed || row.success === false || code !== undefined || desc !== undefined || nested.length > 0;
-    if (!failed) return;
-    failures.push({
-      gsid: text(row.Gsid) ?? text(row.gsid) ?? text(row.id),
-      errorCode: code,
-      errorDesc: desc ?? text(row.message) ?? 'no reason given',
-    });
+    if (!failed) {
+      if (gsid !== undefined) set.push(gsid);
+      return;
+    }
+    failures.push({ gsid, errorCode: code, errorDesc: desc ?? text(row.message) ?? 'no reason given' });
   };
   if (Array.isArray(data)) for (const row of data) read(row, false);
   else if (typeof data === 'object' && data !== null) {
@@ -489,7 +658,7 @@ function recordErrors(data: unknown): GainsightStatusFailure[] {
     if (Array.isArray(errors)) for (const entry of errors) read(entry, true);
     if (Array.isArray(records)) for (const row of records) read(row, false);
   }
-  return failures;
+  return { failed: failures, set };
 }
 
 /**

@@ -88,6 +88,20 @@ const listAnswer = (records: unknown[], totalCount?: number) =>
 const refusal = (errorCode: string | null, errorDesc: string) =>
   JSON.stringify({ result: false, errorCode, errorDesc, requestId: 'req-42', data: null, message: null });
 
+/**
+ * The two reads that page through the user list, and what their messages say they were
+ * doing: a lookup that finds nobody, and the whole directory. Both must fail the same way on
+ * pages that cannot be trusted, rather than answer from part of the users.
+ */
+const PAGED_READS = [
+  [
+    'a lookup',
+    (c: GainsightConnector) => c.lookupUser('jane.doe@example.com'),
+    'look up jane.doe@example.com',
+  ],
+  ['the directory', (c: GainsightConnector) => c.readDirectory(), 'read the user list'],
+] as const;
+
 describe('GainsightConnector.lookupUser', () => {
   it('asks for the email with the documented where, and finds the user ignoring case', async () => {
     // Prepare
@@ -267,67 +281,6 @@ describe('GainsightConnector.lookupUser', () => {
     expect(writes(box)).toEqual([]);
   });
 
-  it('fails with Vendor.BadResponse when the server answers the same page again (page ignored)', async () => {
-    // Prepare: 3,000 users, but every page is the first one; Jane is on none of them.
-    const first = Array.from({ length: 1000 }, (_, i) => ({ Gsid: `g${i}`, Email: `u${i}@example.com` }));
-    const box = await sandbox({
-      faults: [{ method: 'POST', status: 200, times: 5, body: listAnswer(first, 3000) }],
-    });
-
-    // Act
-    const error = await rejectionOf(connectorFor(box).lookupUser('jane.doe@example.com'));
-
-    // Assess
-    expect(error.name).toBe(ERROR_NAMES.badResponse);
-    expect(error.message).toMatch(new RegExp(`^${NAME}: look up jane.doe@example.com: page 1 repeats users`));
-    expect(lists(box)).toHaveLength(2);
-  });
-
-  it('fails with Vendor.BadResponse when the pages do not add up to the total', async () => {
-    // Prepare: 300 rows, then 7 of a total of 1000.
-    const rows = (from: number, n: number) =>
-      Array.from({ length: n }, (_, i) => ({ Gsid: `g${from + i}`, Email: `u${from + i}@example.com` }));
-    const box = await sandbox({
-      faults: [
-        { method: 'POST', status: 200, times: 1, body: listAnswer(rows(0, 300), 1000) },
-        { method: 'POST', status: 200, times: 1, body: listAnswer(rows(300, 7), 1000) },
-      ],
-    });
-
-    // Act
-    const error = await rejectionOf(connectorFor(box).lookupUser('jane.doe@example.com'));
-
-    // Assess
-    expect(error.name).toBe(ERROR_NAMES.badResponse);
-    expect(error.message).toContain('page 1 held 7 users, 307 of 1000 read so far');
-  });
-
-  it(`gives up after ${GAINSIGHT_MAX_LOOKUP_PAGES} full pages that never end`, async () => {
-    // Prepare: a fake API whose every page holds 1000 new users and no total.
-    let calls = 0;
-    const endless = (async () => {
-      const base = calls++ * 1000;
-      const records = Array.from({ length: 1000 }, (_, i) => ({
-        Gsid: `e${base + i}`,
-        Email: `e${base + i}@x.io`,
-      }));
-      return new Response(JSON.stringify({ result: true, data: { records } }), { status: 200 });
-    }) as typeof fetch;
-    const connector = createGainsightConnector(
-      connection('https://acme.gainsightcloud.com'),
-      { accessKey: 'k' },
-      endless,
-    );
-
-    // Act
-    const error = await rejectionOf(connector.lookupUser('jane.doe@example.com'));
-
-    // Assess
-    expect(error.name).toBe(ERROR_NAMES.badResponse);
-    expect(error.message).toContain(`did not end after ${GAINSIGHT_MAX_LOOKUP_PAGES} pages`);
-    expect(calls).toBe(GAINSIGHT_MAX_LOOKUP_PAGES);
-  });
-
   it.each([
     [
       'result: false without a code',
@@ -391,6 +344,116 @@ describe('GainsightConnector.lookupUser', () => {
     expect(error.message).toMatch(new RegExp(`^${NAME}: look up jane.doe@example.com: `));
     expect(error.message).toContain(says);
   });
+});
+
+describe('GainsightConnector paging (lookups and the directory)', () => {
+  it.each(PAGED_READS)(
+    'fails %s with Vendor.BadResponse when the server answers the same page again (page ignored)',
+    async (_read, read, doing) => {
+      // Prepare: 3,000 users, but every page is the first one; Jane is on none of them.
+      const first = Array.from({ length: 1000 }, (_, i) => ({
+        Gsid: `g${i}`,
+        Email: `u${i}@example.com`,
+        IsActiveUser: true,
+      }));
+      const box = await sandbox({
+        faults: [{ method: 'POST', status: 200, times: 5, body: listAnswer(first, 3000) }],
+      });
+
+      // Act
+      const error = await rejectionOf(read(connectorFor(box)));
+
+      // Assess
+      expect(error.name).toBe(ERROR_NAMES.badResponse);
+      expect(error.message).toMatch(new RegExp(`^${NAME}: ${doing}: page 1 repeats users`));
+      expect(lists(box)).toHaveLength(2);
+    },
+  );
+
+  it.each(PAGED_READS)(
+    'fails %s with Vendor.BadResponse when the pages do not add up to the total',
+    async (_read, read, doing) => {
+      // Prepare: 300 rows, then 7 of a total of 1000.
+      const rows = (from: number, n: number) =>
+        Array.from({ length: n }, (_, i) => ({
+          Gsid: `g${from + i}`,
+          Email: `u${from + i}@example.com`,
+          IsActiveUser: true,
+        }));
+      const box = await sandbox({
+        faults: [
+          { method: 'POST', status: 200, times: 1, body: listAnswer(rows(0, 300), 1000) },
+          { method: 'POST', status: 200, times: 1, body: listAnswer(rows(300, 7), 1000) },
+        ],
+      });
+
+      // Act
+      const error = await rejectionOf(read(connectorFor(box)));
+
+      // Assess
+      expect(error.name).toBe(ERROR_NAMES.badResponse);
+      expect(error.message).toBe(
+        `${NAME}: ${doing}: page 1 held 7 users, 307 of 1000 read so far; ` +
+          'the pages do not add up, so reading on could skip users; nothing was changed',
+      );
+    },
+  );
+
+  it.each(PAGED_READS)(
+    'fails %s with Vendor.BadResponse when a page partly repeats users already read',
+    async (_read, read, doing) => {
+      // Prepare: a full page of 1000, then a full page whose first 10 rows are from the first page.
+      const rows = (from: number, n: number) =>
+        Array.from({ length: n }, (_, i) => ({
+          Gsid: `g${from + i}`,
+          Email: `u${from + i}@example.com`,
+          IsActiveUser: true,
+        }));
+      const box = await sandbox({
+        faults: [
+          { method: 'POST', status: 200, times: 1, body: listAnswer(rows(0, 1000), 3000) },
+          { method: 'POST', status: 200, times: 1, body: listAnswer(rows(990, 1000), 3000) },
+        ],
+      });
+
+      // Act
+      const error = await rejectionOf(read(connectorFor(box)));
+
+      // Assess
+      expect(error.name).toBe(ERROR_NAMES.badResponse);
+      expect(error.message).toMatch(new RegExp(`^${NAME}: ${doing}: page 1 repeats some users already read`));
+    },
+  );
+
+  it.each(PAGED_READS)(
+    `gives up %s after ${GAINSIGHT_MAX_LOOKUP_PAGES} full pages that never end`,
+    async (_read, read) => {
+      // Prepare: a fake API whose every page holds 1000 new users and no total.
+      let calls = 0;
+      const endless = (async () => {
+        const base = calls++ * 1000;
+        const records = Array.from({ length: 1000 }, (_, i) => ({
+          Gsid: `e${base + i}`,
+          Email: `e${base + i}@x.io`,
+          IsActiveUser: true,
+        }));
+        return new Response(JSON.stringify({ result: true, data: { records } }), { status: 200 });
+      }) as typeof fetch;
+      const connector = createGainsightConnector(
+        connection('https://acme.gainsightcloud.com'),
+        { accessKey: 'k' },
+        endless,
+      );
+
+      // Act
+      const error = await rejectionOf(read(connector));
+
+      // Assess
+      expect(error.name).toBe(ERROR_NAMES.badResponse);
+      expect(error.message).toContain(`did not end after ${GAINSIGHT_MAX_LOOKUP_PAGES} pages`);
+      expect(calls).toBe(GAINSIGHT_MAX_LOOKUP_PAGES);
+    },
+  );
 });
 
 describe('GainsightConnector.getUser', () => {
@@ -708,6 +771,7 @@ describe('GainsightConnector.setStatus (the batch the bulk path uses)', () => {
     expect(outcome.failed).toEqual([
       { gsid: gsidOf(998), errorCode: 'GU_2402', errorDesc: `User not found: ${gsidOf(998)}` },
     ]);
+    expect(outcome.set).toEqual([JANE_GSID, MARCUS.Gsid]);
     expect(outcome.requestId).toMatch(/^[0-9a-f-]{36}$/);
     expect(box.users.get(JANE_GSID)?.IsActiveUser).toBe(false);
     expect(box.users.get(MARCUS.Gsid)?.IsActiveUser).toBe(false);
@@ -740,6 +804,229 @@ describe('GainsightConnector.setStatus (the batch the bulk path uses)', () => {
 
     // Assess
     expect(box.requests[0]?.body).toEqual([JANE_GSID]);
+  });
+});
+
+describe('GainsightConnector batches (getUsers, deactivateUsers)', () => {
+  const statusCalls = (box: GainsightSandbox) =>
+    box.requests.filter((request) => request.path === '/v1/users/services/status');
+  /** A status answer as the API gives it, with the rows and errors given, serialised for a fault. */
+  const statusAnswer = (records: unknown[], errors: unknown[] = []) =>
+    JSON.stringify({
+      result: true,
+      errorCode: null,
+      errorDesc: null,
+      requestId: 'req-9',
+      data: { count: records.length, records, errors },
+      message: null,
+    });
+
+  it('reads 50 users in one list request with Gsid IN, each as getUser reads it, leaving out a Gsid nobody has', async () => {
+    // Prepare: 49 users of the tenant and one Gsid it does not have.
+    const box = await sandbox({ users: tenant(80) });
+    const connector = connectorFor(box);
+    const ids = [...[...box.users.keys()].slice(10, 59), gsidOf(999)];
+
+    // Act
+    const records = await connector.getUsers(ids);
+
+    // Assess
+    expect(records.map((record) => record.id)).toEqual(ids.slice(0, 49));
+    expect(box.requests).toHaveLength(1);
+    expect(box.requests[0]?.body).toEqual({
+      select: [...GAINSIGHT_USER_FIELDS],
+      where: { conditions: [{ name: 'Gsid', alias: 'A', operator: 'IN', value: ids }], expression: 'A' },
+      limit: GAINSIGHT_PAGE_SIZE,
+      page: 0,
+      includeTotal: true,
+    });
+    const one = await connector.getUser(ids[20] as string);
+    expect(records[20]).toEqual(one);
+  });
+
+  it('keeps only the users asked for from a server that ignores the where', async () => {
+    // Prepare
+    const box = await sandbox({ ignoreWhere: true });
+
+    // Act
+    const records = await connectorFor(box).getUsers([MARCUS.Gsid, JANE_GSID]);
+
+    // Assess
+    expect(records).toEqual([
+      { id: MARCUS.Gsid, email: MARCUS.Email, active: true, fields: selected(MARCUS) },
+      { id: JANE_GSID, email: JANE.Email, active: true, fields: selected(JANE) },
+    ]);
+  });
+
+  it('refuses to read more than 50 users in one call, sending nothing', async () => {
+    // Prepare
+    const box = await sandbox();
+
+    // Act
+    const error = await rejectionOf(
+      connectorFor(box).getUsers(Array.from({ length: 51 }, (_, i) => gsidOf(i + 1))),
+    );
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toBe(`${NAME}: get 51 users: a read takes 1 to 50 Gsids, not 51; nothing was sent`);
+    expect(box.requests).toEqual([]);
+  });
+
+  it('switches 120 users off in 3 status calls of at most 50, and says each was set', async () => {
+    // Prepare: 130 users; 120 leave. Read in batches as a bulk run does.
+    const box = await sandbox({ users: tenant(130) });
+    const connector = connectorFor(box);
+    const leaving = [...box.users.keys()].slice(0, 120);
+    const limit = await connector.batchLimit();
+    const batches = Array.from({ length: Math.ceil(leaving.length / limit) }, (_, i) =>
+      leaving.slice(i * limit, (i + 1) * limit),
+    );
+
+    // Act
+    const results = [];
+    for (const batch of batches)
+      results.push(...(await connector.deactivateUsers(await connector.getUsers(batch))));
+
+    // Assess
+    expect(limit).toBe(50);
+    expect(results).toEqual(leaving.map((id) => ({ id, ok: true })));
+    expect(statusCalls(box).map((request) => [request.query, (request.body as string[]).length])).toEqual([
+      [{ status: 'false' }, 50],
+      [{ status: 'false' }, 50],
+      [{ status: 'false' }, 20],
+    ]);
+    expect(lists(box)).toHaveLength(3);
+    expect([...box.users.values()].filter((user) => user.IsActiveUser).map((user) => user.Gsid)).toEqual(
+      [...box.users.keys()].slice(120),
+    );
+  });
+
+  it("reports a user the vendor refused for that user only, in the vendor's words; the others are set", async () => {
+    // Prepare: three users read; one is gone from the tenant before the write.
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const records = await connector.getUsers([JANE_GSID, MARCUS.Gsid, GARY.Gsid]);
+    box.users.delete(MARCUS.Gsid);
+
+    // Act
+    const results = await connector.deactivateUsers(records);
+
+    // Assess
+    expect(results.map(({ id, ok }) => ({ id, ok }))).toEqual([
+      { id: JANE_GSID, ok: true },
+      { id: MARCUS.Gsid, ok: false },
+      { id: GARY.Gsid, ok: true },
+    ]);
+    const refused = results[1] as { ok: false; error: Error };
+    expect(refused.error.name).toBe(ERROR_NAMES.badRequest);
+    expect(refused.error.message).toMatch(
+      new RegExp(
+        `^${NAME}: deactivate 3 users: the API answered result: true but refused user ${MARCUS.Gsid} ` +
+          `\\(GU_2402: User not found: ${MARCUS.Gsid}; request [0-9a-f-]+\\); nothing was changed$`,
+      ),
+    );
+    expect(box.users.get(JANE_GSID)?.IsActiveUser).toBe(false);
+    expect(statusCalls(box)).toHaveLength(1);
+  });
+
+  it('reports a user the answer does not name as not ok: nothing says the call reached it', async () => {
+    // Prepare: an answer that names Jane as set, Gary as refused, and says nothing of Marcus.
+    const box = await sandbox({
+      faults: [
+        {
+          method: 'PUT',
+          status: 200,
+          times: 1,
+          body: statusAnswer(
+            [{ Gsid: JANE_GSID, IsActiveUser: false }],
+            [{ Gsid: GARY.Gsid, errorCode: 'GU_2402', errorDesc: 'User is locked' }],
+          ),
+        },
+      ],
+    });
+    const connector = connectorFor(box);
+    const records = await connector.getUsers([JANE_GSID, MARCUS.Gsid, GARY.Gsid]);
+
+    // Act
+    const results = await connector.deactivateUsers(records);
+
+    // Assess
+    expect(results.map(({ id, ok }) => ({ id, ok }))).toEqual([
+      { id: JANE_GSID, ok: true },
+      { id: MARCUS.Gsid, ok: false },
+      { id: GARY.Gsid, ok: false },
+    ]);
+    const [, unnamed, refused] = results as Array<{ ok: false; error: Error }>;
+    expect(unnamed?.error.name).toBe(ERROR_NAMES.badResponse);
+    expect(unnamed?.error.message).toBe(
+      `${NAME}: deactivate 3 users: the API answered result: true but named user ${MARCUS.Gsid} neither among ` +
+        'those set nor among those refused (request req-9); read the user again to know its status',
+    );
+    expect(refused?.error.message).toContain(
+      `refused user ${GARY.Gsid} (GU_2402: User is locked; request req-9)`,
+    );
+  });
+
+  it('reports every user not named as not ok when the answer refuses someone without naming them', async () => {
+    // Prepare
+    const box = await sandbox({
+      faults: [{ method: 'PUT', status: 200, times: 1, body: statusAnswer([], ['User is a super admin']) }],
+    });
+    const connector = connectorFor(box);
+    const records = await connector.getUsers([JANE_GSID, MARCUS.Gsid]);
+
+    // Act
+    const results = await connector.deactivateUsers(records);
+
+    // Assess
+    expect(results.map(({ ok }) => ok)).toEqual([false, false]);
+    expect((results[0] as { error: Error }).error.message).toContain(
+      '(it refused some user without naming them: User is a super admin)',
+    );
+  });
+
+  it.each([
+    ['GU_2400 with HTTP 429', 429, refusal('GU_2400', 'Too many requests'), 'rateLimitedHourly'],
+    ['GU_2400 with HTTP 200', 200, refusal('GU_2400', 'Too many requests'), 'rateLimitedHourly'],
+    ['GU_1101 with HTTP 500', 500, refusal('GU_1101', 'Unexpected error'), 'unavailable'],
+    ['result: false with GU_2402', 200, refusal('GU_2402', 'Bulk update failed'), 'badRequest'],
+  ] as const)(
+    "throws for the whole batch on %s, as one user's write does",
+    async (_case, status, body, kind) => {
+      // Prepare
+      const box = await sandbox({ faults: [{ method: 'PUT', status, times: 1, body }] });
+      const connector = connectorFor(box);
+      const records = await connector.getUsers([JANE_GSID, MARCUS.Gsid]);
+
+      // Act
+      const error = await rejectionOf(connector.deactivateUsers(records));
+
+      // Assess
+      expect(error.name).toBe(ERROR_NAMES[kind]);
+      expect(error.message).toMatch(new RegExp(`^${NAME}: deactivate 2 users: `));
+      expect(box.users.get(JANE_GSID)?.IsActiveUser).toBe(true);
+    },
+  );
+
+  it('refuses more than 50 users in one batch, sending nothing', async () => {
+    // Prepare
+    const box = await sandbox({ users: tenant(60) });
+    const connector = connectorFor(box);
+    const records = [
+      ...(await connector.getUsers([...box.users.keys()].slice(0, 50))),
+      ...(await connector.getUsers([...box.users.keys()].slice(50, 51))),
+    ];
+
+    // Act
+    const error = await rejectionOf(connector.deactivateUsers(records));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toBe(
+      `${NAME}: deactivate 51 users: a status call takes 1 to 50 Gsids, not 51; nothing was sent`,
+    );
+    expect(writes(box)).toEqual([]);
   });
 });
 

@@ -9,12 +9,8 @@ import {
   WriteRefusedError,
 } from '../../../lambdas/shared/errors';
 import { MemoryBlobStore } from '../../../lambdas/shared/evidence';
-import {
-  changedFields,
-  runStep,
-  STATE_FIELDS_LIMIT,
-  type StepEnvironment,
-} from '../../../lambdas/shared/steps';
+import { changedFields } from '../../../lambdas/shared/checks';
+import { runStep, STATE_FIELDS_LIMIT, type StepEnvironment } from '../../../lambdas/shared/steps';
 import { SqliteLedger } from '../../../local/sqlite-ledger';
 import { rejectionOf } from '../../helpers/errors';
 
