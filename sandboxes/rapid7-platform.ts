@@ -47,6 +47,8 @@ export const RAPID7_PLATFORM_SANDBOX_USER_KEY = 'sandbox-user-key';
 export interface Rapid7PlatformFault extends SandboxFault {
   /** Raw response text, so malformed JSON can be served. Default `{"message":"..."}`. */
   body?: string;
+  /** Query parameters that must all be present with these values (a page: `{index: '3'}`). */
+  query?: Record<string, string>;
 }
 
 /** How the sandbox starts and misbehaves. Every option defaults to a well-behaved server. */

@@ -314,6 +314,23 @@ describe('Rapid7 Platform sandbox: limits, faults and latency', () => {
     expect(fault.times).toBe(0);
   });
 
+  it('fires a fault that names query parameters only on the page it names', async () => {
+    // Prepare: 250 users in pages of 100; page 1 goes missing once.
+    const users = Array.from({ length: 250 }, (_, i) => ({ email: `user${i}@example.com` }));
+    const sandbox = await open({
+      listShape: 'paged',
+      users,
+      faults: [{ method: 'GET', path: /\/users$/, query: { index: '1' }, status: 404, times: 1 }],
+    });
+
+    // Act
+    const statuses = [];
+    for (const index of ['0', '1', '2', '1']) statuses.push((await list(sandbox, { index })).status);
+
+    // Assess
+    expect(statuses).toEqual([200, 404, 200, 200]);
+  });
+
   it('serves a fault body as raw text with its headers', async () => {
     // Prepare
     const sandbox = await open({

@@ -9,32 +9,46 @@
 import { z } from 'zod';
 import type { ConnectionRef, TlsOptions } from '../../shared/connections';
 import { secretSchemas } from '../../shared/connections';
+import { isPerson } from '../../shared/directory';
 import {
   BadRequestError,
   BadResponseError,
   ConfigError,
   NotYetAppliedError,
   QuotaExhaustedError,
+  UnavailableError,
   WriteRefusedError,
 } from '../../shared/errors';
-import { basicAuth, HttpClient, sameEmail } from '../../shared/http';
+import { basicAuth, HttpClient } from '../../shared/http';
 import {
   assertSamePerson,
   lookupResult,
   parseVendorBody,
   restorableRecord,
 } from '../../shared/vendor-answer';
-import type { DeactivatingConnector, LookupResult, ReactivatingConnector, UserRecord } from '../types';
+import type {
+  DeactivatingConnector,
+  DirectoryConnector,
+  LookupResult,
+  ReactivatingConnector,
+  UserRecord,
+} from '../types';
 
 /**
- * Rows a lookup asks for a page: the most Insightly's v3.1 introduction allows. A server may
- * answer fewer (one that does not hear `top` answers its default 100), so the size of a page
- * never decides that the list has ended.
+ * Rows a lookup or the directory asks for a page: the cap the seed guide gives ("hard page
+ * size cap of 500 records per request", shared/seeds/000), which Insightly's own material
+ * (vendor-contracts/insightly/README.md) does not contradict. A server may answer fewer (one
+ * that does not hear `top` answers its default 100), so the size of a page never decides that
+ * the list has ended.
  */
 export const INSIGHTLY_PAGE_SIZE = 500;
 /** A server that ignores the filter pages through everyone; stop somewhere sane. */
 const MAX_LOOKUP_PAGES = 1000;
-/** The header `count_total=true` is answered with, where the server sends one (see vendor-contracts/insightly/SOURCE.md). */
+/**
+ * The header `count_total=true` is answered with, where the server sends one: Insightly names
+ * none (vendor-contracts/insightly/README.md, "returns the total in a response header"); this
+ * is the one a public Airbyte source reads.
+ */
 const COUNT_HEADER = 'x-total-count';
 /** Statuses with which a server refuses a search it does not offer (no route, no such method, parameters it will not take). */
 const SEARCH_REFUSED: readonly number[] = [400, 404, 405];
@@ -68,8 +82,35 @@ interface Listing {
   refusedWith: readonly number[];
 }
 
-/** What a listing gave: the ids that match exactly, or why it could not be used. */
-type Scan = { usable: true; matches: number[] } | { usable: false; why: string };
+/** What a listing gave: every user it holds, or why it could not be used. */
+type Scan = { usable: true; users: InsightlyUser[] } | { usable: false; why: string };
+
+/** The paging of `GET /Users` and `/Users/Search` from `skip`, in the largest pages, with the total asked for. */
+function pageFrom(skip: number): Record<string, string> {
+  return { skip: String(skip), top: String(INSIGHTLY_PAGE_SIZE), count_total: 'true' };
+}
+
+/**
+ * The ways of listing users in full, after the search: `GET /Users` with `skip`/`top` as the
+ * vendor documents it, then the seed guide's OData form (with `$filter` on the email when
+ * `email` is given; Insightly does not document it, so it is only reached on a server that
+ * pages neither way the vendor documents).
+ */
+function listingsInFull(email?: string): Listing[] {
+  return [
+    { name: 'GET /Users', path: '/Users', query: pageFrom, refusedWith: [] },
+    {
+      name: `GET /Users with ${email === undefined ? '' : '$filter/'}$top/$skip`,
+      path: '/Users',
+      query: (skip) => ({
+        ...(email === undefined ? {} : { $filter: `EMAIL_ADDRESS eq ${odataString(email)}` }),
+        $top: String(INSIGHTLY_PAGE_SIZE),
+        $skip: String(skip),
+      }),
+      refusedWith: [400],
+    },
+  ];
+}
 
 /**
  * The search parameters of the API version in `baseUrl`: `field_name`/`field_value` on v3.1
@@ -84,10 +125,10 @@ export function searchQueryFor(baseUrl: string, email: string): Record<string, s
 }
 
 /**
- * Insightly REST: find, read, switch off (a `PUT /Users` with the record as read, only `ACTIVE`
- * changed), verify, and restore.
+ * Insightly REST: find, read (one user, or every user at once), switch off (a `PUT /Users`
+ * with the record as read, only `ACTIVE` changed), verify, and restore.
  */
-export class InsightlyConnector implements DeactivatingConnector, ReactivatingConnector {
+export class InsightlyConnector implements DeactivatingConnector, ReactivatingConnector, DirectoryConnector {
   readonly #http: HttpClient;
   readonly #label: string;
   readonly #baseUrl: string;
@@ -95,6 +136,8 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
 
   /** The active flag, and the timestamp Insightly moves on every change (our own write included). */
   readonly volatileFields = ['ACTIVE', 'DATE_UPDATED_UTC'] as const;
+  /** `GET /Users` rows are the very users `GET /Users/{id}` answers (the vendor's swagger: "same fields"). */
+  readonly directoryComplete = true;
 
   constructor(options: {
     label: string;
@@ -139,41 +182,54 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
    *   rows whatever `skip` says): nobody is reported missing on a guess.
    */
   async lookupUser(email: string): Promise<LookupResult> {
-    const action = `look up ${email}`;
-    const page = (skip: number) => ({
-      skip: String(skip),
-      top: String(INSIGHTLY_PAGE_SIZE),
-      count_total: 'true',
-    });
-    const listings: Listing[] = [
-      {
-        name: 'GET /Users/Search',
-        path: '/Users/Search',
-        query: (skip) => ({ ...searchQueryFor(this.#baseUrl, email), ...page(skip) }),
-        refusedWith: SEARCH_REFUSED,
-      },
-      { name: 'GET /Users', path: '/Users', query: page, refusedWith: [] },
-      {
-        name: 'GET /Users with $filter/$top/$skip',
-        path: '/Users',
-        query: (skip) => ({
-          $filter: `EMAIL_ADDRESS eq ${odataString(email)}`,
-          $top: String(INSIGHTLY_PAGE_SIZE),
-          $skip: String(skip),
-        }),
-        refusedWith: [400],
-      },
-    ];
-    const tried: string[] = [];
-    for (const [index, listing] of listings.entries()) {
-      const scan = await this.#scan(listing, email, action);
+    const search: Listing = {
+      name: 'GET /Users/Search',
+      path: '/Users/Search',
+      query: (skip) => ({ ...searchQueryFor(this.#baseUrl, email), ...pageFrom(skip) }),
+      refusedWith: SEARCH_REFUSED,
+    };
+    return this.#firstUsable([search, ...listingsInFull(email)], `look up ${email}`, (users, listing) => {
+      // Exact matches only (the filter is a hint), on the identity a record carries, so a
+      // lookup and a match against the directory (`isPerson`) cannot disagree.
+      const matches = users.filter((user) => isPerson(toRecord(user), email)).map((user) => user.USER_ID);
       // A search that found nobody is not taken at its word: whether Insightly's search ignores
       // case is not documented, and an address stored as Jane.Doe@… must not come back "not
       // found". The users are then read in full (the next listing) and matched here: a few
       // requests more, for the people who have no account only.
-      if (scan.usable && index === 0 && scan.matches.length === 0) continue;
-      if (scan.usable) return lookupResult(this.#label, scan.matches, `the email ${email}`);
-      tried.push(`${listing.name}: ${scan.why}`);
+      if (listing === search && matches.length === 0) return undefined;
+      return lookupResult(this.#label, matches, `the email ${email}`);
+    });
+  }
+
+  /**
+   * Every user of the instance: `GET /Users` in pages of `INSIGHTLY_PAGE_SIZE`, `skip` moved on
+   * by the rows answered until an empty page (or the `count_total` reached), each mapped as
+   * `getUser` maps it; on a server that cannot page it so, the seed guide's `$top`/`$skip`.
+   *
+   * @throws BadResponseError no way of listing could be paged: never part of the users.
+   */
+  async readDirectory(): Promise<UserRecord[]> {
+    return this.#firstUsable(listingsInFull(), 'read the user list', (users) => users.map(toRecord));
+  }
+
+  /**
+   * What `take` makes of the users of the first listing that can be paged to its end, in
+   * order; `take` answers undefined to go on to the next listing. Throws when none can.
+   */
+  async #firstUsable<T>(
+    listings: readonly Listing[],
+    action: string,
+    take: (users: InsightlyUser[], listing: Listing) => T | undefined,
+  ): Promise<T> {
+    const tried: string[] = [];
+    for (const listing of listings) {
+      const scan = await this.#scan(listing, action);
+      if (!scan.usable) {
+        tried.push(`${listing.name}: ${scan.why}`);
+        continue;
+      }
+      const taken = take(scan.users, listing);
+      if (taken !== undefined) return taken;
     }
     throw new BadResponseError(
       `${this.#label}: ${action}: no way of listing users could be paged (${tried.join('; ')}); ` +
@@ -185,11 +241,15 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
    * Reads one listing to its end: `skip` moves on by the rows actually answered, and the list
    * has ended only at an empty page or at the total `count_total` reported. A short page
    * proves nothing: a server that does not hear `top` answers 100 rows however many are left.
+   * The users come back once each (by USER_ID), in the order read.
+   *
+   * @throws UnavailableError an empty page before the total the server reported: a page went
+   *   missing, or the list changed while it was read; read again rather than answer with part.
    */
-  async #scan(listing: Listing, email: string, action: string): Promise<Scan> {
-    const matches = new Set<number>();
-    const seen = new Set<number>();
+  async #scan(listing: Listing, action: string): Promise<Scan> {
+    const users = new Map<number, InsightlyUser>();
     let skip = 0;
+    let total: number | undefined;
     for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
       const { status, headers, body } = await this.#http.request('GET', listing.path, {
         action,
@@ -197,23 +257,26 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
         accept: page === 0 ? [...listing.refusedWith] : [],
       });
       if (status >= 300) return { usable: false, why: `HTTP ${status}${this.#http.vendorMessage(body)}` };
-      const users = parseVendorBody(z.array(insightlyUserSchema), body, `${this.#label}: ${action}`);
-      if (users.length === 0) return { usable: true, matches: [...matches] };
+      const rows = parseVendorBody(z.array(insightlyUserSchema), body, `${this.#label}: ${action}`);
+      if (rows.length === 0) {
+        if (total !== undefined && skip < total) {
+          throw new UnavailableError(
+            `${this.#label}: ${action}: ${listing.name} answered no rows at skip=${skip}, though it counted ${total}; ` +
+              'a page is missing or the list changed while it was read, so it stops rather than answer with part of the users',
+          );
+        }
+        return { usable: true, users: [...users.values()] };
+      }
       // The same rows again: the server does not hear `skip`, and paging on would loop or,
       // worse, stop early and miss the person. This way of listing cannot be trusted.
-      if (page > 0 && users.every((user) => seen.has(user.USER_ID))) {
+      if (page > 0 && rows.every((user) => users.has(user.USER_ID))) {
         return { usable: false, why: `the page at skip=${skip} repeats rows already read (skip is ignored)` };
       }
-      for (const user of users) {
-        seen.add(user.USER_ID);
-        // The server's filter is a hint, not a promise: keep exact (case-insensitive) matches only.
-        if (sameEmail(user.EMAIL_ADDRESS, email)) matches.add(user.USER_ID);
-      }
-      skip += users.length;
-      const total = headers.get(COUNT_HEADER);
-      if (total !== null && /^\d+$/.test(total.trim()) && skip >= Number(total)) {
-        return { usable: true, matches: [...matches] };
-      }
+      for (const user of rows) users.set(user.USER_ID, user);
+      skip += rows.length;
+      const counted = headers.get(COUNT_HEADER);
+      total = counted !== null && /^\d+$/.test(counted.trim()) ? Number(counted) : undefined;
+      if (total !== undefined && skip >= total) return { usable: true, users: [...users.values()] };
     }
     throw new BadResponseError(
       `${this.#label}: ${action}: ${listing.name} still had rows after ${MAX_LOOKUP_PAGES} pages (${skip} rows); ` +

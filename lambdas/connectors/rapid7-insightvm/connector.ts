@@ -21,6 +21,7 @@
 import { z } from 'zod';
 import type { ConnectionRef, TlsOptions } from '../../shared/connections';
 import { SECRET_EXAMPLES, secretSchemas } from '../../shared/connections';
+import { isPerson } from '../../shared/directory';
 import {
   AuthFailedError,
   BadRequestError,
@@ -36,7 +37,13 @@ import {
   parseVendorBody,
   restorableRecord,
 } from '../../shared/vendor-answer';
-import type { DeactivatingConnector, LookupResult, ReactivatingConnector, UserRecord } from '../types';
+import type {
+  DeactivatingConnector,
+  DirectoryConnector,
+  LookupResult,
+  ReactivatingConnector,
+  UserRecord,
+} from '../types';
 
 /** The console's API lives under this path of the console URL (`https://host:3780`). */
 export const INSIGHTVM_API_PATH = '/api/3';
@@ -76,6 +83,13 @@ const listedUserSchema = z.looseObject({
   login: z.string().nullable().optional(),
   email: z.string().nullable().optional(),
 });
+type ListedUser = z.infer<typeof listedUserSchema>;
+
+/**
+ * A list row as the directory maps it: what the lookup reads, and the flag a record's
+ * `active` comes from. Everything else is kept as listed (the whole `User`).
+ */
+const directoryRowSchema = listedUserSchema.extend({ enabled: z.boolean() });
 
 /** `PageOf«User»`: `{resources, page: {number, size, totalPages, totalResources}, links}`. */
 const pageSchema = z.looseObject({
@@ -181,7 +195,9 @@ const USER_ID = /^\d{1,10}$/;
  * Rapid7 InsightVM console users: look up by email or login, read, disable (and enable again)
  * with a full-replacement PUT, verify.
  */
-export class Rapid7InsightvmConnector implements DeactivatingConnector, ReactivatingConnector {
+export class Rapid7InsightvmConnector
+  implements DeactivatingConnector, ReactivatingConnector, DirectoryConnector
+{
   readonly #http: HttpClient;
   readonly #label: string;
   readonly #username: string;
@@ -190,6 +206,12 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector, Reactiva
    * sign-ins (not part of `UserEdit`, so never written), and `links`.
    */
   readonly volatileFields = ['enabled', 'locked', 'links'] as const;
+  /**
+   * The list gives each whole `User`, but not the site and asset-group grants `getUser` reads
+   * from `/users/{id}/sites` and `/asset_groups` (the Swagger's `User` has no such field):
+   * a write is planned from `getUser`, never from the list.
+   */
+  readonly directoryComplete = false;
 
   /** `baseUrl` is the console, `https://host:3780`; `/api/3` is added here. */
   constructor(options: {
@@ -216,11 +238,41 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector, Reactiva
     return this.#http.requestCount;
   }
 
+  /**
+   * Pages through every user (the console has no email filter) and keeps the exact matches,
+   * ignoring case, on the email field or on the login.
+   */
   async lookupUser(email: string): Promise<LookupResult> {
-    const action = `look up ${email}`;
-    const matches = new Set<number>();
-    // How many pages the console said there are: a 404 for a page within them is not the end.
-    let totalPages: number | undefined;
+    const rows = await this.#listUsers(`look up ${email}`);
+    // The identity a record carries (`identityOf`), so a lookup and a match against the
+    // directory (`isPerson`) cannot disagree about whose account a row is.
+    const matches = rows.filter((row) => isPerson(identityOf(row), email)).map((row) => row.id);
+    return lookupResult(this.#label, matches, `${email} as email or login`);
+  }
+
+  /**
+   * Every user of the console, read in pages of 500 (the most the console gives), each mapped
+   * as `getUser` maps it as far as the list allows: the list carries the whole `User`, but not
+   * the site and asset-group grants `getUser` reads separately (`directoryComplete` is false).
+   * Throws rather than answer part of the users, as `lookupUser` does.
+   */
+  async readDirectory(): Promise<UserRecord[]> {
+    const action = 'read the user list';
+    return (await this.#listUsers(action)).map((row) =>
+      toRecord(parseVendorBody(directoryRowSchema, row, `${this.#label}: ${action}: user ${row.id}`)),
+    );
+  }
+
+  /**
+   * `GET /users` page by page, 500 at a time, to the last page the console says it has.
+   * Never part of the list: a page numbered otherwise than asked, a page that is short or of
+   * another size before the last, or a 404 for a page the console said it had, throws.
+   */
+  async #listUsers(action: string): Promise<ListedUser[]> {
+    const rows = new Map<number, ListedUser>();
+    // What the first page said: how many pages there are (a 404 within them is not the end),
+    // and how large they are (every later page must be as large, or the pages overlap or skip).
+    let first: { totalPages: number; size: number } | undefined;
     for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
       const { status, body } = await this.#http.request('GET', '/users', {
         action,
@@ -231,11 +283,11 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector, Reactiva
         // The console answers 404 to an authenticated user who may not list users, and to a
         // page past the end (the list can shrink while we page: it is not a cursor). A page
         // it said it had is not the end: stopping there would miss everyone after it.
-        if (page > 0 && totalPages !== undefined && page >= totalPages - 1) break;
+        if (page > 0 && first !== undefined && page >= first.totalPages - 1) break;
         if (page > 0) {
           throw new UnavailableError(
-            `${this.#label}: ${action}: HTTP 404 for page ${page} of ${totalPages ?? 'an unknown number of'} pages of users; ` +
-              'the lookup cannot have seen everyone, so it stops rather than answer "not found"',
+            `${this.#label}: ${action}: HTTP 404 for page ${page} of ${first?.totalPages ?? 'an unknown number of'} pages of users; ` +
+              'the list cannot have been read whole, so it stops rather than answer "not found"',
           );
         }
         throw new AuthFailedError(
@@ -246,28 +298,33 @@ export class Rapid7InsightvmConnector implements DeactivatingConnector, Reactiva
       }
       const parsed = parseVendorBody(pageSchema, body, `${this.#label}: ${action}`);
       const users = parsed.resources ?? [];
-      // No server-side filter exists: keep exact (case-insensitive) matches on email or login.
-      for (const user of users) {
-        if (sameEmail(user.email, email) || sameEmail(user.login, email)) matches.add(user.id);
-      }
+      for (const user of users) rows.set(user.id, user);
       const info = parsed.page;
-      if (page === 0 && info) totalPages = info.totalPages;
+      if (page === 0 && info) first = { totalPages: info.totalPages, size: info.size };
       if (info && info.number !== page) {
         throw new BadResponseError(
           `${this.#label}: ${action}: asked for page ${page} of the users, the console answered page ${info.number}; ` +
-            'it does not page as documented, so the lookup cannot see every user',
+            'it does not page as documented, so the list cannot be read whole',
         );
       }
       const pageSize = info?.size || INSIGHTVM_PAGE_SIZE;
-      if (users.length === 0 || users.length < pageSize) break;
-      if (info && page + 1 >= info.totalPages) break;
+      const last = info ? page + 1 >= info.totalPages : users.length < pageSize;
+      if (info && !last && (users.length !== pageSize || info.size !== first?.size)) {
+        // Pages are cut at page × size: one short, or of another size than the first, before
+        // the last means rows skipped or read twice, and the people there never seen.
+        throw new BadResponseError(
+          `${this.#label}: ${action}: page ${page} of ${info.totalPages} held ${users.length} users in pages of ` +
+            `${info.size} (the first page said ${first?.size}); the pages do not add up, so the list cannot be read whole`,
+        );
+      }
+      if (last || users.length === 0) break;
       if (page === MAX_LOOKUP_PAGES - 1) {
         throw new BadResponseError(
           `${this.#label}: ${action}: more than ${MAX_LOOKUP_PAGES} pages of users; stopped rather than page forever`,
         );
       }
     }
-    return lookupResult(this.#label, [...matches], `${email} as email or login`);
+    return [...rows.values()];
   }
 
   /**
@@ -481,15 +538,20 @@ export function toUserEdit(user: WritableUser, enabled: boolean): InsightvmUserE
   return edit;
 }
 
-function toRecord(user: InsightvmUser): UserRecord {
-  // The lookup matches on the email field or on a login that is an address, so the record
-  // carries both: the email field first (or the login when there is no email), and the
-  // login among its other addresses, so a person found by login still counts as asked for.
-  const login = user.login.includes('@') ? user.login : undefined;
+/**
+ * Whose account a user is: the email field first (or the login when there is no email), and
+ * a login that is an address among its other addresses, so a person found by login counts
+ * as asked for. The list's rows are read leniently (a row without a login is kept).
+ */
+function identityOf(user: ListedUser): Pick<UserRecord, 'email' | 'emails'> {
+  const login = user.login?.includes('@') ? user.login : undefined;
   const email = user.email?.trim() ? user.email : (login ?? '');
-  const record: UserRecord = { id: String(user.id), email, active: user.enabled, fields: { ...user } };
-  if (login && !sameEmail(login, email)) record.emails = [login];
-  return record;
+  return login && !sameEmail(login, email) ? { email, emails: [login] } : { email };
+}
+
+/** A `User` (from `GET /users/{id}`, or a row of the list) as a record. */
+function toRecord(user: ListedUser & { enabled: boolean }): UserRecord {
+  return { id: String(user.id), ...identityOf(user), active: user.enabled, fields: { ...user } };
 }
 
 /** `https://host:3780`, tolerating a trailing slash or `/api/3` given by habit. */

@@ -32,21 +32,29 @@
 import { z } from 'zod';
 import type { ConnectionRef, TlsOptions } from '../../shared/connections';
 import { SECRET_EXAMPLES, secretSchemas } from '../../shared/connections';
+import { isPerson } from '../../shared/directory';
 import {
   AuthFailedError,
   BadRequestError,
   BadResponseError,
   ConfigError,
   NotYetAppliedError,
+  UnavailableError,
 } from '../../shared/errors';
-import { HttpClient, sameEmail } from '../../shared/http';
+import { HttpClient } from '../../shared/http';
 import { lookupResult, parseVendorBody } from '../../shared/vendor-answer';
-import type { Connector, LookupResult, UserRecord } from '../types';
+import type { DirectoryConnector, LookupResult, UserRecord } from '../types';
 
 /** The Insight Account API, under the regional base URL. */
 export const ACCOUNT_API_PATH = '/account/api/1';
-/** A server that ignores the filter and pages through everyone: stop somewhere sane. */
+/** A server that ignores the filter, or pages in tiny pages, pages on for ever: stop somewhere sane. */
 const MAX_LOOKUP_PAGES = 200;
+/**
+ * Users a page when the directory is read from a server that answers in pages: the most the
+ * seed guide gives (shared/seeds/002, "Max page size: 500", `index` and `size`). Rapid7
+ * documents no page size for the account API, whose public clients read one plain array.
+ */
+export const PLATFORM_PAGE_SIZE = 500;
 
 /** Platform user status. Anything else is kept as read and treated as not yet disabled. */
 export type Rapid7PlatformStatus = 'ACTIVE' | 'DISABLED' | 'PENDING';
@@ -88,15 +96,17 @@ const KEY_HINT =
   'Basic credentials do not work here';
 
 /**
- * Rapid7 Insight Platform users: look up, read and verify. Switching an account off is a
- * person's step (see the comment at the top of this file).
+ * Rapid7 Insight Platform users: look up, read (one, or every user at once) and verify.
+ * Switching an account off is a person's step (see the comment at the top of this file).
  */
-export class Rapid7PlatformConnector implements Connector {
+export class Rapid7PlatformConnector implements DirectoryConnector {
   readonly #http: HttpClient;
   readonly #label: string;
 
   /** What a person's work changes, and what moves by itself (the last sign-in). */
   readonly volatileFields = ['status', 'last_login'] as const;
+  /** The list's rows are the users `GET /users/{id}` answers (public clients read the same fields). */
+  readonly directoryComplete = true;
 
   /** `baseUrl` is the regional base, e.g. `https://us.api.insight.rapid7.com`. */
   constructor(options: {
@@ -122,23 +132,70 @@ export class Rapid7PlatformConnector implements Connector {
     return this.#http.requestCount;
   }
 
+  /**
+   * Asks the list with the `email` filter and keeps the exact matches (ignoring case): the
+   * filter is a hint. A paged answer is followed to its last page, in the server's page size.
+   */
   async lookupUser(email: string): Promise<LookupResult> {
-    const action = `look up ${email}`;
-    const matches = new Map<string, PlatformUser>();
-    let query: Record<string, string> = { email };
-    for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
-      const body = await this.#get('/users', action, query);
-      const list = parseVendorBody(userListSchema, body, `${this.#label}: ${action}`);
-      const users = Array.isArray(list) ? list : list.data;
-      // The server's filter is a hint, not a promise: keep exact (case-insensitive) matches only.
-      for (const user of users) if (sameEmail(user.email, email)) matches.set(String(user.id), user);
-      if (Array.isArray(list)) {
-        // A plain array is the whole answer; an array after a paged first page is not.
-        if (page > 0)
-          throw new BadResponseError(`${this.#label}: ${action}: page ${page} is not a paged answer`);
-        break;
+    const users = await this.#listUsers(`look up ${email}`, { email }, false);
+    // The server's filter is a hint, not a promise: keep exact (case-insensitive) matches only,
+    // on the identity a record carries, so a lookup and a match against the directory
+    // (`isPerson`) cannot disagree.
+    const matches = users.filter((user) => isPerson(toRecord(user), email)).map((user) => String(user.id));
+    return lookupResult(this.#label, matches, `the email ${email}`);
+  }
+
+  /**
+   * Every user of the organization, each mapped as `getUser` maps it: `GET /users` as every
+   * public client asks it (one plain array), or, from a server that answers in pages, every
+   * page, in pages of `PLATFORM_PAGE_SIZE` (the most the seed guide gives). Never part of the
+   * users: paging that does not add up throws, as for `lookupUser`.
+   */
+  async readDirectory(): Promise<UserRecord[]> {
+    return (await this.#listUsers('read the user list', {}, true)).map(toRecord);
+  }
+
+  /**
+   * `GET /users` with `filter`, every page of it. The first request carries no paging
+   * parameters: public clients read a plain array, and a server that lists so may refuse
+   * parameters it does not know. Only a server that answered in pages is sent `index`/`size`,
+   * in its own page size (`largest`: in pages of `PLATFORM_PAGE_SIZE`, asked again from page 0
+   * when that takes fewer requests than the rest of the pages at the server's size).
+   *
+   * @throws BadResponseError pages counted otherwise than from 0, a page numbered otherwise
+   *   than asked, a later page sized otherwise than the first, a page short before the last,
+   *   a plain array after a paged page.
+   * @throws UnavailableError a 404 for a page the server said it had.
+   */
+  async #listUsers(
+    action: string,
+    filter: Record<string, string>,
+    largest: boolean,
+  ): Promise<PlatformUser[]> {
+    const users = new Map<string, PlatformUser>();
+    // Undefined until a server answered in pages: its page size from then on.
+    let size: number | undefined;
+    let restarted = false;
+    let page = 0;
+    for (let request = 0; request < MAX_LOOKUP_PAGES; request++) {
+      const query = size === undefined ? filter : { ...filter, index: String(page), size: String(size) };
+      const body = await this.#get('/users', action, query, page > 0 ? [404] : []);
+      if (body === NOT_FOUND) {
+        throw new UnavailableError(
+          `${this.#label}: ${action}: HTTP 404 for page ${page} of the users, a page the server said it had; ` +
+            'the list cannot have been read whole, so it stops rather than answer with part of the users',
+        );
       }
-      const { index, size, totalPages } = list.metadata;
+      const list = parseVendorBody(userListSchema, body, `${this.#label}: ${action}`);
+      if (Array.isArray(list)) {
+        // A plain array is the whole answer; an array after a paged page is not.
+        if (size !== undefined) {
+          throw new BadResponseError(`${this.#label}: ${action}: page ${page} is not a paged answer`);
+        }
+        for (const user of list) users.set(String(user.id), user);
+        return [...users.values()];
+      }
+      const { index, size: answered, totalPages, totalResources } = list.metadata;
       // Pages count from 0. A server that numbers them otherwise (from 1) would stop a page
       // early by `totalPages`, and the people on the last page would be missed.
       if (index !== page) {
@@ -146,16 +203,35 @@ export class Rapid7PlatformConnector implements Connector {
           `${this.#label}: ${action}: asked for page ${page}, got page ${index}; the server ignores paging, or does not count pages from 0`,
         );
       }
-      if (index + 1 >= totalPages || users.length === 0) break;
-      if (page === MAX_LOOKUP_PAGES - 1) {
+      // Pages are cut at index × size: a later page of another size than the first (a server
+      // may lower the size asked for its first page, never change it after), or a page short
+      // before the last, means rows skipped or read twice, and the people there never seen.
+      const last = index + 1 >= totalPages;
+      if ((page > 0 && answered !== size) || (!last && list.data.length !== answered)) {
         throw new BadResponseError(
-          `${this.#label}: ${action}: more than ${MAX_LOOKUP_PAGES} pages; the email filter seems ignored`,
+          `${this.#label}: ${action}: page ${index} of ${totalPages} held ${list.data.length} users in pages of ${answered}` +
+            `${page > 0 ? ` (asked for ${size})` : ''}; the pages do not add up, so the list cannot be read whole`,
         );
       }
-      // Only a server that answered in pages is sent paging parameters.
-      query = { email, index: String(index + 1), size: String(size) };
+      for (const user of list.data) users.set(String(user.id), user);
+      if (last) return [...users.values()];
+      size = answered;
+      page = index + 1;
+      if (largest && !restarted && answered < PLATFORM_PAGE_SIZE) {
+        // The server's own page size was smaller than the largest: ask again from page 0 in
+        // the largest pages when that takes fewer requests than the pages still to come.
+        const total = totalResources ?? totalPages * answered;
+        if (Math.ceil(total / PLATFORM_PAGE_SIZE) < totalPages - 1) {
+          restarted = true;
+          users.clear();
+          size = PLATFORM_PAGE_SIZE;
+          page = 0;
+        }
+      }
     }
-    return lookupResult(this.#label, [...matches.keys()], `the email ${email}`);
+    throw new BadResponseError(
+      `${this.#label}: ${action}: more than ${MAX_LOOKUP_PAGES} pages of users; stopped rather than page forever`,
+    );
   }
 
   async getUser(userId: string): Promise<UserRecord> {
