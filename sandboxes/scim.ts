@@ -2,7 +2,8 @@
  * A built-in SCIM 2.0 service provider (RFC 7643/7644): a real HTTP server on 127.0.0.1 that
  * answers `/Users` the way a SCIM app does (Insightly's and Gainsight's SCIM surfaces, or any
  * other), with a filter subset, 1-based `startIndex`/`count` paging under a page-size cap,
- * strict PatchOp validation, a full-replacement PUT and SCIM error bodies. Auth is a static
+ * strict PatchOp validation, a full-replacement PUT, `POST /Bulk` (RFC 7644 §3.7) within the
+ * limits its `/ServiceProviderConfig` announces, and SCIM error bodies. Auth is a static
  * bearer token or an OAuth client-credentials token from a token endpoint on the same
  * server. The demo, the tests and the benchmarks point the real connector at it.
  *
@@ -36,6 +37,8 @@ export const ENTERPRISE_USER_SCHEMA = 'urn:ietf:params:scim:schemas:extension:en
 const LIST_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
+const BULK_REQUEST = 'urn:ietf:params:scim:api:messages:2.0:BulkRequest';
+const BULK_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:BulkResponse';
 
 /** The bearer token the sandbox accepts by default. */
 export const SCIM_SANDBOX_TOKEN = 'sandbox-scim-token';
@@ -103,14 +106,35 @@ export interface ScimRateWindow {
  */
 export type ScimPatchForms = 'both' | 'value-only' | 'path-only';
 
+/**
+ * What `/Bulk` takes, as the ServiceProviderConfig announces it (RFC 7643 §5). The defaults,
+ * 1,000 operations and 1 MiB (1,048,576 bytes), are RFC 7643's own example (§8.5), and what
+ * SCIM gateways that take bulk requests commonly allow. Neither Insightly nor Gainsight
+ * documents `/Bulk` for its SCIM API (vendor-contracts/): a sandbox standing for either
+ * should say `{ supported: false }`, so that what passes here is what their services take.
+ */
+export interface ScimBulkOptions {
+  /** False: the ServiceProviderConfig says so and `POST /Bulk` answers 501. Default true. */
+  supported?: boolean;
+  /** More operations in one request are refused whole with 413. Default 1000. */
+  maxOperations?: number;
+  /** A larger body (in bytes) is refused whole with 413. Default 1048576. */
+  maxPayloadSize?: number;
+}
+
 /** How the sandbox starts and misbehaves. Every option defaults to a well-behaved server. */
 export interface ScimSandboxOptions {
   /** Initial users; ids default to u1001, u1002, … Default SAMPLE_USERS. */
   users?: ReadonlyArray<ScimUserSeed>;
   /** `{ token }` (static bearer) or `{ oauth }`. Default `{ token: SCIM_SANDBOX_TOKEN }`. */
   auth?: { token: string } | { oauth: ScimOAuthOptions };
-  /** The most rows one page holds, whatever `count` asks. Default 100. */
+  /**
+   * The most rows one page holds, whatever `count` asks (RFC 7644 §3.4.2.4: fewer than asked
+   * is allowed); announced as `filter.maxResults`. Default 100.
+   */
   maxPageSize?: number;
+  /** `/Bulk` (see {@link ScimBulkOptions}). Default supported, 1,000 operations, 1 MiB. */
+  bulk?: ScimBulkOptions;
   /**
    * Fixed windows over SCIM requests (the token endpoint is not counted): above `requests`
    * per `windowMs` in any of them, 429 without Retry-After. Gainsight: 100 an hour and 1,000
@@ -418,6 +442,11 @@ export async function startScimSandbox(options: ScimSandboxOptions = {}): Promis
     { now: () => Date.now(), restart: 'on-request' },
   );
   const patchForms = options.patchForms ?? 'both';
+  const bulk = {
+    supported: options.bulk?.supported ?? true,
+    maxOperations: options.bulk?.maxOperations ?? 1000,
+    maxPayloadSize: options.bulk?.maxPayloadSize ?? 1_048_576,
+  };
   // Known once the server listens; every served user's meta.location carries it.
   let baseUrl = '';
 
@@ -661,6 +690,114 @@ export async function startScimSandbox(options: ScimSandboxOptions = {}): Promis
     return { status: 204 };
   }
 
+  /**
+   * RFC 7644 §3.7: each operation is done as its own request would be (PATCH, PUT, DELETE on
+   * `/Users/{id}`), `version` standing for that request's `If-Match`, and answered in the
+   * BulkResponse with its own status. Whole requests beyond `maxPayloadSize` or
+   * `maxOperations` are refused with 413 (§3.7.4), before anything is done; after
+   * `failOnErrors` errors, the rest is left undone and unanswered.
+   */
+  function bulkRequest(text: string): Answer {
+    if (!bulk.supported) return scimError(501, 'Bulk operations are not supported');
+    if (Buffer.byteLength(text) > bulk.maxPayloadSize) {
+      return scimError(
+        413,
+        `The size of the bulk operation exceeds the maxPayloadSize (${bulk.maxPayloadSize}).`,
+      );
+    }
+    const parsed = parseJson(text);
+    if (!parsed.ok || !isObject(parsed.value)) {
+      return scimError(400, 'The request body must be a BulkRequest object', 'invalidSyntax');
+    }
+    const request = parsed.value;
+    if (
+      !Array.isArray(request.schemas) ||
+      request.schemas.length !== 1 ||
+      request.schemas[0] !== BULK_REQUEST
+    ) {
+      return scimError(400, `schemas must be ["${BULK_REQUEST}"]`, 'invalidSyntax');
+    }
+    const operations = request.Operations;
+    if (!Array.isArray(operations) || operations.length === 0) {
+      return scimError(400, 'Operations must be a non-empty array', 'invalidSyntax');
+    }
+    if (operations.length > bulk.maxOperations) {
+      return scimError(
+        413,
+        `The number of operations (${operations.length}) exceeds the maxOperations (${bulk.maxOperations}).`,
+      );
+    }
+    const { failOnErrors } = request;
+    if (failOnErrors !== undefined && !(Number.isInteger(failOnErrors) && (failOnErrors as number) >= 1)) {
+      return scimError(400, 'failOnErrors must be a positive integer', 'invalidValue');
+    }
+    const bulkIds = operations.flatMap((operation) =>
+      isObject(operation) && operation.bulkId !== undefined ? [operation.bulkId] : [],
+    );
+    if (new Set(bulkIds).size !== bulkIds.length) {
+      return scimError(400, 'bulkId must be unique within a bulk request', 'invalidValue');
+    }
+    const answered: Record<string, unknown>[] = [];
+    let errors = 0;
+    for (const operation of operations) {
+      if (failOnErrors !== undefined && errors >= (failOnErrors as number)) break;
+      const result = bulkOperation(operation);
+      if (Number(result.status) >= 400) errors++;
+      answered.push(result);
+    }
+    return { status: 200, body: { schemas: [BULK_RESPONSE], Operations: answered } };
+  }
+
+  /** One operation of a bulk request, answered as RFC 7644 §3.7.3 words it. */
+  function bulkOperation(operation: unknown): Record<string, unknown> {
+    const given = isObject(operation) ? operation : {};
+    const method = typeof given.method === 'string' ? given.method.toUpperCase() : undefined;
+    const path = typeof given.path === 'string' ? given.path : undefined;
+    const answer = ((): Answer => {
+      if (!isObject(operation)) return scimError(400, 'Each operation must be an object', 'invalidSyntax');
+      if (method !== 'POST' && method !== 'PUT' && method !== 'PATCH' && method !== 'DELETE') {
+        return scimError(400, 'method must be POST, PUT, PATCH or DELETE', 'invalidSyntax');
+      }
+      if (path === undefined) return scimError(400, 'path is required', 'invalidPath');
+      const id = /^\/Users\/([^/?#]+)$/.exec(path)?.[1];
+      if (method === 'POST' || id === undefined) {
+        return scimError(method === 'POST' ? 405 : 404, `${method} is not supported on ${path}`);
+      }
+      let userId: string;
+      try {
+        userId = decodeURIComponent(id);
+      } catch {
+        return scimError(400, `path ${path} is not a valid resource path`, 'invalidPath');
+      }
+      const current = users.get(userId);
+      if (!current) return scimError(404, `Resource ${userId} not found`);
+      // `version` is the operation's If-Match (RFC 7644 §3.7, §3.14).
+      if (given.version !== undefined) {
+        if (typeof given.version !== 'string')
+          return scimError(400, 'version must be a string', 'invalidValue');
+        if (given.version !== '*' && given.version !== current.meta.version) {
+          return scimError(
+            412,
+            `Failed to update. Resource changed on the server (version ${current.meta.version})`,
+          );
+        }
+      }
+      if (method === 'DELETE') return deleteUser(userId);
+      if (given.data === undefined) return scimError(400, `data is required for ${method}`, 'invalidSyntax');
+      return method === 'PATCH' ? patchUser(userId, given.data) : putUser(userId, given.data);
+    })();
+    const written = answer.status < 300 && isObject(answer.body) ? answer.body : undefined;
+    const version = isObject(written?.meta) ? written.meta.version : undefined;
+    return {
+      ...(method === undefined ? {} : { method }),
+      ...(given.bulkId === undefined ? {} : { bulkId: given.bulkId }),
+      ...(path === undefined ? {} : { location: `${baseUrl}${path}` }),
+      ...(version === undefined ? {} : { version }),
+      status: String(answer.status),
+      ...(answer.status >= 400 ? { response: answer.body } : {}),
+    };
+  }
+
   function decide(
     req: IncomingMessage,
     method: string,
@@ -713,7 +850,9 @@ export async function startScimSandbox(options: ScimSandboxOptions = {}): Promis
         body: {
           schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
           patch: { supported: true },
-          bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
+          bulk: bulk.supported
+            ? { supported: true, maxOperations: bulk.maxOperations, maxPayloadSize: bulk.maxPayloadSize }
+            : { supported: false, maxOperations: 0, maxPayloadSize: 0 },
           filter: { supported: true, maxResults: maxPageSize },
           changePassword: { supported: false },
           sort: { supported: false },
@@ -731,6 +870,10 @@ export async function startScimSandbox(options: ScimSandboxOptions = {}): Promis
       };
     }
     if (route === '/Users' && method === 'GET') return listUsers(url.searchParams);
+    if (route === '/Bulk') {
+      if (method === 'POST') return bulkRequest(text);
+      return { ...scimError(405, `${method} is not allowed on ${url.pathname}`), headers: { Allow: 'POST' } };
+    }
     const id = /^\/Users\/([^/]+)$/.exec(route)?.[1];
     if (id === undefined) return scimError(404, `No resource at ${url.pathname}`);
     const userId = decodeURIComponent(id);

@@ -677,6 +677,203 @@ describe('SCIM sandbox: limits, faults and latency', () => {
   });
 });
 
+describe('SCIM sandbox: /ServiceProviderConfig', () => {
+  it("announces /Bulk with RFC 7643's example limits, and the page cap as filter.maxResults", async () => {
+    // Prepare
+    const sandbox = await open({ maxPageSize: 250 });
+
+    // Act
+    const response = await call(sandbox, 'GET', '/ServiceProviderConfig');
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(response.json).toMatchObject({
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
+      patch: { supported: true },
+      bulk: { supported: true, maxOperations: 1000, maxPayloadSize: 1_048_576 },
+      filter: { supported: true, maxResults: 250 },
+      etag: { supported: true },
+    });
+  });
+
+  it('announces the bulk limits it is given, or that it has no /Bulk', async () => {
+    // Prepare
+    const limited = await open({ bulk: { maxOperations: 100, maxPayloadSize: 65_536 } });
+    const none = await open({ bulk: { supported: false } });
+
+    // Act
+    const limitedConfig = await call(limited, 'GET', '/ServiceProviderConfig');
+    const noneConfig = await call(none, 'GET', '/ServiceProviderConfig');
+
+    // Assess
+    expect(limitedConfig.json.bulk).toEqual({ supported: true, maxOperations: 100, maxPayloadSize: 65_536 });
+    expect(noneConfig.json.bulk).toEqual({ supported: false, maxOperations: 0, maxPayloadSize: 0 });
+  });
+});
+
+describe('SCIM sandbox: POST /Bulk', () => {
+  const BULK_REQUEST = 'urn:ietf:params:scim:api:messages:2.0:BulkRequest';
+  const deactivation = (id: string, extra: Record<string, unknown> = {}) => ({
+    method: 'PATCH',
+    path: `/Users/${id}`,
+    data: patchActive(false),
+    ...extra,
+  });
+  const bulkOf = (operations: unknown[], extra: Record<string, unknown> = {}) => ({
+    schemas: [BULK_REQUEST],
+    ...extra,
+    Operations: operations,
+  });
+  const active = (sandbox: ScimSandbox) =>
+    Object.fromEntries([...sandbox.users.values()].map((user) => [user.id, user.active]));
+
+  it('does each PATCH as its own request would, and answers each with its status, location and new version', async () => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    const response = await call(sandbox, 'POST', '/Bulk', {
+      body: bulkOf([
+        deactivation('u1002', { bulkId: 'one', version: 'W/"3"' }),
+        deactivation('u1005', { bulkId: 'two' }),
+      ]),
+    });
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(response.json).toEqual({
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkResponse'],
+      Operations: [
+        {
+          method: 'PATCH',
+          bulkId: 'one',
+          location: `${sandbox.baseUrl}/Users/u1002`,
+          version: 'W/"4"',
+          status: '200',
+        },
+        {
+          method: 'PATCH',
+          bulkId: 'two',
+          location: `${sandbox.baseUrl}/Users/u1005`,
+          version: 'W/"4"',
+          status: '200',
+        },
+      ],
+    });
+    expect(active(sandbox)).toMatchObject({ u1002: false, u1005: false, u1006: true });
+  });
+
+  it("refuses an operation whose version is not the user's with 412, and an unknown user with 404, and does the rest", async () => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    const response = await call(sandbox, 'POST', '/Bulk', {
+      body: bulkOf([
+        deactivation('u1002', { version: 'W/"2"' }),
+        deactivation('u404'),
+        deactivation('u1005', { version: 'W/"3"' }),
+      ]),
+    });
+
+    // Assess
+    const operations = response.json.Operations as Record<string, unknown>[];
+    expect(operations.map((operation) => operation.status)).toEqual(['412', '404', '200']);
+    expect(operations[0]).toMatchObject({
+      location: `${sandbox.baseUrl}/Users/u1002`,
+      response: { schemas: [ERROR], status: '412', detail: expect.stringContaining('Resource changed') },
+    });
+    expect(operations[1]).toMatchObject({ response: { status: '404' } });
+    expect(active(sandbox)).toMatchObject({ u1002: true, u1005: false });
+    expect(sandbox.users.get('u1002')?.meta.version).toBe('W/"3"');
+  });
+
+  it('refuses more operations than maxOperations, or a larger body than maxPayloadSize, with 413, doing nothing', async () => {
+    // Prepare
+    const sandbox = await open({ bulk: { maxOperations: 2, maxPayloadSize: 1_000 } });
+    const three = bulkOf(['u1002', 'u1005', 'u1006'].map((id) => deactivation(id)));
+    const large = bulkOf([deactivation('u1002', { bulkId: 'x'.repeat(1_000) })]);
+
+    // Act
+    const tooMany = await call(sandbox, 'POST', '/Bulk', { body: three });
+    const tooLarge = await call(sandbox, 'POST', '/Bulk', { body: large });
+
+    // Assess
+    expect(tooMany.status).toBe(413);
+    expect(tooMany.json).toMatchObject({ schemas: [ERROR], status: '413' });
+    expect(tooMany.json.detail).toContain('maxOperations (2)');
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.json.detail).toContain('maxPayloadSize (1000)');
+    expect(Object.values(active(sandbox)).filter((on) => !on)).toHaveLength(1); // u1003 only, as seeded
+  });
+
+  it('stops after failOnErrors errors: the operations after are neither done nor answered', async () => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    const response = await call(sandbox, 'POST', '/Bulk', {
+      body: bulkOf([deactivation('u404'), deactivation('u1005')], { failOnErrors: 1 }),
+    });
+
+    // Assess
+    expect((response.json.Operations as unknown[]).length).toBe(1);
+    expect(sandbox.users.get('u1005')?.active).toBe(true);
+  });
+
+  it('refuses a request that is not a BulkRequest, has no operations or repeats a bulkId, with 400', async () => {
+    // Prepare
+    const sandbox = await open();
+
+    // Act
+    const noSchema = await call(sandbox, 'POST', '/Bulk', { body: { Operations: [deactivation('u1002')] } });
+    const empty = await call(sandbox, 'POST', '/Bulk', { body: bulkOf([]) });
+    const twice = await call(sandbox, 'POST', '/Bulk', {
+      body: bulkOf([deactivation('u1002', { bulkId: 'a' }), deactivation('u1005', { bulkId: 'a' })]),
+    });
+
+    // Assess
+    expect([noSchema.status, empty.status, twice.status]).toEqual([400, 400, 400]);
+    expect(twice.json).toMatchObject({ scimType: 'invalidValue' });
+    expect(active(sandbox)).toMatchObject({ u1002: true, u1005: true });
+  });
+
+  it('takes the PatchOp forms the service takes, one operation at a time', async () => {
+    // Prepare
+    const sandbox = await open({ patchForms: 'value-only' });
+
+    // Act
+    const response = await call(sandbox, 'POST', '/Bulk', {
+      body: bulkOf([
+        deactivation('u1002'),
+        {
+          method: 'PATCH',
+          path: '/Users/u1005',
+          data: { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { active: false } }] },
+        },
+      ]),
+    });
+
+    // Assess
+    const operations = response.json.Operations as Record<string, unknown>[];
+    expect(operations.map((operation) => operation.status)).toEqual(['400', '200']);
+    expect(operations[0]).toMatchObject({ response: { scimType: 'invalidPath' } });
+    expect(active(sandbox)).toMatchObject({ u1002: true, u1005: false });
+  });
+
+  it('answers 501 and does nothing when it has no /Bulk', async () => {
+    // Prepare
+    const sandbox = await open({ bulk: { supported: false } });
+
+    // Act
+    const response = await call(sandbox, 'POST', '/Bulk', { body: bulkOf([deactivation('u1002')]) });
+
+    // Assess
+    expect(response.status).toBe(501);
+    expect(sandbox.users.get('u1002')?.active).toBe(true);
+  });
+});
+
 describe('SCIM sandbox: how real services differ', () => {
   const valueForm = (value: unknown) => ({
     schemas: [PATCH_OP],

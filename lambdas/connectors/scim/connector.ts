@@ -12,10 +12,12 @@ import {
   BadResponseError,
   ConfigError,
   HourlyRateLimitedError,
+  InvalidInputError,
   NotYetAppliedError,
   type OffboardError,
   RateLimitedError,
   RecordChangedError,
+  UnavailableError,
   UserNeedsReviewError,
 } from '../../shared/errors';
 import { HttpClient, type HttpResponse, type RequestOptions, sameEmail } from '../../shared/http';
@@ -25,17 +27,51 @@ import {
   parseVendorBody,
   restorableRecord,
 } from '../../shared/vendor-answer';
-import type { DeactivatingConnector, LookupResult, ReactivatingConnector, UserRecord } from '../types';
+import type {
+  BatchDeactivatingConnector,
+  BatchWriteResult,
+  DeactivatingConnector,
+  DirectoryConnector,
+  LookupResult,
+  ReactivatingConnector,
+  UserRecord,
+} from '../types';
 import { type BearerSource, ClientCredentialsBearer, StaticBearer } from './token';
 
 /** RFC 7644 §3.1: the media type of SCIM requests and answers. */
 export const SCIM_MEDIA_TYPE = 'application/scim+json';
 export const PATCH_OP_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+/** RFC 7644 §3.7: the schema of a `POST /Bulk` body. */
+export const BULK_REQUEST_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:BulkRequest';
 
 /** Rows asked for per page (`count`). Servers may answer fewer; paging follows what came back. */
 export const SCIM_PAGE_SIZE = 100;
 /** A server that ignores the filter would page through everyone; stop somewhere sane. */
 const MAX_LOOKUP_PAGES = 200;
+
+/**
+ * Rows asked for per page of a directory read: the service's `filter.maxResults` when its
+ * ServiceProviderConfig gives one, never more than this. A thousand full User resources stay
+ * far below what HttpClient reads in one answer (32 MiB) and inside its 10-second timeout,
+ * groups and extensions included; a larger page would save a request in a thousand users and
+ * risk both.
+ */
+export const SCIM_DIRECTORY_PAGE_SIZE = 1000;
+/**
+ * A directory read never loops: every page must bring users not read before, and the total
+ * may not move. This bounds it anyway (a million users at 100 a page).
+ */
+const MAX_DIRECTORY_PAGES = 10_000;
+/** A user list that changed while it was read (someone joined or left) is read once more, then refused. */
+const DIRECTORY_READS = 2;
+
+/**
+ * Room left in the estimate of one bulk operation for the user's id (percent-encoded, in the
+ * path) and its version, when `batchLimit` caps the operations by `bulk.maxPayloadSize`
+ * before any id is known. An operation longer than this is not sent (see `deactivateUsers`).
+ */
+const BULK_ID_ALLOWANCE = 128;
+const BULK_VERSION_ALLOWANCE = 64;
 
 /** The connection types this connector serves: generic SCIM and the vendors' presets. */
 export type ScimConnectionType = Extract<ConnectionType, 'scim' | 'insightly-scim' | 'gainsight-scim'>;
@@ -148,12 +184,66 @@ const scimErrorSchema = z.looseObject({
   detail: z.string().optional(),
 });
 
+/** A count the service gives (maxResults, maxOperations, maxPayloadSize); anything else is "not said". */
+const countSaid = z.number().int().positive().optional().catch(undefined);
+
+/**
+ * RFC 7643 §5, the parts we use. The ServiceProviderConfig is advice about the service, not
+ * data we act on: a part that is missing or malformed is read as "not said" (no `/Bulk`, the
+ * default page size), never as an error.
+ */
+const serviceProviderConfigSchema = z.looseObject({
+  bulk: z
+    .looseObject({ supported: z.unknown(), maxOperations: countSaid, maxPayloadSize: countSaid })
+    .optional()
+    .catch(undefined),
+  filter: z.looseObject({ maxResults: countSaid }).optional().catch(undefined),
+});
+
+/**
+ * RFC 7644 §3.7.3: one operation of a BulkResponse. `status` is a string per the RFC ("200");
+ * a number, or SCIM 1.1's `{ "code": "200" }`, is read the same way.
+ */
+const bulkResponseOperationSchema = z.looseObject({
+  bulkId: z.unknown().optional(),
+  location: z.unknown().optional(),
+  status: z.unknown().optional(),
+  response: z.unknown().optional(),
+});
+const bulkResponseSchema = z.looseObject({ Operations: z.array(bulkResponseOperationSchema) });
+type BulkResponseOperation = z.infer<typeof bulkResponseOperationSchema>;
+
+/** What a service said of itself that we use (see {@link serviceProviderConfigSchema}). */
+interface ServiceConfig {
+  /** `filter.maxResults`: the most users one page holds. */
+  maxResults?: number;
+  /** Present when `bulk.supported` is true and `bulk.maxOperations` is given. */
+  bulk?: { maxOperations: number; maxPayloadSize?: number };
+}
+
+/**
+ * Statuses that mean the service has no such endpoint: a service without a
+ * ServiceProviderConfig (or without `/Bulk`) answers one of these, and that is an answer.
+ */
+const NO_SUCH_ENDPOINT = [400, 404, 405, 501];
+
+/**
+ * A user list whose pages moved while they were read (a user joined or left between two
+ * pages): read it again. Still `Vendor.BadResponse` when it keeps moving.
+ */
+class ListMovedError extends BadResponseError {}
+
 /**
  * A SCIM 2.0 service provider (RFC 7643/7644): `GET /Users?filter=…` to look up, `GET
- * /Users/{id}` to read, `PATCH /Users/{id}` to switch `active` off (and on again). Bearer
- * auth: a static token or an OAuth client-credentials token.
+ * /Users/{id}` to read, `PATCH /Users/{id}` to switch `active` off (and on again). For bulk
+ * runs and the audit, `GET /Users` pages through every user (`readDirectory`), and `POST
+ * /Bulk` switches many off at once where the ServiceProviderConfig says it is supported
+ * (`batchLimit`, `deactivateUsers`). Bearer auth: a static token or an OAuth
+ * client-credentials token.
  */
-export class ScimConnector implements DeactivatingConnector, ReactivatingConnector {
+export class ScimConnector
+  implements DeactivatingConnector, ReactivatingConnector, DirectoryConnector, BatchDeactivatingConnector
+{
   /**
    * The flag our PATCH changes, the metadata the service moves with every change, and
    * `groups`: read-only on a User (RFC 7643 §4.1.2: managed through /Groups), never written by
@@ -168,6 +258,12 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
   /** What was learned about this connection's service, shared by its connectors in this process. */
   readonly #learned: Learned;
   #lastWrite: ScimWriteResult | undefined;
+  /** The ServiceProviderConfig, read once per connector (see {@link ScimConnector.batchLimit}). */
+  #config: Promise<ServiceConfig> | undefined;
+  /** Set when `/Bulk` refused a request its ServiceProviderConfig allows: batches stop here. */
+  #bulkRefused = false;
+  /** Users a page of the last directory read held (see {@link ScimConnector.directoryPageSize}). */
+  #directoryPageSize: number | undefined;
 
   constructor(options: {
     label: string;
@@ -242,6 +338,188 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
 
   async getUser(userId: string): Promise<UserRecord> {
     return toRecord(await this.#read(userId, `get user ${userId}`));
+  }
+
+  /**
+   * A list answer carries each User as `GET /Users/{id}` does: RFC 7644 §3.4 returns the same
+   * attributes ("returned" always or default, RFC 7643 §2.4) to both, so a write may be
+   * planned from a directory record.
+   */
+  readonly directoryComplete = true;
+
+  /**
+   * Every user of the service: `GET /Users` without a filter, 1-based `startIndex`, `count` =
+   * the service's `filter.maxResults` (at most {@link SCIM_DIRECTORY_PAGE_SIZE}; that many when
+   * it says nothing), stepping by what each page held, as a lookup pages. Each user is mapped
+   * as `getUser` maps it, plus `secondaryEmails`: the entries of `emails[]` that are not its
+   * primary one, so that `findInDirectory` asks for a review where `lookupUser` does.
+   *
+   * Never partial: a page that is empty before `totalResults`, users that repeat, or a count
+   * that does not add up to `totalResults` throw `Vendor.BadResponse`. A list that moved
+   * between pages (someone joined or left meanwhile) is read once more first. Costs
+   * ceil(users / page size) requests, and one for the ServiceProviderConfig (once per
+   * connector, shared with `batchLimit`).
+   */
+  async readDirectory(): Promise<UserRecord[]> {
+    const { maxResults } = await this.#serviceConfig();
+    const count = Math.min(maxResults ?? SCIM_DIRECTORY_PAGE_SIZE, SCIM_DIRECTORY_PAGE_SIZE);
+    for (let read = 1; ; read++) {
+      const users: ScimUser[] = [];
+      let pages = 0;
+      let largest = 0;
+      try {
+        await this.#pages(
+          undefined,
+          'read the user list',
+          count,
+          (page) => {
+            pages++;
+            largest = Math.max(largest, page.length);
+            users.push(...page);
+          },
+          { whole: true, maxPages: MAX_DIRECTORY_PAGES },
+        );
+        // One page held everyone: the service would have given as many as were asked.
+        this.#directoryPageSize = pages <= 1 ? count : largest;
+        return users.map((user) => {
+          const secondaryEmails = secondaryEmailsOf(user);
+          return { ...toRecord(user), ...(secondaryEmails.length > 0 ? { secondaryEmails } : {}) };
+        });
+      } catch (error) {
+        if (!(error instanceof ListMovedError) || read >= DIRECTORY_READS) throw error;
+      }
+    }
+  }
+
+  /**
+   * Users one page of `readDirectory` held, as the service answered the last read (it may
+   * give fewer than asked); undefined before the first read.
+   */
+  get directoryPageSize(): number | undefined {
+    return this.#directoryPageSize;
+  }
+
+  /**
+   * How many users one `POST /Bulk` may switch off: the ServiceProviderConfig's
+   * `bulk.maxOperations` when `bulk.supported` is true, lowered so that a request of that many
+   * operations fits in `bulk.maxPayloadSize`; 1 (no batch: `deactivateUser` each) when the
+   * service has no ServiceProviderConfig, does not support `/Bulk`, or refused a bulk request
+   * it said it would take. One request the first time (the ServiceProviderConfig), none after.
+   */
+  async batchLimit(): Promise<number> {
+    const bulk = await this.#bulkConfig();
+    return bulk ? bulk.limit : 1;
+  }
+
+  /**
+   * Switches these users off in one `POST /Bulk` (RFC 7644 §3.7): one PATCH operation a user,
+   * the same PatchOp `deactivateUser` sends (the form this service took last), with the
+   * record's `version` as the operation's `version` (the bulk form of `If-Match`), and
+   * `failOnErrors` as large as the batch, so that one refusal does not stop the others.
+   *
+   * The answer is read one operation at a time, matched by `bulkId` or else by `location`:
+   * 2xx is written; 412 is `Record.Changed`; 404 is `Vendor.BadRequest` (no such user); a 400
+   * that may be about the PatchOp's form is `Vendor.BadRequest` saying to write that user on
+   * its own (`deactivateUser` then tries the other form); an operation the answer does not
+   * account for is `Vendor.BadResponse` (it may or may not have been written: read it again).
+   * A user whose operation would take the request past `bulk.maxPayloadSize` is not sent and
+   * comes back `Vendor.BadRequest`.
+   *
+   * Refused with `Input.Invalid`, nothing sent, for more users than `batchLimit()`, the same
+   * user twice, or a service without `/Bulk`. Throws, as `deactivateUser` does, when the
+   * request as a whole fails (429, 5xx, 401/403, a body that is no BulkResponse, or a 413 or
+   * 404 to `/Bulk`: batches stop for this connector then, `batchLimit()` says 1).
+   */
+  async deactivateUsers(records: readonly UserRecord[]): Promise<BatchWriteResult[]> {
+    if (records.length === 0) return [];
+    const action = `deactivate ${records.length} ${records.length === 1 ? 'user' : 'users'} in one bulk request`;
+    const where = `${this.#label}: ${action}`;
+    const bulk = await this.#bulkConfig();
+    if (!bulk) {
+      throw new InvalidInputError(
+        `${where}: the service offers no /Bulk (its ServiceProviderConfig does not say bulk.supported, or it refused a bulk request); nothing was sent: deactivate each user on its own`,
+      );
+    }
+    if (records.length > bulk.limit) {
+      throw new InvalidInputError(
+        `${where}: the service takes at most ${bulk.limit} operations a bulk request (batchLimit); nothing was sent: send at most ${bulk.limit} at a time`,
+      );
+    }
+    const ids = records.map((record) => record.id);
+    const twice = ids.filter((id, i) => ids.indexOf(id) !== i);
+    if (twice.length > 0) {
+      throw new InvalidInputError(
+        `${where}: user ${[...new Set(twice)].join(', ')} is in the batch more than once; nothing was sent`,
+      );
+    }
+
+    const form = this.#learned.patchForm ?? 'path';
+    const sent: { record: UserRecord; bulkId: string }[] = [];
+    const results = new Map<string, BatchWriteResult>();
+    const operations: Record<string, unknown>[] = [];
+    // The body is `{…"Operations":[op,op,…]}`: the envelope, each operation, a comma between.
+    let size = byteLength(bulkEnvelope(records.length, []));
+    for (const [i, record] of records.entries()) {
+      const bulkId = `offboard-${i + 1}`;
+      const operation = bulkPatch(bulkId, record.id, false, form, record.version);
+      const added = byteLength(operation) + (operations.length > 0 ? 1 : 0);
+      if (bulk.maxPayloadSize !== undefined && size + added > bulk.maxPayloadSize) {
+        results.set(record.id, {
+          id: record.id,
+          ok: false,
+          error: new BadRequestError(
+            `${this.#label}: deactivate user ${record.id}: not sent: with it the bulk request would exceed the service's bulk.maxPayloadSize of ${bulk.maxPayloadSize} bytes; deactivate this user on its own`,
+          ),
+        });
+        continue;
+      }
+      size += added;
+      operations.push(operation);
+      sent.push({ record, bulkId });
+    }
+    // Not one operation fits: there is nothing to send (every record already has its answer).
+    if (operations.length === 0) return records.flatMap((record) => results.get(record.id) ?? []);
+
+    const { status, body } = await this.#write('POST', '/Bulk', {
+      action,
+      body: bulkEnvelope(operations.length, operations),
+      accept: [...NO_SUCH_ENDPOINT, 413],
+    });
+    if (status === 413 || status === 404 || status === 405 || status === 501) {
+      // The ServiceProviderConfig promised what /Bulk does not take: stop batching here.
+      this.#bulkRefused = true;
+      throw new BadRequestError(
+        `${where}: HTTP ${status}${this.#http.vendorMessage(body)}: the service refused a bulk request its ServiceProviderConfig allows (bulk.maxOperations ${bulk.maxOperations}${bulk.maxPayloadSize === undefined ? '' : `, maxPayloadSize ${bulk.maxPayloadSize}`}); nothing was written: deactivate each user on its own`,
+      );
+    }
+    if (status === 400) {
+      throw new BadRequestError(`${where}: HTTP 400${this.#http.vendorMessage(body)}; nothing was written`);
+    }
+    const answer = parseVendorBody(bulkResponseSchema, body, where);
+    const byBulkId = new Map(sent.map((entry) => [entry.bulkId, entry.record]));
+    const byId = new Map(sent.map((entry) => [entry.record.id, entry.record]));
+    let written = false;
+    for (const operation of answer.Operations) {
+      const record =
+        (typeof operation.bulkId === 'string' ? byBulkId.get(operation.bulkId) : undefined) ??
+        byId.get(idFromLocation(operation.location) ?? '');
+      // The first answer about an operation counts; a service that answers twice is not believed twice.
+      if (!record || results.has(record.id)) continue;
+      const result = this.#bulkResult(record, operation, form);
+      written ||= result.ok;
+      results.set(record.id, result);
+    }
+    if (written) this.#learned.patchForm = form;
+    return records.map(
+      (record) =>
+        results.get(record.id) ?? {
+          id: record.id,
+          ok: false,
+          error: new BadResponseError(
+            `${this.#label}: deactivate user ${record.id}: the bulk response says nothing of this operation; it may or may not have been written: read the user again`,
+          ),
+        },
+    );
   }
 
   /**
@@ -341,13 +619,18 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
     version: string | undefined,
     form: ScimPatchForm,
   ): Promise<HttpResponse> {
+    return this.#write('PATCH', userPath(userId), {
+      action,
+      body: patchOp(active, form),
+      ...(version !== undefined ? { headers: { 'if-match': version } } : {}),
+      accept: [400, 404, 412],
+    });
+  }
+
+  /** A write request: a 401/403 to it says what the service asks of a client that may write. */
+  async #write(method: string, path: string, options: RequestOptions): Promise<HttpResponse> {
     try {
-      return await this.#request('PATCH', userPath(userId), {
-        action,
-        body: { schemas: [PATCH_OP_SCHEMA], Operations: [PATCH_OPERATIONS[form](active)] },
-        ...(version !== undefined ? { headers: { 'if-match': version } } : {}),
-        accept: [400, 404, 412],
-      });
+      return await this.#request(method, path, options);
     } catch (error) {
       // Reads work and the write is refused: the credential may read but not write users.
       if (error instanceof AuthFailedError && this.#preset.writeAuthHint) {
@@ -355,6 +638,119 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
       }
       throw error;
     }
+  }
+
+  /**
+   * One operation of a BulkResponse, read as the single PATCH's answer would be. Errors are
+   * worded as `deactivateUser` words them, with "in the bulk request".
+   */
+  #bulkResult(record: UserRecord, operation: BulkResponseOperation, form: ScimPatchForm): BatchWriteResult {
+    const id = record.id;
+    const status = bulkStatus(operation.status);
+    const where = `${this.#label}: deactivate user ${id}`;
+    const fail = (error: Error): BatchWriteResult => ({ id, ok: false, error });
+    if (status === undefined) {
+      return fail(
+        new BadResponseError(
+          `${where}: the bulk response gives this operation no status (${JSON.stringify(operation.status) ?? 'none'}); it may or may not have been written: read the user again`,
+        ),
+      );
+    }
+    if (status >= 200 && status < 300) return { id, ok: true };
+    const said = `${where}: HTTP ${status}${this.#http.vendorMessage(operation.response)} in the bulk request`;
+    if (status === 412) {
+      return fail(
+        new RecordChangedError(
+          `${said}: the user changed since it was read (version ${record.version}); nothing was written`,
+        ),
+      );
+    }
+    if (status === 404) {
+      return fail(new BadRequestError(`${said}: the user no longer exists, or the token may not see it`));
+    }
+    if (status === 400 && FORM_REFUSALS.has(scimTypeOf(operation.response))) {
+      return fail(
+        new BadRequestError(
+          `${said} to the PatchOp ${FORM_NAMES[form]}; nothing was written: deactivate this user on its own, which tries the other form`,
+        ),
+      );
+    }
+    if (status === 401 || status === 403) {
+      const hint = this.#preset.writeAuthHint ? `: ${this.#preset.writeAuthHint}` : '';
+      return fail(new AuthFailedError(`${said}${hint}`));
+    }
+    if (status === 429) return fail(this.#preset.rateLimited(said));
+    if (status >= 500) return fail(new UnavailableError(said));
+    return fail(new BadRequestError(said));
+  }
+
+  /**
+   * The service's `/Bulk` as this connector may use it, or undefined when it may not: not
+   * supported, no `maxOperations` said, room for fewer than one operation, or refused once.
+   * `limit` is `maxOperations` lowered so that that many operations fit in `maxPayloadSize`,
+   * each estimated with room for a long id and version.
+   */
+  async #bulkConfig(): Promise<
+    { limit: number; maxOperations: number; maxPayloadSize?: number } | undefined
+  > {
+    const { bulk } = await this.#serviceConfig();
+    if (!bulk || this.#bulkRefused) return undefined;
+    let limit = bulk.maxOperations;
+    if (bulk.maxPayloadSize !== undefined) {
+      const envelope = byteLength(bulkEnvelope(limit, []));
+      const longest = (['path', 'value'] as const)
+        .map((form) =>
+          byteLength(
+            bulkPatch(
+              `offboard-${limit}`,
+              'x'.repeat(BULK_ID_ALLOWANCE),
+              false,
+              form,
+              `W/"${'x'.repeat(BULK_VERSION_ALLOWANCE)}"`,
+            ),
+          ),
+        )
+        .reduce((a, b) => Math.max(a, b));
+      limit = Math.min(limit, Math.floor((bulk.maxPayloadSize - envelope + 1) / (longest + 1)));
+    }
+    return limit >= 1 ? { ...bulk, limit } : undefined;
+  }
+
+  /**
+   * What the service says of itself (RFC 7644 §4, RFC 7643 §5), read once per connector and
+   * shared by `readDirectory` and `batchLimit`; a failed read is not kept, so the next call
+   * asks again. A service without the endpoint (404, or 400/405/501) says nothing: the default
+   * page size, no `/Bulk`.
+   */
+  #serviceConfig(): Promise<ServiceConfig> {
+    this.#config ??= this.#readServiceConfig().catch((error: unknown) => {
+      this.#config = undefined;
+      throw error;
+    });
+    return this.#config;
+  }
+
+  async #readServiceConfig(): Promise<ServiceConfig> {
+    const { status, body } = await this.#request('GET', '/ServiceProviderConfig', {
+      action: 'read the ServiceProviderConfig',
+      accept: NO_SUCH_ENDPOINT,
+    });
+    if (NO_SUCH_ENDPOINT.includes(status)) return {};
+    const parsed = serviceProviderConfigSchema.safeParse(body);
+    if (!parsed.success) return {};
+    const { bulk, filter } = parsed.data;
+    const supported = bulk?.supported === true || bulk?.supported === 'true';
+    return {
+      ...(filter?.maxResults !== undefined ? { maxResults: filter.maxResults } : {}),
+      ...(supported && bulk?.maxOperations !== undefined
+        ? {
+            bulk: {
+              maxOperations: bulk.maxOperations,
+              ...(bulk.maxPayloadSize !== undefined ? { maxPayloadSize: bulk.maxPayloadSize } : {}),
+            },
+          }
+        : {}),
+    };
   }
 
   async verifyDeactivated(userId: string): Promise<UserRecord> {
@@ -374,10 +770,9 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
   }
 
   /**
-   * Pages through one filtered query (or, without a filter, every user) and sorts the exact
-   * matches into `found`. With `invalidFilterIsEmpty`, a service that refuses the filter
-   * itself (400 `invalidFilter`) makes it return false, having read nothing. Any other 400
-   * is an error.
+   * Pages through one filtered query and sorts the exact matches into `found`. With
+   * `invalidFilterIsEmpty`, a service that refuses the filter itself (400 `invalidFilter`)
+   * makes it return false, having read nothing. Any other 400 is an error.
    */
   async #search(
     filter: string | undefined,
@@ -385,46 +780,102 @@ export class ScimConnector implements DeactivatingConnector, ReactivatingConnect
     found: Found,
     options: { invalidFilterIsEmpty?: boolean } = {},
   ): Promise<boolean> {
-    const action = `look up ${email}`;
+    return this.#pages(
+      filter,
+      `look up ${email}`,
+      SCIM_PAGE_SIZE,
+      (users) => {
+        for (const user of users) {
+          const id = String(user.id);
+          // The server's filter is a hint, not a promise: keep exact (case-insensitive) matches only.
+          if (isOwnAddress(user, email)) found.matches.set(id, user);
+          else if (listsAddress(user, email)) found.secondary.set(id, user);
+        }
+      },
+      { ...options, maxPages: MAX_LOOKUP_PAGES },
+    );
+  }
+
+  /**
+   * Every page of one `GET /Users` query (with a filter, or every user), handed to `onPage`:
+   * 1-based `startIndex`, `count` rows asked, stepping by what each page held (a server may
+   * answer fewer than asked, RFC 7644 §3.4.2.4), until a page is empty or `totalResults` is
+   * reached. A page of users all read before means the server ignores `startIndex`: an error,
+   * as is more than `maxPages` pages. Returns false only for `invalidFilterIsEmpty` and a 400
+   * `invalidFilter`.
+   *
+   * `whole` is for reading every user (`readDirectory`), where a missing user would be
+   * answered "not found": the pages must add up to `totalResults` exactly, with no user twice
+   * and no empty page before the end; `totalResults` may not move between pages.
+   */
+  async #pages(
+    filter: string | undefined,
+    action: string,
+    count: number,
+    onPage: (users: ScimUser[]) => void,
+    options: { invalidFilterIsEmpty?: boolean; whole?: boolean; maxPages: number },
+  ): Promise<boolean> {
+    const where = `${this.#label}: ${action}`;
     const seen = new Set<string>();
     let startIndex = 1;
-    for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
+    let total: number | undefined;
+    for (let page = 0; page < options.maxPages; page++) {
       const { status, body } = await this.#request('GET', '/Users', {
         action,
         query: {
           ...(filter === undefined ? {} : { filter }),
           startIndex: String(startIndex),
-          count: String(SCIM_PAGE_SIZE),
+          count: String(count),
         },
         ...(options.invalidFilterIsEmpty ? { accept: [400] } : {}),
       });
       if (status === 400) {
         if (scimTypeOf(body) === 'invalidFilter') return false;
-        throw new BadRequestError(`${this.#label}: ${action}: HTTP 400${this.#http.vendorMessage(body)}`);
+        throw new BadRequestError(`${where}: HTTP 400${this.#http.vendorMessage(body)}`);
       }
-      const list = parseVendorBody(listResponseSchema, body, `${this.#label}: ${action}`);
+      const list = parseVendorBody(listResponseSchema, body, where);
       const resources = list.Resources ?? [];
+      if (options.whole && total !== undefined && list.totalResults !== total) {
+        throw new ListMovedError(
+          `${where}: totalResults went from ${total} to ${list.totalResults} at startIndex ${startIndex}: the user list changed while it was read`,
+        );
+      }
+      total = list.totalResults;
       let unseen = 0;
       for (const user of resources) {
         const id = String(user.id);
         if (!seen.has(id)) unseen++;
         seen.add(id);
-        // The server's filter is a hint, not a promise: keep exact (case-insensitive) matches only.
-        if (isOwnAddress(user, email)) found.matches.set(id, user);
-        else if (listsAddress(user, email)) found.secondary.set(id, user);
       }
-      // startIndex is 1-based; a server may answer fewer rows than `count`, so step by what came.
+      onPage(resources);
+      const at = startIndex;
       startIndex += resources.length;
-      if (resources.length === 0 || startIndex > list.totalResults) return true;
+      if (resources.length === 0 || startIndex > list.totalResults) {
+        if (options.whole && resources.length === 0 && at <= total) {
+          throw new BadResponseError(
+            `${where}: the page at startIndex ${at} is empty, though totalResults is ${total}: the list cannot be read whole`,
+          );
+        }
+        if (options.whole && seen.size !== total) {
+          throw new ListMovedError(
+            `${where}: the pages held ${seen.size} different users, though totalResults is ${total}: the list cannot be read whole`,
+          );
+        }
+        return true;
+      }
       if (unseen === 0) {
         throw new BadResponseError(
-          `${this.#label}: ${action}: the page at startIndex ${startIndex - resources.length} repeats users already seen; ` +
-            'the server seems to ignore startIndex',
+          `${where}: the page at startIndex ${at} repeats users already seen; the server seems to ignore startIndex`,
+        );
+      }
+      if (options.whole && unseen < resources.length) {
+        throw new ListMovedError(
+          `${where}: the page at startIndex ${at} repeats ${resources.length - unseen} of the users already read: the user list changed while it was read`,
         );
       }
     }
     throw new BadResponseError(
-      `${this.#label}: ${action}: more than ${MAX_LOOKUP_PAGES} pages; the filter seems ignored`,
+      `${where}: more than ${options.maxPages} pages${filter === undefined ? '' : '; the filter seems ignored'}`,
     );
   }
 
@@ -471,6 +922,66 @@ function userPath(userId: string): string {
   return `/Users/${encodeURIComponent(userId)}`;
 }
 
+/** The PatchOp that sets `active`, in the given form (see {@link ScimPatchForm}). */
+function patchOp(active: boolean, form: ScimPatchForm): Record<string, unknown> {
+  return { schemas: [PATCH_OP_SCHEMA], Operations: [PATCH_OPERATIONS[form](active)] };
+}
+
+/**
+ * One PATCH operation of a bulk request (RFC 7644 §3.7): `path` relative to the service root,
+ * `data` the PatchOp a single PATCH would send, `version` the ETag a single PATCH would send
+ * as `If-Match`. `bulkId` is only required for POST; it is sent so the answer can name the
+ * operation.
+ */
+function bulkPatch(
+  bulkId: string,
+  userId: string,
+  active: boolean,
+  form: ScimPatchForm,
+  version: string | undefined,
+): Record<string, unknown> {
+  return {
+    method: 'PATCH',
+    bulkId,
+    path: userPath(userId),
+    ...(version !== undefined ? { version } : {}),
+    data: patchOp(active, form),
+  };
+}
+
+/**
+ * A bulk request of these operations. `failOnErrors` as large as the batch: left out, the RFC
+ * says every operation is tried, but a service that stops at the first error by default would
+ * leave the rest unwritten and unanswered.
+ */
+function bulkEnvelope(size: number, operations: readonly Record<string, unknown>[]): Record<string, unknown> {
+  return { schemas: [BULK_REQUEST_SCHEMA], failOnErrors: Math.max(size, 1), Operations: operations };
+}
+
+/** Bytes of a value sent as JSON, as `bulk.maxPayloadSize` counts them. */
+function byteLength(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value));
+}
+
+/** An operation's status as a number: `"200"`, `200` or SCIM 1.1's `{ "code": "200" }`; else undefined. */
+function bulkStatus(status: unknown): number | undefined {
+  const code = status && typeof status === 'object' ? (status as { code?: unknown }).code : status;
+  const text = typeof code === 'number' ? String(code) : code;
+  return typeof text === 'string' && /^\d{3}$/.test(text.trim()) ? Number(text.trim()) : undefined;
+}
+
+/** The user id at the end of a bulk operation's `location` (`…/Users/{id}`), or undefined. */
+function idFromLocation(location: unknown): string | undefined {
+  if (typeof location !== 'string') return undefined;
+  const at = location.lastIndexOf('/Users/');
+  if (at < 0) return undefined;
+  try {
+    return decodeURIComponent(location.slice(at + '/Users/'.length).replace(/[?#].*$/, ''));
+  } catch {
+    return undefined;
+  }
+}
+
 /** A lookup's exact matches: through the user's own address, and through a secondary one only. */
 interface Found {
   matches: Map<string, ScimUser>;
@@ -497,6 +1008,18 @@ function isOwnAddress(user: ScimUser, email: string): boolean {
   return sameEmail(user.userName, email) || sameEmail(primaryEmail(user), email);
 }
 
+/**
+ * The addresses the user lists besides its primary one (RFC 7643 §4.1.2 `emails[]`): an
+ * address found only there makes a lookup ask for a review, never a match.
+ */
+function secondaryEmailsOf(user: ScimUser): string[] {
+  const primary = primaryEmail(user);
+  const values = (user.emails ?? [])
+    .map((entry) => entry.value)
+    .filter((value): value is string => typeof value === 'string' && value !== primary);
+  return [...new Set(values)];
+}
+
 /** True when `email` is among the user's addresses at all (secondary ones included). */
 function listsAddress(user: ScimUser, email: string): boolean {
   return (user.emails ?? []).some((entry) => sameEmail(entry.value, email));
@@ -512,7 +1035,10 @@ function addressOf(user: ScimUser): string {
 }
 
 function toRecord(user: ScimUser): UserRecord {
-  const own = [looksLikeEmail(user.userName) ? user.userName : undefined, primaryEmail(user)].filter(
+  // A userName with an '@' is kept among the account's own addresses even when it does not
+  // look like a plain address (a quoted local part may hold a space): a lookup matches it by
+  // userName, and the record must then say it is the person's, as a directory match reads it.
+  const own = [user.userName.includes('@') ? user.userName : undefined, primaryEmail(user)].filter(
     (value): value is string => typeof value === 'string',
   );
   const version = user.meta?.version;

@@ -13,6 +13,7 @@ import { runStep } from '../../../lambdas/shared/steps';
 import {
   SAMPLE_USERS,
   SCIM_SANDBOX_TOKEN,
+  type ScimRequestRecord,
   type ScimSandbox,
   type ScimSandboxOptions,
   type ScimUser,
@@ -35,8 +36,16 @@ import { stepEnvironment } from '../../helpers/steps';
 const NAME = 'scim-test';
 const CLIENT = { clientId: 'offboard-m2m', clientSecret: 'client-secret-9f2c71' };
 
-// A SCIM DELETE removes the account for good: offboarding must never send one.
-const sandbox = sandboxStarter(startScimSandbox, (request) => request.method === 'DELETE');
+// A SCIM DELETE removes the account for good: offboarding must never send one, alone or
+// as an operation of a bulk request.
+const sandbox = sandboxStarter(
+  startScimSandbox,
+  (request) =>
+    request.method === 'DELETE' ||
+    (request.method === 'POST' &&
+      /\/Bulk$/.test(request.path) &&
+      operationsOf(request).some((operation) => String(operation.method).toUpperCase() === 'DELETE')),
+);
 // Registered after the sandboxes' hook, so it runs before it: real timers to close them with.
 afterEach(() => {
   vi.useRealTimers();
@@ -1258,5 +1267,558 @@ describe('ScimConnector against services that differ where the RFCs leave room',
     const error = await rejectionOf(connector.deactivateUser(await connector.getUser('u1002')));
     expect(error.name).toBe(ERROR_NAMES.authFailed);
     expect(error.message).not.toContain('Gainsight');
+  });
+});
+
+/** The requests a connector sent to `/Bulk`, with the operations each carried. */
+const bulkRequests = (box: ScimSandbox) =>
+  box.requests.filter((request) => request.method === 'POST' && /\/Bulk$/.test(request.path));
+const operationsOf = (request: ScimRequestRecord | undefined) =>
+  ((request?.body as { Operations?: Record<string, unknown>[] } | undefined)?.Operations ?? []) as Record<
+    string,
+    unknown
+  >[];
+const configReads = (box: ScimSandbox) =>
+  box.requests.filter((request) => request.path.endsWith('/ServiceProviderConfig'));
+const listResponse = (totalResults: number, users: Partial<ScimUser>[]) =>
+  JSON.stringify({
+    schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'],
+    totalResults,
+    Resources: users.map((user) => ({ active: true, ...user })),
+  });
+const people = (count: number, extra: (i: number) => Partial<ScimUserSeed> = () => ({})) =>
+  Array.from({ length: count }, (_, i) => seed(`p${i + 1}`, `person${i + 1}@example.com`, extra(i)));
+
+describe('ScimConnector.readDirectory', () => {
+  it('reads every user in pages of the filter.maxResults the service announces, each as getUser reads it', async () => {
+    // Prepare: 250 users; the service holds at most 100 a page and says so.
+    const box = await sandbox({ maxPageSize: 100, users: people(250) });
+    const connector = connectorFor(box);
+
+    // Act
+    const users = await connector.readDirectory();
+
+    // Assess
+    expect(users).toHaveLength(250);
+    expect(users[249]).toEqual(await connector.getUser('p250'));
+    expect(connector.directoryComplete).toBe(true);
+    expect(lookups(box).map((request) => request.query)).toEqual([
+      { startIndex: '1', count: '100' },
+      { startIndex: '101', count: '100' },
+      { startIndex: '201', count: '100' },
+    ]);
+    expect(configReads(box)).toHaveLength(1);
+  });
+
+  it('pages by what came back when the service answers fewer than its ServiceProviderConfig said', async () => {
+    // Prepare: the config claims 1,000 a page; the service gives 100.
+    const config = JSON.stringify({
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
+      filter: { supported: true, maxResults: 1000 },
+    });
+    const box = await sandbox({
+      maxPageSize: 100,
+      users: people(250),
+      faults: [{ method: 'GET', path: /\/ServiceProviderConfig$/, status: 200, times: 1, body: config }],
+    });
+
+    const connector = connectorFor(box);
+
+    // Act
+    const before = connector.directoryPageSize;
+    const users = await connector.readDirectory();
+
+    // Assess: a bulk run weighs another read of the list by the pages it really holds
+    expect(users.map((user) => user.id)).toEqual(people(250).map((user) => user.id));
+    expect([before, connector.directoryPageSize]).toEqual([undefined, 100]);
+    expect(lookups(box).map((request) => [request.query.startIndex, request.query.count])).toEqual([
+      ['1', '1000'],
+      ['101', '1000'],
+      ['201', '1000'],
+    ]);
+  });
+
+  it('asks 1,000 a page of a service without a ServiceProviderConfig (404)', async () => {
+    // Prepare
+    const box = await sandbox({
+      maxPageSize: 1000,
+      users: people(1500),
+      faults: [{ method: 'GET', path: /\/ServiceProviderConfig$/, status: 404, times: 1 }],
+    });
+
+    // Act
+    const users = await connectorFor(box).readDirectory();
+
+    // Assess
+    expect(users).toHaveLength(1500);
+    expect(lookups(box).map((request) => request.query.count)).toEqual(['1000', '1000']);
+  });
+
+  it('never asks more than 1,000 a page, whatever maxResults says', async () => {
+    // Prepare
+    const box = await sandbox({ maxPageSize: 5000, users: people(1200) });
+
+    // Act
+    await connectorFor(box).readDirectory();
+
+    // Assess
+    expect(lookups(box).map((request) => request.query.count)).toEqual(['1000', '1000']);
+  });
+
+  it('gives the addresses a user lists besides its own as secondaryEmails, and none for others', async () => {
+    // Prepare
+    const box = await sandbox({
+      users: [
+        seed('u1', 'sam', {
+          emails: [
+            { value: 'sam@example.com', primary: true },
+            { value: 'pat.old@legacy.example', type: 'other' },
+          ],
+        }),
+        seed('u2', 'ann@example.com', { emails: [{ value: 'ann@example.com', primary: true }] }),
+      ],
+    });
+
+    // Act
+    const [sam, ann] = await connectorFor(box).readDirectory();
+
+    // Assess
+    expect(sam).toMatchObject({ email: 'sam@example.com', secondaryEmails: ['pat.old@legacy.example'] });
+    expect(ann?.secondaryEmails).toBeUndefined();
+  });
+
+  it('refuses a list whose page comes back empty before totalResults: nobody would be found past it', async () => {
+    // Prepare: the second page is lost on the server's side.
+    const box = await sandbox({
+      maxPageSize: 2,
+      users: people(5),
+      faults: [
+        {
+          method: 'GET',
+          path: /\/Users$/,
+          query: { startIndex: '3' },
+          status: 200,
+          times: 1,
+          body: listResponse(5, []),
+        },
+      ],
+    });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).readDirectory());
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badResponse);
+    expect(error.message).toBe(
+      `${NAME}: read the user list: the page at startIndex 3 is empty, though totalResults is 5: the list cannot be read whole`,
+    );
+  });
+
+  it('refuses a server that ignores startIndex, without reading forever', async () => {
+    // Prepare
+    const page = listResponse(1000, [{ id: 'u9', userName: 'someone@example.com' }]);
+    const box = await sandbox({
+      faults: [{ method: 'GET', path: /\/Users$/, status: 200, times: 10, body: page }],
+    });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).readDirectory());
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badResponse);
+    expect(error.message).toContain('ignore startIndex');
+    expect(lookups(box)).toHaveLength(2);
+  });
+
+  it('reads the list again when someone joined while it was read, and gives it whole', async () => {
+    // Prepare: a user is created right after the first page was served.
+    const box = await sandbox({ maxPageSize: 2, users: people(4) });
+    box.afterAnswer({
+      method: 'GET',
+      path: /\/Users$/,
+      times: 1,
+      act: () => {
+        box.users.set('p0', { ...(box.users.get('p1') as ScimUser), id: 'p0', userName: 'new@example.com' });
+      },
+    });
+
+    // Act
+    const users = await connectorFor(box).readDirectory();
+
+    // Assess: the second page said 5 users, not 4: the list was read again, from the start
+    expect(users.map((user) => user.id).sort()).toEqual(['p0', 'p1', 'p2', 'p3', 'p4']);
+    expect(lookups(box).map((request) => request.query.startIndex)).toEqual(['1', '3', '1', '3', '5']);
+  });
+
+  it('refuses with Vendor.BadResponse a list that keeps changing while it is read', async () => {
+    // Prepare: someone joins after every page.
+    const box = await sandbox({ maxPageSize: 2, users: people(4) });
+    let n = 100;
+    box.afterAnswer({
+      method: 'GET',
+      path: /\/Users$/,
+      times: 10,
+      act: () => {
+        n++;
+        box.users.set(`p${n}`, {
+          ...(box.users.get('p1') as ScimUser),
+          id: `p${n}`,
+          userName: `n${n}@example.com`,
+        });
+      },
+    });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).readDirectory());
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badResponse);
+    expect(error.message).toMatch(/totalResults went from \d+ to \d+ .*changed while it was read/);
+    expect(lookups(box)).toHaveLength(4);
+  });
+
+  it('refuses pages that hold fewer users than totalResults says', async () => {
+    // Prepare: every answer lists the same user twice and claims 2 users.
+    const box = await sandbox({
+      faults: [
+        {
+          method: 'GET',
+          path: /\/Users$/,
+          status: 200,
+          times: 4,
+          body: listResponse(2, [
+            { id: 'u1', userName: 'a@example.com' },
+            { id: 'u1', userName: 'a@example.com' },
+          ]),
+        },
+      ],
+    });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).readDirectory());
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badResponse);
+    expect(error.message).toContain('the pages held 1 different users, though totalResults is 2');
+  });
+});
+
+describe('ScimConnector.batchLimit', () => {
+  it("is the service's bulk.maxOperations, read once from its ServiceProviderConfig", async () => {
+    // Prepare
+    const box = await sandbox({ bulk: { maxOperations: 100 } });
+    const connector = connectorFor(box);
+
+    // Act
+    const first = await connector.batchLimit();
+    const second = await connector.batchLimit();
+    await connector.readDirectory();
+
+    // Assess
+    expect([first, second]).toEqual([100, 100]);
+    expect(configReads(box)).toHaveLength(1);
+  });
+
+  it.each([
+    ['says bulk.supported false', { bulk: { supported: false } }],
+    [
+      'has no ServiceProviderConfig (404)',
+      { faults: [{ method: 'GET', path: /\/ServiceProviderConfig$/, status: 404, times: 1 }] },
+    ],
+  ] as [string, ScimSandboxOptions][])('is 1 for a service that %s', async (_case, options) => {
+    // Prepare
+    const box = await sandbox(options);
+
+    // Act
+    const limit = await connectorFor(box).batchLimit();
+
+    // Assess
+    expect(limit).toBe(1);
+  });
+
+  it('is lowered so that a full batch fits in bulk.maxPayloadSize, and such a batch is taken', async () => {
+    // Prepare: 1,000 operations allowed, but only 20 kB; ids as long as UUIDs.
+    const uuids = people(200, (i) => ({ id: `5c0e7a4e-1b1d-4a55-9a57-${String(i).padStart(12, '0')}` }));
+    const box = await sandbox({
+      bulk: { maxOperations: 1000, maxPayloadSize: 20_000 },
+      users: uuids,
+      maxPageSize: 1000,
+    });
+    const connector = connectorFor(box);
+    const users = await connector.readDirectory();
+
+    // Act
+    const limit = await connector.batchLimit();
+    const results = await connector.deactivateUsers(users.slice(0, limit));
+
+    // Assess
+    expect(limit).toBeGreaterThan(10);
+    expect(limit).toBeLessThan(100);
+    expect(results.every((result) => result.ok)).toBe(true);
+    expect(bulkRequests(box)[0]?.status).toBe(200);
+  });
+});
+
+describe('ScimConnector.deactivateUsers', () => {
+  afterEach(() => {
+    forgetLearnedScimBehaviour();
+  });
+
+  it("switches 250 users off in 3 bulk requests of at most the service's 100 operations", async () => {
+    // Prepare: what a bulk run does: read the directory, ask the limit, send chunks of it.
+    const box = await sandbox({ bulk: { maxOperations: 100 }, maxPageSize: 1000, users: people(250) });
+    const connector = connectorFor(box);
+    const records = await connector.readDirectory();
+    const limit = await connector.batchLimit();
+
+    // Act
+    const results = [];
+    for (let at = 0; at < records.length; at += limit) {
+      results.push(...(await connector.deactivateUsers(records.slice(at, at + limit))));
+    }
+
+    // Assess
+    expect(results).toHaveLength(250);
+    expect(results.every((result) => result.ok)).toBe(true);
+    expect([...box.users.values()].every((user) => !user.active)).toBe(true);
+    expect(bulkRequests(box).map((request) => operationsOf(request).length)).toEqual([100, 100, 50]);
+    expect(writes(box)).toEqual(bulkRequests(box));
+    expect(operationsOf(bulkRequests(box)[0])[0]).toEqual({
+      method: 'PATCH',
+      bulkId: 'offboard-1',
+      path: '/Users/p1',
+      version: 'W/"1"',
+      data: { schemas: [PATCH_OP_SCHEMA], Operations: [{ op: 'replace', path: 'active', value: false }] },
+    });
+    expect(bulkRequests(box)[0]?.body).toMatchObject({
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'],
+      failOnErrors: 100,
+    });
+    expect(bulkRequests(box)[0]?.contentType).toBe('application/scim+json');
+  });
+
+  it('refuses more users than batchLimit with Input.Invalid, sending nothing', async () => {
+    // Prepare
+    const box = await sandbox({ bulk: { maxOperations: 100 }, maxPageSize: 1000, users: people(101) });
+    const connector = connectorFor(box);
+    const records = await connector.readDirectory();
+
+    // Act
+    const error = await rejectionOf(connector.deactivateUsers(records));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.invalidInput);
+    expect(error.message).toBe(
+      `${NAME}: deactivate 101 users in one bulk request: the service takes at most 100 operations a bulk request (batchLimit); nothing was sent: send at most 100 at a time`,
+    );
+    expect(writes(box)).toEqual([]);
+  });
+
+  it('does not send a user whose operation would take the request past bulk.maxPayloadSize, and sends the rest', async () => {
+    // Prepare: an id far longer than any batchLimit allows room for.
+    const box = await sandbox({ bulk: { maxOperations: 10, maxPayloadSize: 2_000 } });
+    const connector = connectorFor(box);
+    const jane = await connector.getUser('u1002');
+    const odd = { ...jane, id: 'x'.repeat(3_000) };
+
+    // Act
+    const results = await connector.deactivateUsers([jane, odd]);
+
+    // Assess
+    expect(results[0]).toEqual({ id: 'u1002', ok: true });
+    expect(results[1]).toMatchObject({ ok: false, error: { name: ERROR_NAMES.badRequest } });
+    expect(!results[1]?.ok && results[1]?.error.message).toContain(
+      "not sent: with it the bulk request would exceed the service's bulk.maxPayloadSize of 2000 bytes",
+    );
+    expect(operationsOf(bulkRequests(box)[0]).map((operation) => operation.path)).toEqual(['/Users/u1002']);
+  });
+
+  it('refuses the same user twice in a batch, sending nothing', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const jane = await connector.getUser('u1002');
+
+    // Act
+    const error = await rejectionOf(connector.deactivateUsers([jane, jane]));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.invalidInput);
+    expect(error.message).toContain('user u1002 is in the batch more than once');
+    expect(writes(box)).toEqual([]);
+  });
+
+  it('answers Record.Changed for the one user edited since it was read, and writes the others', async () => {
+    // Prepare: the directory is read, then a colleague edits Marcus (u1005).
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const records = (await connector.readDirectory()).filter((record) => record.active);
+    const marcus = box.users.get('u1005') as ScimUser;
+    box.users.set('u1005', { ...marcus, title: 'Team Lead', meta: { ...marcus.meta, version: 'W/"7"' } });
+
+    // Act
+    const results = await connector.deactivateUsers(records);
+
+    // Assess
+    const failed = results.filter((result) => !result.ok);
+    expect(failed.map((result) => [result.id, !result.ok && result.error.name])).toEqual([
+      ['u1005', ERROR_NAMES.recordChanged],
+    ]);
+    expect(!failed[0]?.ok && failed[0]?.error.message).toMatch(
+      /^scim-test: deactivate user u1005: HTTP 412 \(Failed to update\. Resource changed on the server \(version W\/"7"\)\) in the bulk request: the user changed since it was read \(version W\/"3"\); nothing was written$/,
+    );
+    expect(box.users.get('u1005')?.active).toBe(true);
+    expect(results.filter((result) => result.ok).map((result) => result.id)).toEqual([
+      'u1001',
+      'u1002',
+      'u1004',
+      'u1006',
+    ]);
+    expect(['u1001', 'u1002', 'u1004', 'u1006'].map((id) => box.users.get(id)?.active)).toEqual([
+      false,
+      false,
+      false,
+      false,
+    ]);
+    expect(bulkRequests(box)).toHaveLength(1);
+  });
+
+  it('answers for a user gone since it was read, by itself', async () => {
+    // Prepare
+    const box = await sandbox();
+    const connector = connectorFor(box);
+    const records = [await connector.getUser('u1002'), await connector.getUser('u1005')];
+    box.users.delete('u1002');
+
+    // Act
+    const results = await connector.deactivateUsers(records);
+
+    // Assess
+    expect(results[0]).toMatchObject({ id: 'u1002', ok: false, error: { name: ERROR_NAMES.badRequest } });
+    expect(!results[0]?.ok && results[0]?.error.message).toContain('the user no longer exists');
+    expect(results[1]).toEqual({ id: 'u1005', ok: true });
+  });
+
+  it('leaves a user whose PatchOp form the service refuses to the single write, which learns the form for the next batch', async () => {
+    // Prepare: a service that takes only the path-less form Okta sends.
+    const box = await sandbox({ patchForms: 'value-only' });
+    const connector = connectorFor(box);
+    const [jane, marcus, priya] = await Promise.all(
+      ['u1002', 'u1005', 'u1006'].map((id) => connector.getUser(id)),
+    );
+
+    // Act
+    const [first] = await connector.deactivateUsers([jane as UserRecord]);
+    await connector.deactivateUser(jane as UserRecord);
+    const next = await connector.deactivateUsers([marcus as UserRecord, priya as UserRecord]);
+
+    // Assess
+    expect(first).toMatchObject({ id: 'u1002', ok: false, error: { name: ERROR_NAMES.badRequest } });
+    expect(!first?.ok && first?.error.message).toContain('deactivate this user on its own');
+    expect(next).toEqual([
+      { id: 'u1005', ok: true },
+      { id: 'u1006', ok: true },
+    ]);
+    expect(operationsOf(bulkRequests(box)[1])[0]?.data).toEqual({
+      schemas: [PATCH_OP_SCHEMA],
+      Operations: [{ op: 'replace', value: { active: false } }],
+    });
+    expect(['u1002', 'u1005', 'u1006'].map((id) => box.users.get(id)?.active)).toEqual([false, false, false]);
+  });
+
+  it('matches answers by location when the service does not echo bulkId, and says which operation went unanswered', async () => {
+    // Prepare: the answer names u1005 by location only and says nothing of u1002.
+    const box = await sandbox({
+      faults: [
+        {
+          method: 'POST',
+          path: /\/Bulk$/,
+          status: 200,
+          times: 1,
+          body: JSON.stringify({
+            schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkResponse'],
+            Operations: [
+              { method: 'PATCH', location: 'https://scim.example.com/scim/v2/Users/u1005', status: '204' },
+            ],
+          }),
+        },
+      ],
+    });
+    const connector = connectorFor(box);
+    const records = [await connector.getUser('u1002'), await connector.getUser('u1005')];
+
+    // Act
+    const results = await connector.deactivateUsers(records);
+
+    // Assess
+    expect(results[1]).toEqual({ id: 'u1005', ok: true });
+    expect(results[0]).toMatchObject({ id: 'u1002', ok: false, error: { name: ERROR_NAMES.badResponse } });
+    expect(!results[0]?.ok && results[0]?.error.message).toBe(
+      `${NAME}: deactivate user u1002: the bulk response says nothing of this operation; it may or may not have been written: read the user again`,
+    );
+  });
+
+  it.each([
+    [429, ERROR_NAMES.rateLimited],
+    [503, ERROR_NAMES.unavailable],
+  ])('throws when the whole request is answered %s, as a single write does', async (status, name) => {
+    // Prepare
+    const box = await sandbox({ faults: [{ method: 'POST', path: /\/Bulk$/, status, times: 1 }] });
+    const connector = connectorFor(box);
+    const records = [await connector.getUser('u1002')];
+
+    // Act
+    const error = await rejectionOf(connector.deactivateUsers(records));
+
+    // Assess
+    expect(error.name).toBe(name);
+    expect(box.users.get('u1002')?.active).toBe(true);
+  });
+
+  it('stops batching when /Bulk refuses what its ServiceProviderConfig allowed (413): batchLimit is then 1', async () => {
+    // Prepare
+    const box = await sandbox({ faults: [{ method: 'POST', path: /\/Bulk$/, status: 413, times: 1 }] });
+    const connector = connectorFor(box);
+    const records = [await connector.getUser('u1002'), await connector.getUser('u1005')];
+
+    // Act
+    const error = await rejectionOf(connector.deactivateUsers(records));
+    const limit = await connector.batchLimit();
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badRequest);
+    expect(error.message).toMatch(
+      /^scim-test: deactivate 2 users in one bulk request: HTTP 413 .*nothing was written/,
+    );
+    expect(limit).toBe(1);
+  });
+
+  it('refuses a batch for a service without /Bulk, sending nothing', async () => {
+    // Prepare
+    const box = await sandbox({ bulk: { supported: false } });
+    const connector = connectorFor(box);
+    const records = [await connector.getUser('u1002')];
+
+    // Act
+    const error = await rejectionOf(connector.deactivateUsers(records));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.invalidInput);
+    expect(error.message).toContain('the service offers no /Bulk');
+    expect(writes(box)).toEqual([]);
+  });
+
+  it("gives Gainsight's hint when the bulk request is refused to a client that is not a super admin's", async () => {
+    // Prepare
+    const box = await sandbox({ refuseWrites: 403 });
+    const connector = connectorFor(box, { token: SCIM_SANDBOX_TOKEN }, 'gainsight-scim');
+    const records = [await connector.getUser('u1002')];
+
+    // Act
+    const error = await rejectionOf(connector.deactivateUsers(records));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.authFailed);
+    expect(error.message).toContain("Gainsight lets only super admins' API clients write through SCIM");
   });
 });
