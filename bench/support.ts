@@ -129,6 +129,8 @@ export async function startBenchSandbox(
         users: SCIM_SAMPLE_USERS,
         auth: { oauth: { ...oauth, tokenPath } },
         pathPrefix: '/v1/users/services/scim',
+        // Gainsight documents no SCIM /Bulk.
+        bulk: { supported: false },
         latencyMs,
         ...(documented ? { rateLimit: GAINSIGHT_SCIM_WINDOWS } : {}),
       });

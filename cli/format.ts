@@ -12,7 +12,10 @@ const STEP_WORDS: Record<ProgressEvent['step'], string> = {
   AskPerson: 'waiting for a person to switch the account off',
   Reactivate: 'restoring the account',
   'Verify reactivated': 'verifying it is back on',
-  'Still off?': 'checking it is still off',
+  'Offboard the list': 'working through the list (one read of the user list, batched writes)',
+  'Verify the list': 'reading the user list again to verify',
+  'Settle the list': 'settling the accounts still on',
+  'Check against the user list': 'checking the accounts against the user list',
 };
 
 /** One progress line, as a connection moves through its steps. */

@@ -30,8 +30,9 @@ export interface LocalAuditOptions
 }
 
 /**
- * Runs offboard-audit.asl.json in-process: the ledger pages, the connector checks and the
- * remediation (an offboard-user run a drifted account, as AWS starts a child execution).
+ * Runs offboard-audit.asl.json in-process: the ledger pages, each connection's check against
+ * its user list (read once a run), and the remediation (an offboard-user run a drifted
+ * account, as AWS starts a child execution).
  */
 export async function runAuditLocally(
   options: LocalAuditOptions,
@@ -50,7 +51,7 @@ export async function runAuditLocally(
         taskResourceLocalHandlers: {
           'Read a page of the ledger': async (input) =>
             invoke(page, (input as { Payload: unknown }).Payload, 'offboard-local-audit-page'),
-          'Still off?': connectorTask('Still off?'),
+          'Check against the user list': connectorTask('Check against the user list'),
           'Switch it off again': childOffboarding(options),
           Tally: async (input) =>
             invoke(tally, (input as { Payload: unknown }).Payload, 'offboard-local-audit-tally'),
@@ -62,7 +63,7 @@ export async function runAuditLocally(
         },
         ...(options.retryPauseMs === undefined
           ? {}
-          : { retryIntervalOverrides: { 'Still off?': options.retryPauseMs } }),
+          : { retryIntervalOverrides: { 'Check against the user list': options.retryPauseMs } }),
       },
       context: {
         Execution: {

@@ -1,119 +1,113 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { ExecutionError } from 'aws-local-stepfunctions';
+import { ExecutionError, type StateMachine } from 'aws-local-stepfunctions';
 import { normalizeBulkHandler } from '../lambdas/handlers/normalize-bulk';
 import { handler as summarizeBulkHandler } from '../lambdas/handlers/summarize-bulk';
 import { ConfigError } from '../lambdas/shared/errors';
-import {
-  type BulkSummary,
-  causeMessage,
-  type OffboardSummary,
-  summarizeBulk,
-} from '../lambdas/shared/summary';
+import { MAX_INLINE_PEOPLE } from '../lambdas/shared/people';
+import { type BulkSummary, causeMessage } from '../lambdas/shared/summary';
 import {
   childOffboarding,
+  connectorTasks,
   invoke,
   type JSONValue,
   type LocalRunOptions,
-  type LocalRunResult,
   loadStateMachine,
-  runLocally,
 } from './runner';
+import { SqliteLedger } from './sqlite-ledger';
 
-/** A person whose execution itself failed (as the deployed bulk run's "Person failed" records it). */
-export interface FailedPerson {
-  email: string;
-  status: 'failed';
-  error: { Error: string; Cause: string };
-}
+/** The deployed bulk workflow's definition: the local run executes the very same file. */
+export const OFFBOARD_BULK_ASL = fileURLToPath(
+  new URL('../statemachines/offboard-bulk.asl.json', import.meta.url),
+);
 
-/** One bulk run: the totals, and every person's own summary (or why their execution failed). */
-export interface LocalBulkResult extends BulkSummary {
-  results: Array<OffboardSummary | FailedPerson>;
+/** Task states of offboard-bulk.asl.json that run a connector step, by the connection's type. */
+export const BULK_STEPS = ['Offboard the list', 'Verify the list', 'Settle the list'] as const;
+
+/** Where a local run's list is "in S3": the list is handed over in memory, and read as the S3 path reads it. */
+const LOCAL_LIST = { bucket: 'offboard-local', key: 'people.json' };
+
+export type LocalBulkResult = (
+  | { ok: true; bulk: BulkSummary; executionId: string }
+  | { ok: false; error: { name: string; message: string }; executionId: string }
+) & {
+  /** With `measureStates`: the largest state input or output of the run. */
+  largestState?: LargestState;
+};
+
+/**
+ * The largest input or output of any state of a run (the execution's own included), as the
+ * UTF-8 bytes of its JSON: Step Functions fails a state whose input or output exceeds 256 KB.
+ */
+export interface LargestState {
+  state: string;
+  io: 'input' | 'output';
+  bytes: number;
 }
 
 export interface BulkOptions extends Omit<LocalRunOptions, 'input'> {
   emails: string[];
   dryRun?: boolean;
   connectionNames?: string[];
-  /**
-   * People offboarded at the same time (the bulk state machine's MaxConcurrency). The pace
-   * per connection is kept by the shared pacer, whatever this is.
-   */
-  concurrency?: number;
-  onPersonDone?: (summary: OffboardSummary, done: number) => void;
 }
 
 /**
- * Offboards many people: each one is a run of the same per-person state machine, as the
- * deployed bulk workflow starts one execution a person. Runs share one process and so one
- * pacer per connection: together they keep each vendor's rate limit.
+ * Offboards many people as the deployed bulk workflow does: each connection reads its
+ * vendor's user list once and works through everyone, and only the people who need a person
+ * (or whose account changed since it was read) get a single run. Up to 200 people travel
+ * inline, as in the console; more are read as a list in S3 would be.
  */
 export async function runBulkLocally(options: BulkOptions): Promise<LocalBulkResult> {
-  const { emails, dryRun = false, connectionNames, concurrency = 10, onPersonDone, ...run } = options;
-  const results: Array<OffboardSummary | FailedPerson> = new Array(emails.length);
-  let next = 0;
-  let done = 0;
-  const worker = async () => {
-    while (next < emails.length) {
-      const index = next++;
-      const email = emails[index] as string;
-      const input: Record<string, unknown> = { email, dryRun };
-      if (connectionNames) input.connections = connectionNames;
-      // The evidence of an execution that fails after its summary (the ledger could not be
-      // written) is still told: it is what the result event carried.
-      let published: OffboardSummary | undefined;
-      const result = await runLocally({
-        ...run,
-        input,
-        onResultEvent: (event) => {
-          published = event.detail as OffboardSummary;
-          run.onResultEvent?.(event);
-        },
-      });
-      // One person's failed execution does not stop the others: it is listed, as deployed.
-      results[index] = result.ok
-        ? result.summary
-        : { email, status: 'failed', error: { Error: result.error.name, Cause: result.error.message } };
-      onPersonDone?.(result.ok ? result.summary : (published ?? failedSummary(email, dryRun)), ++done);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, emails.length) }, worker));
-
-  return { ...summarizeBulk({ dryRun, results }), results };
+  const { emails, dryRun = false, connectionNames, ...run } = options;
+  const list = emails.length <= MAX_INLINE_PEOPLE ? { emails } : { source: LOCAL_LIST };
+  return runBulkWorkflowLocally({
+    ...run,
+    input: { ...list, dryRun, ...(connectionNames ? { connections: connectionNames } : {}) },
+    list: JSON.stringify(emails),
+  });
 }
-
-/** What the progress line shows for a person whose execution failed before it had a summary. */
-function failedSummary(email: string, dryRun: boolean): OffboardSummary {
-  return { email, dryRun, status: 'failed', connections: [] };
-}
-
-/** The deployed bulk workflow's definition: executed locally on its inline path. */
-export const OFFBOARD_BULK_ASL = fileURLToPath(
-  new URL('../statemachines/offboard-bulk.asl.json', import.meta.url),
-);
 
 /**
- * Runs offboard-bulk.asl.json in-process on its inline path (`emails`): the real checks
- * and totals handlers, and one offboard-user run a person where AWS starts a child
- * execution. The S3 path (a DISTRIBUTED Map reading the list) runs only in AWS.
+ * Runs offboard-bulk.asl.json in-process: the real handlers for its Task states, the
+ * connectors' bulk steps through the same functions a single run uses, and one offboard-user
+ * run where AWS starts a child execution.
  */
 export async function runBulkWorkflowLocally(
-  options: Omit<LocalRunOptions, 'input'> & { input: unknown },
-): Promise<LocalRunResult | { ok: true; bulk: BulkSummary }> {
-  const refs = options.connections.map((c) => c.ref);
-  const noS3 = async (): Promise<never> => {
-    throw new ConfigError('a local run reads no S3 list: give emails inline');
+  options: Omit<LocalRunOptions, 'input'> & {
+    input: unknown;
+    /** What the list "in S3" holds (`runBulkLocally`); absent, an S3 source is refused. */
+    list?: string;
+    /**
+     * Weighs every state's input and output from the execution's event log, and returns the
+     * largest (`largestState`): what tests of the 256 KB limit assert on.
+     */
+    measureStates?: boolean;
+  },
+): Promise<LocalBulkResult> {
+  const ledger = options.ledger ?? SqliteLedger.inMemory();
+  const shared = { ...options, ledger };
+  const refs = options.connections.map((c) => ({ ...c.ref, functionName: `offboard-local-${c.ref.type}` }));
+  const readList = async (bucket: string, key: string): Promise<string> => {
+    if (options.list !== undefined && bucket === LOCAL_LIST.bucket && key === LOCAL_LIST.key)
+      return options.list;
+    throw new ConfigError('a local run reads no S3 list: give the emails');
   };
-  const checkList = normalizeBulkHandler(() => refs, noS3, noS3);
+  const checkList = normalizeBulkHandler(
+    () => refs,
+    readList,
+    () => ledger.blobs(),
+  );
+  const connectorTask = connectorTasks(options.connections, ledger, options.onProgress);
   const machine = loadStateMachine(OFFBOARD_BULK_ASL);
   const name = randomUUID();
+  const executionId = `arn:aws:states:local:000000000000:execution:offboard-bulk:${name}`;
   const execution = machine.run(options.input as JSONValue, {
     overrides: {
       taskResourceLocalHandlers: {
         'Check the list': async (input) =>
           invoke(checkList, (input as { Payload: unknown }).Payload, 'offboard-local-normalize-bulk'),
-        'Offboard one person': childOffboarding(options),
+        ...Object.fromEntries(BULK_STEPS.map((step) => [step, connectorTask(step)])),
+        'Offboard one person': childOffboarding(shared),
         'Summarize the bulk run': async (input) =>
           invoke(
             summarizeBulkHandler,
@@ -121,20 +115,54 @@ export async function runBulkWorkflowLocally(
             'offboard-local-summarize-bulk',
           ),
       },
+      ...(options.retryPauseMs === undefined
+        ? {}
+        : {
+            retryIntervalOverrides: Object.fromEntries(
+              BULK_STEPS.map((step) => [step, options.retryPauseMs as number]),
+            ),
+          }),
     },
     context: {
-      Execution: { Id: `arn:aws:states:local:000000000000:execution:offboard-bulk:${name}`, Name: name },
+      Execution: { Id: executionId, Name: name, Input: options.input, StartTime: new Date().toISOString() },
     } as never,
   });
+  options.signal?.addEventListener('abort', () => execution.abort(), { once: true });
+  // The log closes when the execution ends, however it ends.
+  const measured = options.measureStates ? largestStateOf(execution.eventLogs) : undefined;
+  const measure = async () => {
+    const largestState = await measured;
+    return largestState ? { largestState } : {};
+  };
   try {
-    return { ok: true, bulk: (await execution.result) as unknown as BulkSummary };
+    const bulk = (await execution.result) as unknown as BulkSummary;
+    return { ok: true, bulk, executionId, ...(await measure()) };
   } catch (error) {
     if (!(error instanceof ExecutionError)) throw error;
     const cause = error.cause as Error;
     return {
       ok: false,
       error: { name: cause.name, message: causeMessage(cause.message) },
-      executionId: 'offboard-bulk',
+      executionId,
+      ...(await measure()),
     };
   }
+}
+
+/** The largest state input or output in an execution's event log (Map iterations' included). */
+async function largestStateOf(
+  events: ReturnType<StateMachine['run']>['eventLogs'],
+): Promise<LargestState | undefined> {
+  let largest: LargestState | undefined;
+  const weigh = (state: string, io: LargestState['io'], value: unknown) => {
+    const bytes = Buffer.byteLength(JSON.stringify(value ?? null));
+    if (!largest || bytes > largest.bytes) largest = { state, io, bytes };
+  };
+  for await (const event of events) {
+    if (event.type === 'ExecutionStarted') weigh('(execution)', 'input', event.input);
+    else if (event.type === 'ExecutionSucceeded') weigh('(execution)', 'output', event.output);
+    else if (event.type === 'StateEntered') weigh(event.state.name, 'input', event.state.input);
+    else if (event.type === 'StateExited') weigh(event.state.name, 'output', event.state.output);
+  }
+  return largest;
 }

@@ -66,12 +66,14 @@ export const SANDBOX_STARTERS: Partial<Record<ConnectionType, SandboxStarter>> =
       actAsPerson: (email) => sandbox.disableUser(email),
     };
   },
-  'insightly-scim': (secret) => scimSandbox(secret, {}),
+  // Insightly and Gainsight document no SCIM /Bulk: their sandboxes offer none.
+  'insightly-scim': (secret) => scimSandbox(secret, { bulk: false }),
   // Gainsight's own SCIM base and token path, with OAuth client credentials, as its docs give them.
   'gainsight-scim': (secret) =>
     scimSandbox(secret ?? { clientId: 'sandbox-client', clientSecret: 'sandbox-client-secret' }, {
       pathPrefix: '/v1/users/services/scim',
       tokenPath: '/v1/users/m2m/oauth/token',
+      bulk: false,
     }),
   scim: (secret) => scimSandbox(secret, {}),
   'rapid7-insightvm': async (secret) => {
@@ -112,7 +114,7 @@ export const SANDBOX_STARTERS: Partial<Record<ConnectionType, SandboxStarter>> =
  */
 async function scimSandbox(
   secret: Record<string, unknown> | undefined,
-  paths: { pathPrefix?: string; tokenPath?: string },
+  paths: { pathPrefix?: string; tokenPath?: string; bulk?: boolean },
 ): Promise<StartedSandbox> {
   const oauth =
     typeof secret?.clientId === 'string' && typeof secret.clientSecret === 'string'
@@ -125,6 +127,7 @@ async function scimSandbox(
       ? { oauth: { ...oauth, ...(paths.tokenPath ? { tokenPath: paths.tokenPath } : {}) } }
       : { token },
     ...(paths.pathPrefix ? { pathPrefix: paths.pathPrefix } : {}),
+    ...(paths.bulk === false ? { bulk: { supported: false } } : {}),
   });
   return {
     baseUrl: sandbox.baseUrl,

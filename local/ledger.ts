@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { BadRequestError } from '../lambdas/shared/errors';
 import { type BlobRef, type BlobStore, serialize, verified } from '../lambdas/shared/evidence';
@@ -66,6 +75,24 @@ export class FileBlobStore implements BlobStore {
     }
     renameSync(temporary, this.#path(ref));
     return ref;
+  }
+
+  /** Working state of a run, under `work/`: written whole, then renamed, as evidence is. */
+  async putNamed(name: string, value: unknown): Promise<void> {
+    const dir = join(this.dir, 'work');
+    mkdirSync(dir, { recursive: true });
+    const temporary = join(dir, `.${name}.${randomUUID()}.tmp`);
+    writeFileSync(temporary, JSON.stringify(value));
+    renameSync(temporary, join(dir, `${name}.json`));
+  }
+
+  async getNamed(name: string): Promise<unknown> {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, 'work', `${name}.json`), 'utf8'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
   }
 
   async get(ref: BlobRef): Promise<unknown> {

@@ -1,12 +1,13 @@
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import middy from '@middy/core';
 import { z } from 'zod';
 import { deployedConnections } from '../shared/deployed';
 import { ConfigError, InvalidInputError } from '../shared/errors';
+import { type BlobRef, type BlobStore, evidenceFromEnv } from '../shared/evidence';
 import { describeIssues } from '../shared/issues';
 import { handlerMiddlewares, logger } from '../shared/logger';
 import { MAX_INLINE_PEOPLE, parsePeople } from '../shared/people';
-import { type AvailableConnection, normalizeRequest } from '../shared/request';
+import { type AvailableConnection, normalizeRequest, type StateConnection } from '../shared/request';
 
 const bulkRequestSchema = z
   .object({
@@ -41,36 +42,30 @@ const invocationSchema = z
   })
   .strict();
 
-/** Where the checked copy of an execution's S3 list is written, in the list's bucket. */
-const checkedListKey = (executionName: string): string => `checked/${executionName}.json`;
-
 /** Reads an S3 object as UTF-8 text. */
 export type ReadObject = (bucket: string, key: string) => Promise<string>;
-/** Writes an S3 object (a JSON document), replacing any object of that key. */
-export type WriteObject = (bucket: string, key: string, body: string) => Promise<void>;
 
-/** The bulk run's checked input: the people inline, or where the Map reads them. */
+/** The bulk run's checked input: the connections to run, and where the checked list is kept. */
 export interface NormalizedBulk {
   dryRun: boolean;
-  connections: string[] | null;
+  /** The connections to run, as a single run's state carries them. */
+  connections: StateConnection[];
   count: number;
-  people?: Array<{ email: string }>;
-  /** The checked list (a JSON array of `{ "email": … }`) the DISTRIBUTED Map reads. */
-  source?: { bucket: string; key: string };
+  /** The checked list (a JSON array of addresses) in the evidence store: all that is read after this. */
+  peopleRef: BlobRef;
 }
 
 /**
  * First state of offboard-bulk: checks every entry of the list (inline, or a CSV or JSON
  * list in S3) and the options, before anyone is offboarded. Fails with `Input.Invalid`,
- * naming what was wrong. A list from S3 is written back, as checked, to
- * `checked/<execution name>.json` in the same bucket, and the DISTRIBUTED Map reads that
- * copy: the people offboarded are the people checked, whatever happens to the uploaded
- * object meanwhile, and however Step Functions would have read its CSV.
+ * naming what was wrong. The checked list is kept in the evidence store by its SHA-256, and
+ * every later step reads that copy: the people offboarded are the people checked, whatever
+ * happens to the uploaded object meanwhile.
  */
 export function normalizeBulkHandler(
   available: () => readonly AvailableConnection[],
   readObject: ReadObject,
-  writeObject: WriteObject,
+  blobs: () => BlobStore,
 ) {
   return middy<unknown, NormalizedBulk>()
     .use(handlerMiddlewares())
@@ -81,7 +76,7 @@ export function normalizeBulkHandler(
         throw new ConfigError(
           `normalize-bulk: expected {request, executionName} from the state machine: ${describeIssues(invocation.error)}`,
         );
-      const { request, executionName } = invocation.data;
+      const { request } = invocation.data;
       const parsed = bulkRequestSchema.safeParse(request);
       if (!parsed.success) throw new InvalidInputError(`invalid input: ${describeIssues(parsed.error)}`);
       const { emails, source, dryRun, connections } = parsed.data;
@@ -100,22 +95,16 @@ export function normalizeBulkHandler(
         }
       }
       // The connection names and options get the same checks as one person's run.
-      normalizeRequest({ email: people[0], dryRun, connections }, available());
-      const checked = people.map((email) => ({ email }));
-      let list: Pick<NormalizedBulk, 'people' | 'source'> = { people: checked };
-      if (source) {
-        // Written only once everything passed: a refused list leaves nothing to read.
-        const key = checkedListKey(executionName);
-        await writeObject(source.bucket, key, JSON.stringify(checked));
-        list = { source: { bucket: source.bucket, key } };
-      }
+      const run = normalizeRequest({ email: people[0], dryRun, connections }, available());
+      // Kept only once everything passed: a refused list leaves nothing to read.
+      const peopleRef = await blobs().put(people);
       logger.info('bulk request accepted', {
         count: people.length,
         dryRun,
         source: source ? 's3' : 'inline',
-        ...(list.source ? { checked: `s3://${list.source.bucket}/${list.source.key}` } : {}),
+        people: peopleRef.sha256,
       });
-      return { dryRun, connections: connections ?? null, count: people.length, ...list };
+      return { dryRun, connections: run.connections, count: people.length, peopleRef };
     });
 }
 
@@ -126,9 +115,5 @@ export const handler = normalizeBulkHandler(
     const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return (await object.Body?.transformToString('utf8')) ?? '';
   },
-  async (bucket, key, body) => {
-    await s3.send(
-      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json' }),
-    );
-  },
+  evidenceFromEnv,
 );

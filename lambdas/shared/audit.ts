@@ -26,6 +26,27 @@ export const EMPTY_TOTALS: AuditTotals = {
   driftFound: [],
 };
 
+/**
+ * One page of accounts to re-check, by connection: each connection's part is checked against
+ * its vendor's user list in one step.
+ */
+export function auditGroups(
+  accounts: readonly OffboardedAccount[],
+  available: readonly DeployedConnection[],
+) {
+  const { items, skipped } = auditItems(accounts, available);
+  const groups = new Map<
+    string,
+    { connection: (typeof items)[number]['connection']; accounts: Array<{ email: string; userId: string }> }
+  >();
+  for (const { connection, email, userId } of items) {
+    const group = groups.get(connection.name) ?? { connection, accounts: [] };
+    group.accounts.push({ email, userId });
+    groups.set(connection.name, group);
+  }
+  return { groups: [...groups.values()], skipped };
+}
+
 /** One page of accounts to re-check, each with its connection as the state machine needs it. */
 export function auditItems(accounts: readonly OffboardedAccount[], available: readonly DeployedConnection[]) {
   const byName = new Map(available.map((c) => [c.name, c]));
@@ -55,17 +76,19 @@ export function auditItems(accounts: readonly OffboardedAccount[], available: re
   return { items, skipped };
 }
 
+/** Each connection's part of a page, as the audit's Map leaves it. */
 const checkedSchema = z.array(
-  z
-    .object({
-      email: z.string(),
+  z.union([
+    z.object({
       connection: z.string(),
-      userId: z.string(),
-      drift: z.boolean().optional(),
-      remediated: z.boolean().optional(),
-      error: z.unknown().optional(),
-    })
-    .loose(),
+      type: z.string(),
+      checked: z.number(),
+      stillOff: z.number(),
+      gone: z.number(),
+      drift: z.array(z.object({ email: z.string(), userId: z.string(), remediated: z.boolean().optional() })),
+    }),
+    z.object({ connection: z.string(), type: z.string(), unchecked: z.number(), error: z.unknown() }),
+  ]),
 );
 
 const tallyInputSchema = z
@@ -89,37 +112,36 @@ export async function tally(input: unknown, ledger: Ledger | undefined) {
   const next: AuditTotals = { ...totals, driftFound: [...totals.driftFound] };
   next.unchecked += page.skipped;
   const drift: LedgerEntry[] = [];
-  for (const result of checked) {
-    if (result.error !== undefined) {
-      next.unchecked++;
+  for (const part of checked) {
+    if (!('checked' in part)) {
+      next.unchecked += part.unchecked;
       continue;
     }
-    next.checked++;
-    if (!result.drift) {
-      next.stillOff++;
-      continue;
-    }
-    next.drift++;
-    if (result.remediated) next.remediated++;
-    if (next.driftFound.length < MAX_LISTED_DRIFT) {
-      next.driftFound.push({
-        email: result.email,
-        connection: result.connection,
-        userId: result.userId,
-        remediated: result.remediated === true,
+    next.checked += part.checked;
+    next.stillOff += part.stillOff;
+    for (const found of part.drift) {
+      next.drift++;
+      if (found.remediated) next.remediated++;
+      if (next.driftFound.length < MAX_LISTED_DRIFT) {
+        next.driftFound.push({
+          email: found.email,
+          connection: part.connection,
+          userId: found.userId,
+          remediated: found.remediated === true,
+        });
+      }
+      drift.push({
+        email: found.email,
+        connection: part.connection,
+        type: part.type,
+        outcome: 'drift',
+        dryRun: false,
+        userId: found.userId,
+        at: new Date().toISOString(),
+        startedAt,
+        executionId,
       });
     }
-    drift.push({
-      email: result.email,
-      connection: result.connection,
-      type: String((result as { type?: unknown }).type ?? ''),
-      outcome: 'drift',
-      dryRun: false,
-      userId: result.userId,
-      at: new Date().toISOString(),
-      startedAt,
-      executionId,
-    });
   }
   if (ledger && drift.length > 0) await ledger.record(drift);
   return { remediate, cursor: page.cursor, totals: next };

@@ -23,6 +23,20 @@ export interface BlobStore {
   put(value: unknown): Promise<BlobRef>;
   /** The value stored under `ref`; refuses one whose content does not match the hash. */
   get(ref: BlobRef): Promise<unknown>;
+  /**
+   * Keeps a run's working state under a name of the run's own (a bulk run's progress on one
+   * connection, its directory snapshot): a step retried by the state machine, in another
+   * Lambda, picks up where the last one left. Deployed it expires with the run
+   * (`bulk/`, after days): it is work in progress, never evidence.
+   */
+  putNamed(name: string, value: unknown): Promise<void>;
+  /** The value last kept under `name`, or undefined when none was. */
+  getNamed(name: string): Promise<unknown>;
+}
+
+/** A name for `putNamed`: safe as a file or S3 key whatever the run's ids hold. */
+export function workName(...parts: string[]): string {
+  return createHash('sha256').update(parts.join('\u0000')).digest('hex');
 }
 
 /** The JSON text a value is stored as, and its reference. */
@@ -46,6 +60,16 @@ export function verified(text: string, ref: BlobRef, where: string): unknown {
 /** Held in memory: tests, and runs against the built-in sandboxes (whose evidence dies with them). */
 export class MemoryBlobStore implements BlobStore {
   readonly #blobs = new Map<string, string>();
+  readonly #named = new Map<string, string>();
+
+  async putNamed(name: string, value: unknown): Promise<void> {
+    this.#named.set(name, JSON.stringify(value));
+  }
+
+  async getNamed(name: string): Promise<unknown> {
+    const text = this.#named.get(name);
+    return text === undefined ? undefined : JSON.parse(text);
+  }
 
   async put(value: unknown): Promise<BlobRef> {
     const { text, ref } = serialize(value);
@@ -62,6 +86,8 @@ export class MemoryBlobStore implements BlobStore {
 
 /** S3 keys of evidence: one object a value, named by its hash, under one prefix the functions may use. */
 export const EVIDENCE_PREFIX = 'evidence/';
+/** S3 keys of a run's working state (see `BlobStore.putNamed`): expired by the bucket after days. */
+export const WORK_PREFIX = 'bulk/';
 
 /** The stack's evidence bucket (deployed). */
 export class S3BlobStore implements BlobStore {
@@ -86,6 +112,34 @@ export class S3BlobStore implements BlobStore {
       throw storeError(this.bucket, 'put', error);
     }
     return ref;
+  }
+
+  async putNamed(name: string, value: unknown): Promise<void> {
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: `${WORK_PREFIX}${name}.json`,
+          Body: JSON.stringify(value),
+          ContentType: 'application/json',
+          ChecksumAlgorithm: 'SHA256',
+        }),
+      );
+    } catch (error) {
+      throw storeError(this.bucket, 'put', error);
+    }
+  }
+
+  async getNamed(name: string): Promise<unknown> {
+    try {
+      const object = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: `${WORK_PREFIX}${name}.json` }),
+      );
+      return JSON.parse((await object.Body?.transformToString('utf8')) ?? 'null');
+    } catch (error) {
+      if ((error as Error).name === 'NoSuchKey') return undefined;
+      throw storeError(this.bucket, 'get', error);
+    }
   }
 
   async get(ref: BlobRef): Promise<unknown> {

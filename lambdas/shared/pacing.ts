@@ -508,7 +508,6 @@ const STEP_REQUESTS: Readonly<Record<string, number>> = {
   // The step's read, the connector's own check of the account, and the write.
   reactivate: 3,
   verifyReactivated: 1,
-  checkOff: 1,
 };
 
 /**

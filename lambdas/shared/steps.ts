@@ -123,8 +123,6 @@ export const stepEventSchema = z.discriminatedUnion('step', [
     dryRun: z.boolean().default(false),
   }),
   z.object({ step: z.literal('verifyReactivated'), ...common, userId: z.string().min(1) }),
-  /** The audit: is an account this workflow switched off still off? */
-  z.object({ step: z.literal('checkOff'), ...common, userId: z.string().min(1) }),
   /** A bulk run on one connection: the next share of the list, matched against the user list. */
   z.object({
     step: z.literal('bulkDeactivate'),
@@ -139,6 +137,10 @@ export const stepEventSchema = z.discriminatedUnion('step', [
     ...run,
     dryRun: z.boolean().default(false),
     final: z.boolean().default(false),
+    /** With `final`: the list, so that everyone it did not reach is failed by name. */
+    peopleRef: blobRefSchema.optional(),
+    /** With `final`: why the run stopped part way (Step Functions' `{Error, Cause}`). */
+    error: z.object({ Error: z.string(), Cause: z.string().optional() }).optional(),
   }),
   /** The audit on one connection: a page of the ledger's accounts, checked against the user list. */
   z.object({
@@ -157,7 +159,6 @@ export type StepResult =
   | { userId: string; written: boolean; alreadyActive: boolean }
   | { userId: string; active: boolean }
   | { userId: string; off: boolean }
-  | { userId: string; drift: boolean }
   | BulkStepResult
   | BulkVerifyResult
   | AuditCheckResult;
@@ -408,15 +409,13 @@ async function perform(
         dryRun: 'dryRun' in input ? input.dryRun : false,
       };
       if (input.step === 'auditCheck') return auditCheck(context, input.accounts);
-      if (input.step === 'bulkVerify') return bulkVerify(context, input.final);
+      if (input.step === 'bulkVerify') {
+        const unreached = input.peopleRef
+          ? { people: await peopleOf(input.peopleRef, env.blobs()), error: input.error }
+          : undefined;
+        return bulkVerify(context, input.final, unreached);
+      }
       return bulkDeactivate(context, await peopleOf(input.peopleRef, env.blobs()));
-    }
-
-    case 'checkOff': {
-      const record = await connector.getUser(input.userId);
-      // Drift: the account is active again, and it is still this person's.
-      const same = record.id === input.userId && isPerson(record, input.email);
-      return { userId: input.userId, drift: record.active && same };
     }
   }
 }

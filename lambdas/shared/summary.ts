@@ -104,56 +104,138 @@ export interface BulkSummary {
   status: 'succeeded' | 'partial' | 'failed';
   /** Connections by outcome, over everyone. */
   outcomes: Partial<Record<Outcome, number>>;
-  /** Everyone with a failed connection or a failed execution, with what failed. */
+  /** Each connection's totals, and where its every result is kept (`resultsRef`, the evidence store). */
+  connections: Array<{
+    name: string;
+    type: string;
+    outcomes: Partial<Record<Outcome, number>>;
+    failed: number;
+    /** The connection as a whole failed (its credential, its user list): nobody was offboarded there. */
+    error?: { name: string; message: string };
+    resultsRef?: { sha256: string; bytes: number };
+  }>;
+  /**
+   * People with a failed connection, with what failed: the first few of each connection (all of
+   * them are in the ledger, `offboard report --status failed`). `failedCount` counts them all.
+   */
   failed: Array<{
     email: string;
     connections: ConnectionOutcome[];
     error?: { name: string; message: string };
   }>;
+  /** Failed connections of people, over everyone (the list above may show only the first). */
+  failedCount: number;
 }
 
-const personResultSchema = z.union([
+const stepErrorSchema = z.object({ Error: z.string(), Cause: z.string().optional() });
+const described = (e: { Error: string; Cause?: string | undefined }) => ({
+  name: e.Error,
+  message: causeMessage(e.Cause),
+});
+
+/** One connection's part of a bulk run, as the bulk state machine's Map leaves it. */
+const bulkConnectionSchema = z.union([
   z.object({
-    email: z.string(),
-    status: z.literal('failed'),
-    error: z.object({ Error: z.string(), Cause: z.string().optional() }),
+    name: z.string(),
+    type: z.string(),
+    verified: z.object({
+      counts: z.record(z.string(), z.number()),
+      failed: z.array(
+        z.object({
+          email: z.string(),
+          userId: z.string().optional(),
+          error: z.object({ name: z.string(), message: z.string() }).optional(),
+        }),
+      ),
+      failedCount: z.number(),
+      handoff: z.array(z.string()),
+      resultsRef: z.object({ sha256: z.string(), bytes: z.number() }),
+    }),
+    /** The single runs of the people the list could not finish. */
+    handoff: z.array(
+      z.union([
+        z.object({
+          email: z.string(),
+          outcome: z.enum(OUTCOMES),
+          connection: z.custom<ConnectionOutcome>(),
+        }),
+        z.object({ email: z.string(), outcome: z.literal('failed'), error: stepErrorSchema }),
+      ]),
+    ),
   }),
-  z.object({
-    email: z.string(),
-    dryRun: z.boolean(),
-    status: z.enum(['succeeded', 'partial', 'failed']),
-    connections: z.array(z.custom<ConnectionOutcome>()),
-  }),
+  z.object({ name: z.string(), type: z.string(), error: stepErrorSchema }),
 ]);
 
 /**
- * Totals of a bulk run from each person's summary (or the error their execution failed
- * with). Only the people who need a look are listed by name, so the output stays small
- * whatever the number of people.
+ * Totals of a bulk run from each connection's counts, and the people the list could not
+ * finish from their single runs. Only the first failures are named, so the output stays
+ * small whatever the number of people.
  */
 export function summarizeBulk(input: unknown): BulkSummary {
-  const { dryRun, results } = z
-    .object({ dryRun: z.boolean(), results: z.array(personResultSchema) })
+  const { dryRun, people, results } = z
+    .object({ dryRun: z.boolean(), people: z.number(), results: z.array(bulkConnectionSchema) })
     .parse(input);
   const outcomes: Partial<Record<Outcome, number>> = {};
-  const failed: BulkSummary['failed'] = [];
-  for (const person of results) {
-    if (!('connections' in person)) {
-      failed.push({
-        email: person.email,
-        connections: [],
-        error: { name: person.error.Error, message: causeMessage(person.error.Cause) },
+  const add = (into: Partial<Record<Outcome, number>>, outcome: Outcome, count = 1) => {
+    into[outcome] = (into[outcome] ?? 0) + count;
+  };
+  const byPerson = new Map<string, BulkSummary['failed'][number]>();
+  const failedOn = (email: string, connection: ConnectionOutcome) => {
+    const person = byPerson.get(email) ?? { email, connections: [] };
+    person.connections.push(connection);
+    byPerson.set(email, person);
+  };
+  const connections: BulkSummary['connections'] = [];
+  let failedCount = 0;
+  for (const result of results) {
+    if (!('verified' in result)) {
+      connections.push({
+        name: result.name,
+        type: result.type,
+        outcomes: {},
+        failed: people,
+        error: described(result.error),
       });
+      failedCount += people;
       continue;
     }
-    for (const c of person.connections) outcomes[c.outcome] = (outcomes[c.outcome] ?? 0) + 1;
-    if (person.status !== 'succeeded') {
-      failed.push({
-        email: person.email,
-        connections: person.connections.filter((c) => c.outcome === 'failed'),
+    const own: Partial<Record<Outcome, number>> = {};
+    for (const [outcome, count] of Object.entries(result.verified.counts)) {
+      // The people handed to single runs are counted by what those runs did.
+      if (outcome !== 'handoff') add(own, outcome as Outcome, count);
+    }
+    let failed = result.verified.failedCount;
+    for (const f of result.verified.failed) {
+      failedOn(f.email, {
+        name: result.name,
+        type: result.type,
+        outcome: 'failed',
+        ...(f.userId ? { userId: f.userId } : {}),
+        ...(f.error ? { error: f.error } : {}),
       });
     }
+    for (const run of result.handoff) {
+      add(own, run.outcome);
+      if (run.outcome !== 'failed') continue;
+      failed++;
+      failedOn(
+        run.email,
+        'connection' in run
+          ? run.connection
+          : { name: result.name, type: result.type, outcome: 'failed', error: described(run.error) },
+      );
+    }
+    for (const [outcome, count] of Object.entries(own)) add(outcomes, outcome as Outcome, count);
+    failedCount += failed;
+    connections.push({
+      name: result.name,
+      type: result.type,
+      outcomes: own,
+      failed,
+      resultsRef: result.verified.resultsRef,
+    });
   }
-  const status = failed.length === 0 ? 'succeeded' : failed.length === results.length ? 'failed' : 'partial';
-  return { dryRun, people: results.length, status, outcomes, failed };
+  const total = people * results.length;
+  const status = failedCount === 0 ? 'succeeded' : failedCount >= total ? 'failed' : 'partial';
+  return { dryRun, people, status, outcomes, connections, failed: [...byPerson.values()], failedCount };
 }
