@@ -171,6 +171,7 @@ export class GainsightConnector
    * write may be planned from it.
    */
   readonly directoryComplete = true;
+  readonly directoryPageSize = GAINSIGHT_PAGE_SIZE;
 
   constructor(options: {
     label: string;

@@ -138,6 +138,7 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
   readonly volatileFields = ['ACTIVE', 'DATE_UPDATED_UTC'] as const;
   /** `GET /Users` rows are the very users `GET /Users/{id}` answers (the vendor's swagger: "same fields"). */
   readonly directoryComplete = true;
+  readonly directoryPageSize = INSIGHTLY_PAGE_SIZE;
 
   constructor(options: {
     label: string;

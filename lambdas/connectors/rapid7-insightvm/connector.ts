@@ -212,6 +212,7 @@ export class Rapid7InsightvmConnector
    * a write is planned from `getUser`, never from the list.
    */
   readonly directoryComplete = false;
+  readonly directoryPageSize = INSIGHTVM_PAGE_SIZE;
 
   /** `baseUrl` is the console, `https://host:3780`; `/api/3` is added here. */
   constructor(options: {

@@ -107,6 +107,7 @@ export class Rapid7PlatformConnector implements DirectoryConnector {
   readonly volatileFields = ['status', 'last_login'] as const;
   /** The list's rows are the users `GET /users/{id}` answers (public clients read the same fields). */
   readonly directoryComplete = true;
+  readonly directoryPageSize = PLATFORM_PAGE_SIZE;
 
   /** `baseUrl` is the regional base, e.g. `https://us.api.insight.rapid7.com`. */
   constructor(options: {
