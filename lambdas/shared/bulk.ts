@@ -79,10 +79,16 @@ interface Progress {
   /** People done so far, in the list's order. */
   next: number;
   results: BulkResult[];
+  /**
+   * Results of the chunk under way (from `next`), kept after each write: a step retried after a
+   * rate limit or an outage sends none of these writes again.
+   */
+  partial?: Record<string, BulkResult>;
+  /** People a chunk holds: who may have a write without a result, should the step die. */
+  chunk?: number;
   /** Set once the outcomes are in the ledger. */
   recorded?: boolean;
 }
-
 /** What a bulk step needs besides the connector: all from the function's own configuration. */
 export interface BulkContext {
   connector: Connector;
@@ -161,10 +167,17 @@ export async function bulkDeactivate(
     const directory = await runDirectory(context);
     const limit = canDeactivateInBatches(context.connector) ? await context.connector.batchLimit() : 1;
     const chunk = Math.max(BULK_CHUNK, limit);
+    progress.chunk = chunk;
     while (progress.next < people.length && now() - started < BULK_BUDGET_MS) {
       const emails = people.slice(progress.next, progress.next + chunk);
-      progress.results.push(...(await deactivateChunk(context, directory, emails, limit)));
+      const partial = (progress.partial ??= {});
+      const save = async (done: ReadonlyMap<string, BulkResult>) => {
+        for (const [email, result] of done) partial[email] = result;
+        await context.blobs.putNamed(name, progress);
+      };
+      progress.results.push(...(await deactivateChunk(context, directory, emails, limit, partial, save)));
       progress.next += emails.length;
+      progress.partial = {};
       await context.blobs.putNamed(name, progress);
     }
   }
@@ -189,13 +202,17 @@ async function deactivateChunk(
   directory: Directory,
   emails: readonly string[],
   limit: number,
+  done: Readonly<Record<string, BulkResult>>,
+  save: (results: ReadonlyMap<string, BulkResult>) => Promise<void>,
 ): Promise<BulkResult[]> {
   const { connector } = context;
   const label = context.connection.name;
   const now = context.now ?? Date.now;
-  const results = new Map<string, BulkResult>();
+  const results = new Map<string, BulkResult>(Object.entries(done));
   let queue: Target[] = [];
   for (const email of emails) {
+    // Written by an earlier attempt of this step: its result stands, nothing is sent again.
+    if (results.has(email)) continue;
     try {
       const found = directory.find(label, email);
       if (!found.found) {
@@ -235,6 +252,7 @@ async function deactivateChunk(
       ),
     );
     for (const [email, result] of await write(context, targets, limit)) results.set(email, result);
+    await save(results);
   }
   return emails.map((email) => results.get(email) as BulkResult);
 }
@@ -502,24 +520,66 @@ export async function bulkVerify(
     throw new InvalidInputError(`${context.connection.name}: this run has no bulk progress to verify`);
   }
   if (final && unreached && progress.next < unreached.people.length) {
-    // The run stopped part way: nobody it did not reach is left unaccounted for.
+    // The run stopped part way. The chunk under way kept the results of its writes; a write
+    // sent just before the step died has at least its write-ahead entry: the read below
+    // decides what became of both. Nobody the run did not reach is left unaccounted for.
     const why = unreached.error
       ? { name: unreached.error.Error, message: causeMessage(unreached.error.Cause) }
       : { name: 'Bulk.Stopped', message: 'the bulk run stopped before it reached this person' };
-    for (const email of unreached.people.slice(progress.next)) {
-      progress.results.push({
-        email,
-        outcome: 'failed',
-        error: { name: why.name, message: `${context.connection.name}: not reached: ${why.message}` },
-      });
+    const underWay = progress.next + (progress.chunk ?? BULK_CHUNK);
+    for (const [index, email] of unreached.people.entries()) {
+      if (index < progress.next) continue;
+      const kept = progress.partial?.[email];
+      const intent =
+        kept || index >= underWay
+          ? undefined
+          : (await context.ledger.history(email)).find(
+              (e) =>
+                e.outcome === 'deactivating' &&
+                e.executionId === context.executionId &&
+                e.connection === context.connection.name &&
+                e.userId !== undefined,
+            );
+      progress.results.push(
+        kept ??
+          (intent
+            ? {
+                email,
+                outcome: 'pending',
+                userId: intent.userId as string,
+                ...(intent.before ? { before: intent.before } : {}),
+              }
+            : {
+                email,
+                outcome: 'failed',
+                error: { name: why.name, message: `${context.connection.name}: not reached: ${why.message}` },
+              }),
+      );
     }
     progress.next = unreached.people.length;
+    progress.partial = {};
   }
   const waiting = progress.results.filter((r) => r.outcome === 'pending');
   if (waiting.length > 0 && !progress.recorded) {
-    const now = new Directory(await directoryConnector(context).readDirectory());
+    let now: Directory;
+    try {
+      now = new Directory(await directoryConnector(context).readDirectory());
+    } catch (error) {
+      if (!final) throw error;
+      // The last chance, and the list cannot be read (a credential revoked part way): every
+      // outcome is still recorded, the written accounts as unverified (their write-ahead
+      // entries keep what a reactivation needs).
+      for (const result of waiting) {
+        result.outcome = 'failed';
+        result.error = {
+          name: (error as Error).name || 'Error',
+          message: `${context.connection.name}: user ${result.userId}: the write was sent, but the user list could not be read to verify it: ${(error as Error).message}`,
+        };
+      }
+      now = new Directory([]);
+    }
     let still = 0;
-    for (const result of waiting) {
+    for (const result of waiting.filter((r) => r.outcome === 'pending')) {
       const record = now.byId(result.userId as string);
       // Gone from the list is off: nobody can sign in with it.
       if (!record || (!record.active && isPerson(record, result.email))) {

@@ -11,7 +11,9 @@ import { type InsightlySandbox, SAMPLE_USERS, startInsightlySandbox } from '../.
  * test: `npm run bench -- --only bulk`.)
  */
 
-const PEOPLE = Array.from({ length: 12 }, (_, i) => `leaver${i}@example.com`);
+// More writes than the vendor's burst: sent as fast as they could go, some would be refused.
+const RATE = 20;
+const PEOPLE = Array.from({ length: 2 * RATE }, (_, i) => `leaver${i}@example.com`);
 let box: InsightlySandbox | undefined;
 afterEach(async () => {
   await box?.close();
@@ -22,7 +24,7 @@ afterEach(async () => {
 async function vendor(): Promise<InsightlySandbox> {
   box = await startInsightlySandbox({
     users: [...SAMPLE_USERS, ...PEOPLE.map((email) => ({ EMAIL_ADDRESS: email }))],
-    ratePerSecond: 40,
+    ratePerSecond: RATE,
   });
   return box;
 }
@@ -33,7 +35,7 @@ function connection(sandbox: InsightlySandbox, paced: boolean): LocalConnection 
       name: 'insightly',
       type: 'insightly',
       baseUrl: sandbox.baseUrl,
-      ...(paced ? { rateLimit: { requests: 40, perSeconds: 1 } } : {}),
+      ...(paced ? { rateLimit: { requests: RATE, perSeconds: 1 } } : {}),
     },
     secret: { apiKey: 'sandbox-api-key' },
   };
@@ -44,19 +46,36 @@ describe('bulk offboarding at the vendor rate limit', () => {
     // Prepare
     const sandbox = await vendor();
     // Act
-    const bulk = await runBulkLocally({
+    const result = await runBulkLocally({
       connections: [connection(sandbox, true)],
       emails: PEOPLE,
-      concurrency: 12,
       retryPauseMs: 50,
     });
     // Assess
-    expect(bulk).toMatchObject({
-      people: 12,
-      status: 'succeeded',
-      outcomes: { deactivated: 12 },
-      failed: [],
+    expect(result).toMatchObject({
+      ok: true,
+      bulk: { people: PEOPLE.length, status: 'succeeded', failed: [], failedCount: 0 },
     });
+    expect(result.ok && result.bulk.outcomes).toEqual({ deactivated: PEOPLE.length });
+    expect(sandbox.requests.filter((r) => r.method === 'PUT')).toHaveLength(PEOPLE.length);
     expect(sandbox.counts().throttled).toBe(0);
+  });
+
+  it('unpaced: each retry after a 429 goes on from where the last stopped, writing no account twice', async () => {
+    // Prepare
+    const sandbox = await vendor();
+    // Act: each retry waits long enough for the vendor to take a few more writes
+    const result = await runBulkLocally({
+      connections: [connection(sandbox, false)],
+      emails: PEOPLE,
+      retryPauseMs: 300,
+    });
+    // Assess
+    const written = sandbox.requests
+      .filter((r) => r.method === 'PUT' && r.status === 200)
+      .map((r) => (r.body as { USER_ID: number }).USER_ID);
+    expect(sandbox.counts().throttled).toBeGreaterThan(0);
+    expect(written).toHaveLength(new Set(written).size);
+    expect(result.ok && result.bulk.outcomes).toEqual({ deactivated: PEOPLE.length });
   });
 });
