@@ -170,7 +170,8 @@ export async function bulkDeactivate(
     progress.chunk = chunk;
     while (progress.next < people.length && now() - started < BULK_BUDGET_MS) {
       const emails = people.slice(progress.next, progress.next + chunk);
-      const partial = (progress.partial ??= {});
+      progress.partial ??= {};
+      const partial = progress.partial;
       const save = async (done: ReadonlyMap<string, BulkResult>) => {
         for (const [email, result] of done) partial[email] = result;
         await context.blobs.putNamed(name, progress);
