@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   Annotations,
   ArnFormat,
-  type CfnElement,
+  CfnElement,
   CfnOutput,
   Duration,
   Fn,
@@ -12,6 +13,7 @@ import {
   SecretValue,
   Stack,
   type StackProps,
+  Tags,
   Validations,
 } from 'aws-cdk-lib';
 import {
@@ -48,6 +50,7 @@ import {
   describeIssues,
 } from './config';
 import { OffboardFunction } from './constructs/offboard-function';
+import { type CfnTemplate, deployLimitProblems, measureTemplate } from './deploy-limits';
 
 /** The repository root, found from this file so that synth works from any working directory. */
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -72,6 +75,26 @@ export const CONNECTOR_TYPES = {
   'gainsight-scim': { entry: 'lambdas/handlers/scim.ts' },
   scim: { entry: 'lambdas/handlers/scim.ts' },
 } as const satisfies Record<ConnectionType, { entry: string }>;
+
+/** What the names of the secrets the stack creates start with: `offboard/<connection>`. */
+export const CREATED_SECRET_PREFIX = 'offboard/';
+
+/**
+ * The tag every secret the stack creates carries: the type of its connection. With the
+ * `aws:cloudformation:stack-id` tag CloudFormation puts on what it creates (an `aws:` tag
+ * nobody can set), it lets one grant cover a connector's created secrets, however many.
+ */
+export const SECRET_TYPE_TAG = 'offboard:connection-type';
+
+/** Evidence bucket prefixes: before-states (kept), and a run's directory snapshots and bulk plans (expire). */
+export const EVIDENCE_BUCKET_PREFIXES = {
+  evidence: 'evidence/',
+  directory: 'directory/',
+  bulk: 'bulk/',
+} as const;
+
+/** How long directory snapshots and bulk plans stay: they hold personal data, and a run ends well before. */
+export const WORK_OBJECTS_EXPIRE_AFTER = Duration.days(7);
 
 /** A Secrets Manager ARN with the 6-character suffix Secrets Manager appends to the name. */
 const COMPLETE_SECRET_ARN = /^arn:[^:]+:secretsmanager:[^:]*:\d{12}:secret:.+-[A-Za-z0-9]{6}$/;
@@ -248,11 +271,24 @@ export class OffboardStack extends Stack {
       // Write-ahead evidence: the "intent" entry, with the before-state, goes into the ledger
       // (or, too large for one item, into the evidence bucket) before the vendor write. A
       // reactivation reads what to restore from the ledger itself (Query, one person's
-      // partition), never from its payload.
-      this.ledgerTable.grant(connector.role, 'dynamodb:PutItem', 'dynamodb:Query');
-      this.allowEvidence(connector, ['s3:PutObject', 's3:GetObject']);
-      // Least privilege: a connector reads the secrets of its own type's connections only.
-      for (const connection of own) connection.secret.grantRead(connector.role);
+      // partition), never from its payload. The audit's check against a vendor's directory
+      // reads which accounts the ledger says are off (offboardedAccounts: a Scan of the
+      // state entries).
+      this.ledgerTable.grant(connector.role, 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan');
+      // Before-states, and what a bulk run or an audit keeps between its steps: the vendor's
+      // directory as read, and the bulk plan and its progress.
+      this.allowEvidence(
+        connector,
+        ['s3:PutObject', 's3:GetObject'],
+        Object.values(EVIDENCE_BUCKET_PREFIXES),
+      );
+      // S3 answers a read of an object not written yet with NoSuchKey only to a caller who may
+      // list the bucket (AccessDenied otherwise), and a run's first step asks for its plan
+      // before there is one. Listing shows object names, never what they hold.
+      connector.role.addToPolicy(
+        new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.evidenceBucket.bucketArn] }),
+      );
+      this.allowSecrets(connector, type, own);
       connectorFunctions.set(type, connector);
     }
     this.connectorFunctions = connectorFunctions;
@@ -385,7 +421,7 @@ export class OffboardStack extends Stack {
       description:
         'Tasks for people (accounts whose API cannot switch them off). Subscribe, then answer with: offboard task complete <token>',
     });
-    this.bulk = this.bulkWorkflow(routes);
+    this.bulk = this.bulkWorkflow(routes, [...connectorFunctions.values()]);
     this.audit = this.auditWorkflow(
       routes,
       [...connectorFunctions.values()],
@@ -415,6 +451,37 @@ export class OffboardStack extends Stack {
       description:
         'Start an offboarding: aws stepfunctions start-execution --state-machine-arn <this> --input \'{"email":"jane@example.com"}\'',
     });
+
+    // What `cdk deploy` would refuse and synth does not check (IAM policy sizes, the template's
+    // size, resources and outputs, ...), measured on the final template: the synth fails
+    // instead, saying what to change, and nothing is deployed.
+    this.node.addValidation({ validate: () => this.deployLimitProblems() });
+  }
+
+  /** Every deploy-time limit the synthesized template reaches, named by construct path (see deploy-limits.ts). */
+  private deployLimitProblems(): string[] {
+    const template = this._toCloudFormation() as CfnTemplate;
+    // The definitions are file assets: measured from the files they are made of.
+    const definitions = new Map(
+      (
+        [
+          [this.stateMachine, OFFBOARD_USER_ASL],
+          [this.bulk.stateMachine, OFFBOARD_BULK_ASL],
+          [this.audit.stateMachine, OFFBOARD_AUDIT_ASL],
+        ] as const
+      ).map(([machine, file]) => [this.getLogicalId(machine.node.defaultChild as CfnElement), file]),
+    );
+    const paths = new Map(
+      this.node
+        .findAll()
+        .filter(CfnElement.isCfnElement)
+        .map((element) => [this.getLogicalId(element), element.node.path.replace(/\/Resource$/, '')]),
+    );
+    const figures = measureTemplate(template, this.stackName, (id) => {
+      const file = definitions.get(id);
+      return file === undefined ? undefined : readFileSync(file, 'utf8');
+    });
+    return deployLimitProblems(figures, (id) => paths.get(id) ?? id);
   }
 
   /**
@@ -604,7 +671,7 @@ export class OffboardStack extends Stack {
    * inline; longer ones as a CSV in the bulk bucket, read by a DISTRIBUTED Map, which writes
    * its results back there.
    */
-  private bulkWorkflow(routes: RoutedConnection[]): OffboardStack['bulk'] {
+  private bulkWorkflow(routes: RoutedConnection[], connectors: OffboardFunction[]): OffboardStack['bulk'] {
     const bucket = this.privateBucket(
       'BulkBucket',
       'The bucket holds lists of people to offboard and the bulk results; reads and writes are recorded by the Step Functions execution history. Enable CloudTrail S3 data events for object-level audit rather than a second bucket of access logs.',
@@ -614,7 +681,11 @@ export class OffboardStack extends Stack {
       projectRoot: REPO_ROOT,
       description: 'offboard: check every entry of a bulk list before anyone is offboarded',
       connections: routes,
+      environment: { OFFBOARD_EVIDENCE_BUCKET: this.evidenceBucket.bucketName },
     });
+    // The checked list is kept in the evidence store by its SHA-256 (peopleRef), and every
+    // later step reads that copy, whatever happens to the upload meanwhile.
+    this.allowEvidence(checkList, ['s3:PutObject']);
     checkList.role.addToPolicy(
       new PolicyStatement({ actions: ['s3:GetObject'], resources: [bucket.arnForObjects('*')] }),
     );
@@ -661,14 +732,19 @@ export class OffboardStack extends Stack {
         NormalizeBulkFunctionArn: checkList.function.functionArn,
         SummarizeBulkFunctionArn: totals.function.functionArn,
         OffboardUserArn: this.stateMachine.stateMachineArn,
-        BulkBucketName: bucket.bucketName,
       },
       tracingEnabled: true,
       logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: false },
     });
     const allow = (actions: string[], resources: string[]) =>
       stateMachine.addToRolePolicy(new PolicyStatement({ actions, resources }));
-    allow(['lambda:InvokeFunction'], [checkList.function.functionArn, totals.function.functionArn]);
+    // The connectors too: a bulk run reads each vendor's directory and switches accounts off
+    // through them directly (`FunctionName.$` from the connection's functionName, as in
+    // OffboardUser), so CDK cannot see those calls.
+    allow(
+      ['lambda:InvokeFunction'],
+      [checkList, totals, ...connectors].map((f) => f.function.functionArn),
+    );
     // startExecution.sync:2 on OffboardUser: start, watch, stop its executions, and the
     // managed EventBridge rule Step Functions uses to learn that they ended.
     allow(['states:StartExecution'], [this.stateMachine.stateMachineArn, selfArn]);
@@ -731,10 +807,23 @@ export class OffboardStack extends Stack {
    * object). Versioned and retained like the ledger: evidence is never overwritten for good.
    */
   private newEvidenceBucket(): Bucket {
-    return this.privateBucket(
+    const bucket = this.privateBucket(
       'EvidenceBucket',
       "Only the workflow's own functions write here, each object named by a ledger entry (who, which execution, when); versioning keeps every write. Enable CloudTrail S3 data events for object-level audit rather than a second bucket of access logs.",
     );
+    // Directory snapshots and bulk plans hold personal data and serve one run: gone after 7
+    // days, and the versions a step replaced (a plan is rewritten as the run goes) a day after
+    // they were replaced. Evidence (under evidence/) is kept.
+    for (const prefix of [EVIDENCE_BUCKET_PREFIXES.directory, EVIDENCE_BUCKET_PREFIXES.bulk]) {
+      bucket.addLifecycleRule({
+        id: `expire-${prefix.replace(/\/$/, '')}`,
+        prefix,
+        expiration: WORK_OBJECTS_EXPIRE_AFTER,
+        noncurrentVersionExpiration: Duration.days(1),
+        abortIncompleteMultipartUploadAfter: Duration.days(1),
+      });
+    }
+    return bucket;
   }
 
   /**
@@ -753,16 +842,72 @@ export class OffboardStack extends Stack {
     return bucket;
   }
 
-  /** Lets `fn` do `actions` on the objects under `evidence/` of the evidence bucket, nothing else. */
-  private allowEvidence(fn: OffboardFunction, actions: string[]): void {
+  /**
+   * Lets `fn` do `actions` on the objects under `prefixes` of the evidence bucket (default:
+   * `evidence/` only), nothing else.
+   */
+  private allowEvidence(
+    fn: OffboardFunction,
+    actions: string[],
+    prefixes: readonly string[] = [EVIDENCE_BUCKET_PREFIXES.evidence],
+  ): void {
     fn.role.addToPolicy(
-      new PolicyStatement({ actions, resources: [this.evidenceBucket.arnForObjects('evidence/*')] }),
+      new PolicyStatement({
+        actions,
+        resources: prefixes.map((prefix) => this.evidenceBucket.arnForObjects(`${prefix}*`)),
+      }),
     );
-    Validations.of(fn).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.evidenceBucket.node.defaultChild as CfnElement)}.Arn>/evidence/*]`,
-      reason:
-        'Before-state objects under evidence/ only: one per account written, named at run time after the person, connection and execution.',
-    });
+    const bucket = this.getLogicalId(this.evidenceBucket.node.defaultChild as CfnElement);
+    for (const prefix of prefixes) {
+      Validations.of(fn).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${bucket}.Arn>/${prefix}*]`,
+        reason:
+          prefix === EVIDENCE_BUCKET_PREFIXES.evidence
+            ? 'Before-state objects under evidence/ only: one per account written, named at run time after their content.'
+            : `A run's working objects under ${prefix} only (expired after ${WORK_OBJECTS_EXPIRE_AFTER.toDays()} days): named at run time after the execution and connection.`,
+      });
+    }
+  }
+
+  /**
+   * Lets a connector read its own connections' secrets, and no other. The secrets the stack
+   * creates are granted by one statement, whatever their number: names under `offboard/`,
+   * created by this very stack (CloudFormation's `aws:cloudformation:stack-id` tag, which
+   * nobody can set) for a connection of this type (the {@link SECRET_TYPE_TAG} tag). Each
+   * secretId of the config is granted by its own ARN, exactly, whatever its name: it was not
+   * created here, so the shared statement does not cover it.
+   */
+  private allowSecrets(
+    connector: OffboardFunction,
+    type: ConnectionType,
+    own: readonly { secret: ISecret; created: boolean }[],
+  ): void {
+    if (own.some((c) => c.created)) {
+      connector.role.addToPolicy(
+        new PolicyStatement({
+          actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+          resources: [
+            this.formatArn({
+              service: 'secretsmanager',
+              resource: 'secret',
+              resourceName: `${CREATED_SECRET_PREFIX}*`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ],
+          conditions: {
+            StringEquals: {
+              'aws:ResourceTag/aws:cloudformation:stack-id': this.stackId,
+              [`aws:ResourceTag/${SECRET_TYPE_TAG}`]: type,
+            },
+          },
+        }),
+      );
+      Validations.of(connector).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${CREATED_SECRET_PREFIX}*]`,
+        reason: `The secrets this stack created for ${type} connections only: the statement's condition asks for this stack's aws:cloudformation:stack-id tag (set by CloudFormation, not settable by anyone) and ${SECRET_TYPE_TAG}=${type}. One statement instead of one ARN a secret keeps the role's policy the same size however many connections there are.`,
+      });
+    }
+    for (const connection of own) if (!connection.created) connection.secret.grantRead(connector.role);
   }
 
   /**
@@ -864,13 +1009,21 @@ export class OffboardStack extends Stack {
    * The connection's secret and the id its connector reads it by: the operator's secret
    * (`secretId`, a name or an ARN, used as given), or a new `offboard/<name>` holding `{}`.
    */
-  private connectionSecret(connection: ConnectionConfig): { secret: ISecret; secretId: string } {
+  private connectionSecret(connection: ConnectionConfig): {
+    secret: ISecret;
+    secretId: string;
+    created: boolean;
+  } {
     const id = `Secret-${connection.name}`;
     if (connection.secretId) {
-      return { secret: referenceSecret(this, id, connection.secretId), secretId: connection.secretId };
+      return {
+        secret: referenceSecret(this, id, connection.secretId),
+        secretId: connection.secretId,
+        created: false,
+      };
     }
 
-    const secretName = `offboard/${connection.name}`;
+    const secretName = `${CREATED_SECRET_PREFIX}${connection.name}`;
     const secret = new Secret(this, id, {
       secretName,
       description: `offboard: credentials of connection '${connection.name}' (${connection.type})`,
@@ -879,6 +1032,8 @@ export class OffboardStack extends Stack {
       // overwrite it on later deploys while this placeholder stays unchanged.
       secretStringValue: SecretValue.unsafePlainText('{}'),
     });
+    // Which connector may read it (see allowSecrets).
+    Tags.of(secret).add(SECRET_TYPE_TAG, connection.type);
     Validations.of(secret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
@@ -896,7 +1051,7 @@ export class OffboardStack extends Stack {
     });
     // By name, not ARN: the connector's connection list is compiled at synth, and the ARN
     // (with its random suffix) exists only after deploy. The name is unique in the region.
-    return { secret, secretId: secretName };
+    return { secret, secretId: secretName, created: true };
   }
 }
 

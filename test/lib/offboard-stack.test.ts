@@ -48,7 +48,50 @@ const WIDE_CONFIG: ConfigFile = {
 };
 
 type Json = Record<string, unknown>;
-type Statement = { Action: string | string[]; Resource: unknown };
+type Statement = { Action: string | string[]; Resource: unknown; Condition?: unknown };
+
+/**
+ * The one statement that lets a connector read the secrets the stack created for its type:
+ * names under offboard/, created by this very stack, tagged with the type.
+ */
+function createdSecretsStatement(type: string): Statement & { Effect: string } {
+  return {
+    Effect: 'Allow',
+    Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+    Resource: {
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':secretsmanager:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          ':secret:offboard/*',
+        ],
+      ],
+    },
+    Condition: {
+      StringEquals: {
+        'aws:ResourceTag/aws:cloudformation:stack-id': { Ref: 'AWS::StackId' },
+        'aws:ResourceTag/offboard:connection-type': type,
+      },
+    },
+  };
+}
+
+/** The properties of one resource of the template. */
+function propertiesOf(template: Template, type: string, id: string): Json {
+  return (required(template.findResources(type)[id], `${type} ${id}`) as Json).Properties as Json;
+}
+
+/** The secretsmanager statements of a role, actions sorted. */
+function secretStatements(template: Template, roleLogicalId: string): Statement[] {
+  return roleStatements(template, roleLogicalId)
+    .filter((s) => actions(s).some((a) => a.startsWith('secretsmanager:')))
+    .map((s) => ({ ...s, Action: actions(s).sort() }));
+}
 
 /**
  * An app like bin/app.ts makes. Only the stack whose code a test looks at is bundled (esbuild
@@ -149,11 +192,14 @@ function objectsOf(
   return { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(stack, bucket), 'Arn'] }, `/${prefix}`]] };
 }
 
-/** The S3 statements of a role: `[actions, resources]`, sorted for comparison. */
+/** The S3 statements of a role: `[actions, resources]`, each sorted for comparison. */
 function s3Grants(template: Template, stack: OffboardStack, fn: { role: unknown }): [string[], unknown[]][] {
   return roleStatements(template, logicalId(stack, fn.role as never))
     .filter((s) => actions(s).some((a) => a.startsWith('s3:')))
-    .map((s): [string[], unknown[]] => [actions(s).sort(), asList(s.Resource)]);
+    .map((s): [string[], unknown[]] => [
+      actions(s).sort(),
+      asList(s.Resource).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    ]);
 }
 
 describe('OffboardStack with config/connections.json', () => {
@@ -217,26 +263,27 @@ describe('OffboardStack with config/connections.json', () => {
     }
   });
 
-  it('lets the insightly connector read exactly the insightly secrets', () => {
+  it('lets the insightly connector read exactly the insightly secrets: the one it created by stack and type, the given one by its ARN', () => {
     // Prepare
     const connector = required(stack.connectorFunctions.get('insightly'), 'insightly connector');
     const created = required(stack.secrets.get('insightly-prod'), 'insightly-prod secret');
 
     // Act
-    const statements = roleStatements(template, logicalId(stack, connector.role)).filter((s) =>
-      actions(s).some((a) => a.startsWith('secretsmanager:')),
-    );
+    const statements = secretStatements(template, logicalId(stack, connector.role));
 
-    // Assess
-    expect(statements).toHaveLength(1);
-    expect(actions(statements[0] as Statement).sort()).toEqual([
-      'secretsmanager:DescribeSecret',
-      'secretsmanager:GetSecretValue',
+    // Assess: the secret the stack created is read through the statement every created
+    // secret of the type shares, which asks for the tags CloudFormation and the stack put on it ...
+    expect(statements).toHaveLength(2);
+    expect(statements).toContainEqual(createdSecretsStatement('insightly'));
+    expect(propertiesOf(template, 'AWS::SecretsManager::Secret', logicalId(stack, created)).Tags).toEqual([
+      { Key: 'offboard:connection-type', Value: 'insightly' },
     ]);
-    const resources = asList(statements[0]?.Resource).map((r) => JSON.stringify(r));
-    expect(resources).toHaveLength(2);
-    expect(resources).toContain(JSON.stringify({ Ref: logicalId(stack, created) }));
-    expect(resources.some((r) => r.includes(`:secret:${EU_SECRET_NAME}-??????`))).toBe(true);
+    // ... and the operator's own secret by its name, exactly, with Secrets Manager's suffix
+    const given = statements.filter((s) => s.Condition === undefined);
+    expect(given.map((s) => [s.Action, asList(s.Resource).length])).toEqual([
+      [['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], 1],
+    ]);
+    expect(JSON.stringify(given[0]?.Resource)).toContain(`:secret:${EU_SECRET_NAME}-??????`);
   });
 
   it('gives normalize and summarize no secretsmanager permission and no managed policy', () => {
@@ -408,9 +455,12 @@ describe('OffboardStack with config/connections.json', () => {
     const connector = required(stack.connectorFunctions.get('insightly'), 'insightly connector');
     // Write-ahead evidence: the connector records its intent, with the before-state, itself;
     // and a reactivation reads what to restore from the ledger, not from its payload.
+    // Nobody may delete or change an entry.
+    // The audit's directory check reads which accounts the ledger says are off (a Scan).
     expect(ledgerStatements(connector).flatMap(actions).sort()).toEqual([
       'dynamodb:PutItem',
       'dynamodb:Query',
+      'dynamodb:Scan',
     ]);
     expect(ledgerStatements(stack.recordFunction).flatMap(actions)).toEqual(['dynamodb:PutItem']);
     expect(ledgerStatements(stack.claimFunction).flatMap(actions).sort()).toEqual([
@@ -523,7 +573,7 @@ describe('OffboardStack with config/connections.json', () => {
     });
   });
 
-  it('keeps before-states too large for the ledger in a versioned, encrypted, retained bucket, under evidence/ only', () => {
+  it('keeps before-states too large for the ledger in a versioned, encrypted, retained bucket, under evidence/, and lets connectors keep work objects beside them', () => {
     // Prepare
     const bucket = logicalId(stack, stack.evidenceBucket);
     const evidence = objectsOf(stack, stack.evidenceBucket, 'evidence/*');
@@ -566,7 +616,19 @@ describe('OffboardStack with config/connections.json', () => {
         fn.node.id,
       ).toMatchObject(told);
     }
-    expect(s3Grants(template, stack, connector)).toEqual([[['s3:GetObject', 's3:PutObject'], [evidence]]]);
+    // Connectors also keep a run's directory snapshots and bulk plans, and may list the bucket
+    // (a plan not written yet is then NoSuchKey, not AccessDenied)
+    expect(s3Grants(template, stack, connector)).toEqual([
+      [
+        ['s3:GetObject', 's3:PutObject'],
+        [
+          objectsOf(stack, stack.evidenceBucket, 'bulk/*'),
+          objectsOf(stack, stack.evidenceBucket, 'directory/*'),
+          evidence,
+        ],
+      ],
+      [['s3:ListBucket'], [{ 'Fn::GetAtt': [bucket, 'Arn'] }]],
+    ]);
     expect(s3Grants(template, stack, stack.recordFunction)).toEqual([[['s3:PutObject'], [evidence]]]);
     expect(s3Grants(template, stack, stack.audit.tally)).toEqual([[['s3:PutObject'], [evidence]]]);
     expect(s3Grants(template, stack, stack.restorePlanFunction)).toEqual([[['s3:GetObject'], [evidence]]]);
@@ -582,6 +644,19 @@ describe('OffboardStack with config/connections.json', () => {
       JSON.stringify(policy).includes(bucket),
     );
     expect(JSON.stringify(onBucket)).not.toContain('s3:DeleteObject');
+    // Work objects hold personal data and serve one run: gone after 7 days, with the versions a
+    // rewrite replaced; no rule touches evidence/
+    const rule = (prefix: string) => ({
+      Id: `expire-${prefix}`,
+      Prefix: `${prefix}/`,
+      Status: 'Enabled',
+      ExpirationInDays: 7,
+      NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+      AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+    });
+    expect(propertiesOf(template, 'AWS::S3::Bucket', bucket).LifecycleConfiguration).toEqual({
+      Rules: [rule('directory'), rule('bulk')],
+    });
   });
 
   it('keeps a pacing table the connectors alone may read and write, item by item', () => {
@@ -606,6 +681,33 @@ describe('OffboardStack with config/connections.json', () => {
     }
   });
 
+  it('lets the bulk and audit workflows invoke every connector directly, besides their own functions, and nothing else', () => {
+    // Prepare
+    const connectors = [...stack.connectorFunctions.values()].map((f) => ({
+      'Fn::GetAtt': [logicalId(stack, f.function), 'Arn'],
+    }));
+    const invoked = (machine: { role: unknown }) =>
+      roleStatements(template, logicalId(stack, machine.role as never))
+        .filter((s) => actions(s).includes('lambda:InvokeFunction'))
+        .flatMap((s) => asList(s.Resource));
+    const arnOf = (fn: { function: unknown }) => ({
+      'Fn::GetAtt': [logicalId(stack, fn.function as never), 'Arn'],
+    });
+
+    // Act
+    const bulk = invoked(stack.bulk.stateMachine);
+    const audit = invoked(stack.audit.stateMachine);
+
+    // Assess: the list check and the totals, the audit page and tally, and the connectors
+    expect(connectors.length).toBeGreaterThan(0);
+    expect(bulk).toEqual(expect.arrayContaining([arnOf(stack.bulk.checkList), ...connectors]));
+    expect(bulk).toHaveLength(connectors.length + 2);
+    expect(audit).toEqual(
+      expect.arrayContaining([arnOf(stack.audit.page), arnOf(stack.audit.tally), ...connectors]),
+    );
+    expect(audit).toHaveLength(connectors.length + 2);
+  });
+
   it('lets the bulk workflow start offboard-user executions, and read and write only its bucket', () => {
     // Prepare
     const role = logicalId(stack, stack.bulk.stateMachine.role as never);
@@ -617,11 +719,25 @@ describe('OffboardStack with config/connections.json', () => {
     const s3 = statements.filter((s) => actions(s).some((a) => a.startsWith('s3:')));
     expect(JSON.stringify(s3.map((s) => s.Resource))).toContain(logicalId(stack, stack.bulk.bucket));
     expect(s3.flatMap(actions)).not.toContain('s3:DeleteObject');
-    // The list check reads the uploaded list and writes the checked one, under checked/ only
-    expect(s3Grants(template, stack, stack.bulk.checkList).sort()).toEqual([
-      [['s3:GetObject'], [objectsOf(stack, stack.bulk.bucket, '*')]],
-      [['s3:PutObject'], [objectsOf(stack, stack.bulk.bucket, 'checked/*')]],
+    // The list check reads the uploaded list and keeps the checked one as evidence (peopleRef)
+    const byJson = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
+    const checkGrants = s3Grants(template, stack, stack.bulk.checkList);
+    expect(checkGrants).toHaveLength(2);
+    expect(checkGrants).toContainEqual([['s3:GetObject'], [objectsOf(stack, stack.bulk.bucket, '*')]]);
+    expect(checkGrants).toContainEqual([
+      ['s3:PutObject'],
+      [
+        objectsOf(stack, stack.bulk.bucket, 'checked/*'),
+        objectsOf(stack, stack.evidenceBucket, 'evidence/*'),
+      ].sort(byJson),
     ]);
+    expect(
+      (
+        functionResource(template, stack, stack.bulk.checkList).Properties as {
+          Environment: { Variables: Json };
+        }
+      ).Environment.Variables,
+    ).toMatchObject({ OFFBOARD_EVIDENCE_BUCKET: { Ref: logicalId(stack, stack.evidenceBucket) } });
     template.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: Match.anyValue(),
       PublicAccessBlockConfiguration: { BlockPublicAcls: true, RestrictPublicBuckets: true },
@@ -706,6 +822,37 @@ describe('OffboardStack with other configs', () => {
       'EvidenceBucketName',
       'StateMachineArn',
     ]);
+  });
+
+  it('grants a secretId under offboard/ by its own name, since the stack did not create it', () => {
+    // Prepare: one secret the stack creates, and the operator's own, named like one
+    const config: ConfigFile = {
+      connections: [
+        { name: 'crm', type: 'insightly', baseUrl: 'https://api.na1.insightly.com/v3.1' },
+        {
+          name: 'crm-old',
+          type: 'insightly',
+          baseUrl: 'https://api.eu1.insightly.com/v3.1',
+          secretId: 'offboard/legacy-crm',
+        },
+      ],
+      ...HR,
+    };
+    const stack = new OffboardStack(newApp(), 'Offboard', { config });
+
+    // Act
+    const template = Template.fromStack(stack);
+    const connector = required(stack.connectorFunctions.get('insightly'), 'insightly connector');
+    const statements = secretStatements(template, logicalId(stack, connector.role));
+
+    // Assess: the shared statement covers only secrets this stack created; the operator's
+    // secret is granted exactly, suffix wildcard and all
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    expect(statements).toHaveLength(2);
+    expect(statements).toContainEqual(createdSecretsStatement('insightly'));
+    const exact = statements.filter((s) => s.Condition === undefined).map((s) => JSON.stringify(s.Resource));
+    expect(exact).toHaveLength(1);
+    expect(exact[0]).toContain(':secret:offboard/legacy-crm-??????');
   });
 
   it('refuses a connection without baseUrl, naming it', () => {
@@ -949,11 +1096,15 @@ describe('OffboardStack with every connection type and every option', () => {
     template.resourceCountIs('AWS::Lambda::Function', CONNECTION_TYPES.length + 9);
     for (const type of CONNECTION_TYPES) {
       const connector = required(stack.connectorFunctions.get(type), `${type} connector`);
-      const reads = roleStatements(template, logicalId(stack, connector.role))
-        .filter((s) => actions(s).includes('secretsmanager:GetSecretValue'))
-        .map((s) => JSON.stringify(s.Resource));
+      // Only the secrets this stack created for its own type: the condition names the type,
+      // and the type's secret carries it
+      expect(secretStatements(template, logicalId(stack, connector.role)), type).toEqual([
+        createdSecretsStatement(type),
+      ]);
       const own = logicalId(stack, required(stack.secrets.get(`${type}-prod`), `${type} secret`) as never);
-      expect(reads, type).toEqual([JSON.stringify({ Ref: own })]);
+      expect(propertiesOf(template, 'AWS::SecretsManager::Secret', own).Tags, type).toEqual([
+        { Key: 'offboard:connection-type', Value: type },
+      ]);
       // Its bundle holds its own base URL and no other type's (three types share scim.ts)
       const code = readFileSync(
         join(assetDirectory(assembly, functionResource(template, stack, connector)), 'index.mjs'),
