@@ -25,6 +25,7 @@ const SECTIONS: Array<{ id: string; load: () => Promise<SectionModule> }> = [
   { id: 'bulk', load: () => import('./bulk') },
   // pace: one person at the vendors' documented limits, and Gainsight lookups of nobody.
   { id: 'pace', load: () => import('./pace') },
+  { id: 'audit', load: () => import('./audit') },
 ];
 
 const RESULTS_FILE = fileURLToPath(new URL('./results.json', import.meta.url));

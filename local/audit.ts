@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { ExecutionError } from 'aws-local-stepfunctions';
+import { ExecutionError, type StateMachine } from 'aws-local-stepfunctions';
 import { auditPageHandler } from '../lambdas/handlers/audit-page';
 import { auditTallyHandler } from '../lambdas/handlers/audit-tally';
 import type { AuditTotals } from '../lambdas/shared/audit';
@@ -20,6 +20,10 @@ export const OFFBOARD_AUDIT_ASL = fileURLToPath(
   new URL('../statemachines/offboard-audit.asl.json', import.meta.url),
 );
 
+/** One event of an execution's log, as aws-local-stepfunctions reports it (its type is not exported). */
+export type ExecutionEvent =
+  ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
+
 export interface LocalAuditOptions
   extends Pick<LocalRunOptions, 'onProgress' | 'askPerson' | 'retryPauseMs'> {
   connections: LocalConnection[];
@@ -27,6 +31,12 @@ export interface LocalAuditOptions
   /** Switch drifted accounts off again (through offboard-user), not only report them. */
   remediate?: boolean;
   onDriftEvent?: (totals: AuditTotals) => void;
+  /**
+   * Receives every event of the audit execution's log as it happens (states entered and
+   * exited, retries, Map iterations), to count its transitions and history events (the
+   * benchmark). The remediation's child executions are not in it.
+   */
+  onEvent?: (event: ExecutionEvent) => void;
 }
 
 /**
@@ -73,11 +83,20 @@ export async function runAuditLocally(
       } as never,
     },
   );
+  // Read only when asked: the log fills as the execution runs, and ends with it.
+  const onEvent = options.onEvent;
+  const reading = onEvent
+    ? (async () => {
+        for await (const event of execution.eventLogs) onEvent(event);
+      })()
+    : undefined;
   try {
     return { ok: true, totals: (await execution.result) as unknown as AuditTotals };
   } catch (error) {
     if (!(error instanceof ExecutionError)) throw error;
     const cause = error.cause as Error;
     return { ok: false, error: { name: cause.name, message: causeMessage(cause.message) } };
+  } finally {
+    await reading;
   }
 }
