@@ -1,36 +1,62 @@
 /**
- * Bulk: N people in one go against sandboxes that enforce each vendor's documented rate
- * (Insightly 10 requests a second; Gainsight's 100 an hour, scaled down to 100 in 10 s so
- * the run takes a minute and a half, not eight hours), each connection paced by the same
- * limit in fixed windows. Figures: total time over the floor (the vendor calls divided by the
- * allowed rate, for the slowest connection), the share of requests answered 429, and failures.
+ * Bulk: 1,000 people per surface, each in a tenant of 5,000 users, through the bulk state
+ * machine as deployed (offboard-bulk.asl.json, run in-process): one read of the user list,
+ * writes in batches where the vendor takes them, one read to verify. Each surface runs alone,
+ * against a sandbox that enforces the vendor's documented rate (Insightly 10 requests a
+ * second; Gainsight's 100 an hour, scaled down to 100 in 10 s), and answers two writes with a
+ * 429 the pacer could not foresee, so that the state machine's own Retry path runs too.
+ *
+ * Figures: requests against the floor (two reads of the list, the writes, and the reads a
+ * write needs where the list lacks part of the record), 429s, failures, and, where the vendor
+ * has a documented rate, wall time against the time the floor's requests take at that rate.
  */
+import type { ConnectionType } from '../lambdas/shared/connections';
 import { MemorySlotStore, Pacer, requestPacing, windowStart } from '../lambdas/shared/pacing';
 import { runBulkLocally } from '../local/bulk';
-import type { LocalConnection } from '../local/runner';
+import { CONNECTOR_FACTORIES, type LocalConnection } from '../local/runner';
+import { GAINSIGHT_SANDBOX_ACCESS_KEY, startGainsightSandbox } from '../sandboxes/gainsight';
+import { SAMPLE_USERS as INSIGHTLY_SAMPLE_USERS, startInsightlySandbox } from '../sandboxes/insightly';
 import {
-  GAINSIGHT_SANDBOX_ACCESS_KEY,
-  SAMPLE_USERS as GAINSIGHT_USERS,
-  startGainsightSandbox,
-} from '../sandboxes/gainsight';
-import { SAMPLE_USERS as INSIGHTLY_USERS, startInsightlySandbox } from '../sandboxes/insightly';
-import { type PacingWatch, watchedStore } from './pace-person';
+  SAMPLE_USERS as INSIGHTVM_SAMPLE_USERS,
+  RAPID7_INSIGHTVM_SANDBOX_PASSWORD,
+  RAPID7_INSIGHTVM_SANDBOX_USERNAME,
+  startRapid7InsightvmSandbox,
+} from '../sandboxes/rapid7-insightvm';
+import { SCIM_SANDBOX_TOKEN, startScimSandbox } from '../sandboxes/scim';
 import type { SectionResult } from './section';
 import { fixed } from './support';
 
-const PEOPLE = Number(process.env.BENCH_BULK_PEOPLE ?? 200);
-/** People in flight at once (the bulk state machine's MaxConcurrency plays this part in AWS). */
-const CONCURRENCY = Number(process.env.BENCH_BULK_CONCURRENCY ?? 40);
+const PEOPLE = Number(process.env.BENCH_BULK_PEOPLE ?? 1000);
+const TENANT = Number(process.env.BENCH_BULK_TENANT ?? 5000);
+/** Writes answered 429 by each sandbox, beyond anything the pacer foresees. */
+const INJECTED_429S = 2;
 const INSIGHTLY_RATE = { requests: 10, perSeconds: 1 };
-/** Gainsight's 100 an hour, 360 times faster. */
-const GAINSIGHT_WINDOW = { limit: 100, windowMs: 10_000 };
+/** Gainsight's 100 an hour (and 1,000 a day), 360 times faster. */
+const GAINSIGHT_WINDOWS = [
+  { limit: 100, windowMs: 10_000 },
+  { limit: 1000, windowMs: 240_000 },
+];
 
-/**
- * The sandbox's clock for its rate windows, so that they start where the pacer's do (at
- * multiples of their length since the epoch): its first reading, taken when the windows are
- * made, is the start of the current window. A real tenant's windows start at its own fixed
- * time, which the pacer cannot know: see the note.
- */
+interface Surface {
+  type: ConnectionType;
+  connection: LocalConnection;
+  /** Every request the sandbox answered, with its status. */
+  requests: () => ReadonlyArray<{ method: string; path: string; status: number }>;
+  /**
+   * The state machine's Retry pauses, scaled as the vendor's window is (Gainsight); absent,
+   * the ASL's own backoff applies, as in AWS.
+   */
+  retryPauseMs?: number;
+  /** How long `requests` take at the vendor's documented rate, when it documents one. */
+  floorTime?: (requests: number) => number;
+  /** The write this vendor is sent (to answer two of them 429). */
+  addWriteFaults: () => void;
+  /** What the floor counts besides the two reads of the list: one write a batch, and reads a write needs. */
+  note: string;
+  close: () => Promise<void>;
+}
+
+/** The sandbox's clock, so its fixed windows start where the pacer's do (see the note). */
 function epochAlignedClock(windowMs: number): () => number {
   let first = true;
   return () => {
@@ -40,134 +66,240 @@ function epochAlignedClock(windowMs: number): () => number {
   };
 }
 
-export async function run(): Promise<SectionResult> {
-  const emails = Array.from({ length: PEOPLE }, (_, i) => `leaver${String(i).padStart(4, '0')}@example.com`);
-  const insightly = await startInsightlySandbox({
-    users: [...INSIGHTLY_USERS, ...emails.map((email) => ({ EMAIL_ADDRESS: email }))],
-    ratePerSecond: INSIGHTLY_RATE.requests,
-  });
-  const gainsight = await startGainsightSandbox({
-    users: [
-      ...GAINSIGHT_USERS,
-      ...emails.map((Email, i) => ({ Email, FirstName: 'Leaver', LastName: String(i) })),
-    ],
-    rateLimit: GAINSIGHT_WINDOW,
-    now: epochAlignedClock(GAINSIGHT_WINDOW.windowMs),
-  });
-  const connections: LocalConnection[] = [
-    {
-      ref: { name: 'insightly', type: 'insightly', baseUrl: insightly.baseUrl, rateLimit: INSIGHTLY_RATE },
-      secret: { apiKey: 'sandbox-api-key' },
-    },
-    {
-      // The same fixed window as the sandbox's: up to 100 at once in each 10 s.
-      ref: {
-        name: 'gainsight',
-        type: 'gainsight',
-        baseUrl: gainsight.baseUrl,
-        rateLimit: { requests: GAINSIGHT_WINDOW.limit, perSeconds: GAINSIGHT_WINDOW.windowMs / 1000 },
-      },
-      secret: { accessKey: GAINSIGHT_SANDBOX_ACCESS_KEY },
-    },
-  ];
-  const watches = new Map<string, PacingWatch>();
-  requestPacing.reset(new Pacer(watchedStore(new MemorySlotStore(), watches)));
-  try {
-    const started = performance.now();
-    const bulk = await runBulkLocally({ connections, emails, concurrency: CONCURRENCY });
-    const seconds = (performance.now() - started) / 1000;
+const leavers = Array.from({ length: PEOPLE }, (_, i) => `leaver${String(i).padStart(5, '0')}@example.com`);
+const stayers = Array.from({ length: TENANT - PEOPLE }, (_, i) => `staff${String(i).padStart(5, '0')}@example.com`);
+const tenant = [...leavers, ...stayers];
 
-    const rows: (string | number)[][] = [];
-    const perConnection = [
-      {
-        name: 'insightly',
-        counts: insightly.counts(),
-        perSecond: INSIGHTLY_RATE.requests / INSIGHTLY_RATE.perSeconds,
-      },
-      {
-        name: 'gainsight',
-        counts: gainsight.counts(),
-        perSecond: GAINSIGHT_WINDOW.limit / (GAINSIGHT_WINDOW.windowMs / 1000),
-      },
-    ].map(({ name, counts, perSecond }) => {
-      const floor = (counts.total - counts.throttled) / perSecond;
+async function start(type: ConnectionType): Promise<Surface> {
+  const name = `bulk-${type}`;
+  switch (type) {
+    case 'insightly': {
+      // The API key belongs to an administrator of the sample tenant, as an integration's would.
+      const apiKey = 'bench-api-key';
+      const s = await startInsightlySandbox({
+        users: [...INSIGHTLY_SAMPLE_USERS, ...tenant.map((email) => ({ EMAIL_ADDRESS: email }))],
+        apiKeys: { [apiKey]: INSIGHTLY_SAMPLE_USERS[0]?.USER_ID ?? 1001 },
+        ratePerSecond: INSIGHTLY_RATE.requests,
+      });
       return {
-        name,
-        requests: counts.total,
-        throttled: counts.throttled,
-        floor,
-        share: counts.throttled / Math.max(1, counts.total),
-        pacing: watches.get(name),
+        type,
+        connection: {
+          ref: { name, type, baseUrl: s.baseUrl, rateLimit: INSIGHTLY_RATE },
+          secret: { apiKey },
+        },
+        requests: () => s.requests,
+        floorTime: (requests) => requests / (INSIGHTLY_RATE.requests / INSIGHTLY_RATE.perSeconds),
+        addWriteFaults: () => s.addFault({ method: 'PUT', status: 429, times: INJECTED_429S }),
+        note: 'one PUT a person',
+        close: () => s.close(),
       };
-    });
-    const floor = Math.max(...perConnection.map((c) => c.floor));
-    for (const c of perConnection) {
-      const p = c.pacing;
-      rows.push([
-        c.name,
-        c.requests,
-        c.throttled,
-        `${fixed(c.share * 100, 2)} %`,
-        fixed(c.floor, 1),
-        p ? `${p.waits} (${fixed(p.waitedMs / 1000, 0)} s) / ${p.refusals}` : '—',
-      ]);
     }
-    const failures = bulk.failed.length;
-    const ratio = seconds / floor;
-    const throttledShare =
-      perConnection.reduce((n, c) => n + c.throttled, 0) /
-      Math.max(
-        1,
-        perConnection.reduce((n, c) => n + c.requests, 0),
-      );
-    rows.push([
-      'all',
-      bulk.people,
-      failures,
-      `${fixed(throttledShare * 100, 2)} %`,
-      `${fixed(seconds, 1)} s wall / ${fixed(floor, 1)} s floor = ${fixed(ratio, 2)}×`,
-      '',
-    ]);
-    const aims = {
-      noFailure: failures === 0,
-      underFloorRatio: ratio < 1.25,
-      underThrottledShare: throttledShare < 0.05,
+    case 'gainsight': {
+      const s = await startGainsightSandbox({
+        users: tenant.map((Email, i) => ({ Email, FirstName: 'Person', LastName: String(i) })),
+        rateLimit: GAINSIGHT_WINDOWS,
+        now: epochAlignedClock(GAINSIGHT_WINDOWS[0]?.windowMs ?? 10_000),
+      });
+      return {
+        type,
+        connection: {
+          ref: {
+            name,
+            type,
+            baseUrl: s.baseUrl,
+            rateLimit: { requests: 100, perSeconds: 10, requestsPerDay: 1000 },
+          },
+          secret: { accessKey: GAINSIGHT_SANDBOX_ACCESS_KEY },
+        },
+        requests: () => s.requests,
+        // Vendor.RateLimitedHourly is retried from 60 s: 360 times faster, as the window is.
+        retryPauseMs: 60_000 / 360,
+        // Whole windows: the first is spent at once, each further one waits 10 s.
+        floorTime: (requests) => (Math.ceil(requests / 100) - 1) * 10,
+        addWriteFaults: () => s.addFault({ method: 'PUT', status: 429, times: INJECTED_429S }),
+        note: 'one status call a batch of 50',
+        close: () => s.close(),
+      };
+    }
+    case 'rapid7-insightvm': {
+      const username = RAPID7_INSIGHTVM_SANDBOX_USERNAME;
+      const s = await startRapid7InsightvmSandbox({
+        users: [
+          // The integration's own login, a Global Administrator (the console lists users to no one else).
+          ...INSIGHTVM_SAMPLE_USERS.slice(0, 1),
+          ...tenant.map((email) => ({ login: email, name: email, email })),
+        ],
+        credentials: { [username]: RAPID7_INSIGHTVM_SANDBOX_PASSWORD },
+      });
+      return {
+        type,
+        connection: {
+          ref: { name, type, baseUrl: s.baseUrl, ...(s.caCert ? { tls: { caCert: s.caCert } } : {}) },
+          secret: { username, password: RAPID7_INSIGHTVM_SANDBOX_PASSWORD },
+        },
+        requests: () => s.requests,
+        addWriteFaults: () => s.addFault({ method: 'PUT', status: 429, times: INJECTED_429S }),
+        note: "one PUT a person, and the person's read (the list lacks site and asset-group grants)",
+        close: () => s.close(),
+      };
+    }
+    case 'scim':
+    case 'insightly-scim': {
+      const bulk = type === 'scim';
+      const s = await startScimSandbox({
+        users: tenant.map((email) => ({ userName: email, emails: [{ value: email, primary: true }] })),
+        auth: { token: SCIM_SANDBOX_TOKEN },
+        // A generic SCIM 2.0 app with /Bulk (RFC 7643's example limits); Insightly's has none.
+        ...(bulk ? {} : { bulk: { supported: false } }),
+      });
+      return {
+        type,
+        connection: { ref: { name, type, baseUrl: s.baseUrl }, secret: { token: SCIM_SANDBOX_TOKEN } },
+        requests: () => s.requests,
+        addWriteFaults: () => s.addFault({ method: bulk ? 'POST' : 'PATCH', status: 429, times: INJECTED_429S }),
+        note: bulk ? 'one POST /Bulk a batch of up to 1,000 PATCHes' : 'one PATCH a person (no /Bulk)',
+        close: () => s.close(),
+      };
+    }
+    default:
+      throw new Error(`bulk bench: no surface ${type}`);
+  }
+}
+
+const SURFACES: ConnectionType[] = ['insightly', 'gainsight', 'rapid7-insightvm', 'scim', 'insightly-scim'];
+
+interface Figures {
+  surface: string;
+  requests: number;
+  floor: number;
+  listRead: number;
+  writes: number;
+  reads: number;
+  throttled: number;
+  retries: number;
+  failed: number;
+  deactivated: number;
+  seconds: number;
+  floorSeconds?: number;
+  note: string;
+}
+
+async function measure(type: ConnectionType): Promise<Figures> {
+  const surface = await start(type);
+  try {
+    // Calibration, outside the run: what one read of the whole list costs here, what a
+    // batch takes, and what one person's read costs (InsightVM reads grants besides).
+    const connector = CONNECTOR_FACTORIES[type](surface.connection.ref, surface.connection.secret) as never as {
+      readDirectory(): Promise<Array<{ id: string; email: string }>>;
+      directoryComplete: boolean;
+      batchLimit?: () => Promise<number>;
+      getUser(id: string): Promise<{ id: string }>;
+      deactivateUser(record: unknown): Promise<void>;
     };
-    return {
-      title: `Bulk: ${PEOPLE} people, ${CONCURRENCY} at a time, Insightly at 10 req/s and Gainsight at 100 per 10 s`,
-      columns: [
-        'connection',
-        'requests',
-        '429s (all: failed people)',
-        'share 429',
-        'floor s (all: result)',
-        'paced: waits in step / refused',
-      ],
-      rows,
-      json: {
-        people: PEOPLE,
-        concurrency: CONCURRENCY,
-        seconds,
-        floorSeconds: floor,
-        ratio,
-        throttledShare,
-        failures,
-        outcomes: bulk.outcomes,
-        perConnection,
-        aims,
+    const before = surface.requests().length;
+    const users = await connector.readDirectory();
+    const listRead = surface.requests().length - before;
+    const limit = connector.batchLimit ? await connector.batchLimit() : 1;
+    const one = surface.requests().length;
+    if (!connector.directoryComplete) {
+      await connector.getUser(users.find((u) => u.email === leavers[0])?.id ?? '');
+    }
+    const readsPerPerson = connector.directoryComplete ? 0 : surface.requests().length - one;
+    // What one write costs this vendor (InsightVM's user write is more than one request),
+    // switching off an account that is not in the list.
+    const staff = users.find((u) => u.email === stayers[0]);
+    const w = surface.requests().length;
+    if (staff) await connector.deactivateUser(await connector.getUser(staff.id));
+    const perWrite = surface.requests().length - w - (readsPerPerson || 1);
+    const calibration = surface.requests().length;
+    const writes = Math.ceil(PEOPLE / Math.max(1, limit)) * Math.max(1, perWrite);
+    const reads = readsPerPerson * PEOPLE;
+    const floor = 2 * listRead + writes + reads;
+
+    surface.addWriteFaults();
+    requestPacing.reset(new Pacer(new MemorySlotStore()));
+    let retries = 0;
+    const started = performance.now();
+    const result = await runBulkLocally({
+      connections: [surface.connection],
+      emails: leavers,
+      ...(surface.retryPauseMs === undefined ? {} : { retryPauseMs: surface.retryPauseMs }),
+      onProgress: (event) => {
+        if (event.phase === 'failed' && /RateLimited/.test(event.errorName ?? '')) retries++;
       },
-      notes: [
-        'Floor: the requests a connection needed (429s excluded) divided by its allowed rate; the run can be no faster than its slowest connection.',
-        'Pacing: fixed windows, as the vendors count (a window of a minute or less is also a token bucket); a step reserves the requests it usually sends at once, shared by all executions (in AWS, in DynamoDB). "waits in step": reservations that waited (in all, s) for a later window inside the step; "refused": reservations more than 5 s away, handed to the state machine, whose Retry (1 s doubling, full jitter) comes back at a random time.',
-        "FLATTERING: the Gainsight sandbox's windows are made to start where the pacer's do (multiples of 10 s); a real tenant's start at its own fixed time, and a boundary the two disagree on may cost a 429 per window. Insightly's sandbox is a token bucket (10 a second, burst 10), paced by fixed 1 s windows that are also a bucket (burst 9: one kept back for the jitter of arrivals).",
-        `Aims: no failure (${aims.noFailure ? 'met' : 'MISSED'}), under 1.25× the floor (${aims.underFloorRatio ? 'met' : 'MISSED'}), under 5 % of requests throttled (${aims.underThrottledShare ? 'met' : 'MISSED'}).`,
-      ],
-      summary: [
-        `bulk ${PEOPLE} people: ${fixed(ratio, 2)}× the floor, ${fixed(throttledShare * 100, 2)} % throttled, ${failures} failed`,
-      ],
+    });
+    const seconds = (performance.now() - started) / 1000;
+    if (!result.ok) throw new Error(`${type}: the bulk run failed: ${result.error.name}: ${result.error.message}`);
+    const sent = surface.requests().slice(calibration);
+    const throttled = sent.filter((r) => r.status === 429).length;
+    return {
+      surface: type,
+      requests: sent.length - throttled,
+      floor,
+      listRead,
+      writes,
+      reads,
+      throttled,
+      retries,
+      failed: result.bulk.failedCount,
+      deactivated: result.bulk.outcomes.deactivated ?? 0,
+      seconds,
+      ...(surface.floorTime ? { floorSeconds: surface.floorTime(floor) } : {}),
+      note: surface.note,
     };
   } finally {
     requestPacing.reset();
-    await Promise.all([insightly.close(), gainsight.close()]);
+    await surface.close();
   }
+}
+
+export async function run(): Promise<SectionResult> {
+  const figures: Figures[] = [];
+  for (const type of SURFACES) figures.push(await measure(type));
+  const rows = figures.map((f) => [
+    f.surface,
+    f.requests,
+    `${f.floor} (${f.listRead} + ${f.listRead} list, ${f.writes} writes${f.reads ? `, ${f.reads} reads` : ''})`,
+    `${fixed(f.requests / f.floor, 2)}×`,
+    fixed(f.requests / PEOPLE, 3),
+    `${f.throttled} (${fixed((f.throttled / Math.max(1, f.requests)) * 100, 2)} %) / ${f.retries}`,
+    f.failed,
+    f.floorSeconds === undefined
+      ? `${fixed(f.seconds, 1)} s`
+      : `${fixed(f.seconds, 1)} s / ${fixed(f.floorSeconds, 1)} s`,
+  ]);
+  const gainsight = figures.find((f) => f.surface === 'gainsight');
+  const aims = {
+    gainsightUnder100: gainsight !== undefined && gainsight.requests < 100,
+    within1_1: figures.every((f) => f.requests <= 1.1 * f.floor),
+    throttledUnder1pc: figures.every((f) => f.throttled <= 0.01 * f.requests),
+    noFailure: figures.every((f) => f.failed === 0 && f.deactivated === PEOPLE),
+  };
+  const met = (ok: boolean) => (ok ? 'met' : 'MISSED');
+  return {
+    title: `Bulk: ${PEOPLE} people per surface, each in a tenant of ${TENANT} users, at the vendors' documented rates`,
+    columns: [
+      'surface',
+      'requests',
+      'floor',
+      'ratio',
+      'per person',
+      '429s (share) / state-machine retries',
+      'failed',
+      'wall / floor time',
+    ],
+    rows,
+    json: { people: PEOPLE, tenant: TENANT, injected429s: INJECTED_429S, figures, aims },
+    notes: [
+      "Floor: one read of the user list to match everyone and one to verify (each as many pages as the vendor's largest page takes, measured by reading the list once before the run), one write a batch (Gainsight 50, SCIM /Bulk 1,000, else one a person), and the reads a write needs where the list lacks part of the record (InsightVM's grants). Requests exclude the 429 answers; the calibration read is not counted.",
+      `Above the floor: reading the list again when the read behind a write is older than 30 s (every write is sent within 30 s of a read that showed the account unchanged), the API key owner's read (Insightly, once), ServiceProviderConfig (SCIM, once), and the writes the state machine's Retry sends again after the ${INJECTED_429S} injected 429s.`,
+      'Time floor: the floor requests at the documented rate (Insightly 10 a second; Gainsight 100 an hour, here 100 in 10 s, in whole windows: a 1,000-person run fits in the first). Surfaces without a documented rate show wall time only.',
+      "FLATTERING: the sandboxes answer at once (no latency) on this machine; the Gainsight sandbox's windows are made to start where the pacer's do, and its run's Retry pauses are scaled 360 times, as its window is (a real hourly 429 waits 60 s, then 120 s). Not run: gainsight-scim (100 an hour and 1,000 a day: a thousand people cannot go through it in a day; use the Gainsight REST connection, 50 a request) and rapid7-platform (its API cannot switch an account off: a bulk run hands each person to a person's task).",
+      `Aims: Gainsight 1,000 people in under 100 requests (${met(aims.gainsightUnder100)}); every surface within 1.1× its floor (${met(aims.within1_1)}); no 429 beyond 1 % (${met(aims.throttledUnder1pc)}); no failure (${met(aims.noFailure)}).`,
+    ],
+    summary: figures.map(
+      (f) =>
+        `bulk ${f.surface}: ${PEOPLE} people in ${f.requests} requests (${fixed(f.requests / f.floor, 2)}× floor ${f.floor}), ${f.throttled} 429s, ${f.failed} failed, ${fixed(f.seconds, 1)} s`,
+    ),
+  };
 }

@@ -210,52 +210,63 @@ async function deactivateChunk(
   const label = context.connection.name;
   const now = context.now ?? Date.now;
   const results = new Map<string, BulkResult>(Object.entries(done));
-  let queue: Target[] = [];
-  for (const email of emails) {
-    // Written by an earlier attempt of this step: its result stands, nothing is sent again.
-    if (results.has(email)) continue;
-    try {
-      const found = directory.find(label, email);
-      if (!found.found) {
-        results.set(email, { email, outcome: 'not-found' });
-        continue;
-      }
-      let record = directory.byId(found.userId) as UserRecord;
-      let readAt = directory.readAt;
-      if (!directoryConnector(context).directoryComplete) {
-        // The list lacks part of the record (InsightVM's grants): read it whole.
-        readAt = now();
-        record = await connector.getUser(found.userId);
-        answersFor(label, record, found.userId, 'get user');
-      }
-      const result = await plan(context, email, record);
-      if (result) results.set(email, result);
-      else queue.push({ email, record, readAt });
-    } catch (error) {
-      results.set(email, failure(email, error));
-    }
-  }
-  while (queue.length > 0) {
-    // Every write is sent within FRESH_MS of a read that showed the account unchanged and
-    // still the person's: when the read that planned it is older, the accounts still to be
-    // written are read again (in as few requests as the vendor allows) and checked again.
-    if (now() - Math.min(...queue.map((t) => t.readAt)) > FRESH_MS) {
-      queue = await refreshed(context, directory, queue, limit, results);
-      continue;
-    }
-    const batch = queue.splice(0, Math.max(limit, 1));
-    const targets = batch.map((t) => ({ ...t, before: redactDeep(t.record.fields, context.redact) }));
-    // Write-ahead: the batch's before-states are in the ledger before its write is sent.
-    await recordAll(
-      context.ledger,
-      targets.map(({ email, record, before }) =>
-        entry(context, { email, outcome: 'deactivating', userId: record.id, before }),
-      ),
-    );
-    for (const [email, result] of await write(context, targets, limit)) results.set(email, result);
-    await save(results);
+  // Where the list lacks part of the record (InsightVM), each account is read before its write
+  // is planned: then a few are planned and written at a time, so that a step retried after a
+  // rate limit reads again only those, not the whole chunk.
+  const complete = directoryConnector(context).directoryComplete;
+  const group = complete ? emails.length : Math.max(limit, 1);
+  for (let start = 0; start < emails.length; start += group) {
+    await planAndWrite(emails.slice(start, start + group));
   }
   return emails.map((email) => results.get(email) as BulkResult);
+
+  async function planAndWrite(some: readonly string[]): Promise<void> {
+    let queue: Target[] = [];
+    for (const email of some) {
+      // Written by an earlier attempt of this step: its result stands, nothing is sent again.
+      if (results.has(email)) continue;
+      try {
+        const found = directory.find(label, email);
+        if (!found.found) {
+          results.set(email, { email, outcome: 'not-found' });
+          continue;
+        }
+        let record = directory.byId(found.userId) as UserRecord;
+        let readAt = directory.readAt;
+        if (!complete) {
+          // The list lacks part of the record (InsightVM's grants): read it whole.
+          readAt = now();
+          record = await connector.getUser(found.userId);
+          answersFor(label, record, found.userId, 'get user');
+        }
+        const result = await plan(context, email, record);
+        if (result) results.set(email, result);
+        else queue.push({ email, record, readAt });
+      } catch (error) {
+        results.set(email, failure(email, error));
+      }
+    }
+    while (queue.length > 0) {
+      // Every write is sent within FRESH_MS of a read that showed the account unchanged and
+      // still the person's: when the read that planned it is older, the accounts still to be
+      // written are read again (in as few requests as the vendor allows) and checked again.
+      if (now() - Math.min(...queue.map((t) => t.readAt)) > FRESH_MS) {
+        queue = await refreshed(context, directory, queue, limit, results);
+        continue;
+      }
+      const batch = queue.splice(0, Math.max(limit, 1));
+      const targets = batch.map((t) => ({ ...t, before: redactDeep(t.record.fields, context.redact) }));
+      // Write-ahead: the batch's before-states are in the ledger before its write is sent.
+      await recordAll(
+        context.ledger,
+        targets.map(({ email, record, before }) =>
+          entry(context, { email, outcome: 'deactivating', userId: record.id, before }),
+        ),
+      );
+      for (const [email, result] of await write(context, targets, limit)) results.set(email, result);
+      await save(results);
+    }
+  }
 }
 
 /**
