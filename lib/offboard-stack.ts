@@ -266,6 +266,11 @@ export class OffboardStack extends Stack {
           }),
         ),
         environment: { OFFBOARD_PACING_TABLE: this.pacingTable.tableName, ...evidenceEnvironment },
+        // A bulk or audit step reads a whole user list and works for up to a minute (BULK_BUDGET_MS)
+        // before it hands back; the state machine gives it 150 s. Memory holds the list
+        // (tens of thousands of records) and buys the CPU to match everyone against it.
+        timeout: Duration.seconds(150),
+        memorySize: 1024,
       });
       this.pacingTable.grant(connector.role, 'dynamodb:GetItem', 'dynamodb:PutItem');
       // Write-ahead evidence: the "intent" entry, with the before-state, goes into the ledger

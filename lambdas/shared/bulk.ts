@@ -45,7 +45,7 @@ export const BULK_CHUNK = 100;
 
 /**
  * A bulk step stops starting chunks after this long, and the state machine calls it again
- * where it stopped: its Lambda (120 s) never times out mid-chunk.
+ * where it stopped: its Lambda (150 s) never times out mid-chunk.
  */
 export const BULK_BUDGET_MS = 60_000;
 

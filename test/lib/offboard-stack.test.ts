@@ -235,8 +235,6 @@ describe('OffboardStack with config/connections.json', () => {
         Architectures: ['arm64'],
         TracingConfig: { Mode: 'Active' },
         LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: expect.any(String) } },
-        Timeout: 30,
-        MemorySize: 256,
         Environment: {
           Variables: { POWERTOOLS_SERVICE_NAME: 'offboard', NODE_OPTIONS: '--enable-source-maps' },
         },
@@ -244,6 +242,26 @@ describe('OffboardStack with config/connections.json', () => {
     }
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
     template.allResources('AWS::Logs::LogGroup', { DeletionPolicy: 'Retain' });
+  });
+
+  it('gives connectors the time and memory of a bulk step (a whole user list, a minute of work), the rest 30 s', () => {
+    // Assess: a bulk or audit step may take 150 s (its Task's TimeoutSeconds); the function must not stop first
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Json[];
+    const connectors = functions.filter(
+      (fn) => String((fn.Properties as Json).FunctionName ?? '').length > 0,
+    );
+    expect(connectors.length).toBeGreaterThan(0);
+    for (const fn of functions) {
+      const connector = connectors.includes(fn);
+      expect(fn.Properties).toMatchObject(
+        connector ? { Timeout: 150, MemorySize: 1024 } : { Timeout: 30, MemorySize: 256 },
+      );
+    }
+    const bulk = JSON.parse(readFileSync(OFFBOARD_BULK_ASL, 'utf8'));
+    const steps = bulk.States['Each connection'].ItemProcessor.States;
+    for (const name of ['Offboard the list', 'Verify the list', 'Settle the list']) {
+      expect(steps[name].TimeoutSeconds).toBeLessThanOrEqual(150);
+    }
   });
 
   it('bundles each handler as ESM with a require shim and a source map', () => {
