@@ -1,4 +1,5 @@
 import {
+  type AttributeValue,
   ConditionalCheckFailedException,
   DynamoDBClient,
   GetItemCommand,
@@ -6,6 +7,7 @@ import {
   QueryCommand,
   type QueryCommandOutput,
   ScanCommand,
+  type ScanCommandOutput,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
@@ -206,23 +208,34 @@ export class DynamoDbLedger implements Ledger {
     cursor?: string,
     limit = 200,
   ): Promise<{ accounts: OffboardedAccount[]; cursor?: string }> {
-    const page = await this.client.send(
-      new ScanCommand({
-        TableName: this.tableName,
-        FilterExpression: 'begins_with(sk, :state) AND st = :off',
-        ExpressionAttributeValues: { ':state': { S: 'state#' }, ':off': { S: 'off' } },
-        Limit: limit,
-        ...(cursor ? { ExclusiveStartKey: JSON.parse(cursor) } : {}),
-      }),
-    );
-    const accounts = (page.Items ?? []).map((item) => ({
-      email: item.email?.S ?? '',
-      connection: item.connection?.S ?? '',
-      ...(item.endpoint?.S ? { endpoint: item.endpoint.S } : {}),
-      type: item.type?.S ?? '',
-      userId: item.userId?.S ?? '',
-    }));
-    return { accounts, ...(page.LastEvaluatedKey ? { cursor: JSON.stringify(page.LastEvaluatedKey) } : {}) };
+    // A Scan's Limit counts the items it reads before the filter, and most items are entries,
+    // not account states: one Scan of 500 held some 160 accounts, so the audit took three
+    // times the pages (and state transitions) it needed. Scans go on until the page is full;
+    // each reads at most what is still missing, so none overshoots and the cursor stays exact.
+    const accounts: OffboardedAccount[] = [];
+    let next: Record<string, AttributeValue> | undefined = cursor ? JSON.parse(cursor) : undefined;
+    do {
+      const page: ScanCommandOutput = await this.client.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: 'begins_with(sk, :state) AND st = :off',
+          ExpressionAttributeValues: { ':state': { S: 'state#' }, ':off': { S: 'off' } },
+          Limit: limit - accounts.length,
+          ...(next ? { ExclusiveStartKey: next } : {}),
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        accounts.push({
+          email: item.email?.S ?? '',
+          connection: item.connection?.S ?? '',
+          ...(item.endpoint?.S ? { endpoint: item.endpoint.S } : {}),
+          type: item.type?.S ?? '',
+          userId: item.userId?.S ?? '',
+        });
+      }
+      next = page.LastEvaluatedKey;
+    } while (next && accounts.length < limit);
+    return { accounts, ...(next ? { cursor: JSON.stringify(next) } : {}) };
   }
 
   /**

@@ -135,6 +135,26 @@ describe.each(STORES)('the ledger on %s', (_store, open) => {
     expect(seen.sort()).toEqual(['a@example.com', 'b@example.com']);
   });
 
+  it('fills each page with accounts, however many entries lie between them', async () => {
+    // Prepare: 30 people switched off, each with an intent and an outcome beside the state
+    // DynamoDB keeps of the account (three items a person, one of them an account)
+    const ledger = await open();
+    const people = Array.from({ length: 30 }, (_, i) => `p${String(i).padStart(2, '0')}@example.com`);
+    await ledger.record(
+      people.flatMap((email, i) => [
+        entry({ email, userId: String(i), outcome: 'deactivating' }),
+        entry({ email, userId: String(i) }),
+      ]),
+    );
+    // Act
+    const first = await ledger.offboardedAccounts(undefined, 25);
+    const second = await ledger.offboardedAccounts(first.cursor, 25);
+    // Assess: a page of 25 holds 25 accounts (a scan limited to 25 items held about 8), and
+    // the next holds the rest, none twice
+    expect(first.accounts).toHaveLength(25);
+    expect([...first.accounts, ...second.accounts].map((a) => a.email).sort()).toEqual(people);
+  });
+
   it('claims a termination once; a resent event is a recorded duplicate', async () => {
     const ledger = await open();
     const first = await ledger.claim('termination#e1#2026-11-20', {
