@@ -349,9 +349,9 @@ interface ScanPage {
 }
 
 /**
- * The pages DynamoDbLedger.offboardedAccounts reads: a Scan with `Limit: AUDIT_PAGE_SIZE` and a
- * filter on the state items. `Limit` counts the items evaluated, before the filter, and a page
- * also ends at 1 MB read; a page that ends on the last item is followed by an empty one. Items
+ * The pages DynamoDbLedger.offboardedAccounts reads: Scans with a filter on the state items,
+ * each reading at most the accounts still missing (`Limit` counts the items evaluated, before
+ * the filter), until the page holds AUDIT_PAGE_SIZE accounts or the table ends. Items
  * come in the order of their partition key's hash (md5 here, DynamoDB's own hash in AWS: the
  * same spread), then by sort key. Read units: the page's bytes in 4 KB units, halved
  * (eventually consistent, the Scan's default).
@@ -380,9 +380,9 @@ function scanPages(items: readonly TableItem[]): ScanPage[] {
   for (const item of ordered) {
     page.push(item);
     bytes += item.bytes;
-    if (page.length >= AUDIT_PAGE_SIZE || bytes >= 1024 * 1024) close();
+    if (page.filter((i) => i.offOn !== undefined).length >= AUDIT_PAGE_SIZE) close();
   }
-  // Whatever ended the last full page left a LastEvaluatedKey: one more (empty) request.
+  // The rest of the table, or (after a page that ended on the last account) an empty page.
   close();
   return pages;
 }
@@ -853,7 +853,7 @@ export async function run(): Promise<SectionResult> {
         'Executions: one. Run with remediate false: with remediate true each drifted account also starts an offboard-user child execution (its own history, see the cost section for its transitions), ' +
           'and the audit adds 4 history events a connection with drift and 12 a drifted account (an iteration, a .sync Task, a Choice, a Pass), 1 and 3 transitions.',
         `FLATTERING, the local ledger: SQLite pages by exactly ${AUDIT_PAGE_SIZE} accounts off, so ${accounts.toLocaleString('en')} accounts are ${pages} pages. ` +
-          `Deployed, DynamoDbLedger scans with Limit ${AUDIT_PAGE_SIZE}, and Limit counts every item evaluated before the filter: the table holds ${items.length.toLocaleString('en')} items ` +
+          `Deployed, DynamoDbLedger scans until a page holds ${AUDIT_PAGE_SIZE} accounts (a Scan's Limit counts every item evaluated before the filter, so one Scan alone held about a third of that): the table holds ${items.length.toLocaleString('en')} items ` +
           `(each account's write-ahead entry, outcome entry and state item; ${fixed(tableBytes / 2 ** 20, 1)} MiB), so a page holds ${Math.min(...scanAccounts)}–${Math.max(...scanAccounts)} accounts, ` +
           `${deployedPages} pages, ${deployedGroups} checks. "deployed (projected)" replays that Scan over the items these entries make (md5 order for DynamoDB's hash; 1 MB page cap) and applies the measured per-page and per-check figures. ` +
           'A table that also holds claims, drift entries, reactivations and dry runs has more items per account, and more pages.',
