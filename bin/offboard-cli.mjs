@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// `npx offboard ...`: runs the TypeScript command line through tsx, on the project's Node 22.
-import { register } from 'tsx/esm/api';
+// `npx offboard ...`: the command line, bundled into dist/ by build/cli.ts and run by Node
+// alone, on the project's Node 22. When a file the bundle was built from changed since (an
+// edit, a checkout, an install), it is built again first: a stale bundle never runs.
+import { readFileSync, statSync } from 'node:fs';
 
 // The handlers' JSON logs are for CloudWatch; on a terminal they would bury the result.
 // Set POWERTOOLS_LOG_LEVEL=INFO to see them. (Read when the logger is built, so set it first.)
@@ -13,6 +15,44 @@ process.on('warning', (warning) => {
   if (warning.name === 'ExperimentalWarning' && /SQLite/.test(warning.message)) return;
   for (const print of printWarning) print(warning);
 });
-register();
-const { main } = await import('../cli/main.ts');
+
+const ROOT = new URL('../', import.meta.url);
+const { main } = await import(await bundleEntry());
 process.exitCode = await main(process.argv.slice(2));
+
+/** The bundle's entry module, built first when there is none or it is stale. */
+async function bundleEntry() {
+  let manifest = readManifest();
+  if (!manifest || isStale(manifest)) {
+    const { buildCli } = await import('../build/cli.ts');
+    manifest = await buildCli();
+  }
+  return new URL(`dist/${manifest.entry}`, ROOT).href;
+}
+
+/** dist/cli.json (build/cli.ts, CliManifest), or undefined when there is none yet. */
+function readManifest() {
+  try {
+    return JSON.parse(readFileSync(new URL('dist/cli.json', ROOT), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A file the bundle was built from is newer than the build, or gone, or the bundle itself is
+ * gone: about 70 stats, a millisecond.
+ */
+function isStale(manifest) {
+  const changedAt = (file) => {
+    try {
+      return statSync(new URL(file, ROOT)).mtimeMs;
+    } catch {
+      return Number.POSITIVE_INFINITY;
+    }
+  };
+  return (
+    changedAt(`dist/${manifest.entry}`) === Number.POSITIVE_INFINITY ||
+    manifest.inputs.some((file) => changedAt(file) > manifest.builtAtMs)
+  );
+}

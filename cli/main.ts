@@ -1,22 +1,29 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
-import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
+import type { BulkResult } from '../lambdas/shared/bulk';
 import { InvalidInputError } from '../lambdas/shared/errors';
+import type { Ledger } from '../lambdas/shared/ledger';
 import { parsePeople } from '../lambdas/shared/people';
 import { normalizeInput, offboardRequestSchema, TERMINATION_DETAIL_TYPE } from '../lambdas/shared/request';
-import type { OffboardSummary } from '../lambdas/shared/summary';
+import type { BulkSummary, OffboardSummary } from '../lambdas/shared/summary';
 import { stripControl } from '../lambdas/shared/text';
 import { type ConfigFile, ConfigFileError, loadConfigFile } from '../lib/config';
 import { parseJson } from '../lib/json';
-import { runAuditLocally } from '../local/audit';
-import { runBulkLocally } from '../local/bulk';
-import { type PreparedConnections, prepareConnections, SANDBOX_STARTERS } from '../local/connections';
-import { type LocalLedger, openLedgerFor, openLocalLedger } from '../local/ledger';
-import { type LocalRunResult, type ProgressEvent, runLocally } from '../local/runner';
+// What a command runs (the state machine interpreter, the connectors and their AWS SDK
+// clients, the sandboxes, SQLite) is imported when it runs: `offboard help` loads none of it.
+import type { PreparedConnections } from '../local/connections';
+import type { LocalLedger } from '../local/ledger';
+import type { LocalRunResult, ProgressEvent } from '../local/runner';
 import { LocalTaskStore, type PersonTask, type PersonTaskResult } from '../local/tasks';
-import { formatLedger, formatLedgerCsv, formatProgress, formatSummary } from './format';
+
+// cli/format.ts imports the ledger, and with it the AWS SDK: loaded with what a command runs
+// (prepareRun, demo, report), before anything is printed.
+let { formatLedger, formatLedgerCsv, formatProgress, formatSummary } = {} as typeof import('./format');
+async function loadFormat(): Promise<void> {
+  ({ formatLedger, formatLedgerCsv, formatProgress, formatSummary } = await import('./format'));
+}
 
 /** Exit codes: a script can tell "a vendor failed" from "you called me wrong". */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -25,7 +32,7 @@ export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 const COMMAND_HELP = {
   run: `Usage:
   offboard run --config <file> --email <email> [--dry-run] [--connections a,b] [--json]
-  offboard run --config <file> --emails <file> [--concurrency 10] [--dry-run] [--connections a,b] [--json]
+  offboard run --config <file> --emails <file> [--dry-run] [--connections a,b] [--json]
   offboard run --config <file> --event <employee-terminated.json> [--json]
 
 Offboards one person (--email), or many (--emails), through the real state machine, executed
@@ -41,7 +48,6 @@ locally. Every connection keeps its vendor's rate limit across all runs. Connect
                        dryRun and connections go in the event's detail
   --dry-run            look everything up and say what would happen; write nothing
   --connections a,b    only these configured connections
-  --concurrency <n>    with --emails: how many people at once (default 10)
   --json               one JSON document on stdout, nothing else`,
   demo: `Usage:
   offboard demo [--email <email>] [--json]
@@ -260,7 +266,6 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     event: { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
     connections: { type: 'string' },
-    concurrency: { type: 'string' },
     json: { type: 'boolean', default: false },
   });
   if (typeof values.config !== 'string') throw new UsageError('run: --config <file> is required');
@@ -273,11 +278,6 @@ async function runCommand(args: string[], io: Io): Promise<number> {
       'run: --dry-run and --connections do not apply to --event: put "dryRun": true or "connections": [...] in the event\'s detail',
     );
   }
-  if (given.has('concurrency') && typeof values.emails !== 'string')
-    throw new UsageError('run: --concurrency applies to --emails only');
-  const concurrency = values.concurrency === undefined ? 10 : Number(values.concurrency);
-  if (!/^\d+$/.test(values.concurrency ?? '10') || concurrency < 1)
-    throw new UsageError(`run: --concurrency must be a whole number ≥ 1, not '${values.concurrency}'`);
   const connections = connectionList('run', values.connections);
   const dryRun = values['dry-run'] === true;
   const json = values.json === true;
@@ -293,7 +293,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     const config = loadConfig(values.config, io);
     // The same checks as one person's run, once, before anyone is touched.
     checkRequest({ email: people[0], dryRun, ...(connections ? { connections } : {}) }, config, '');
-    return offboardMany(config, people, { dryRun, connections, concurrency }, json, io);
+    return offboardMany(config, people, { dryRun, connections }, json, io);
   }
   const input: Record<string, unknown> = { email: values.email, dryRun };
   if (connections) input.connections = connections;
@@ -348,30 +348,28 @@ function readPeople(path: string): string[] {
 async function offboardMany(
   config: ConfigFile,
   emails: string[],
-  options: { dryRun: boolean; connections: string[] | undefined; concurrency: number },
+  options: { dryRun: boolean; connections: string[] | undefined },
   json: boolean,
   io: Io,
 ): Promise<number> {
+  const { runBulkLocally } = await import('../local/bulk');
   const { prepared, local } = await prepareRun(config, io);
   try {
     const started = performance.now();
-    const bulk = await runBulkLocally({
+    const result = await runBulkLocally({
       ledger: local.ledger,
       connections: prepared.connections,
       emails,
       dryRun: options.dryRun,
       ...(options.connections ? { connectionNames: options.connections } : {}),
-      concurrency: options.concurrency,
       askPerson: askPersonFor(prepared, io.err),
-      onPersonDone: json
-        ? undefined
-        : (summary, done) => {
-            const failed = summary.connections.filter((c) => c.outcome === 'failed').length;
-            io.err(
-              `  [${done}/${emails.length}] ${stripControl(summary.email)}: ${summary.status}${failed ? ` (${failed} failed)` : ''}`,
-            );
-          },
+      ...(json ? {} : { onProgress: progressPrinter(io.err) }),
     });
+    if (!result.ok) {
+      io.err(shownError(result.error));
+      return EXIT.failed;
+    }
+    const bulk = result.bulk;
     const seconds = (performance.now() - started) / 1000;
     if (json) {
       io.out(JSON.stringify(bulk, null, 2));
@@ -381,22 +379,48 @@ async function offboardMany(
       );
       for (const [outcome, count] of Object.entries(bulk.outcomes).sort())
         io.out(`  ${outcome.padEnd(17)} ${count}`);
-      io.out(`Status: ${bulk.status}`);
-      for (const person of bulk.failed) {
-        const why =
-          person.error ?? person.connections.map((c) => `${c.name}: ${c.error?.name ?? 'failed'}`).join(', ');
-        const text = typeof why === 'string' ? why : `${why.name}: ${why.message}`;
-        // Vendors' words: no escape sequence of theirs reaches the terminal.
-        io.out(`  failed: ${stripControl(`${person.email}: ${text}`)}`);
+      for (const c of bulk.connections) {
+        const counts = Object.entries(c.outcomes)
+          .sort()
+          .map(([outcome, count]) => `${outcome} ${count}`)
+          .join(', ');
+        io.out(
+          stripControl(`  ${c.name}: ${c.error ? `failed: ${c.error.name}: ${c.error.message}` : counts}`),
+        );
       }
+      io.out(`Status: ${bulk.status}`);
+      // The summary names the first failures of each connection; the full results are in the
+      // evidence store: every failure is printed.
+      for (const line of await failureLines(bulk, local.ledger)) io.out(`  failed: ${stripControl(line)}`);
     }
-    return bulk.failed.length > 0 ? EXIT.failed : EXIT.ok;
+    return bulk.status === 'succeeded' ? EXIT.ok : EXIT.failed;
   } finally {
     await Promise.all([prepared.close(), local.close()]);
   }
 }
 
+/** Every failure of a bulk run, `email: connection: error`, from each connection's full results. */
+async function failureLines(bulk: BulkSummary, ledger: Ledger): Promise<string[]> {
+  const lines = new Map<string, string>();
+  const add = (email: string, connection: string, error?: { name: string; message: string }) =>
+    lines.set(
+      `${email}\u0000${connection}`,
+      `${email}: ${connection}: ${error ? `${error.name}: ${error.message}` : 'failed'}`,
+    );
+  for (const c of bulk.connections) {
+    if (!c.resultsRef) continue;
+    const results = (await ledger.blobs().get(c.resultsRef)) as BulkResult[];
+    for (const r of results) if (r.outcome === 'failed') add(r.email, c.name, r.error);
+  }
+  for (const person of bulk.failed) {
+    for (const c of person.connections) add(person.email, c.name, c.error);
+    if (person.connections.length === 0) add(person.email, '(all)', person.error);
+  }
+  return [...lines.values()];
+}
+
 async function offboard(config: ConfigFile, input: unknown, json: boolean, io: Io): Promise<number> {
+  const { runLocally } = await import('../local/runner');
   const { prepared, local } = await prepareRun(config, io);
   try {
     let published: OffboardSummary | undefined;
@@ -422,6 +446,7 @@ async function offboard(config: ConfigFile, input: unknown, json: boolean, io: I
  * evidence), which the command says.
  */
 async function ledgerFor(prepared: PreparedConnections, io: Io): Promise<LocalLedger> {
+  const { openLedgerFor } = await import('../local/ledger');
   const local = await openLedgerFor(prepared);
   if (local.where === 'memory' && prepared.sandboxes.size > 0) {
     io.err(
@@ -436,6 +461,7 @@ async function prepareRun(
   config: ConfigFile,
   io: Io,
 ): Promise<{ prepared: PreparedConnections; local: LocalLedger }> {
+  const [{ prepareConnections }] = await Promise.all([import('../local/connections'), loadFormat()]);
   const prepared = await prepareConnections(config);
   try {
     return { prepared, local: await ledgerFor(prepared, io) };
@@ -511,9 +537,7 @@ export const DEMO_CONFIG: ConfigFile = {
       ['gainsight', 'gainsight'],
       ['gainsight-scim', 'gainsight-scim'],
     ] as const
-  )
-    .filter(([, type]) => SANDBOX_STARTERS[type])
-    .map(([name, type]) => ({ name, type })),
+  ).map(([name, type]) => ({ name, type })),
 };
 
 async function demoCommand(args: string[], io: Io): Promise<number> {
@@ -523,6 +547,12 @@ async function demoCommand(args: string[], io: Io): Promise<number> {
   });
   const email = checkEmail('demo', String(values.email));
   const json = values.json === true;
+  const [{ prepareConnections }, { openLocalLedger }, { runLocally }] = await Promise.all([
+    import('../local/connections'),
+    import('../local/ledger'),
+    import('../local/runner'),
+    loadFormat(),
+  ]);
   const prepared = await prepareConnections(DEMO_CONFIG);
   // The demo's evidence stays in memory: it would only clutter the real ledger.
   const local = await openLocalLedger(null);
@@ -608,6 +638,7 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
     return EXIT.ok;
   }
   // Not a local task: a Step Functions task token from a deployed run.
+  const { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } = await import('@aws-sdk/client-sfn');
   const sfn = new SFNClient({});
   try {
     if (answer.ok) {
@@ -655,6 +686,7 @@ async function reportCommand(args: string[], io: Io): Promise<number> {
       );
     since = new Date(date.data);
   }
+  const [{ openLocalLedger }] = await Promise.all([import('../local/ledger'), loadFormat()]);
   const local = await openLocalLedger();
   try {
     const entries = await local.ledger.history(email, since);
@@ -697,6 +729,7 @@ async function auditCommand(args: string[], io: Io): Promise<number> {
   });
   if (typeof values.config !== 'string') throw new UsageError('audit: --config <file> is required');
   const config = loadConfig(values.config, io);
+  const { runAuditLocally } = await import('../local/audit');
   const { prepared, local } = await prepareRun(config, io);
   try {
     const result = await runAuditLocally({

@@ -1,4 +1,6 @@
-import { Agent, fetch as undiciFetch } from 'undici';
+import { once } from 'node:events';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { TlsOptions } from './connections';
 import {
   AuthFailedError,
@@ -36,7 +38,10 @@ export interface HttpClientOptions {
    * (SCIM: `scimType: detail`). Returning undefined falls back to those.
    */
   errorDetail?: (body: unknown) => string | undefined;
-  /** Injected for tests and benchmarks; defaults to the global fetch. */
+  /**
+   * Injected for tests and benchmarks. Without it, requests go out through node:http(s) with
+   * one keep-alive agent per origin and TLS settings, shared by every client of the process.
+   */
   fetch?: typeof fetch;
 }
 
@@ -65,7 +70,7 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 /** The largest answer read: a vendor (or something in its place) answering more is refused, not buffered. */
 export const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
-/** Codes Node and undici give a TLS handshake refused for an untrusted or wrong certificate. */
+/** Codes Node gives a TLS handshake refused for an untrusted or wrong certificate. */
 const CERTIFICATE_CODE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
 const CERTIFICATE_HINT =
   'give the connection tls.caCert (the PEM of the server certificate or its CA), or, knowingly, ' +
@@ -78,7 +83,6 @@ const CERTIFICATE_HINT =
  */
 export class HttpClient {
   readonly #options: HttpClientOptions;
-  readonly #fetch: typeof fetch;
   /** The secret header values this client has sent, and the redactor that hides them. */
   readonly #sent = new Set<string>();
   #redact: Redactor = (text) => text;
@@ -87,7 +91,6 @@ export class HttpClient {
 
   constructor(options: HttpClientOptions) {
     this.#options = options;
-    this.#fetch = options.fetch ?? (options.tls ? tlsFetch(options.tls) : globalThis.fetch);
   }
 
   /** Sends one request and returns the parsed answer, or throws a named error. */
@@ -111,19 +114,15 @@ export class HttpClient {
     }
 
     this.#remember(headers);
-    let response: Response;
-    let text: string;
+    let answer: Answer;
     // Under the connection's rate limit, shared with every other execution (label = connection name).
     await requestPacing.before(this.#options.label);
     this.requestCount++;
     try {
-      response = await this.#fetch(url, {
-        method,
-        headers,
-        body,
-        signal: AbortSignal.timeout(this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-      });
-      text = await readBody(response, where);
+      const timeoutMs = this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+      answer = this.#options.fetch
+        ? await viaFetch(this.#options.fetch, url, { method, headers, body }, timeoutMs, where)
+        : await exchange(url, { method, headers, body }, this.#options.tls, timeoutMs, where);
     } catch (error) {
       if (error instanceof BadResponseError) throw error;
       const reason = describeNetworkError(error);
@@ -141,24 +140,25 @@ export class HttpClient {
       throw new UnavailableError(`${where}: ${reason}`, { cause: error });
     }
 
-    const status = response.status;
+    const { status, headers: responseHeaders, text } = answer;
     if (status >= 200 && status < 300) {
       return {
         status,
-        headers: response.headers,
+        headers: responseHeaders,
         body: parseJson(text, `${where}: HTTP ${status}`, this.#redact),
       };
     }
     if (options.accept?.includes(status)) {
-      return { status, headers: response.headers, body: tryParseJson(text) };
+      return { status, headers: responseHeaders, body: tryParseJson(text) };
     }
     const message = `${where}: HTTP ${status}${this.vendorMessage(tryParseJson(text))}`;
     if (status === 429) {
       // Retry-After (seconds or an HTTP date) holds every later request to this connection,
       // capped: a hostile or broken value cannot stall the workflow for days.
-      const retryAfterMs = retryAfter(response.headers.get('retry-after'), Date.now());
+      const retryAfterMs = retryAfter(responseHeaders.get('retry-after'), Date.now());
       if (retryAfterMs !== undefined) requestPacing.hold(this.#options.label, Date.now() + retryAfterMs);
       const said = retryAfterMs === undefined ? '' : ` (Retry-After: ${Math.ceil(retryAfterMs / 1000)} s)`;
+      const response = answer.response ?? new Response(null, { status, headers: [...responseHeaders] });
       const custom = this.#options.classifyRateLimit?.(response, `${message}${said}`);
       if (custom) throw custom;
       throw retryAfterMs !== undefined && retryAfterMs > 60_000
@@ -195,23 +195,197 @@ export class HttpClient {
   }
 }
 
+/** A request as the transports take it. */
+interface Outgoing {
+  method: string;
+  headers: Record<string, string>;
+  body: string | undefined;
+}
+
+/** What came back: status, headers and the whole body (the fetch Response too, when fetch was used). */
+interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  response?: Response;
+}
+
+const tooLarge = (where: string, status: number) =>
+  new BadResponseError(
+    `${where}: HTTP ${status}: the answer is larger than ${MAX_BODY_BYTES / 1024 / 1024} MiB; refused`,
+  );
+
+/** The error a request that outlived its time ends with (`timed out` in the message). */
+function timeoutError(ms: number): Error {
+  return Object.assign(new Error(`no answer within ${ms} ms`), { name: 'TimeoutError' });
+}
+
 /**
- * The body as text, refused beyond MAX_BODY_BYTES (a declared length over it is refused
- * before reading): an answer that large is not a vendor's list of users.
+ * Keep-alive agents by origin and TLS settings, for the life of the process: the steps of a
+ * warm Lambda (and every run of a local process) reuse a vendor's connection instead of
+ * opening a TCP and TLS session per request.
  */
-async function readBody(response: Response, where: string): Promise<string> {
-  const declared = Number(response.headers.get('content-length') ?? '0');
-  const tooLarge = () =>
-    new BadResponseError(
-      `${where}: HTTP ${response.status}: the answer is larger than ${MAX_BODY_BYTES / 1024 / 1024} MiB; refused`,
-    );
-  if (declared > MAX_BODY_BYTES) {
-    await response.body?.cancel();
-    throw tooLarge();
+const agents = new Map<string, HttpAgent>();
+
+/**
+ * The agent for a URL: one that trusts the given CA (and nothing else: a private console's CA
+ * is all it needs), or that skips verification when the config says so explicitly.
+ */
+function agentFor(url: URL, tls: TlsOptions | undefined): HttpAgent {
+  const key = `${url.origin} ${JSON.stringify(tls ?? {})}`;
+  let agent = agents.get(key);
+  if (!agent) {
+    if (url.protocol === 'https:') {
+      const verify =
+        tls === undefined ? {} : 'caCert' in tls ? { ca: tls.caCert } : { rejectUnauthorized: false };
+      agent = new HttpsAgent({ keepAlive: true, ...verify });
+    } else {
+      agent = new HttpAgent({ keepAlive: true });
+    }
+    agents.set(key, agent);
   }
-  // A declared length within the limit is read in one go; an undeclared one is counted as it comes.
-  if (response.headers.has('content-length')) return response.text();
-  if (!response.body) return '';
+  return agent;
+}
+
+/**
+ * One request over node:http(s), the body read as it comes and refused beyond MAX_BODY_BYTES
+ * (a declared length over it is refused before reading): an answer that large is not a
+ * vendor's list of users. The timeout covers the whole exchange, body included.
+ */
+async function exchange(
+  url: URL,
+  outgoing: Outgoing,
+  tls: TlsOptions | undefined,
+  timeoutMs: number,
+  where: string,
+): Promise<Answer> {
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const headers: Record<string, string | number> = { 'user-agent': 'offboard', ...outgoing.headers };
+  if (outgoing.body !== undefined) headers['content-length'] = Buffer.byteLength(outgoing.body);
+  const request = send(url, { method: outgoing.method, headers, agent: agentFor(url, tls) });
+  // Errors after the answer was read (a reset of the kept-alive socket) concern no request.
+  request.on('error', () => {});
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    request.destroy(timeoutError(timeoutMs));
+  }, timeoutMs);
+  try {
+    request.end(outgoing.body);
+    const [response] = (await once(request, 'response')) as [IncomingMessage];
+    const status = response.statusCode ?? 0;
+    if (Number(response.headers['content-length'] ?? '0') > MAX_BODY_BYTES) {
+      request.destroy();
+      throw tooLarge(where, status);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of response as AsyncIterable<Buffer>) {
+      size += chunk.byteLength;
+      if (size > MAX_BODY_BYTES) {
+        request.destroy();
+        throw tooLarge(where, status);
+      }
+      chunks.push(chunk);
+    }
+    return {
+      status,
+      headers: new AnswerHeaders(response.rawHeaders),
+      text: Buffer.concat(chunks).toString('utf8'),
+    };
+  } catch (error) {
+    // The timer destroys the socket: whatever that made fail, the cause is the time.
+    if (timedOut) throw timeoutError(timeoutMs);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * An answer's headers as the Fetch API's Headers reads them: names in any case, a repeated
+ * header's values joined with ', ', in name order when iterated, and read-only, as a
+ * Response's are. The global Headers would load Node's internal fetch (undici) for a few
+ * get() calls: tens of milliseconds of a cold start.
+ */
+class AnswerHeaders implements Headers {
+  readonly #values = new Map<string, string>();
+  readonly #cookies: string[] = [];
+
+  /** `rawHeaders` of node:http: names and values, alternating, as they came. */
+  constructor(raw: readonly string[]) {
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = (raw[i] as string).toLowerCase();
+      const value = raw[i + 1] as string;
+      if (name === 'set-cookie') this.#cookies.push(value);
+      const earlier = this.#values.get(name);
+      this.#values.set(name, earlier === undefined ? value : `${earlier}, ${value}`);
+    }
+  }
+
+  get(name: string): string | null {
+    return this.#values.get(name.toLowerCase()) ?? null;
+  }
+
+  has(name: string): boolean {
+    return this.#values.has(name.toLowerCase());
+  }
+
+  getSetCookie(): string[] {
+    return [...this.#cookies];
+  }
+
+  forEach(callback: (value: string, key: string, iterable: Headers) => void, thisArg?: unknown): void {
+    for (const [key, value] of this) callback.call(thisArg, value, key, this);
+  }
+
+  *entries(): Generator<[string, string], undefined> {
+    for (const name of [...this.#values.keys()].sort()) {
+      if (name === 'set-cookie') for (const cookie of this.#cookies) yield [name, cookie];
+      else yield [name, this.#values.get(name) as string];
+    }
+  }
+
+  *keys(): Generator<string, undefined> {
+    for (const [key] of this.entries()) yield key;
+  }
+
+  *values(): Generator<string, undefined> {
+    for (const [, value] of this.entries()) yield value;
+  }
+
+  [Symbol.iterator](): Generator<[string, string], undefined> {
+    return this.entries();
+  }
+
+  append(): void {
+    throw new TypeError('the headers of an answer cannot be changed');
+  }
+
+  set(): void {
+    throw new TypeError('the headers of an answer cannot be changed');
+  }
+
+  delete(): void {
+    throw new TypeError('the headers of an answer cannot be changed');
+  }
+}
+
+/** One request through an injected fetch, read with the same limit and timeout. */
+async function viaFetch(
+  fetchImpl: typeof fetch,
+  url: URL,
+  outgoing: Outgoing,
+  timeoutMs: number,
+  where: string,
+): Promise<Answer> {
+  const response = await fetchImpl(url, { ...outgoing, signal: AbortSignal.timeout(timeoutMs) });
+  const answer = { status: response.status, headers: response.headers, response };
+  if (Number(response.headers.get('content-length') ?? '0') > MAX_BODY_BYTES) {
+    await response.body?.cancel();
+    throw tooLarge(where, response.status);
+  }
+  if (!response.body) return { ...answer, text: '' };
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -221,11 +395,11 @@ async function readBody(response: Response, where: string): Promise<string> {
     size += value.byteLength;
     if (size > MAX_BODY_BYTES) {
       await reader.cancel();
-      throw tooLarge();
+      throw tooLarge(where, response.status);
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return { ...answer, text: Buffer.concat(chunks).toString('utf8') };
 }
 
 /** The longest `Retry-After` honoured: beyond it, the state machine's own backoff decides. */
@@ -267,12 +441,18 @@ function tryParseJson(text: string): unknown {
   }
 }
 
+/**
+ * A network failure in a few words: `timed out`, or the system's code and words
+ * (`ECONNREFUSED (connect ECONNREFUSED 10.0.0.5:443)`), Node's own or the cause a fetch wraps.
+ */
 function describeNetworkError(error: unknown): string {
   if (error instanceof Error) {
     if (error.name === 'TimeoutError') return 'timed out';
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message})` : ''}`;
-    return error.message;
+    const coded = (error: unknown) => {
+      const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+      return typeof code === 'string' ? `${code}${message ? ` (${message})` : ''}` : undefined;
+    };
+    return coded(error) ?? coded(error.cause) ?? error.message;
   }
   return String(error);
 }
@@ -286,18 +466,6 @@ function certificateCode(error: unknown): string | undefined {
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;
-}
-
-/**
- * A fetch that trusts the given CA (in addition to nothing else: a private console's CA is
- * all it needs), or that skips verification when the config says so explicitly.
- */
-function tlsFetch(tls: TlsOptions): typeof fetch {
-  const dispatcher = new Agent({
-    connect: 'caCert' in tls ? { ca: tls.caCert } : { rejectUnauthorized: false },
-  });
-  return ((input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) =>
-    undiciFetch(input as never, { ...(init as object), dispatcher } as never)) as unknown as typeof fetch;
 }
 
 /** `Authorization` value for HTTP Basic. */

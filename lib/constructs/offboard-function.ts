@@ -5,6 +5,7 @@ import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-l
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { LAMBDA_ESBUILD } from '../../build/esbuild';
 import { ConfigFileError } from '../config';
 
 /**
@@ -43,6 +44,10 @@ export interface OffboardFunctionProps {
    * synth passed. Literal values only: a CloudFormation token cannot be bundled.
    */
   readonly connections?: readonly object[];
+  /** How long one invocation may run. Default 30 s. */
+  readonly timeout?: Duration;
+  /** Memory, in MB (CPU grows with it). Default 256. */
+  readonly memorySize?: number;
 }
 
 /**
@@ -87,8 +92,8 @@ export class OffboardFunction extends Construct {
       depsLockFilePath: join(props.projectRoot, 'package-lock.json'),
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
-      timeout: Duration.seconds(30),
-      memorySize: 256,
+      timeout: props.timeout ?? Duration.seconds(30),
+      memorySize: props.memorySize ?? 256,
       tracing: Tracing.ACTIVE,
       loggingFormat: LoggingFormat.JSON,
       logGroup: this.logGroup,
@@ -98,17 +103,20 @@ export class OffboardFunction extends Construct {
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },
+      // build/esbuild.ts holds the options, shared with the benchmark and the CLI bundle.
       bundling: {
         format: OutputFormat.ESM,
-        target: 'node22',
-        // Error classes' names are matched by the state machine's Retry/Catch. They set a
-        // literal `this.name` too, but keeping names also keeps stack traces readable.
-        keepNames: true,
-        minify: true,
-        sourceMap: true,
-        mainFields: ['module', 'main'],
-        // Some dependencies still call require() for Node built-ins; ESM has no require.
-        banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+        target: LAMBDA_ESBUILD.target,
+        keepNames: LAMBDA_ESBUILD.keepNames,
+        minify: LAMBDA_ESBUILD.minify,
+        sourceMap: LAMBDA_ESBUILD.sourcemap,
+        sourcesContent: LAMBDA_ESBUILD.sourcesContent,
+        mainFields: LAMBDA_ESBUILD.mainFields,
+        banner: LAMBDA_ESBUILD.banner.js,
+        // NodejsFunction runs esbuild's command line: the aliases go as `--alias:zod=<path>`.
+        esbuildArgs: Object.fromEntries(
+          Object.entries(LAMBDA_ESBUILD.alias).map(([name, path]) => [`--alias:${name}`, path]),
+        ),
         forceDockerBundling: false,
         ...(define ? { define } : {}),
       },

@@ -46,6 +46,9 @@ afterEach(async () => {
   await Promise.all(sandboxes.splice(0).map((b) => b.close()));
 });
 
+const idOf = (box: InsightlySandbox, email: string) =>
+  [...box.users.values()].find((u) => u.EMAIL_ADDRESS === email)?.USER_ID ?? 0;
+
 describe('offboard run', () => {
   it('--json prints the summary alone on stdout and exits 0', async () => {
     // Prepare
@@ -183,6 +186,72 @@ describe('offboard run', () => {
     ]);
     expect(code).toBe(EXIT.ok);
     expect(JSON.parse(stdout).connections[0]).toMatchObject({ outcome: 'deactivated' });
+  });
+});
+
+describe('offboard run --emails', () => {
+  it("prints each connection's totals and every failure, more than the summary names", async () => {
+    // Prepare: 30 leavers and someone unknown; the second connection's key was revoked
+    const people = Array.from({ length: 30 }, (_, i) => `leaver${String(i).padStart(2, '0')}@example.com`);
+    const box = await startInsightlySandbox({
+      apiKeys: { 'key-good-0001': 1001 },
+      users: [
+        { EMAIL_ADDRESS: 'admin@example.com', ADMINISTRATOR: true },
+        ...people.map((email) => ({ EMAIL_ADDRESS: email })),
+      ],
+    });
+    sandboxes.push(box);
+    const config = configFile('bulk.json', {
+      connections: [
+        {
+          name: 'insightly-prod',
+          type: 'insightly',
+          baseUrl: box.baseUrl,
+          secret: { apiKey: 'key-good-0001' },
+        },
+        {
+          name: 'insightly-old',
+          type: 'insightly',
+          baseUrl: box.baseUrl,
+          secret: { apiKey: 'key-revoked-0002' },
+        },
+      ],
+    });
+    const list = configFile('leavers.txt', [...people, 'nobody@example.com'].join('\n'));
+    // Act
+    const { code, stdout, stderr } = await run(['run', '--config', config, '--emails', list]);
+    // Assess
+    expect(code).toBe(EXIT.failed);
+    expect(stdout).toContain('Offboarded 31 people');
+    expect(stdout).toMatch(/^ {2}insightly-prod: deactivated 30, not-found 1$/m);
+    expect(stdout).toMatch(/^ {2}insightly-old: failed 31$/m);
+    expect(stdout).toContain('Status: partial');
+    const failures = stdout
+      .split('\n')
+      .filter((line) => /^ {2}failed: \S+@example\.com: insightly-old: Vendor\.AuthFailed: /.test(line));
+    expect(failures).toHaveLength(31);
+    expect(people.every((email) => box.users.get(idOf(box, email))?.ACTIVE === false)).toBe(true);
+    expect(stdout + stderr).not.toMatch(/key-(good|revoked)-000/);
+  });
+
+  it('--json prints the bulk summary alone on stdout', async () => {
+    const box = await sandbox();
+    const config = insightlyConfig('bulk-json.json', box);
+    const list = configFile(
+      'two.csv',
+      'name,email\n"Doe, Jane",jane.doe@example.com\nLee,marcus.lee@example.com\n',
+    );
+    const { code, stdout } = await run(['run', '--config', config, '--emails', list, '--json']);
+    expect(code).toBe(EXIT.ok);
+    expect(JSON.parse(stdout)).toMatchObject({
+      dryRun: false,
+      people: 2,
+      status: 'succeeded',
+      outcomes: { deactivated: 2 },
+      connections: [{ name: 'insightly-prod', type: 'insightly', outcomes: { deactivated: 2 }, failed: 0 }],
+      failed: [],
+      failedCount: 0,
+    });
   });
 });
 

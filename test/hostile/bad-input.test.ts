@@ -94,20 +94,6 @@ describe('a single-value option given twice', () => {
         'crm',
       ],
     ],
-    [
-      'concurrency',
-      (c) => [
-        'run',
-        '--config',
-        c,
-        '--emails',
-        file('p3.txt', 'jane.doe@example.com'),
-        '--concurrency',
-        '1',
-        '--concurrency',
-        '2',
-      ],
-    ],
     ['email', () => ['demo', '--email', 'a@example.com', '--email', 'jane.doe@example.com', '--json']],
     [
       'email',
@@ -184,7 +170,7 @@ describe('--help', () => {
       '--help',
     ]);
     expect(code).toBe(EXIT.ok);
-    expect(stdout).toContain('--concurrency <n>');
+    expect(stdout).toContain('--emails <file>');
     expect(box.requests).toEqual([]);
   });
 });
@@ -306,9 +292,8 @@ describe('an HR event that asks for a dry run', () => {
 
 describe('invalid input ends in exit 2 and a sentence, never a stack trace or exit 1', () => {
   it.each([
-    ['--concurrency 0', ['--concurrency', '0'], '--concurrency must be a whole number ≥ 1'],
-    ['--concurrency 1.5', ['--concurrency', '1.5'], '--concurrency must be a whole number ≥ 1'],
-    ['--concurrency ten', ['--concurrency', 'ten'], '--concurrency must be a whole number ≥ 1'],
+    // Bulk runs go connection by connection now: the option they once took is refused, not ignored.
+    ['--concurrency, which bulk runs no longer take', ['--concurrency', '10'], '--concurrency'],
     [
       'an unknown --connections name',
       ['--connections', 'crm,salesforce'],
@@ -336,22 +321,6 @@ describe('invalid input ends in exit 2 and a sentence, never a stack trace or ex
     // Assess
     expect(code).toBe(EXIT.usage);
     expect(stderr).toContain('item 1: "dryRun" is not read per person');
-    expect(box.requests).toEqual([]);
-  });
-
-  it('run --email with --concurrency, which only --emails reads', async () => {
-    const { box, config } = await crm();
-    const { code, stderr } = await run([
-      'run',
-      '--config',
-      config,
-      '--email',
-      'jane.doe@example.com',
-      '--concurrency',
-      '0',
-    ]);
-    expect(code).toBe(EXIT.usage);
-    expect(stderr).toContain('--concurrency applies to --emails only');
     expect(box.requests).toEqual([]);
   });
 

@@ -1,3 +1,5 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ERROR_NAMES, QuotaExhaustedError } from '../../../lambdas/shared/errors';
 import {
@@ -28,6 +30,32 @@ const LABEL = 'vendor-test';
 const SECRET_HEADER = 'Bearer s3cret-token-8d1e';
 
 const serve = sandboxStarter(startScriptedServer);
+
+/**
+ * A server whose handler writes the answer itself (in pieces, or never finishing), counting
+ * the TCP connections it accepted.
+ */
+const serveRaw = sandboxStarter(
+  async (handle: (request: IncomingMessage, response: ServerResponse) => void) => {
+    const requests: Array<{ method: string }> = [];
+    const server = createServer((request, response) => {
+      requests.push({ method: request.method ?? 'GET' });
+      handle(request, response);
+    });
+    let connections = 0;
+    server.on('connection', () => connections++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      requests,
+      connections: () => connections,
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  },
+);
 
 /** A server that answers every request the same way. */
 const answering = (answer: ScriptedAnswer, tls?: { key: string; cert: string }) => serve(() => answer, tls);
@@ -317,6 +345,91 @@ describe('HttpClient: what the vendor says back', () => {
   });
 });
 
+describe('HttpClient connections', () => {
+  it("keeps one connection to a vendor for every client of the process, as a warm Lambda's steps share it", async () => {
+    // Prepare: two clients of the same vendor, as two steps of one warm function build them
+    const server = await serveRaw((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{"ok":true}');
+    });
+    const [lookup, write] = [clientFor(server), clientFor(server)];
+
+    // Act
+    for (const client of [lookup, write, lookup, write]) {
+      await client.request('GET', '/users', { action: 'look up' });
+    }
+
+    // Assess: four requests, one TCP connection
+    expect(server.requests).toHaveLength(4);
+    expect(server.connections()).toBe(1);
+  });
+
+  it("reads the answer's headers as fetch does: in any case, a repeated one joined, cookies apart", async () => {
+    // Prepare
+    const server = await serveRaw((_request, response) => {
+      response.setHeader('X-Total-Count', ['40', '2']);
+      response.setHeader('Set-Cookie', ['a=1', 'b=2']);
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{}');
+    });
+
+    // Act
+    const { headers } = await clientFor(server).request('GET', '/users', { action: 'count users' });
+
+    // Assess
+    expect(headers.get('x-total-count')).toBe('40, 2');
+    expect(headers.get('X-TOTAL-COUNT')).toBe('40, 2');
+    expect(headers.get('retry-after')).toBeNull();
+    expect(headers.getSetCookie()).toEqual(['a=1', 'b=2']);
+    expect([...headers.keys()]).toEqual(
+      expect.arrayContaining(['content-type', 'set-cookie', 'x-total-count']),
+    );
+    expect(() => headers.set('x-total-count', '0')).toThrow(TypeError);
+  });
+
+  it('refuses an answer sent without a length as soon as it passes the limit, without reading the rest', async () => {
+    // Prepare: chunks of 1 MiB, twice the limit in all, with no content-length
+    const chunk = 'a'.repeat(1024 * 1024);
+    let sentAll = false;
+    const server = await serveRaw(async (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      for (let sent = 0; sent < 2 * MAX_BODY_BYTES && !response.destroyed; sent += chunk.length) {
+        if (!response.write(chunk)) await new Promise((resolve) => response.once('drain', resolve));
+      }
+      sentAll = !response.destroyed;
+      response.end();
+    });
+
+    // Act
+    const error = await rejectionOf(clientFor(server).request('GET', '/users', { action: 'look up' }));
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.badResponse);
+    expect(error.message).toBe(
+      `${LABEL}: look up: HTTP 200: the answer is larger than ${MAX_BODY_BYTES / 1024 / 1024} MiB; refused`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(sentAll).toBe(false);
+  });
+
+  it('times out an answer whose body stops coming after the headers', async () => {
+    // Prepare: the status and the first byte, then nothing
+    const server = await serveRaw((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write('[');
+    });
+
+    // Act
+    const error = await rejectionOf(
+      clientFor(server, { timeoutMs: 200 }).request('GET', '/users', { action: 'look up' }),
+    );
+
+    // Assess
+    expect(error.name).toBe(ERROR_NAMES.unavailable);
+    expect(error.message).toBe(`${LABEL}: look up: timed out`);
+  });
+});
+
 describe('HttpClient Retry-After', () => {
   it('holds the next request to the connection until the vendor said, then sends it', async () => {
     // Prepare: a 429 asking for one second, then success.
@@ -454,7 +567,7 @@ describe('HttpClient TLS', () => {
   });
 
   it('answers Vendor.Unavailable, not Config.Invalid, to a failure without a certificate code', async () => {
-    // Prepare: a reset connection, as undici reports it.
+    // Prepare: a reset connection, as fetch reports it (the system's error as the cause).
     const reset = Object.assign(new TypeError('fetch failed'), {
       cause: Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
     });
