@@ -1,4 +1,4 @@
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import middy from '@middy/core';
 import { z } from 'zod';
 import { deployedConnections } from '../shared/deployed';
@@ -108,10 +108,13 @@ export function normalizeBulkHandler(
     });
 }
 
-const s3 = new S3Client({});
+let s3: S3Client | undefined;
 export const handler = normalizeBulkHandler(
   deployedConnections,
   async (bucket, key) => {
+    // Loaded only for a list in S3: most bulk runs give their people inline.
+    const { GetObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
+    s3 ??= new S3Client({});
     const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return (await object.Body?.transformToString('utf8')) ?? '';
   },

@@ -5,7 +5,7 @@
  * cut short or dropped: a record is either carried inline or stored here, and read back whole.
  */
 import { createHash } from 'node:crypto';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { BadRequestError, ConfigError, LedgerUnavailableError, LedgerWriteFailedError } from './errors';
 
@@ -89,38 +89,59 @@ export const EVIDENCE_PREFIX = 'evidence/';
 /** S3 keys of a run's working state (see `BlobStore.putNamed`): expired by the bucket after days. */
 export const WORK_PREFIX = 'bulk/';
 
+type S3Module = typeof import('@aws-sdk/client-s3');
+let s3Module: Promise<S3Module> | undefined;
+
+/**
+ * The S3 client's module, loaded the first time a step needs the bucket: most steps never do
+ * (only records too large for the state, and bulk runs), and loading it costs a cold start
+ * some 100 ms.
+ */
+function loadS3(): Promise<S3Module> {
+  s3Module ??= import('@aws-sdk/client-s3');
+  return s3Module;
+}
+
 /** The stack's evidence bucket (deployed). */
 export class S3BlobStore implements BlobStore {
+  #client: S3Client | undefined;
+
   constructor(
     readonly bucket: string,
-    readonly client: S3Client = new S3Client({}),
-  ) {}
+    client?: S3Client,
+  ) {
+    this.#client = client;
+  }
 
   async put(value: unknown): Promise<BlobRef> {
     const { text, ref } = serialize(value);
-    try {
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: `${EVIDENCE_PREFIX}${ref.sha256}.json`,
-          Body: text,
-          ContentType: 'application/json',
-          ChecksumAlgorithm: 'SHA256',
-        }),
-      );
-    } catch (error) {
-      throw storeError(this.bucket, 'put', error);
-    }
+    await this.#put(`${EVIDENCE_PREFIX}${ref.sha256}.json`, text);
     return ref;
   }
 
   async putNamed(name: string, value: unknown): Promise<void> {
+    await this.#put(`${WORK_PREFIX}${name}.json`, JSON.stringify(value));
+  }
+
+  async getNamed(name: string): Promise<unknown> {
+    const text = await this.#get(`${WORK_PREFIX}${name}.json`, { missing: true });
+    return text === undefined ? undefined : JSON.parse(text);
+  }
+
+  async get(ref: BlobRef): Promise<unknown> {
+    const text = (await this.#get(`${EVIDENCE_PREFIX}${ref.sha256}.json`)) ?? '';
+    return verified(text, ref, `s3://${this.bucket}`);
+  }
+
+  async #put(key: string, body: string): Promise<void> {
+    const s3 = await loadS3();
+    this.#client ??= new s3.S3Client({});
     try {
-      await this.client.send(
-        new PutObjectCommand({
+      await this.#client.send(
+        new s3.PutObjectCommand({
           Bucket: this.bucket,
-          Key: `${WORK_PREFIX}${name}.json`,
-          Body: JSON.stringify(value),
+          Key: key,
+          Body: body,
           ContentType: 'application/json',
           ChecksumAlgorithm: 'SHA256',
         }),
@@ -130,26 +151,15 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async getNamed(name: string): Promise<unknown> {
+  /** The object's text; undefined for a missing one when `missing` allows it. */
+  async #get(key: string, { missing = false } = {}): Promise<string | undefined> {
+    const s3 = await loadS3();
+    this.#client ??= new s3.S3Client({});
     try {
-      const object = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: `${WORK_PREFIX}${name}.json` }),
-      );
-      return JSON.parse((await object.Body?.transformToString('utf8')) ?? 'null');
+      const object = await this.#client.send(new s3.GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return (await object.Body?.transformToString('utf8')) ?? '';
     } catch (error) {
-      if ((error as Error).name === 'NoSuchKey') return undefined;
-      throw storeError(this.bucket, 'get', error);
-    }
-  }
-
-  async get(ref: BlobRef): Promise<unknown> {
-    try {
-      const object = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: `${EVIDENCE_PREFIX}${ref.sha256}.json` }),
-      );
-      return verified((await object.Body?.transformToString('utf8')) ?? '', ref, `s3://${this.bucket}`);
-    } catch (error) {
-      if (error instanceof BadRequestError) throw error;
+      if (missing && (error as Error).name === 'NoSuchKey') return undefined;
       throw storeError(this.bucket, 'get', error);
     }
   }

@@ -1,11 +1,13 @@
 import {
   createServer as createHttpServer,
+  request as httpRequest,
   type IncomingHttpHeaders,
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, request as httpsRequest, type RequestOptions } from 'node:https';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import { text as readText } from 'node:stream/consumers';
 import { generate } from 'selfsigned';
 
 /** A port on 127.0.0.1 that was just free and is closed again: connecting to it is refused. */
@@ -101,4 +103,40 @@ export async function selfSignedCertificate(): Promise<{ key: string; cert: stri
     extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
   });
   return { key: pems.private, cert: pems.cert };
+}
+
+/** What {@link requestText} received: the status, the headers (fetch's `Headers`, for `get`) and the body. */
+export interface TextResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+/**
+ * One request with Node's own client (`node:https`, or `node:http` for an http URL), trusting
+ * `ca` when given: how a test talks to a sandbox that has a self-signed certificate. Without an
+ * agent it goes through Node's global (keep-alive) agent, whose pools are kept apart per `ca`.
+ */
+export async function requestText(
+  url: string | URL,
+  options: { method?: string; headers?: Record<string, string>; body?: string; ca?: string } = {},
+): Promise<TextResponse> {
+  const target = new URL(url);
+  const sent: RequestOptions = {
+    method: options.method ?? 'GET',
+    headers: options.headers ?? {},
+    ...(options.ca === undefined ? {} : { ca: options.ca }),
+  };
+  const response = await new Promise<IncomingMessage>((resolve, reject) => {
+    const request =
+      target.protocol === 'https:' ? httpsRequest(target, sent, resolve) : httpRequest(target, sent, resolve);
+    request.on('error', reject);
+    request.end(options.body);
+  });
+  const text = await readText(response);
+  const headers = new Headers();
+  for (let index = 0; index + 1 < response.rawHeaders.length; index += 2) {
+    headers.append(response.rawHeaders[index] as string, response.rawHeaders[index + 1] as string);
+  }
+  return { status: response.statusCode ?? 0, headers, text };
 }

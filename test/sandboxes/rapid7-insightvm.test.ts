@@ -1,5 +1,4 @@
 import { X509Certificate } from 'node:crypto';
-import { Agent, fetch as undiciFetch } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type InsightvmFault,
@@ -11,6 +10,7 @@ import {
   SAMPLE_USERS,
   startRapid7InsightvmSandbox,
 } from '../../sandboxes/rapid7-insightvm';
+import { requestText } from '../helpers/servers';
 
 /**
  * The InsightVM console sandbox on its own: what it answers, what it refuses, and the
@@ -23,19 +23,14 @@ const basic = (login: string, password: string) =>
 const ADMIN = basic(RAPID7_INSIGHTVM_SANDBOX_USERNAME, RAPID7_INSIGHTVM_SANDBOX_PASSWORD);
 const JANE = SAMPLE_USERS[2] as InsightvmUser;
 
-const opened: Array<{ sandbox: InsightvmSandbox; agent?: Agent }> = [];
+const opened: InsightvmSandbox[] = [];
 async function open(options?: InsightvmSandboxOptions): Promise<InsightvmSandbox> {
   const sandbox = await startRapid7InsightvmSandbox(options);
-  opened.push({
-    sandbox,
-    ...(sandbox.caCert ? { agent: new Agent({ connect: { ca: sandbox.caCert } }) } : {}),
-  });
+  opened.push(sandbox);
   return sandbox;
 }
 afterEach(async () => {
-  const all = opened.splice(0);
-  await Promise.all(all.map(({ sandbox }) => sandbox.close()));
-  await Promise.all(all.map(({ agent }) => agent?.close()));
+  await Promise.all(opened.splice(0).map((sandbox) => sandbox.close()));
 });
 
 interface CallOptions {
@@ -52,22 +47,20 @@ async function call(sandbox: InsightvmSandbox, method: string, path: string, opt
   const headers: Record<string, string> = { 'Content-Type': 'application/json' };
   const authorization = options.authorization === undefined ? ADMIN : options.authorization;
   if (authorization !== null) headers.Authorization = authorization;
-  const agent = opened.find((entry) => entry.sandbox === sandbox)?.agent;
   const body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
-  const response = await undiciFetch(url, {
+  const response = await requestText(url, {
     method,
     headers,
     ...(options.body === undefined ? {} : { body }),
-    ...(agent ? { dispatcher: agent } : {}),
+    ...(sandbox.caCert ? { ca: sandbox.caCert } : {}),
   });
-  const text = await response.text();
   let json: unknown;
   try {
-    json = text === '' ? undefined : JSON.parse(text);
+    json = response.text === '' ? undefined : JSON.parse(response.text);
   } catch {
     json = undefined;
   }
-  return { status: response.status, headers: response.headers, text, json };
+  return { ...response, json };
 }
 
 interface Page {

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { generate } from 'selfsigned';
-import { Agent, fetch as undiciFetch } from 'undici';
 import { describe, expect, it } from 'vitest';
 import {
   ASSET_GROUP_GRANTS_FIELD,
@@ -24,7 +23,7 @@ import {
 import { verifyThroughLag } from '../../helpers/connectors';
 import { rejectionOf } from '../../helpers/errors';
 import { sandboxStarter } from '../../helpers/sandboxes';
-import { closedPort } from '../../helpers/servers';
+import { closedPort, requestText } from '../../helpers/servers';
 import { stepEnvironment } from '../../helpers/steps';
 
 /**
@@ -74,14 +73,12 @@ const writes = (box: InsightvmSandbox) => box.requests.filter((request) => reque
 
 /** One GET over HTTPS with the integration's login, trusting the sandbox certificate. */
 async function consoleGet(box: InsightvmSandbox, path: string): Promise<unknown> {
-  const dispatcher = new Agent({ connect: { ca: box.caCert ?? '' } });
-  try {
-    const authorization = `Basic ${Buffer.from(`${SECRET.username}:${SECRET.password}`).toString('base64')}`;
-    const response = await undiciFetch(`${box.baseUrl}${path}`, { headers: { authorization }, dispatcher });
-    return await response.json();
-  } finally {
-    await dispatcher.close();
-  }
+  const authorization = `Basic ${Buffer.from(`${SECRET.username}:${SECRET.password}`).toString('base64')}`;
+  const response = await requestText(`${box.baseUrl}${path}`, {
+    headers: { authorization },
+    ca: box.caCert ?? '',
+  });
+  return JSON.parse(response.text);
 }
 
 /** The ids the console answers for `GET /users/{id}/sites` (or `/asset_groups`). */
@@ -1499,16 +1496,15 @@ describe('Contract with the console Swagger (vendor-contracts/rapid7)', () => {
   it('the sandbox answers in the Swagger shapes: PageOf«User», User, ReferencesWith«…», Links and BadRequestError', async () => {
     // Prepare
     const box = await sandbox({ users: [...SAMPLE_USERS, { id: 30, login: 'solo@example.com' }] });
-    const dispatcher = new Agent({ connect: { ca: box.caCert ?? '' } });
     const authorization = `Basic ${Buffer.from(`${SECRET.username}:${SECRET.password}`).toString('base64')}`;
     const read = async (method: string, path: string, body?: unknown) => {
-      const response = await undiciFetch(`${box.baseUrl}${path}`, {
+      const response = await requestText(`${box.baseUrl}${path}`, {
         method,
         headers: { authorization, 'content-type': 'application/json' },
-        dispatcher,
+        ca: box.caCert ?? '',
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
-      return response.json();
+      return JSON.parse(response.text);
     };
 
     // Act
@@ -1524,7 +1520,6 @@ describe('Contract with the console Swagger (vendor-contracts/rapid7)', () => {
     const assetGroups = await read('GET', '/api/3/users/8/asset_groups');
     const sitesPut = await read('PUT', '/api/3/users/8/sites', [2, 4]);
     const assetGroupsPut = await read('PUT', '/api/3/users/8/asset_groups', [1, 3]);
-    await dispatcher.close();
 
     // Assess
     expect(sites).toMatchObject({ resources: [2, 4] });
