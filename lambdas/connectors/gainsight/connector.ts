@@ -14,8 +14,10 @@ import {
 import { HttpClient, sameEmail } from '../../shared/http';
 import {
   assertSamePerson,
+  type ListPages,
   lookupResult,
   parseVendorBody,
+  readWholeList,
   restorableRecord,
 } from '../../shared/vendor-answer';
 import type {
@@ -236,9 +238,26 @@ export class GainsightConnector
    * Every row a list holds (with `where`, or of all users), each user once, read page by page
    * until the total or an empty page. Nothing is answered when the pages cannot be trusted
    * to hold everyone: matching against part of the users would say "not found" of someone
-   * who has an account.
+   * who has an account. Pages are cut by position, so a user deleted or added between two
+   * pages moves the others past the cut: the `total` must stay as the first page gave it, and
+   * the users read must be that many in the end. A list that moved is read once more from the
+   * start, then the read throws `Vendor.Unavailable` (see `readWholeList`). Without a total,
+   * a deletion between pages cannot be seen (the user moved back onto a page already read is
+   * simply never read).
    */
   async #listAll(select: readonly string[], filter: Where | undefined, action: string): Promise<ListedRow[]> {
+    return readWholeList(`${this.#label}: ${action}`, (pages) =>
+      this.#listAllOnce(select, filter, action, pages),
+    );
+  }
+
+  /** One read of every page of a list from page 0, each page's total told to `pages`. */
+  async #listAllOnce(
+    select: readonly string[],
+    filter: Where | undefined,
+    action: string,
+    pages: ListPages,
+  ): Promise<ListedRow[]> {
     const where = `${this.#label}: ${action}`;
     const read: ListedRow[] = [];
     const seen = new Set<string>();
@@ -260,6 +279,8 @@ export class GainsightConnector
         },
         action,
       );
+      // Before the other checks: a list that moved can make a page look short or repeated.
+      pages.total(total, `page ${page}`);
       if (rows.length === 0) break;
       const listed = rows.map((row, i) => {
         const at = `data.records.${i}`;
@@ -300,6 +321,7 @@ export class GainsightConnector
       }
       page = seen.size / limit;
     }
+    pages.end(seen.size);
     return read;
   }
 

@@ -22,8 +22,10 @@ import {
 import { basicAuth, HttpClient } from '../../shared/http';
 import {
   assertSamePerson,
+  type ListPages,
   lookupResult,
   parseVendorBody,
+  readWholeList,
   restorableRecord,
 } from '../../shared/vendor-answer';
 import type {
@@ -136,6 +138,8 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
 
   /** The active flag, and the timestamp Insightly moves on every change (our own write included). */
   readonly volatileFields = ['ACTIVE', 'DATE_UPDATED_UTC'] as const;
+  // PUT /Users sends the whole user back.
+  readonly writesWholeRecord = true;
   /** `GET /Users` rows are the very users `GET /Users/{id}` answers (the vendor's swagger: "same fields"). */
   readonly directoryComplete = true;
   readonly directoryPageSize = INSIGHTLY_PAGE_SIZE;
@@ -244,10 +248,28 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
    * proves nothing: a server that does not hear `top` answers 100 rows however many are left.
    * The users come back once each (by USER_ID), in the order read.
    *
+   * Rows are cut by position, so a user deleted or added between two pages moves the others
+   * past the cut. A list that moved is read once more from the start, then the read throws
+   * `Vendor.Unavailable` (see `readWholeList`). It shows as a `count_total` that changes
+   * between pages, as users read that are not as many as the last count, or as a user read
+   * twice (one added before the rows already read).
+   *
+   * What cannot be seen on a server that sends no count: a user deleted from a page already
+   * read moves the first user of the next page back onto that page, so that user is never
+   * read, and nothing (no count, no repeat) tells. A lookup that must read the list in full
+   * there can answer "not found" of someone whose row moved during the read.
+   *
    * @throws UnavailableError an empty page before the total the server reported: a page went
    *   missing, or the list changed while it was read; read again rather than answer with part.
    */
   async #scan(listing: Listing, action: string): Promise<Scan> {
+    return readWholeList(`${this.#label}: ${action}: ${listing.name}`, (pages) =>
+      this.#scanOnce(listing, action, pages),
+    );
+  }
+
+  /** One read of a listing from `skip=0`, each page's count told to `pages`. */
+  async #scanOnce(listing: Listing, action: string, pages: ListPages): Promise<Scan> {
     const users = new Map<number, InsightlyUser>();
     let skip = 0;
     let total: number | undefined;
@@ -259,6 +281,11 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
       });
       if (status >= 300) return { usable: false, why: `HTTP ${status}${this.#http.vendorMessage(body)}` };
       const rows = parseVendorBody(z.array(insightlyUserSchema), body, `${this.#label}: ${action}`);
+      const counted = headers.get(COUNT_HEADER);
+      const pageTotal = counted !== null && /^\d+$/.test(counted.trim()) ? Number(counted) : undefined;
+      pages.total(pageTotal, `skip=${skip}`, 'count_total');
+      // A page without a count keeps the last one a page gave.
+      if (pageTotal !== undefined) total = pageTotal;
       if (rows.length === 0) {
         if (total !== undefined && skip < total) {
           throw new UnavailableError(
@@ -266,6 +293,7 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
               'a page is missing or the list changed while it was read, so it stops rather than answer with part of the users',
           );
         }
+        pages.end(users.size, 'count_total');
         return { usable: true, users: [...users.values()] };
       }
       // The same rows again: the server does not hear `skip`, and paging on would loop or,
@@ -273,11 +301,16 @@ export class InsightlyConnector implements DeactivatingConnector, ReactivatingCo
       if (page > 0 && rows.every((user) => users.has(user.USER_ID))) {
         return { usable: false, why: `the page at skip=${skip} repeats rows already read (skip is ignored)` };
       }
+      // Some rows again: users were added before `skip` since the last page, and as many
+      // moved back onto rows already read (or the order changed): read it again.
+      const again = rows.filter((user) => users.has(user.USER_ID)).length;
+      if (again > 0) pages.moved(`the page at skip=${skip} repeats ${again} of the users already read`);
       for (const user of rows) users.set(user.USER_ID, user);
       skip += rows.length;
-      const counted = headers.get(COUNT_HEADER);
-      total = counted !== null && /^\d+$/.test(counted.trim()) ? Number(counted) : undefined;
-      if (total !== undefined && skip >= total) return { usable: true, users: [...users.values()] };
+      if (total !== undefined && skip >= total) {
+        pages.end(users.size, 'count_total');
+        return { usable: true, users: [...users.values()] };
+      }
     }
     throw new BadResponseError(
       `${this.#label}: ${action}: ${listing.name} still had rows after ${MAX_LOOKUP_PAGES} pages (${skip} rows); ` +

@@ -33,8 +33,10 @@ import {
 import { basicAuth, HttpClient, sameEmail } from '../../shared/http';
 import {
   assertSamePerson,
+  type ListPages,
   lookupResult,
   parseVendorBody,
+  readWholeList,
   restorableRecord,
 } from '../../shared/vendor-answer';
 import type {
@@ -206,6 +208,8 @@ export class Rapid7InsightvmConnector
    * sign-ins (not part of `UserEdit`, so never written), and `links`.
    */
   readonly volatileFields = ['enabled', 'locked', 'links'] as const;
+  // PUT /users/{id} sends the whole UserEdit back.
+  readonly writesWholeRecord = true;
   /**
    * The list gives each whole `User`, but not the site and asset-group grants `getUser` reads
    * from `/users/{id}/sites` and `/asset_groups` (the Swagger's `User` has no such field):
@@ -268,8 +272,17 @@ export class Rapid7InsightvmConnector
    * `GET /users` page by page, 500 at a time, to the last page the console says it has.
    * Never part of the list: a page numbered otherwise than asked, a page that is short or of
    * another size before the last, or a 404 for a page the console said it had, throws.
+   * Pages are cut at page × size, so a user deleted (or added) between two pages moves the
+   * others past the cut: the page's `totalResources` and `totalPages` must stay as the first
+   * page gave them, and the users read must be `totalResources` in the end. A list that moved
+   * is read once more from the start, then `Vendor.Unavailable` (see `readWholeList`).
    */
   async #listUsers(action: string): Promise<ListedUser[]> {
+    return readWholeList(`${this.#label}: ${action}`, (pages) => this.#listUsersOnce(action, pages));
+  }
+
+  /** One read of every page of `GET /users`, each page's totals told to `pages`. */
+  async #listUsersOnce(action: string, pages: ListPages): Promise<ListedUser[]> {
     const rows = new Map<number, ListedUser>();
     // What the first page said: how many pages there are (a 404 within them is not the end),
     // and how large they are (every later page must be as large, or the pages overlap or skip).
@@ -282,9 +295,12 @@ export class Rapid7InsightvmConnector
       });
       if (status === 404) {
         // The console answers 404 to an authenticated user who may not list users, and to a
-        // page past the end (the list can shrink while we page: it is not a cursor). A page
-        // it said it had is not the end: stopping there would miss everyone after it.
-        if (page > 0 && first !== undefined && page >= first.totalPages - 1) break;
+        // page past the end. The last page gone means the list shrank after the page before
+        // was read: the users who moved up onto that page were never seen.
+        if (page > 0 && first !== undefined && page >= first.totalPages - 1) {
+          pages.moved(`HTTP 404 for page ${page}, the last of ${first.totalPages}: the list shrank`);
+        }
+        // A page it said it had is not the end: stopping there would miss everyone after it.
         if (page > 0) {
           throw new UnavailableError(
             `${this.#label}: ${action}: HTTP 404 for page ${page} of ${first?.totalPages ?? 'an unknown number of'} pages of users; ` +
@@ -308,6 +324,9 @@ export class Rapid7InsightvmConnector
             'it does not page as documented, so the list cannot be read whole',
         );
       }
+      // Before the size checks: a list that moved can make a page look short.
+      pages.total(info?.totalResources, `page ${page}`, 'totalResources');
+      pages.total(info?.totalPages, `page ${page}`, 'totalPages');
       const pageSize = info?.size || INSIGHTVM_PAGE_SIZE;
       const last = info ? page + 1 >= info.totalPages : users.length < pageSize;
       if (info && !last && (users.length !== pageSize || info.size !== first?.size)) {
@@ -325,6 +344,7 @@ export class Rapid7InsightvmConnector
         );
       }
     }
+    pages.end(rows.size, 'totalResources');
     return [...rows.values()];
   }
 

@@ -6,7 +6,7 @@ import {
 } from '../../../lambdas/connectors/gainsight/connector';
 import { canReadDirectory, type LookupResult } from '../../../lambdas/connectors/types';
 import { findInDirectory } from '../../../lambdas/shared/directory';
-import { OffboardError } from '../../../lambdas/shared/errors';
+import { ERROR_NAMES, OffboardError } from '../../../lambdas/shared/errors';
 import {
   GAINSIGHT_SANDBOX_ACCESS_KEY,
   type GainsightSandbox,
@@ -17,6 +17,7 @@ import {
   SAMPLE_USERS,
   startGainsightSandbox,
 } from '../../../sandboxes/gainsight';
+import { rejectionOf } from '../../helpers/errors';
 import { sandboxStarter } from '../../helpers/sandboxes';
 
 /**
@@ -184,5 +185,87 @@ describe('GainsightConnector.readDirectory', () => {
     expect(lists(box).map((request) => (request.body as { limit: number }).limit)).toEqual([
       1000, 700, 700, 700, 700, 700, 700, 700,
     ]);
+  });
+});
+
+/** `count` users, user0@example.com to user{count-1}, Gsids in the order given. */
+const tenantOf = (count: number): GainsightUserSeed[] =>
+  Array.from({ length: count }, (_, i) => ({ Email: `user${i}@example.com` }));
+
+/** The Gsid the sandbox gave the user with this email. */
+function gsidIn(box: GainsightSandbox, email: string): string {
+  const user = [...box.users.values()].find((candidate) => candidate.Email === email);
+  if (!user) throw new Error(`no sandbox user has ${email}`);
+  return user.Gsid;
+}
+
+describe('GainsightConnector: a user list that moves while it is read', () => {
+  it('is read again when a user is deleted between two pages, and answers everyone', async () => {
+    // Prepare: a server that serves 3 users a page; user3 is the first of page 2. Right after
+    // page 1 is answered, another administrator deletes user1: everyone after moves up a place.
+    const box = await sandbox({ users: tenantOf(7), maxLimit: 3 });
+    const deleted = gsidIn(box, 'user1@example.com');
+    box.afterAnswer({ method: 'POST', path: /\/list$/, times: 1, act: () => box.users.delete(deleted) });
+    const connector = connectorFor(box);
+
+    // Act
+    const directory = await connector.readDirectory();
+
+    // Assess: the total went from 7 to 6 at page 2: read again from the start, whole.
+    expect(await answerOf(() => findInDirectory(NAME, directory, 'user3@example.com'))).toEqual({
+      found: true,
+      userId: gsidIn(box, 'user3@example.com'),
+    });
+    expect(directory.map((record) => record.email)).toEqual(
+      [0, 2, 3, 4, 5, 6].map((i) => `user${i}@example.com`),
+    );
+    expect(lists(box).map((request) => (request.body as { page: number }).page)).toEqual([0, 1, 0, 1]);
+  });
+
+  it('a lookup that reads the users whole finds the person whom a deletion between two pages moved', async () => {
+    // Prepare: an EQ that minds case, and the person stored in other case than HR sends: the
+    // filtered list finds nobody, so the users are read whole, and user1 is deleted right
+    // after the first page of that read.
+    const users = tenantOf(7).map((user, i) => (i === 3 ? { Email: 'User3@Example.com' } : user));
+    const box = await sandbox({ users, maxLimit: 3, caseSensitiveWhere: true });
+    const deleted = gsidIn(box, 'user1@example.com');
+    box.afterAnswer({
+      method: 'POST',
+      path: /\/list$/,
+      skip: 1,
+      times: 1,
+      act: () => box.users.delete(deleted),
+    });
+
+    // Act
+    const answer = await answerOf(() => connectorFor(box).lookupUser('user3@example.com'));
+
+    // Assess
+    expect(answer).toEqual({ found: true, userId: gsidIn(box, 'User3@Example.com') });
+  });
+
+  it('throws Vendor.Unavailable, naming the totals seen, when the list moves again as it is read once more', async () => {
+    // Prepare: a user is deleted after each of the first four pages answered.
+    const box = await sandbox({ users: tenantOf(9), maxLimit: 3 });
+    const doomed = [0, 1, 2, 3].map((i) => gsidIn(box, `user${i}@example.com`));
+    box.afterAnswer({
+      method: 'POST',
+      path: /\/list$/,
+      times: doomed.length,
+      act: () => box.users.delete(doomed.shift() as string),
+    });
+
+    // Act
+    const error = await rejectionOf(connectorFor(box).readDirectory());
+
+    // Assess: retried by the state machine (Gainsight allows 100 requests an hour: two reads,
+    // then the step's retry, rather than reading on and on).
+    expect(error.name).toBe(ERROR_NAMES.unavailable);
+    expect(error.message).toBe(
+      `${NAME}: read the user list: the user list changed while it was read, 2 times in a row ` +
+        '(read 1: the total went from 9 to 8 at page 1; read 2: the total went from 7 to 6 at page 1); ' +
+        'nothing was changed; it is read again when the step is retried',
+    );
+    expect(lists(box)).toHaveLength(4);
   });
 });

@@ -226,6 +226,62 @@ describe('Insightly: readDirectory', () => {
     expect(error.message).toContain('answered no rows at skip=500, though it counted 1200');
     expect(lookup.name).toBe(ERROR_NAMES.unavailable);
   });
+
+  it('reads the list again when a user is deleted between two pages, and answers everyone', async () => {
+    // Prepare: pages of 3 users, counted; user2 is the first of page 2. Right after page 1 is
+    // answered, another administrator deletes user0 (page 1): everyone after moves up a place.
+    const box = await insightly({ users: insightlyTenant(7), maxPageSize: 3 });
+    box.afterAnswer({ method: 'GET', path: /\/Users$/, times: 1, act: () => box.users.delete(2000) });
+    const connector = insightlyConnector(box);
+
+    // Act
+    const directory = await connector.readDirectory();
+
+    // Assess: the count went from 7 to 6 at page 2: read again from the start, whole.
+    expect(await answerOf(() => findInDirectory(NAME, directory, 'user2@example.com'))).toEqual(found(2002));
+    expect(directory.map((record) => record.id)).toEqual(['1001', '2001', '2002', '2003', '2004', '2005']);
+    expect(box.requests.map((request) => request.query.skip)).toEqual(['0', '3', '0', '3']);
+  });
+
+  it('a lookup that reads the list finds the person whom a deletion between two pages moved', async () => {
+    // Prepare: a server without /Users/Search, so the lookup pages through GET /Users.
+    const box = await insightly({ users: insightlyTenant(7), maxPageSize: 3, searchRefusedWith: 404 });
+    box.afterAnswer({ method: 'GET', path: /\/Users$/, times: 1, act: () => box.users.delete(2000) });
+
+    // Act
+    const answer = await answerOf(() => insightlyConnector(box).lookupUser('user2@example.com'));
+
+    // Assess
+    expect(answer).toEqual(found(2002));
+  });
+
+  it('throws Vendor.Unavailable, naming the counts seen, when the list moves again as it is read once more', async () => {
+    // Prepare: a user is deleted after each of the first four pages answered.
+    const box = await insightly({ users: insightlyTenant(9), maxPageSize: 3 });
+    const doomed = [2000, 2001, 2002, 2003];
+    box.afterAnswer({
+      method: 'GET',
+      path: /\/Users$/,
+      times: 4,
+      act: () => box.users.delete(doomed.shift() as number),
+    });
+    const connector = insightlyConnector(box);
+
+    // Act
+    const error = await rejectionOf(connector.readDirectory());
+
+    // Assess: retried by the state machine; nobody was answered "not found" from a moving list.
+    expect(error.name).toBe(ERROR_NAMES.unavailable);
+    expect(error.message).toMatch(
+      new RegExp(
+        `^${NAME}: read the user list: GET /Users: the user list changed while it was read, 2 times`,
+      ),
+    );
+    expect(error.message).toContain('count_total went from 9 to 8 at skip=3');
+    expect(error.message).toContain('count_total went from 7 to 6 at skip=3');
+    expect(error.message).toContain('nothing was changed');
+    expect(box.requests).toHaveLength(4);
+  });
 });
 
 // ── InsightVM ──
@@ -411,6 +467,64 @@ describe('InsightVM: readDirectory', () => {
     expect(error.name).toBe(ERROR_NAMES.badResponse);
     expect(error.message).toContain('page 1 of 3 held 2 users in pages of 500');
     expect(lookup.name).toBe(ERROR_NAMES.badResponse);
+  });
+
+  it('reads the list again when a user is deleted between two pages, and answers everyone', async () => {
+    // Prepare: pages of 3 users; user2 (id 4) is the first of page 2. Right after page 1 is
+    // answered, another administrator deletes user0 (id 2): everyone after moves up a place.
+    const box = await insightvm({ users: insightvmTenant(7), maxPageSize: 3 });
+    box.afterAnswer({ method: 'GET', path: /\/users$/, times: 1, act: () => box.users.delete(2) });
+    const connector = insightvmConnector(box);
+
+    // Act
+    const directory = await connector.readDirectory();
+
+    // Assess: totalResources went from 7 to 6 at page 2: read again from the start, whole.
+    expect(await answerOf(() => findInDirectory(NAME, directory, 'user2@example.com'))).toEqual(found(4));
+    expect(directory.map((record) => record.id)).toEqual(['1', '3', '4', '5', '6', '7']);
+    expect(box.requests.map((request) => request.query.page)).toEqual(['0', '1', '0', '1']);
+  });
+
+  it('a lookup finds the person whom a deletion between two pages moved', async () => {
+    // Prepare
+    const box = await insightvm({ users: insightvmTenant(7), maxPageSize: 3 });
+    box.afterAnswer({ method: 'GET', path: /\/users$/, times: 1, act: () => box.users.delete(2) });
+
+    // Act
+    const answer = await answerOf(() => insightvmConnector(box).lookupUser('user2@example.com'));
+
+    // Assess
+    expect(answer).toEqual(found(4));
+  });
+
+  it('throws Vendor.Unavailable, naming the totals seen, when the list moves again as it is read once more', async () => {
+    // Prepare: a user is deleted after each of the first eight pages answered: four for the
+    // directory's two reads, four for the lookup's.
+    const box = await insightvm({ users: insightvmTenant(13), maxPageSize: 3 });
+    const doomed = [2, 3, 4, 5, 6, 7, 8, 9];
+    box.afterAnswer({
+      method: 'GET',
+      path: /\/users$/,
+      times: doomed.length,
+      act: () => box.users.delete(doomed.shift() as number),
+    });
+    const connector = insightvmConnector(box);
+
+    // Act
+    const error = await rejectionOf(connector.readDirectory());
+    const lookup = await rejectionOf(connector.lookupUser('user10@example.com'));
+
+    // Assess: retried by the state machine; neither says "not found" from a moving list.
+    expect(error.name).toBe(ERROR_NAMES.unavailable);
+    expect(error.message).toMatch(
+      new RegExp(`^${NAME}: read the user list: the user list changed while it was read, 2 times`),
+    );
+    expect(error.message).toContain('totalResources went from 13 to 12 at page 1');
+    expect(error.message).toContain('totalResources went from 11 to 10 at page 1');
+    expect(error.message).toContain('nothing was changed');
+    expect(lookup.name).toBe(ERROR_NAMES.unavailable);
+    expect(lookup.message).toMatch(new RegExp(`^${NAME}: look up user10@example.com: the user list changed`));
+    expect(box.requests).toHaveLength(8);
   });
 });
 
