@@ -15,6 +15,7 @@ const STEP_WORDS: Record<ProgressEvent['step'], string> = {
   'Offboard the list': 'working through the list (one read of the user list, batched writes)',
   'Verify the list': 'reading the user list again to verify',
   'Settle the list': 'settling the accounts still on',
+  'Count the single runs': 'counting what the single runs did',
   'Check against the user list': 'checking the accounts against the user list',
 };
 

@@ -22,7 +22,12 @@ export const OFFBOARD_BULK_ASL = fileURLToPath(
 );
 
 /** Task states of offboard-bulk.asl.json that run a connector step, by the connection's type. */
-export const BULK_STEPS = ['Offboard the list', 'Verify the list', 'Settle the list'] as const;
+export const BULK_STEPS = [
+  'Offboard the list',
+  'Verify the list',
+  'Settle the list',
+  'Count the single runs',
+] as const;
 
 /** Where a local run's list is "in S3": the list is handed over in memory, and read as the S3 path reads it. */
 const LOCAL_LIST = { bucket: 'offboard-local', key: 'people.json' };

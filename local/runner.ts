@@ -51,6 +51,7 @@ export type ConnectorStep =
   | 'Offboard the list'
   | 'Verify the list'
   | 'Settle the list'
+  | 'Count the single runs'
   | 'Check against the user list';
 
 /** The connector behind each connection type, as the deployed functions bundle them. */

@@ -78,6 +78,13 @@ export interface DeactivatingConnector extends Connector {
   /** Switches the account off, keeping every other field as read. */
   deactivateUser(record: UserRecord): Promise<void>;
   /**
+   * True when the write sends the whole record back (a PUT of every field as read, the active
+   * flag changed): written from an older read, it would undo an edit made since. A bulk run
+   * then reads each account right before its write, as a single run does. False or absent
+   * when the write names the active flag only (a SCIM PatchOp, Gainsight's status call).
+   */
+  readonly writesWholeRecord?: boolean;
+  /**
    * What the last write had to do to be taken, when it is worth recording (a SCIM service that
    * refused one form of PATCH and took another): logged with the step's result.
    */

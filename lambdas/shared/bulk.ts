@@ -88,7 +88,15 @@ interface Progress {
   chunk?: number;
   /** Set once the outcomes are in the ledger. */
   recorded?: boolean;
+  /** Hand-offs whose single runs have been counted (`bulkHandoff`), in the order handed off. */
+  handedOff?: number;
 }
+
+/**
+ * People handed to single runs at a time: the state holds one page of them and its runs'
+ * results, whatever the number of people a person must switch off.
+ */
+export const HANDOFF_PAGE = 40;
 /** What a bulk step needs besides the connector: all from the function's own configuration. */
 export interface BulkContext {
   connector: Connector;
@@ -214,6 +222,7 @@ async function deactivateChunk(
   // is planned: then a few are planned and written at a time, so that a step retried after a
   // rate limit reads again only those, not the whole chunk.
   const complete = directoryConnector(context).directoryComplete;
+  const whole = canDeactivate(connector) && connector.writesWholeRecord === true;
   const group = complete ? emails.length : Math.max(limit, 1);
   for (let start = 0; start < emails.length; start += group) {
     await planAndWrite(emails.slice(start, start + group));
@@ -250,11 +259,23 @@ async function deactivateChunk(
       // Every write is sent within FRESH_MS of a read that showed the account unchanged and
       // still the person's: when the read that planned it is older, the accounts still to be
       // written are read again (in as few requests as the vendor allows) and checked again.
-      if (now() - Math.min(...queue.map((t) => t.readAt)) > FRESH_MS) {
-        queue = await refreshed(context, directory, queue, limit, results);
-        continue;
+      // A write that sends the whole record back is made from a read right before it, as in a
+      // single run: from an older one it would undo an edit made since.
+      let batch: Target[];
+      if (whole) {
+        const head = queue.splice(0, Math.max(limit, 1));
+        // Planned from the list: read now. Planned from a read of its own just made (InsightVM
+        // reads each account whole before planning it): that read is right before the write.
+        const stale = complete || now() - Math.min(...head.map((t) => t.readAt)) > WHOLE_RECORD_FRESH_MS;
+        batch = stale ? await refreshed(context, directory, head, limit, results) : head;
+      } else {
+        if (now() - Math.min(...queue.map((t) => t.readAt)) > FRESH_MS) {
+          queue = await refreshed(context, directory, queue, limit, results);
+          continue;
+        }
+        batch = queue.splice(0, Math.max(limit, 1));
       }
-      const batch = queue.splice(0, Math.max(limit, 1));
+      if (batch.length === 0) continue;
       const targets = batch.map((t) => ({ ...t, before: redactDeep(t.record.fields, context.redact) }));
       // Write-ahead: the batch's before-states are in the ledger before its write is sent.
       await recordAll(
@@ -276,6 +297,14 @@ async function deactivateChunk(
  */
 export const FRESH_MS = 30_000;
 
+/**
+ * How old the read behind a write that sends the whole record back (Insightly, InsightVM) may
+ * be when it is the account's own read that planned the write (InsightVM reads each account
+ * whole before planning it): then it was made right before. Planned from the list, such a write
+ * is always preceded by a read of the account.
+ */
+export const WHOLE_RECORD_FRESH_MS = 2_000;
+
 /** The targets read afresh and checked again; the ones that fail a check get their result. */
 async function refreshed(
   context: BulkContext,
@@ -287,15 +316,19 @@ async function refreshed(
   const { connector } = context;
   const label = context.connection.name;
   const readAt = (context.now ?? Date.now)();
+  const failed = new Map<string, Error>();
   const fresh = await freshRecords(
     context,
     directory,
     queue.map((t) => t.record.id),
     limit,
+    failed,
   );
   const kept: Target[] = [];
   for (const { email, record } of queue) {
     try {
+      const refused = failed.get(record.id);
+      if (refused) throw refused;
       const now = fresh.get(record.id);
       if (!now) {
         results.set(email, { email, outcome: 'not-found', userId: record.id });
@@ -382,6 +415,7 @@ async function freshRecords(
   directory: Directory,
   ids: readonly string[],
   limit: number,
+  failed: Map<string, Error>,
 ): Promise<Map<string, UserRecord>> {
   const { connector } = context;
   const fresh = new Map<string, UserRecord>();
@@ -400,7 +434,16 @@ async function freshRecords(
       if (wanted.has(record.id)) fresh.set(record.id, record);
     return fresh;
   }
-  for (const id of ids) fresh.set(id, await connector.getUser(id));
+  for (const id of ids) {
+    try {
+      fresh.set(id, await connector.getUser(id));
+    } catch (error) {
+      // This account's own trouble (gone: a 404; refused) is its person's result; the others
+      // go on. Anything else is the connection's, and the step is retried.
+      if (!PERSONAL_ERRORS.has((error as Error).name)) throw error;
+      failed.set(id, error as Error);
+    }
+  }
   return fresh;
 }
 
@@ -639,7 +682,13 @@ export async function bulkVerify(
     progress.recorded = true;
     await context.blobs.putNamed(name, progress);
   }
+  return verifiedResult(context, progress);
+}
+
+/** What the state keeps of a connection's run: counts, the first failures, the next hand-offs. */
+async function verifiedResult(context: BulkContext, progress: Progress): Promise<BulkVerifyResult> {
   const failed = progress.results.filter((r) => r.outcome === 'failed');
+  const handoff = progress.results.filter((r) => r.outcome === 'handoff').map((r) => r.email);
   return {
     counts: countOf(progress.results),
     failed: failed.slice(0, SHOWN_FAILURES).map(({ email, userId, error }) => ({
@@ -648,16 +697,60 @@ export async function bulkVerify(
       ...(error ? { error } : {}),
     })),
     failedCount: failed.length,
-    handoff: progress.results.filter((r) => r.outcome === 'handoff').map((r) => r.email),
+    handoff: handoff.slice(0, HANDOFF_PAGE),
     resultsRef: await context.blobs.put(progress.results.map(({ before: _before, ...rest }) => rest)),
   };
+}
+
+/** A single run's result for a person handed off, as the bulk state machine's Map leaves it. */
+export interface HandoffRun {
+  email: string;
+  outcome: string;
+  connection?: { outcome?: string; userId?: string; error?: { name: string; message: string } };
+  error?: { Error: string; Cause?: string };
+}
+
+/**
+ * Counts the single runs of a page of hand-offs: each person's result becomes what their run
+ * did (their run recorded it in the ledger), and the next page is handed out.
+ */
+export async function bulkHandoff(
+  context: BulkContext,
+  runs: readonly HandoffRun[],
+): Promise<BulkVerifyResult> {
+  const name = progressName(context);
+  const progress = (await context.blobs.getNamed(name)) as Progress | undefined;
+  if (!progress) {
+    throw new InvalidInputError(
+      `${context.connection.name}: this run has no bulk progress to count hand-offs in`,
+    );
+  }
+  for (const run of runs) {
+    const result = progress.results.find((r) => r.email === run.email && r.outcome === 'handoff');
+    if (!result) continue;
+    const outcome = (run.connection?.outcome ?? run.outcome) as BulkResult['outcome'];
+    result.outcome = outcome === 'handoff' ? 'failed' : outcome;
+    const error =
+      run.connection?.error ??
+      (run.error ? { name: run.error.Error, message: causeMessage(run.error.Cause) } : undefined);
+    if (error) result.error = error;
+    else delete result.error;
+    if (run.connection?.userId) result.userId = run.connection.userId;
+  }
+  progress.handedOff = (progress.handedOff ?? 0) + runs.length;
+  await context.blobs.putNamed(name, progress);
+  return verifiedResult(context, progress);
 }
 
 /** What the audit found on one page of a connection's accounts. */
 export interface AuditCheckResult {
   checked: number;
   stillOff: number;
-  /** Active again, and still the person's: the audit reports it, and may switch it off again. */
+  /**
+   * The person can sign in again on this connection: the account switched off is active and
+   * still theirs, or another account of their own is (provisioned again under a new id). The
+   * audit reports each active account, and may switch it off again.
+   */
   drift: Array<{ email: string; userId: string }>;
   /** No longer in the user list: nobody can sign in with it, so it counts as still off. */
   gone: number;
@@ -675,12 +768,28 @@ export async function auditCheck(
   const directory = await runDirectory(context);
   const drift: AuditCheckResult['drift'] = [];
   let gone = 0;
+  let stillOff = 0;
   for (const { email, userId } of accounts) {
     const record = directory.byId(userId);
     if (!record) gone++;
-    else if (record.active && isPerson(record, email)) drift.push({ email, userId });
+    // The person can sign in again: the account switched off is back on, or they hold another
+    // account of their own that is active (provisioned again under a new id, the old id maybe
+    // given to someone else). Either way it is their drift, reported by the active account.
+    const back = directory
+      .ownAccounts(email)
+      .filter((account) => account.active)
+      .sort((a, b) => (a.id === userId ? -1 : b.id === userId ? 1 : 0));
+    if (back.length === 0) {
+      stillOff++;
+      continue;
+    }
+    for (const account of back) {
+      if (!drift.some((d) => d.email === email && d.userId === account.id)) {
+        drift.push({ email, userId: account.id });
+      }
+    }
   }
-  return { checked: accounts.length, stillOff: accounts.length - drift.length, drift, gone };
+  return { checked: accounts.length, stillOff, drift, gone };
 }
 
 function entry(

@@ -69,6 +69,11 @@ export class Directory {
     return findInDirectory(label, this.#byAddress.get(comparableEmail(email)) ?? [], email);
   }
 
+  /** Every account that is this person's by its own address or login (see `isPerson`). */
+  ownAccounts(email: string): UserRecord[] {
+    return (this.#byAddress.get(comparableEmail(email)) ?? []).filter((user) => isPerson(user, email));
+  }
+
   /** The account of this id, as the directory read it; undefined when the tenant has none. */
   byId(userId: string): UserRecord | undefined {
     return this.#byId.get(userId);

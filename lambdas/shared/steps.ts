@@ -13,6 +13,7 @@ import {
   type BulkStepResult,
   type BulkVerifyResult,
   bulkDeactivate,
+  bulkHandoff,
   bulkVerify,
 } from './bulk';
 import { answersFor, changedFields, mustBePerson, shown } from './checks';
@@ -141,6 +142,31 @@ export const stepEventSchema = z.discriminatedUnion('step', [
     peopleRef: blobRefSchema.optional(),
     /** With `final`: why the run stopped part way (Step Functions' `{Error, Cause}`). */
     error: z.object({ Error: z.string(), Cause: z.string().optional() }).optional(),
+  }),
+  /** A bulk run on one connection: the single runs of a page of people handed off, counted. */
+  z.object({
+    step: z.literal('bulkHandoff'),
+    ...run,
+    dryRun: z.boolean().default(false),
+    runs: z
+      .array(
+        z
+          .object({
+            email: z.string(),
+            outcome: z.string(),
+            connection: z
+              .object({
+                outcome: z.string().optional(),
+                userId: z.string().optional(),
+                error: z.object({ name: z.string(), message: z.string() }).optional(),
+              })
+              .loose()
+              .optional(),
+            error: z.object({ Error: z.string(), Cause: z.string().optional() }).optional(),
+          })
+          .loose(),
+      )
+      .max(1000),
   }),
   /** The audit on one connection: a page of the ledger's accounts, checked against the user list. */
   z.object({
@@ -397,6 +423,7 @@ async function perform(
 
     case 'bulkDeactivate':
     case 'bulkVerify':
+    case 'bulkHandoff':
     case 'auditCheck': {
       const context: BulkContext = {
         connector,
@@ -409,6 +436,7 @@ async function perform(
         dryRun: 'dryRun' in input ? input.dryRun : false,
       };
       if (input.step === 'auditCheck') return auditCheck(context, input.accounts);
+      if (input.step === 'bulkHandoff') return bulkHandoff(context, input.runs);
       if (input.step === 'bulkVerify') {
         const unreached = input.peopleRef
           ? { people: await peopleOf(input.peopleRef, env.blobs()), error: input.error }

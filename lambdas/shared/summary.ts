@@ -125,6 +125,8 @@ export interface BulkSummary {
   }>;
   /** Failed connections of people, over everyone (the list above may show only the first). */
   failedCount: number;
+  /** Present when a connection's outcomes could not be written to the ledger: the run then fails. */
+  ledgerError?: { name: string; message: string };
 }
 
 const stepErrorSchema = z.object({ Error: z.string(), Cause: z.string().optional() });
@@ -139,6 +141,7 @@ const bulkConnectionSchema = z.union([
     name: z.string(),
     type: z.string(),
     verified: z.object({
+      /** By outcome, the single runs of people handed off included (`handoff`: not finished). */
       counts: z.record(z.string(), z.number()),
       failed: z.array(
         z.object({
@@ -151,25 +154,16 @@ const bulkConnectionSchema = z.union([
       handoff: z.array(z.string()),
       resultsRef: z.object({ sha256: z.string(), bytes: z.number() }),
     }),
-    /** The single runs of the people the list could not finish. */
-    handoff: z.array(
-      z.union([
-        z.object({
-          email: z.string(),
-          outcome: z.enum(OUTCOMES),
-          connection: z.custom<ConnectionOutcome>(),
-        }),
-        z.object({ email: z.string(), outcome: z.literal('failed'), error: stepErrorSchema }),
-      ]),
-    ),
   }),
+  /** The writes were made, but the ledger refused their outcomes. */
+  z.object({ name: z.string(), type: z.string(), ledgerError: stepErrorSchema }),
   z.object({ name: z.string(), type: z.string(), error: stepErrorSchema }),
 ]);
 
 /**
- * Totals of a bulk run from each connection's counts, and the people the list could not
- * finish from their single runs. Only the first failures are named, so the output stays
- * small whatever the number of people.
+ * Totals of a bulk run from each connection's counts (the single runs of people handed off
+ * included). Only the first failures are named, so the output stays small whatever the
+ * number of people; each connection's full results are in the evidence store.
  */
 export function summarizeBulk(input: unknown): BulkSummary {
   const { dryRun, people, results } = z
@@ -180,52 +174,38 @@ export function summarizeBulk(input: unknown): BulkSummary {
     into[outcome] = (into[outcome] ?? 0) + count;
   };
   const byPerson = new Map<string, BulkSummary['failed'][number]>();
-  const failedOn = (email: string, connection: ConnectionOutcome) => {
-    const person = byPerson.get(email) ?? { email, connections: [] };
-    person.connections.push(connection);
-    byPerson.set(email, person);
-  };
   const connections: BulkSummary['connections'] = [];
   let failedCount = 0;
+  let ledgerError: BulkSummary['ledgerError'];
   for (const result of results) {
     if (!('verified' in result)) {
-      connections.push({
-        name: result.name,
-        type: result.type,
-        outcomes: {},
-        failed: people,
-        error: described(result.error),
-      });
+      const error = described('ledgerError' in result ? result.ledgerError : result.error);
+      if ('ledgerError' in result) ledgerError = error;
+      connections.push({ name: result.name, type: result.type, outcomes: {}, failed: people, error });
       failedCount += people;
       continue;
     }
     const own: Partial<Record<Outcome, number>> = {};
+    let unfinished = 0;
     for (const [outcome, count] of Object.entries(result.verified.counts)) {
-      // The people handed to single runs are counted by what those runs did.
-      if (outcome !== 'handoff') add(own, outcome as Outcome, count);
+      // A hand-off whose single run was never counted is not a result: it is failed.
+      if (outcome === 'handoff') unfinished += count;
+      else add(own, outcome as Outcome, count);
     }
-    let failed = result.verified.failedCount;
+    if (unfinished > 0) add(own, 'failed', unfinished);
     for (const f of result.verified.failed) {
-      failedOn(f.email, {
+      const person = byPerson.get(f.email) ?? { email: f.email, connections: [] };
+      person.connections.push({
         name: result.name,
         type: result.type,
         outcome: 'failed',
         ...(f.userId ? { userId: f.userId } : {}),
         ...(f.error ? { error: f.error } : {}),
       });
-    }
-    for (const run of result.handoff) {
-      add(own, run.outcome);
-      if (run.outcome !== 'failed') continue;
-      failed++;
-      failedOn(
-        run.email,
-        'connection' in run
-          ? run.connection
-          : { name: result.name, type: result.type, outcome: 'failed', error: described(run.error) },
-      );
+      byPerson.set(f.email, person);
     }
     for (const [outcome, count] of Object.entries(own)) add(outcomes, outcome as Outcome, count);
+    const failed = result.verified.failedCount + unfinished;
     failedCount += failed;
     connections.push({
       name: result.name,
@@ -237,5 +217,14 @@ export function summarizeBulk(input: unknown): BulkSummary {
   }
   const total = people * results.length;
   const status = failedCount === 0 ? 'succeeded' : failedCount >= total ? 'failed' : 'partial';
-  return { dryRun, people, status, outcomes, connections, failed: [...byPerson.values()], failedCount };
+  return {
+    dryRun,
+    people,
+    status,
+    outcomes,
+    connections,
+    failed: [...byPerson.values()],
+    failedCount,
+    ...(ledgerError ? { ledgerError } : {}),
+  };
 }
