@@ -90,7 +90,7 @@ async function start(type: ConnectionType): Promise<Surface> {
         requests: () => s.requests,
         floorTime: (requests) => requests / (INSIGHTLY_RATE.requests / INSIGHTLY_RATE.perSeconds),
         addWriteFaults: () => s.addFault({ method: 'PUT', status: 429, times: INJECTED_429S }),
-        note: 'one PUT a person',
+        note: 'one PUT a person, and the read right before it (the PUT sends the whole user back)',
         close: () => s.close(),
       };
     }
@@ -139,7 +139,7 @@ async function start(type: ConnectionType): Promise<Surface> {
         },
         requests: () => s.requests,
         addWriteFaults: () => s.addFault({ method: 'PUT', status: 429, times: INJECTED_429S }),
-        note: "one PUT a person, and the person's read (the list lacks site and asset-group grants)",
+        note: "one PUT a person, and the person's read right before it (the list lacks site and asset-group grants, and the PUT sends the whole user back)",
         close: () => s.close(),
       };
     }
@@ -192,6 +192,7 @@ async function measure(type: ConnectionType): Promise<Figures> {
     const connector = CONNECTOR_FACTORIES[type](surface.connection.ref, surface.connection.secret) as never as {
       readDirectory(): Promise<Array<{ id: string; email: string }>>;
       directoryComplete: boolean;
+      writesWholeRecord?: boolean;
       batchLimit?: () => Promise<number>;
       getUser(id: string): Promise<{ id: string }>;
       deactivateUser(record: unknown): Promise<void>;
@@ -200,11 +201,13 @@ async function measure(type: ConnectionType): Promise<Figures> {
     const users = await connector.readDirectory();
     const listRead = surface.requests().length - before;
     const limit = connector.batchLimit ? await connector.batchLimit() : 1;
+    // A person's own read is part of the floor where the list lacks part of the record
+    // (InsightVM), or where the write sends the whole record back (Insightly, InsightVM): it
+    // is read right before its write, as in a single run, never written from the older list.
+    const ownRead = !connector.directoryComplete || connector.writesWholeRecord === true;
     const one = surface.requests().length;
-    if (!connector.directoryComplete) {
-      await connector.getUser(users.find((u) => u.email === leavers[0])?.id ?? '');
-    }
-    const readsPerPerson = connector.directoryComplete ? 0 : surface.requests().length - one;
+    if (ownRead) await connector.getUser(users.find((u) => u.email === leavers[0])?.id ?? '');
+    const readsPerPerson = ownRead ? surface.requests().length - one : 0;
     // What one write costs this vendor (InsightVM's user write is more than one request),
     // switching off an account that is not in the list.
     const staff = users.find((u) => u.email === stayers[0]);
@@ -291,7 +294,7 @@ export async function run(): Promise<SectionResult> {
     rows,
     json: { people: PEOPLE, tenant: TENANT, injected429s: INJECTED_429S, figures, aims },
     notes: [
-      "Floor: one read of the user list to match everyone and one to verify (each as many pages as the vendor's largest page takes, measured by reading the list once before the run), one write a batch (Gainsight 50, SCIM /Bulk 1,000, else one a person), and the reads a write needs where the list lacks part of the record (InsightVM's grants). Requests exclude the 429 answers; the calibration read is not counted.",
+      "Floor: one read of the user list to match everyone and one to verify (each as many pages as the vendor's largest page takes, measured by reading the list once before the run), one write a batch (Gainsight 50, SCIM /Bulk 1,000, else one a person), and each person's own read where the write needs it: the list lacks part of the record (InsightVM's grants), or the write sends the whole record back (Insightly, InsightVM), which is then made from a read right before it, as in a single run, never from the older list. Requests exclude the 429 answers; the calibration read is not counted.",
       `Above the floor: reading the list again when the read behind a write is older than 30 s (every write is sent within 30 s of a read that showed the account unchanged), the API key owner's read (Insightly, once), ServiceProviderConfig (SCIM, once), and the writes the state machine's Retry sends again after the ${INJECTED_429S} injected 429s.`,
       'Time floor: the floor requests at the documented rate (Insightly 10 a second; Gainsight 100 an hour, here 100 in 10 s, in whole windows: a 1,000-person run fits in the first). Surfaces without a documented rate show wall time only.',
       "FLATTERING: the sandboxes answer at once (no latency) on this machine; the Gainsight sandbox's windows are made to start where the pacer's do, and its run's Retry pauses are scaled 360 times, as its window is (a real hourly 429 waits 60 s, then 120 s). Not run: gainsight-scim (100 an hour and 1,000 a day: a thousand people cannot go through it in a day; use the Gainsight REST connection, 50 a request) and rapid7-platform (its API cannot switch an account off: a bulk run hands each person to a person's task).",
