@@ -672,9 +672,10 @@ export class OffboardStack extends Stack {
   }
 
   /**
-   * offboard-bulk: many people, one OffboardUser execution each. Lists of up to 200 come
-   * inline; longer ones as a CSV in the bulk bucket, read by a DISTRIBUTED Map, which writes
-   * its results back there.
+   * offboard-bulk: many people, connection by connection through the connectors' bulk steps
+   * (one read of each vendor's user list), and an OffboardUser execution only for the people
+   * who need one. Lists of up to 200 come inline; longer ones as a CSV in the bulk bucket,
+   * which the first function reads, checks and keeps in the evidence bucket.
    */
   private bulkWorkflow(routes: RoutedConnection[], connectors: OffboardFunction[]): OffboardStack['bulk'] {
     const bucket = this.privateBucket(
@@ -694,30 +695,13 @@ export class OffboardStack extends Stack {
     checkList.role.addToPolicy(
       new PolicyStatement({ actions: ['s3:GetObject'], resources: [bucket.arnForObjects('*')] }),
     );
-    // The checked list, which the DISTRIBUTED Map then reads: under checked/ only, so the
-    // check cannot overwrite an uploaded list or a result.
-    checkList.role.addToPolicy(
-      new PolicyStatement({ actions: ['s3:PutObject'], resources: [bucket.arnForObjects('checked/*')] }),
-    );
-    Validations.of(checkList).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>/checked/*]`,
-      reason: 'The checked lists this function writes, one per bulk run: their names are made at run time.',
-    });
     const totals = new OffboardFunction(this, 'SummarizeBulkFunction', {
       entry: join(REPO_ROOT, 'lambdas/handlers/summarize-bulk.ts'),
       projectRoot: REPO_ROOT,
       description: 'offboard: totals of a bulk run',
     });
 
-    // Named up front: the DISTRIBUTED Map starts child executions of this very state
-    // machine, and its role must name its ARN without a circular reference.
     const stateMachineName = `${this.stackName}-OffboardBulk`;
-    const selfArn = this.formatArn({
-      service: 'states',
-      resource: 'stateMachine',
-      resourceName: stateMachineName,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
     const executions = (name: string) =>
       this.formatArn({
         service: 'states',
@@ -752,10 +736,10 @@ export class OffboardStack extends Stack {
     );
     // startExecution.sync:2 on OffboardUser: start, watch, stop its executions, and the
     // managed EventBridge rule Step Functions uses to learn that they ended.
-    allow(['states:StartExecution'], [this.stateMachine.stateMachineArn, selfArn]);
+    allow(['states:StartExecution'], [this.stateMachine.stateMachineArn]);
     allow(
       ['states:DescribeExecution', 'states:StopExecution'],
-      [executions(this.stateMachine.stateMachineName), executions(stateMachineName)],
+      [executions(this.stateMachine.stateMachineName)],
     );
     allow(
       ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
@@ -767,33 +751,19 @@ export class OffboardStack extends Stack {
         }),
       ],
     );
-    // The DISTRIBUTED Map reads the list and writes the results in the bulk bucket only.
-    allow(
-      ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-      [bucket.arnForObjects('*')],
-    );
-    for (const scope of [stateMachine, checkList]) {
-      Validations.of(scope).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>/*]`,
-        reason:
-          'Objects of the bulk bucket only: the lists people upload and the results the Map writes have names not known in advance.',
-      });
-    }
+    Validations.of(checkList).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>/*]`,
+      reason: 'Objects of the bulk bucket only: the lists people upload have names not known in advance.',
+    });
     Validations.of(stateMachine).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'CloudWatch Logs delivery and X-Ray do not support resource-level permissions.',
     });
-    const executionsOf = [
-      `<${this.getLogicalId(this.stateMachine.node.defaultChild as CfnElement)}.Name>`,
-      stateMachineName,
-    ];
-    for (const name of executionsOf) {
-      Validations.of(stateMachine).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${name}:*]`,
-        reason:
-          'Executions the bulk run starts itself (one per person, and the DISTRIBUTED Map children): their names are generated at run time, under these two state machines only.',
-      });
-    }
+    Validations.of(stateMachine).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${this.getLogicalId(this.stateMachine.node.defaultChild as CfnElement)}.Name>:*]`,
+      reason:
+        'The OffboardUser executions the bulk run starts for people who need one: their names are generated at run time, under that state machine only.',
+    });
 
     new CfnOutput(this, 'BulkStateMachineArn', {
       value: stateMachine.stateMachineArn,
@@ -802,7 +772,8 @@ export class OffboardStack extends Stack {
     });
     new CfnOutput(this, 'BulkBucketName', {
       value: bucket.bucketName,
-      description: 'Upload CSV lists (an "email" column) here; results land under results/',
+      description:
+        'Upload CSV lists (an "email" column) here; the checked list and the results are kept in the evidence bucket',
     });
     return { stateMachine, bucket, checkList };
   }
