@@ -340,17 +340,28 @@ function lambdaError(name: string, message: string): Error {
   return error;
 }
 
+/**
+ * How long each function may run, as deployed (lib/offboard-stack.ts): connectors 150 s (a bulk
+ * or audit step reads a whole user list), the rest 30 s. Middy stops a handler just before.
+ */
+const LOCAL_TIMEOUT_MS = (functionName: string) =>
+  CONNECTOR_FUNCTION_NAMES.has(functionName) ? 150_000 : 30_000;
+const CONNECTOR_FUNCTION_NAMES = new Set(
+  Object.keys(CONNECTOR_FACTORIES).map((type) => `offboard-local-${type}`),
+);
+
 function fakeContext(functionName: string): Context {
+  const deadline = Date.now() + LOCAL_TIMEOUT_MS(functionName);
   return {
     callbackWaitsForEmptyEventLoop: false,
     functionName,
     functionVersion: '$LATEST',
     invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
-    memoryLimitInMB: '256',
+    memoryLimitInMB: CONNECTOR_FUNCTION_NAMES.has(functionName) ? '1024' : '256',
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: 'local',
-    getRemainingTimeInMillis: () => 30_000,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
     done: () => undefined,
     fail: () => undefined,
     succeed: () => undefined,
