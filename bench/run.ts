@@ -13,6 +13,14 @@ import type { SectionModule, SectionResult } from './section';
 // The handlers' JSON logs (Powertools) are for CloudWatch: here they would bury the tables.
 // Read when the logger is built, so set before any section (and the handlers) is imported.
 process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
+// Node 22 calls its built-in SQLite (the local ledger) experimental on every start, on stderr;
+// every other warning is printed as Node would (as bin/offboard-cli.mjs does).
+const printWarning = process.listeners('warning');
+process.removeAllListeners('warning');
+process.on('warning', (warning) => {
+  if (warning.name === 'ExperimentalWarning' && /SQLite/.test(warning.message)) return;
+  for (const print of printWarning) print(warning);
+});
 
 /** The sections, in the order they run. Each is loaded only when it runs. */
 const SECTIONS: Array<{ id: string; load: () => Promise<SectionModule> }> = [
