@@ -67,7 +67,10 @@ function epochAlignedClock(windowMs: number): () => number {
 }
 
 const leavers = Array.from({ length: PEOPLE }, (_, i) => `leaver${String(i).padStart(5, '0')}@example.com`);
-const stayers = Array.from({ length: TENANT - PEOPLE }, (_, i) => `staff${String(i).padStart(5, '0')}@example.com`);
+const stayers = Array.from(
+  { length: TENANT - PEOPLE },
+  (_, i) => `staff${String(i).padStart(5, '0')}@example.com`,
+);
 const tenant = [...leavers, ...stayers];
 
 async function start(type: ConnectionType): Promise<Surface> {
@@ -156,7 +159,8 @@ async function start(type: ConnectionType): Promise<Surface> {
         type,
         connection: { ref: { name, type, baseUrl: s.baseUrl }, secret: { token: SCIM_SANDBOX_TOKEN } },
         requests: () => s.requests,
-        addWriteFaults: () => s.addFault({ method: bulk ? 'POST' : 'PATCH', status: 429, times: INJECTED_429S }),
+        addWriteFaults: () =>
+          s.addFault({ method: bulk ? 'POST' : 'PATCH', status: 429, times: INJECTED_429S }),
         note: bulk ? 'one POST /Bulk a batch of up to 1,000 PATCHes' : 'one PATCH a person (no /Bulk)',
         close: () => s.close(),
       };
@@ -189,7 +193,10 @@ async function measure(type: ConnectionType): Promise<Figures> {
   try {
     // Calibration, outside the run: what one read of the whole list costs here, what a
     // batch takes, and what one person's read costs (InsightVM reads grants besides).
-    const connector = CONNECTOR_FACTORIES[type](surface.connection.ref, surface.connection.secret) as never as {
+    const connector = CONNECTOR_FACTORIES[type](
+      surface.connection.ref,
+      surface.connection.secret,
+    ) as never as {
       readDirectory(): Promise<Array<{ id: string; email: string }>>;
       directoryComplete: boolean;
       writesWholeRecord?: boolean;
@@ -238,7 +245,8 @@ async function measure(type: ConnectionType): Promise<Figures> {
       },
     });
     const seconds = (performance.now() - started) / 1000;
-    if (!result.ok) throw new Error(`${type}: the bulk run failed: ${result.error.name}: ${result.error.message}`);
+    if (!result.ok)
+      throw new Error(`${type}: the bulk run failed: ${result.error.name}: ${result.error.message}`);
     const sent = surface.requests().slice(calibration);
     const throttled = sent.filter((r) => r.status === 429).length;
     return {

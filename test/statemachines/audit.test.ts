@@ -95,7 +95,12 @@ describe('the scheduled audit', () => {
     // Act
     const result = await runAuditLocally({ connections, ledger });
     // Assess: every account checked, the drift found on the second page
-    expect(result.ok && result.totals).toMatchObject({ checked: 1100, stillOff: 1099, drift: 1, unchecked: 0 });
+    expect(result.ok && result.totals).toMatchObject({
+      checked: 1100,
+      stillOff: 1099,
+      drift: 1,
+      unchecked: 0,
+    });
     // The CRM's user list (1,103 users, 500 a page) was read once for the whole audit, in three
     // pages, where reading each account would cost 1,100 requests.
     const sent = crm.requests.slice(before).map((r) => `${r.method} ${r.path}`);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DeactivatingConnector, LookupResult, UserRecord } from '../../../lambdas/connectors/types';
+import { changedFields } from '../../../lambdas/shared/checks';
 import type { ConnectionRef } from '../../../lambdas/shared/connections';
 import type { DeployedConnection } from '../../../lambdas/shared/deployed';
 import {
@@ -9,7 +10,6 @@ import {
   WriteRefusedError,
 } from '../../../lambdas/shared/errors';
 import { MemoryBlobStore } from '../../../lambdas/shared/evidence';
-import { changedFields } from '../../../lambdas/shared/checks';
 import { runStep, STATE_FIELDS_LIMIT, type StepEnvironment } from '../../../lambdas/shared/steps';
 import { SqliteLedger } from '../../../local/sqlite-ledger';
 import { rejectionOf } from '../../helpers/errors';
