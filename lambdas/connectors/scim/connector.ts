@@ -143,7 +143,17 @@ export interface ScimWriteResult {
 interface Learned {
   patchForm?: ScimPatchForm;
   emailFilterRefused?: boolean;
+  /**
+   * The ServiceProviderConfig and when it was read: kept for CONFIG_KEPT_MS, so that the steps
+   * of a bulk run (a new connector each, and each retry) do not read it again and again.
+   */
+  config?: { read: Promise<ServiceConfig>; at: number };
+  /** Set when `/Bulk` refused a request its ServiceProviderConfig allows: batches stop here. */
+  bulkRefused?: boolean;
 }
+
+/** How long a ServiceProviderConfig read is trusted: a service's settings change rarely. */
+const CONFIG_KEPT_MS = 15 * 60_000;
 const LEARNED = new Map<string, Learned>();
 
 /** Forgets what {@link LEARNED} holds: for tests that need a service met for the first time. */
@@ -258,10 +268,6 @@ export class ScimConnector
   /** What was learned about this connection's service, shared by its connectors in this process. */
   readonly #learned: Learned;
   #lastWrite: ScimWriteResult | undefined;
-  /** The ServiceProviderConfig, read once per connector (see {@link ScimConnector.batchLimit}). */
-  #config: Promise<ServiceConfig> | undefined;
-  /** Set when `/Bulk` refused a request its ServiceProviderConfig allows: batches stop here. */
-  #bulkRefused = false;
   /** Users a page of the last directory read held (see {@link ScimConnector.directoryPageSize}). */
   #directoryPageSize: number | undefined;
 
@@ -358,7 +364,7 @@ export class ScimConnector
    * that does not add up to `totalResults` throw `Vendor.BadResponse`. A list that moved
    * between pages (someone joined or left meanwhile) is read once more first. Costs
    * ceil(users / page size) requests, and one for the ServiceProviderConfig (once per
-   * connector, shared with `batchLimit`).
+   * connection and process, shared with `batchLimit`).
    */
   async readDirectory(): Promise<UserRecord[]> {
     const { maxResults } = await this.#serviceConfig();
@@ -487,7 +493,7 @@ export class ScimConnector
     });
     if (status === 413 || status === 404 || status === 405 || status === 501) {
       // The ServiceProviderConfig promised what /Bulk does not take: stop batching here.
-      this.#bulkRefused = true;
+      this.#learned.bulkRefused = true;
       throw new BadRequestError(
         `${where}: HTTP ${status}${this.#http.vendorMessage(body)}: the service refused a bulk request its ServiceProviderConfig allows (bulk.maxOperations ${bulk.maxOperations}${bulk.maxPayloadSize === undefined ? '' : `, maxPayloadSize ${bulk.maxPayloadSize}`}); nothing was written: deactivate each user on its own`,
       );
@@ -694,7 +700,7 @@ export class ScimConnector
     { limit: number; maxOperations: number; maxPayloadSize?: number } | undefined
   > {
     const { bulk } = await this.#serviceConfig();
-    if (!bulk || this.#bulkRefused) return undefined;
+    if (!bulk || this.#learned.bulkRefused) return undefined;
     let limit = bulk.maxOperations;
     if (bulk.maxPayloadSize !== undefined) {
       const envelope = byteLength(bulkEnvelope(limit, []));
@@ -717,17 +723,20 @@ export class ScimConnector
   }
 
   /**
-   * What the service says of itself (RFC 7644 §4, RFC 7643 §5), read once per connector and
-   * shared by `readDirectory` and `batchLimit`; a failed read is not kept, so the next call
-   * asks again. A service without the endpoint (404, or 400/405/501) says nothing: the default
+   * What the service says of itself (RFC 7644 §4, RFC 7643 §5), read once per connection in
+   * this process (a warm Lambda, a local run) and kept for CONFIG_KEPT_MS, shared by
+   * `readDirectory` and `batchLimit`; a failed read is not kept, so the next call asks again. A service without the endpoint (404, or 400/405/501) says nothing: the default
    * page size, no `/Bulk`.
    */
   #serviceConfig(): Promise<ServiceConfig> {
-    this.#config ??= this.#readServiceConfig().catch((error: unknown) => {
-      this.#config = undefined;
+    const kept = this.#learned.config;
+    if (kept && Date.now() - kept.at < CONFIG_KEPT_MS) return kept.read;
+    const read = this.#readServiceConfig().catch((error: unknown) => {
+      if (this.#learned.config?.read === read) this.#learned.config = undefined;
       throw error;
     });
-    return this.#config;
+    this.#learned.config = { read, at: Date.now() };
+    return read;
   }
 
   async #readServiceConfig(): Promise<ServiceConfig> {
