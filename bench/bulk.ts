@@ -204,27 +204,33 @@ async function measure(type: ConnectionType): Promise<Figures> {
       getUser(id: string): Promise<{ id: string }>;
       deactivateUser(record: unknown): Promise<void>;
     };
-    // The calibration is not paced: pauses let the vendor's window refill between its reads,
-    // and before the run (which starts on a full window, as a fresh day's would).
+    // The calibration keeps the vendor's pace as the run does (a burst of list pages would
+    // meet Insightly's 429), and pauses let the window refill before the run, which starts
+    // on a full window, as a fresh day's would.
+    requestPacing.reset(new Pacer(new MemorySlotStore()));
+    const paced = <T>(work: () => Promise<T>) =>
+      requestPacing.step(surface.connection.ref, 'calibrate', work);
     const refill = () => new Promise((resolve) => setTimeout(resolve, surface.floorTime ? 1_500 : 0));
     const before = surface.requests().length;
-    const users = await connector.readDirectory();
+    const users = await paced(() => connector.readDirectory());
     await refill();
     const listRead = surface.requests().length - before;
-    const limit = connector.batchLimit ? await connector.batchLimit() : 1;
+    const limit = connector.batchLimit
+      ? await paced(() => (connector.batchLimit as () => Promise<number>)())
+      : 1;
     // A person's own read is part of the floor where the list lacks part of the record
     // (InsightVM), or where the write sends the whole record back (Insightly, InsightVM): it
     // is read right before its write, as in a single run, never written from the older list.
     const ownRead = !connector.directoryComplete || connector.writesWholeRecord === true;
     const one = surface.requests().length;
-    if (ownRead) await connector.getUser(users.find((u) => u.email === leavers[0])?.id ?? '');
+    if (ownRead) await paced(() => connector.getUser(users.find((u) => u.email === leavers[0])?.id ?? ''));
     await refill();
     const readsPerPerson = ownRead ? surface.requests().length - one : 0;
     // What one write costs this vendor (InsightVM's user write is more than one request),
     // switching off an account that is not in the list.
     const staff = users.find((u) => u.email === stayers[0]);
     const w = surface.requests().length;
-    if (staff) await connector.deactivateUser(await connector.getUser(staff.id));
+    if (staff) await paced(async () => connector.deactivateUser(await connector.getUser(staff.id)));
     await refill();
     const perWrite = surface.requests().length - w - (readsPerPerson || 1);
     const calibration = surface.requests().length;
