@@ -40,19 +40,23 @@ function readManifest() {
 }
 
 /**
- * A file the bundle was built from is newer than the build, or gone, or the bundle itself is
- * gone: about 70 stats, a millisecond.
+ * A file the bundle was built from differs from when it was built (its date or size: an older
+ * date too, as a file put back from a copy keeps it), or is gone, or the bundle itself is gone:
+ * about 70 stats, a millisecond.
  */
 function isStale(manifest) {
-  const changedAt = (file) => {
+  const stampOf = (file) => {
     try {
-      return statSync(new URL(file, ROOT)).mtimeMs;
+      const { mtimeMs, size } = statSync(new URL(file, ROOT));
+      return [mtimeMs, size];
     } catch {
-      return Number.POSITIVE_INFINITY;
+      return undefined;
     }
   };
-  return (
-    changedAt(`dist/${manifest.entry}`) === Number.POSITIVE_INFINITY ||
-    manifest.inputs.some((file) => changedAt(file) > manifest.builtAtMs)
-  );
+  if (!stampOf(`dist/${manifest.entry}`) || !manifest.stamps) return true;
+  return manifest.inputs.some((file) => {
+    const now = stampOf(file);
+    const then = manifest.stamps[file];
+    return !now || !then || now[0] !== then[0] || now[1] !== then[1];
+  });
 }

@@ -33,8 +33,24 @@ export interface CliManifest {
   entry: string;
   builtAtMs: number;
   inputs: string[];
+  /**
+   * Each input's modification time and size as built (-1 when it changed during the build):
+   * any difference is a change, an older date too (a file put back by `cp -p`, `git stash`,
+   * rsync or an archive keeps its date).
+   */
+  stamps: Record<string, [number, number]>;
   /** Bytes of the entry and of the chunks it imports statically: what every command loads first. */
   startBytes: number;
+}
+
+/** A file's modification time and size; -1 when it changed after `since` (during the build), or is gone. */
+function stampOf(file: string, since: number): [number, number] {
+  try {
+    const { mtimeMs, size } = statSync(join(ROOT, file));
+    return mtimeMs > since ? [-1, -1] : [mtimeMs, size];
+  } catch {
+    return [-1, -1];
+  }
 }
 
 /** Files that change the bundle without being in it: the build itself and the installed packages. */
@@ -102,10 +118,12 @@ export async function buildCli(): Promise<CliManifest> {
   const inputs = Object.keys(result.metafile.inputs).filter(
     (input) => !input.startsWith('node_modules/') && !input.includes(':'),
   );
+  const all = [...new Set([...inputs, ...definitions, ...BUILD_INPUTS])].sort();
   const manifest: CliManifest = {
     entry: relative(CLI_DIR, join(ROOT, entry)),
     builtAtMs,
-    inputs: [...new Set([...inputs, ...definitions, ...BUILD_INPUTS])].sort(),
+    inputs: all,
+    stamps: Object.fromEntries(all.map((file) => [file, stampOf(file, builtAtMs)])),
     startBytes: staticBytes(result.metafile, entry),
   };
   const manifestPath = join(CLI_DIR, 'cli.json');

@@ -34,7 +34,7 @@ import {
 import { type BlobRef, type BlobStore, workName } from './evidence';
 import type { Ledger, LedgerEntry } from './ledger';
 import { type Redactor, redactDeep } from './redact';
-import { causeMessage } from './summary';
+import { causeMessage, childFailure } from './summary';
 
 /**
  * People planned and read afresh together. A chunk's accounts are read right before its
@@ -90,6 +90,8 @@ interface Progress {
   recorded?: boolean;
   /** Hand-offs whose single runs have been counted (`bulkHandoff`), in the order handed off. */
   handedOff?: number;
+  /** A single run of a person handed off could not record its outcomes. */
+  ledgerError?: { name: string; message: string };
 }
 
 /**
@@ -135,6 +137,8 @@ export interface BulkVerifyResult {
   handoff: string[];
   /** Every person's result on this connection, kept whole in the evidence store. */
   resultsRef: BlobRef;
+  /** A single run of a person handed off could not record its outcomes: the bulk run fails at its end. */
+  ledgerError?: { name: string; message: string };
 }
 
 /** The directory snapshot of this run and connection: read once, kept for the run's other steps. */
@@ -698,6 +702,7 @@ async function verifiedResult(context: BulkContext, progress: Progress): Promise
     })),
     failedCount: failed.length,
     handoff: handoff.slice(0, HANDOFF_PAGE),
+    ...(progress.ledgerError ? { ledgerError: progress.ledgerError } : {}),
     resultsRef: await context.blobs.put(progress.results.map(({ before: _before, ...rest }) => rest)),
   };
 }
@@ -730,11 +735,18 @@ export async function bulkHandoff(
     if (!result) continue;
     const outcome = (run.connection?.outcome ?? run.outcome) as BulkResult['outcome'];
     result.outcome = outcome === 'handoff' ? 'failed' : outcome;
-    const error =
-      run.connection?.error ??
-      (run.error ? { name: run.error.Error, message: causeMessage(run.error.Cause) } : undefined);
+    // A run that failed as a whole says why inside Step Functions' wrapper: its own error.
+    const error = run.connection?.error ?? (run.error ? childFailure(run.error) : undefined);
     if (error) result.error = error;
     else delete result.error;
+    // Its outcomes (the account may well be off) are not in the ledger: the bulk run fails
+    // loudly at its end, as that single run did.
+    if (error?.name === 'Ledger.WriteFailed') {
+      progress.ledgerError = {
+        name: error.name,
+        message: `${context.connection.name}: ${run.email}: ${error.message}`,
+      };
+    }
     if (run.connection?.userId) result.userId = run.connection.userId;
   }
   progress.handedOff = (progress.handedOff ?? 0) + runs.length;

@@ -97,6 +97,29 @@ export function causeMessage(cause: string | undefined): string {
   return cause;
 }
 
+/**
+ * What a child execution (`startExecution.sync:2`) failed with, from the `{Error, Cause}` its
+ * parent's Catch receives: Step Functions wraps it as `States.TaskFailed` with the child's
+ * DescribeExecution output as the Cause (its own `Error` and `Cause` inside); a local run as
+ * `{name, message}`. The child's own error is what a person must read.
+ */
+export function childFailure(error: { Error: string; Cause?: string | undefined }): {
+  name: string;
+  message: string;
+} {
+  try {
+    const inner = JSON.parse(error.Cause ?? '') as Record<string, unknown>;
+    const name = inner.Error ?? inner.error ?? inner.name;
+    const cause = inner.Cause ?? inner.cause ?? inner.message;
+    if (typeof name === 'string') {
+      return { name, message: typeof cause === 'string' ? causeMessage(cause) : '' };
+    }
+  } catch {
+    // Not JSON: Step Functions' own words.
+  }
+  return { name: error.Error, message: causeMessage(error.Cause) };
+}
+
 /** A bulk run: totals first, then the people who need a look. */
 export interface BulkSummary {
   dryRun: boolean;
@@ -153,6 +176,8 @@ const bulkConnectionSchema = z.union([
       failedCount: z.number(),
       handoff: z.array(z.string()),
       resultsRef: z.object({ sha256: z.string(), bytes: z.number() }),
+      /** A single run of a person handed off could not record its outcomes. */
+      ledgerError: z.object({ name: z.string(), message: z.string() }).optional(),
     }),
   }),
   /** The writes were made, but the ledger refused their outcomes. */
@@ -185,6 +210,7 @@ export function summarizeBulk(input: unknown): BulkSummary {
       failedCount += people;
       continue;
     }
+    if (result.verified.ledgerError) ledgerError = result.verified.ledgerError;
     const own: Partial<Record<Outcome, number>> = {};
     let unfinished = 0;
     for (const [outcome, count] of Object.entries(result.verified.counts)) {
