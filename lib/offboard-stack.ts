@@ -524,7 +524,17 @@ export class OffboardStack extends Stack {
       retention: RetentionDays.ONE_YEAR,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    // Named up front: the audit goes on in a new execution of itself before its history grows
+    // long, and its role must name its own ARN without a circular reference.
+    const stateMachineName = `${this.stackName}-OffboardAudit`;
+    const selfArn = this.formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: stateMachineName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
     const stateMachine = new StateMachine(this, 'OffboardAudit', {
+      stateMachineName,
       stateMachineType: StateMachineType.STANDARD,
       definitionBody: DefinitionBody.fromFile(OFFBOARD_AUDIT_ASL),
       definitionSubstitutions: {
@@ -542,7 +552,8 @@ export class OffboardStack extends Stack {
       ['lambda:InvokeFunction'],
       [page, tally, ...connectors].map((f) => f.function.functionArn),
     );
-    allow(['states:StartExecution'], [this.stateMachine.stateMachineArn]);
+    // Remediation (OffboardUser), and the audit going on in a new execution of itself.
+    allow(['states:StartExecution'], [this.stateMachine.stateMachineArn, selfArn]);
     allow(
       ['states:DescribeExecution', 'states:StopExecution'],
       [

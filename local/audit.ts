@@ -37,52 +37,75 @@ export interface LocalAuditOptions
    * benchmark). The remediation's child executions are not in it.
    */
   onEvent?: (event: ExecutionEvent) => void;
+  /**
+   * History events after which the audit goes on in a new execution (tests: a small one);
+   * absent, the deployed AUDIT_EVENT_BUDGET. Each execution is run here in turn, and the
+   * result is the last one's.
+   */
+  eventBudget?: number;
+  /** Called with each execution's id as it starts (the first, and each that goes on). */
+  onExecution?: (executionId: string) => void;
 }
+
+type AuditResult =
+  | { ok: true; totals: AuditTotals }
+  | { ok: false; error: { name: string; message: string } };
 
 /**
  * Runs offboard-audit.asl.json in-process: the ledger pages, each connection's check against
  * its user list (read once a run), and the remediation (an offboard-user run a drifted
  * account, as AWS starts a child execution).
  */
-export async function runAuditLocally(
+export async function runAuditLocally(options: LocalAuditOptions): Promise<AuditResult> {
+  return auditExecution(options, { remediate: options.remediate === true });
+}
+
+async function auditExecution(
   options: LocalAuditOptions,
-): Promise<{ ok: true; totals: AuditTotals } | { ok: false; error: { name: string; message: string } }> {
+  input: Record<string, unknown>,
+): Promise<AuditResult> {
   const refs = options.connections.map((c) => ({ ...c.ref, functionName: `offboard-local-${c.ref.type}` }));
   const page = auditPageHandler(
     () => options.ledger,
     () => refs,
   );
-  const tally = auditTallyHandler(() => options.ledger);
+  const tally = auditTallyHandler(() => options.ledger, options.eventBudget);
+  // The audit going on in a new execution: run here in turn; its result is the audit's.
+  let wentOn: Promise<AuditResult> | undefined;
+  const executionId = `arn:aws:states:local:000000000000:execution:offboard-audit:${randomUUID()}`;
+  options.onExecution?.(executionId);
   const connectorTask = connectorTasks(options.connections, options.ledger, options.onProgress);
-  const execution = loadStateMachine(OFFBOARD_AUDIT_ASL).run(
-    { remediate: options.remediate === true },
-    {
-      overrides: {
-        taskResourceLocalHandlers: {
-          'Read a page of the ledger': async (input) =>
-            invoke(page, (input as { Payload: unknown }).Payload, 'offboard-local-audit-page'),
-          'Check against the user list': connectorTask('Check against the user list'),
-          'Switch it off again': childOffboarding(options),
-          Tally: async (input) =>
-            invoke(tally, (input as { Payload: unknown }).Payload, 'offboard-local-audit-tally'),
-          'Publish the drift': async (input) => {
-            const [entry] = (input as unknown as { Entries: Array<{ Detail: AuditTotals }> }).Entries;
-            if (entry) options.onDriftEvent?.(entry.Detail);
-            return { Entries: [{ EventId: randomUUID() }], FailedEntryCount: 0 };
-          },
+  const execution = loadStateMachine(OFFBOARD_AUDIT_ASL).run(input as never, {
+    overrides: {
+      taskResourceLocalHandlers: {
+        'Read a page of the ledger': async (input) =>
+          invoke(page, (input as { Payload: unknown }).Payload, 'offboard-local-audit-page'),
+        'Check against the user list': connectorTask('Check against the user list'),
+        'Switch it off again': childOffboarding(options),
+        Tally: async (input) =>
+          invoke(tally, (input as { Payload: unknown }).Payload, 'offboard-local-audit-tally'),
+        'Go on in a new execution': async (start) => {
+          const { AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: _parent, ...next } = (
+            start as { Input: Record<string, unknown> }
+          ).Input;
+          wentOn = auditExecution(options, next);
+          return { ExecutionArn: 'arn:aws:states:local:000000000000:execution:offboard-audit:next' };
         },
-        ...(options.retryPauseMs === undefined
-          ? {}
-          : { retryIntervalOverrides: { 'Check against the user list': options.retryPauseMs } }),
+        'Publish the drift': async (input) => {
+          const [entry] = (input as unknown as { Entries: Array<{ Detail: AuditTotals }> }).Entries;
+          if (entry) options.onDriftEvent?.(entry.Detail);
+          return { Entries: [{ EventId: randomUUID() }], FailedEntryCount: 0 };
+        },
       },
-      context: {
-        Execution: {
-          Id: `arn:aws:states:local:000000000000:execution:offboard-audit:${randomUUID()}`,
-          StartTime: new Date().toISOString(),
-        },
-      } as never,
+      ...(options.retryPauseMs === undefined
+        ? {}
+        : { retryIntervalOverrides: { 'Check against the user list': options.retryPauseMs } }),
     },
-  );
+    context: {
+      Execution: { Id: executionId, StartTime: new Date().toISOString() },
+      StateMachine: { Id: 'arn:aws:states:local:000000000000:stateMachine:offboard-audit' },
+    } as never,
+  });
   // Read only when asked: the log fills as the execution runs, and ends with it.
   const onEvent = options.onEvent;
   const reading = onEvent
@@ -91,7 +114,9 @@ export async function runAuditLocally(
       })()
     : undefined;
   try {
-    return { ok: true, totals: (await execution.result) as unknown as AuditTotals };
+    const output = (await execution.result) as unknown as AuditTotals | { continuedIn: string };
+    if ('continuedIn' in output && wentOn) return await wentOn;
+    return { ok: true, totals: output as AuditTotals };
   } catch (error) {
     if (!(error instanceof ExecutionError)) throw error;
     const cause = error.cause as Error;

@@ -726,6 +726,19 @@ describe('OffboardStack with config/connections.json', () => {
     expect(audit).toHaveLength(connectors.length + 2);
   });
 
+  it('lets the audit start remediations and its own next execution, and nothing else', () => {
+    // Prepare
+    const role = logicalId(stack, stack.audit.stateMachine.role as never);
+    // Act
+    const starts = roleStatements(template, role).filter((s) => actions(s).includes('states:StartExecution'));
+    // Assess: OffboardUser (remediation) and the audit itself by its name (going on in a new
+    // execution before its history grows long), no wildcard
+    const resources = JSON.stringify(starts.map((s) => s.Resource));
+    expect(resources).toContain(logicalId(stack, stack.stateMachine));
+    expect(resources).toContain(':stateMachine:Offboard-OffboardAudit');
+    expect(resources).not.toContain('*');
+  });
+
   it('lets the bulk workflow start offboard-user executions only, and only its list check read the bucket', () => {
     // Prepare
     const role = logicalId(stack, stack.bulk.stateMachine.role as never);

@@ -106,4 +106,32 @@ describe('the scheduled audit', () => {
     const sent = crm.requests.slice(before).map((r) => `${r.method} ${r.path}`);
     expect(sent).toEqual(Array(3).fill('GET /v3.1/Users'));
   }, 60_000);
+
+  it('goes on in a new execution before its history grows long, and reports the whole ledger', async () => {
+    // Prepare: 1,100 people offboarded (three pages); an event budget that fits one page
+    const people = Array.from({ length: 1100 }, (_, i) => `leaver${String(i).padStart(4, '0')}@example.com`);
+    const { crm, ledger, connections } = await offboarded(people);
+    const back = [...crm.users.values()].find((u) => u.EMAIL_ADDRESS === 'leaver1050@example.com');
+    if (back) back.ACTIVE = true;
+    const executions: string[] = [];
+    // Act
+    const result = await runAuditLocally({
+      connections,
+      ledger,
+      eventBudget: 40,
+      onExecution: (id) => executions.push(id),
+    });
+    // Assess: three executions, each with one page; the last reports everything, the drift on
+    // the last page included, as one execution would have
+    expect(executions).toHaveLength(3);
+    expect(result.ok && result.totals).toMatchObject({
+      checked: 1100,
+      stillOff: 1099,
+      drift: 1,
+      unchecked: 0,
+    });
+    expect(result.ok && result.totals.driftFound).toEqual([
+      expect.objectContaining({ email: 'leaver1050@example.com', connection: 'crm' }),
+    ]);
+  }, 60_000);
 });
