@@ -239,7 +239,7 @@ const NO_SUCH_ENDPOINT = [400, 404, 405, 501];
 
 /**
  * A user list whose pages moved while they were read (a user joined or left between two
- * pages): read it again. Still `Vendor.BadResponse` when it keeps moving.
+ * pages): read it again. `Vendor.Unavailable` (retried) when it keeps moving.
  */
 class ListMovedError extends BadResponseError {}
 
@@ -392,7 +392,14 @@ export class ScimConnector
           return { ...toRecord(user), ...(secondaryEmails.length > 0 ? { secondaryEmails } : {}) };
         });
       } catch (error) {
-        if (!(error instanceof ListMovedError) || read >= DIRECTORY_READS) throw error;
+        if (!(error instanceof ListMovedError)) throw error;
+        if (read >= DIRECTORY_READS) {
+          // As the other connectors' lists (readWholeList): a list that keeps moving is an
+          // outage of the moment, retried by the state machine; nothing was changed.
+          throw new UnavailableError(
+            `${error.message}, ${DIRECTORY_READS} times in a row; nothing was changed; it is read again when the step is retried`,
+          );
+        }
       }
     }
   }
