@@ -18,7 +18,7 @@ import {
   type DirectoryConnector,
   type UserRecord,
 } from '../connectors/types';
-import { answersFor, changedFields, shown } from './checks';
+import { answersFor, checkFresh, checkPlanned } from './checks';
 import type { ConnectionRef } from './connections';
 import { endpointOf } from './deployed';
 import { Directory, isPerson } from './directory';
@@ -26,9 +26,7 @@ import {
   ConfigError,
   InvalidInputError,
   NotYetAppliedError,
-  ProtectedUserError,
   RecordChangedError,
-  UserMismatchError,
   WriteRefusedError,
 } from './errors';
 import { type BlobRef, type BlobStore, workName } from './evidence';
@@ -338,38 +336,21 @@ async function refreshed(
         results.set(email, { email, outcome: 'not-found', userId: record.id });
         continue;
       }
-      answersFor(label, now, record.id, 'read user');
-      if (!isPerson(now, email)) {
-        throw new UserMismatchError(
-          `${label}: user ${record.id} has the email ${now.email || '(none)'}, not ${email}; the id may have been given to someone else since it was read; nothing was written`,
-        );
-      }
-      const changed = changedFields(record.fields, now.fields, connector.volatileFields);
-      if (changed.length > 0) {
-        // The single run plans again from a fresh read, as it does for one person.
-        results.set(email, {
-          email,
-          outcome: 'handoff',
-          userId: record.id,
-          error: {
-            name: 'Record.Changed',
-            message: `${label}: user ${record.id} was changed since the user list was read (${shown(changed)}); nothing was written; planning it again`,
-          },
-        });
+      let target: UserRecord | undefined;
+      try {
+        target = await checkFresh(label, record, now, email, connector);
+      } catch (error) {
+        // Changed since the list was read: the single run plans again from a fresh read.
+        if (!(error instanceof RecordChangedError)) throw error;
+        results.set(email, { email, outcome: 'handoff', userId: record.id, error: described(error) });
         continue;
       }
-      if (!now.active) {
+      if (!target) {
         // Off already: by someone else, or by this run's own write whose answer was lost.
         results.set(email, { email, ...(await offAlready(context, email, now)) });
         continue;
       }
-      const why = await connector.protectedReason?.(now);
-      if (why) {
-        throw new ProtectedUserError(
-          `${label}: user ${now.id} (${now.email}) is protected: ${why}; nothing was written`,
-        );
-      }
-      kept.push({ email, record: now, readAt });
+      kept.push({ email, record: target, readAt });
     } catch (error) {
       results.set(email, failure(email, error, record.id));
     }
@@ -383,17 +364,8 @@ async function plan(
   email: string,
   record: UserRecord,
 ): Promise<BulkResult | undefined> {
-  const label = context.connection.name;
-  if (!isPerson(record, email)) {
-    throw new UserMismatchError(`${label}: user ${record.id} has the email ${record.email}, not ${email}`);
-  }
+  await checkPlanned(context.connection.name, record, email, context.connector);
   if (!record.active) return { email, outcome: 'already-inactive', userId: record.id };
-  const why = await context.connector.protectedReason?.(record);
-  if (why) {
-    throw new ProtectedUserError(
-      `${label}: user ${record.id} (${record.email}) is protected: ${why}; nothing was changed. Switch it off by hand if it must be`,
-    );
-  }
   if (context.dryRun) return { email, outcome: 'would-deactivate', userId: record.id };
   // No API to switch it off: the single run asks a person, and verifies their work.
   if (!canDeactivate(context.connector)) {

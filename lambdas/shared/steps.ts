@@ -16,7 +16,7 @@ import {
   bulkHandoff,
   bulkVerify,
 } from './bulk';
-import { answersFor, changedFields, mustBePerson, shown } from './checks';
+import { answersFor, changedFields, checkFresh, checkPlanned, mustBePerson, shown } from './checks';
 import { type ConnectionRef, connectionNameSchema } from './connections';
 import { type DeployedConnection, endpointOf } from './deployed';
 import { isPerson } from './directory';
@@ -25,7 +25,6 @@ import {
   ConfigError,
   InvalidInputError,
   NotYetAppliedError,
-  ProtectedUserError,
   RecordChangedError,
   WriteRefusedError,
 } from './errors';
@@ -260,16 +259,7 @@ async function perform(
     case 'getRecord': {
       const record = await connector.getUser(input.userId);
       answersFor(label, record, input.userId, 'get user');
-      mustBePerson(label, record, input.email, 'nothing was changed');
-      // Only an account about to be written needs the check (and any request it costs).
-      if (record.active) {
-        const why = await connector.protectedReason?.(record);
-        if (why) {
-          throw new ProtectedUserError(
-            `${label}: user ${record.id} (${record.email}) is protected: ${why}; nothing was changed. Switch it off by hand if it must be`,
-          );
-        }
-      }
+      await checkPlanned(label, record, input.email, connector);
       return toStateRecord(redactDeep(record, redact), env.blobs);
     }
 
@@ -468,29 +458,8 @@ async function freshTarget(
   redact: Redactor,
 ): Promise<UserRecord | undefined> {
   const fresh = await connector.getUser(planned.id);
-  answersFor(label, fresh, planned.id, 'read user');
-  mustBePerson(
-    label,
-    fresh,
-    email,
-    'the id may have been given to someone else since it was read; nothing was written',
-  );
   // The plan's fields left the step redacted: compare like with like.
-  const changed = changedFields(planned.fields, redactDeep(fresh.fields, redact), connector.volatileFields);
-  if (changed.length > 0) {
-    throw new RecordChangedError(
-      `${label}: user ${planned.id} was changed since it was read (${shown(changed)}); nothing was written; reading it again`,
-    );
-  }
-  if (!fresh.active) return undefined;
-  // Checked on the record about to be written, whatever the payload said about it.
-  const why = await connector.protectedReason?.(fresh);
-  if (why) {
-    throw new ProtectedUserError(
-      `${label}: user ${fresh.id} (${fresh.email}) is protected: ${why}; nothing was written`,
-    );
-  }
-  return fresh;
+  return checkFresh(label, planned, fresh, email, connector, (fields) => redactDeep(fields, redact));
 }
 
 /** The checked list a bulk run works through, as its first state kept it. */
