@@ -15,7 +15,7 @@ import { normalizeRequest } from '../lambdas/shared/request';
 import type { SecretResolver } from '../lambdas/shared/secrets';
 import { runStep, type StepEnvironment } from '../lambdas/shared/steps';
 import { type OffboardSummary, summarize } from '../lambdas/shared/summary';
-import { CONNECTOR_FACTORIES, OFFBOARD_USER_ASL } from '../local/runner';
+import { CONNECTOR_FACTORIES, localRefs, OFFBOARD_USER_ASL } from '../local/runner';
 import { SqliteLedger } from '../local/sqlite-ledger';
 import type { SectionResult } from './section';
 import {
@@ -295,10 +295,7 @@ async function execute(
   const started = await startBenchSandboxes(connections, latencyMs);
   try {
     const sandboxes = started.sandboxes;
-    const refs: ConnectionRef[] = [...sandboxes.values()].map((s) => ({
-      ...s.connection.ref,
-      functionName: `offboard-local-${s.connection.ref.type}`,
-    }));
+    const refs: ConnectionRef[] = localRefs([...sandboxes.values()].map((s) => s.connection));
     const secrets = new Map([...sandboxes].map(([name, s]) => [name, s.connection.secret]));
     const resolveSecret: SecretResolver = async (c) => secrets.get(c.name);
     // The write-ahead entry goes to a ledger in memory: its cost is a DynamoDB write, not timed here.

@@ -1,18 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { ExecutionError, type StateMachine } from 'aws-local-stepfunctions';
+import type { StateMachine } from 'aws-local-stepfunctions';
 import { auditPageHandler } from '../lambdas/handlers/audit-page';
 import { auditTallyHandler } from '../lambdas/handlers/audit-tally';
 import type { AuditTotals } from '../lambdas/shared/audit';
 import type { Ledger } from '../lambdas/shared/ledger';
-import { causeMessage } from '../lambdas/shared/summary';
 import {
   childOffboarding,
   connectorTasks,
+  executionFailure,
   invoke,
   type LocalConnection,
   type LocalRunOptions,
   loadStateMachine,
+  localRefs,
 } from './runner';
 
 /** The scheduled audit's definition: the local run executes the same file. */
@@ -64,7 +65,7 @@ async function auditExecution(
   options: LocalAuditOptions,
   input: Record<string, unknown>,
 ): Promise<AuditResult> {
-  const refs = options.connections.map((c) => ({ ...c.ref, functionName: `offboard-local-${c.ref.type}` }));
+  const refs = localRefs(options.connections);
   const page = auditPageHandler(
     () => options.ledger,
     () => refs,
@@ -118,9 +119,7 @@ async function auditExecution(
     if ('continuedIn' in output && wentOn) return await wentOn;
     return { ok: true, totals: output as AuditTotals };
   } catch (error) {
-    if (!(error instanceof ExecutionError)) throw error;
-    const cause = error.cause as Error;
-    return { ok: false, error: { name: cause.name, message: causeMessage(cause.message) } };
+    return { ok: false, error: executionFailure(error) };
   } finally {
     await reading;
   }

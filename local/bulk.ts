@@ -1,18 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { ExecutionError, type StateMachine } from 'aws-local-stepfunctions';
+import type { StateMachine } from 'aws-local-stepfunctions';
 import { normalizeBulkHandler } from '../lambdas/handlers/normalize-bulk';
 import { handler as summarizeBulkHandler } from '../lambdas/handlers/summarize-bulk';
 import { ConfigError } from '../lambdas/shared/errors';
 import { MAX_INLINE_PEOPLE } from '../lambdas/shared/people';
-import { type BulkSummary, causeMessage } from '../lambdas/shared/summary';
+import type { BulkSummary } from '../lambdas/shared/summary';
 import {
   childOffboarding,
   connectorTasks,
+  executionFailure,
   invoke,
   type JSONValue,
   type LocalRunOptions,
   loadStateMachine,
+  localRefs,
 } from './runner';
 import { SqliteLedger } from './sqlite-ledger';
 
@@ -91,7 +93,7 @@ export async function runBulkWorkflowLocally(
 ): Promise<LocalBulkResult> {
   const ledger = options.ledger ?? SqliteLedger.inMemory();
   const shared = { ...options, ledger };
-  const refs = options.connections.map((c) => ({ ...c.ref, functionName: `offboard-local-${c.ref.type}` }));
+  const refs = localRefs(options.connections);
   const readList = async (bucket: string, key: string): Promise<string> => {
     if (options.list !== undefined && bucket === LOCAL_LIST.bucket && key === LOCAL_LIST.key)
       return options.list;
@@ -143,14 +145,7 @@ export async function runBulkWorkflowLocally(
     const bulk = (await execution.result) as unknown as BulkSummary;
     return { ok: true, bulk, executionId, ...(await measure()) };
   } catch (error) {
-    if (!(error instanceof ExecutionError)) throw error;
-    const cause = error.cause as Error;
-    return {
-      ok: false,
-      error: { name: cause.name, message: causeMessage(cause.message) },
-      executionId,
-      ...(await measure()),
-    };
+    return { ok: false, error: executionFailure(error), executionId, ...(await measure()) };
   }
 }
 

@@ -108,6 +108,26 @@ export interface LocalRunOptions {
   signal?: AbortSignal;
 }
 
+/** A connection type's function, locally (deployed, `<stack>-<type>`). */
+export const localFunctionName = (type: string): string => `offboard-local-${type}`;
+
+/** The connections as a local state carries them: each named with its type's function. */
+export function localRefs(connections: readonly LocalConnection[]) {
+  return connections.map((c) => ({ ...c.ref, functionName: localFunctionName(c.ref.type) }));
+}
+
+/**
+ * What a local execution failed with, as `{ name, message }` (a Lambda error's message read
+ * out of its JSON cause); anything that is not an execution's own failure is thrown on.
+ */
+export function executionFailure(error: unknown): { name: string; message: string } {
+  if (error instanceof ExecutionAbortedError)
+    return { name: 'Execution.Aborted', message: 'the run was stopped' };
+  if (!(error instanceof ExecutionError)) throw error;
+  const cause = error.cause as Error;
+  return { name: cause.name, message: causeMessage(cause.message) };
+}
+
 /** The ledger a run writes to: the caller's, or one in memory for this run. */
 function ledgerFor(options: Pick<LocalRunOptions, 'ledger'>): Ledger {
   return options.ledger ?? SqliteLedger.inMemory();
@@ -123,7 +143,7 @@ export type LocalRunResult =
  * config, instead of Secrets Manager).
  */
 export async function runLocally(options: LocalRunOptions): Promise<LocalRunResult> {
-  const refs = options.connections.map((c) => ({ ...c.ref, functionName: `offboard-local-${c.ref.type}` }));
+  const refs = localRefs(options.connections);
   const ledger = ledgerFor(options);
   const normalize = normalizeHandler(() => refs);
   const record = recordHandler(() => ledger);
@@ -223,12 +243,7 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
     const summary = (await execution.result) as unknown as OffboardSummary;
     return { ok: true, summary, executionId };
   } catch (error) {
-    if (error instanceof ExecutionAbortedError) {
-      return { ok: false, error: { name: 'Execution.Aborted', message: 'the run was stopped' }, executionId };
-    }
-    if (!(error instanceof ExecutionError)) throw error;
-    const cause = error.cause as Error;
-    return { ok: false, error: { name: cause.name, message: causeMessage(cause.message) }, executionId };
+    return { ok: false, error: executionFailure(error), executionId };
   }
 }
 
@@ -265,7 +280,7 @@ export function connectorTasks(
     if (!handler)
       throw lambdaError('Config.Invalid', `${name}: no connector for type ${payload.connection.type}`);
     try {
-      const result = await invoke(handler, payload, `offboard-local-${payload.connection.type}`);
+      const result = await invoke(handler, payload, localFunctionName(payload.connection.type));
       onProgress?.({ connection: name, step, phase: 'succeeded' });
       return result;
     } catch (error) {
@@ -346,9 +361,7 @@ function lambdaError(name: string, message: string): Error {
  */
 const LOCAL_TIMEOUT_MS = (functionName: string) =>
   CONNECTOR_FUNCTION_NAMES.has(functionName) ? 150_000 : 30_000;
-const CONNECTOR_FUNCTION_NAMES = new Set(
-  Object.keys(CONNECTOR_FACTORIES).map((type) => `offboard-local-${type}`),
-);
+const CONNECTOR_FUNCTION_NAMES = new Set(Object.keys(CONNECTOR_FACTORIES).map(localFunctionName));
 
 function fakeContext(functionName: string): Context {
   const deadline = Date.now() + LOCAL_TIMEOUT_MS(functionName);
