@@ -1,14 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BadRequestError } from '../lambdas/shared/errors';
 import { type BlobRef, type BlobStore, serialize, verified } from '../lambdas/shared/evidence';
@@ -64,8 +55,19 @@ export class FileBlobStore implements BlobStore {
 
   async put(value: unknown): Promise<BlobRef> {
     const { text, ref } = serialize(value);
-    mkdirSync(this.dir, { recursive: true });
-    const temporary = join(this.dir, `.${ref.sha256}.${randomUUID()}.tmp`);
+    this.#writeWhole(this.dir, `${ref.sha256}.json`, text);
+    return ref;
+  }
+
+  /** Working state of a run, under `work/`: written whole, then renamed, as evidence is. */
+  async putNamed(name: string, value: unknown): Promise<void> {
+    this.#writeWhole(join(this.dir, 'work'), `${name}.json`, JSON.stringify(value));
+  }
+
+  /** Writes a file under a temporary name, flushed to disk, then renamed into place. */
+  #writeWhole(dir: string, file: string, text: string): void {
+    mkdirSync(dir, { recursive: true });
+    const temporary = join(dir, `.${file}.${randomUUID()}.tmp`);
     const fd = openSync(temporary, 'w');
     try {
       writeSync(fd, text);
@@ -73,17 +75,7 @@ export class FileBlobStore implements BlobStore {
     } finally {
       closeSync(fd);
     }
-    renameSync(temporary, this.#path(ref));
-    return ref;
-  }
-
-  /** Working state of a run, under `work/`: written whole, then renamed, as evidence is. */
-  async putNamed(name: string, value: unknown): Promise<void> {
-    const dir = join(this.dir, 'work');
-    mkdirSync(dir, { recursive: true });
-    const temporary = join(dir, `.${name}.${randomUUID()}.tmp`);
-    writeFileSync(temporary, JSON.stringify(value));
-    renameSync(temporary, join(dir, `${name}.json`));
+    renameSync(temporary, join(dir, file));
   }
 
   async getNamed(name: string): Promise<unknown> {
