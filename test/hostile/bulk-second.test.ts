@@ -14,7 +14,7 @@ import type { Ledger } from '../../lambdas/shared/ledger';
 import { requestPacing } from '../../lambdas/shared/pacing';
 import type { BulkSummary } from '../../lambdas/shared/summary';
 import { runAuditLocally } from '../../local/audit';
-import { type LocalBulkResult, runBulkLocally } from '../../local/bulk';
+import { runBulkLocally } from '../../local/bulk';
 import { type LocalConnection, runLocally } from '../../local/runner';
 import { SqliteLedger } from '../../local/sqlite-ledger';
 import {
@@ -41,6 +41,7 @@ import {
   startRapid7PlatformSandbox,
 } from '../../sandboxes/rapid7-platform';
 import { SCIM_SANDBOX_TOKEN, type ScimSandbox, startScimSandbox } from '../../sandboxes/scim';
+import { closedAfterEach, summaryOf } from '../helpers/bulk';
 
 /**
  * The hostile suite, bulk runs, second pass: what the first (bulk.test.ts) did not try.
@@ -51,22 +52,7 @@ import { SCIM_SANDBOX_TOKEN, type ScimSandbox, startScimSandbox } from '../../sa
  * misses someone without a word, loses the record needed to undo it, or says what is not so.
  */
 
-const open: Array<{ close(): Promise<void> }> = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((box) => box.close()));
-  requestPacing.reset();
-});
-
-async function started<T extends { close(): Promise<void> }>(box: Promise<T>): Promise<T> {
-  const running = await box;
-  open.push(running);
-  return running;
-}
-
-function summaryOf(result: LocalBulkResult): BulkSummary {
-  if (!result.ok) throw new Error(`the bulk run failed: ${result.error.name}: ${result.error.message}`);
-  return result.bulk;
-}
+const started = closedAfterEach(() => requestPacing.reset());
 
 const gainsightConnection = (box: GainsightSandbox, name = 'cs'): LocalConnection => ({
   ref: { name, type: 'gainsight', baseUrl: box.baseUrl },
@@ -393,17 +379,17 @@ async function rawServer(
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  const running = {
-    baseUrl: `http://127.0.0.1:${port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-  open.push(running);
-  return running;
+  return started(
+    Promise.resolve({
+      baseUrl: `http://127.0.0.1:${port}`,
+      requests,
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    }),
+  );
 }
 
 /** What a request ended with: its error's name and message, or "answered". */

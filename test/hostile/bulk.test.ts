@@ -1,13 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type BulkContext, bulkDeactivate, FRESH_MS } from '../../lambdas/shared/bulk';
 import type { ConnectionRef } from '../../lambdas/shared/connections';
 import { LedgerWriteFailedError } from '../../lambdas/shared/errors';
 import type { Ledger } from '../../lambdas/shared/ledger';
 import { requestPacing } from '../../lambdas/shared/pacing';
 import { redactorFor } from '../../lambdas/shared/redact';
-import type { BulkSummary } from '../../lambdas/shared/summary';
 import { runAuditLocally } from '../../local/audit';
-import { type LocalBulkResult, runBulkLocally, runBulkWorkflowLocally } from '../../local/bulk';
+import { runBulkLocally, runBulkWorkflowLocally } from '../../local/bulk';
 import { CONNECTOR_FACTORIES, type LocalConnection, runLocally } from '../../local/runner';
 import { SqliteLedger } from '../../local/sqlite-ledger';
 import { GAINSIGHT_SANDBOX_ACCESS_KEY, JANE_GSID, startGainsightSandbox } from '../../sandboxes/gainsight';
@@ -29,6 +28,7 @@ import {
   startRapid7PlatformSandbox,
 } from '../../sandboxes/rapid7-platform';
 import { SCIM_SANDBOX_TOKEN, type ScimSandbox, type ScimUser, startScimSandbox } from '../../sandboxes/scim';
+import { closedAfterEach, leavers, summaryOf } from '../helpers/bulk';
 
 /**
  * The hostile suite, bulk runs and the audit: every way a run over many people at once could
@@ -37,21 +37,7 @@ import { SCIM_SANDBOX_TOKEN, type ScimSandbox, type ScimUser, startScimSandbox }
  * story runs the real ASL (or the real bulk step) against a built-in sandbox.
  */
 
-const open: Array<{ close(): Promise<void> }> = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((box) => box.close()));
-  requestPacing.reset();
-});
-
-async function started<T extends { close(): Promise<void> }>(box: Promise<T>): Promise<T> {
-  const running = await box;
-  open.push(running);
-  return running;
-}
-
-/** `count` leavers, `leaver000@example.com` on. */
-const leavers = (count: number, prefix = 'leaver') =>
-  Array.from({ length: count }, (_, i) => `${prefix}${String(i).padStart(3, '0')}@example.com`);
+const started = closedAfterEach(() => requestPacing.reset());
 
 function insightlyConnection(box: InsightlySandbox, name = 'crm'): LocalConnection {
   return { ref: { name, type: 'insightly', baseUrl: box.baseUrl }, secret: { apiKey: 'sandbox-api-key' } };
@@ -71,12 +57,6 @@ function insightvmConnection(box: InsightvmSandbox, name = 'console'): LocalConn
     },
     secret: { username: RAPID7_INSIGHTVM_SANDBOX_USERNAME, password: RAPID7_INSIGHTVM_SANDBOX_PASSWORD },
   };
-}
-
-/** The summary of a run that must have ended (the execution itself did not fail). */
-function summaryOf(result: LocalBulkResult): BulkSummary {
-  if (!result.ok) throw new Error(`the bulk run failed: ${result.error.name}: ${result.error.message}`);
-  return result.bulk;
 }
 
 const insightlyIdOf = (box: InsightlySandbox, email: string) =>

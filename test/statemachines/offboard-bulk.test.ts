@@ -7,8 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { handler as deployedHandler, normalizeBulkHandler } from '../../lambdas/handlers/normalize-bulk';
 import type { ConnectionRef } from '../../lambdas/shared/connections';
 import { type BlobRef, MemoryBlobStore } from '../../lambdas/shared/evidence';
-import type { BulkSummary } from '../../lambdas/shared/summary';
-import { type LocalBulkResult, OFFBOARD_BULK_ASL, runBulkWorkflowLocally } from '../../local/bulk';
+import { OFFBOARD_BULK_ASL, runBulkWorkflowLocally } from '../../local/bulk';
 import { type LocalConnection, type ProgressEvent, runLocally } from '../../local/runner';
 import { SqliteLedger } from '../../local/sqlite-ledger';
 import type { PersonTask } from '../../local/tasks';
@@ -26,6 +25,7 @@ import {
   startRapid7PlatformSandbox,
 } from '../../sandboxes/rapid7-platform';
 import { SCIM_SANDBOX_TOKEN, startScimSandbox } from '../../sandboxes/scim';
+import { leavers, summaryOf, totalsOf } from '../helpers/bulk';
 import { rejectionOf } from '../helpers/errors';
 import { sandboxStarter } from '../helpers/sandboxes';
 
@@ -47,10 +47,6 @@ const insightly = sandboxStarter(startInsightlySandbox, (r) => r.method === 'DEL
 const gainsight = sandboxStarter(startGainsightSandbox);
 const platform = sandboxStarter(startRapid7PlatformSandbox, (r) => r.method !== 'GET');
 const scim = sandboxStarter(startScimSandbox, (r) => r.method === 'DELETE');
-
-/** `count` leavers, `leaver000@example.com` on. */
-const leavers = (count: number, prefix = 'leaver') =>
-  Array.from({ length: count }, (_, i) => `${prefix}${String(i).padStart(3, '0')}@example.com`);
 
 /** An Insightly instance holding the demo users and these people, all active. */
 const insightlyWith = (
@@ -75,19 +71,6 @@ function gainsightConnection(box: GainsightSandbox, name = 'gainsight'): LocalCo
     ref: { name, type: 'gainsight', baseUrl: box.baseUrl },
     secret: { accessKey: GAINSIGHT_SANDBOX_ACCESS_KEY },
   };
-}
-
-/** The summary of a run that must have ended (the execution itself did not fail). */
-function summaryOf(result: LocalBulkResult): BulkSummary {
-  if (!result.ok) throw new Error(`the bulk run failed: ${result.error.name}: ${result.error.message}`);
-  return result.bulk;
-}
-
-/** One connection's totals in the summary. */
-function totalsOf(bulk: BulkSummary, name: string) {
-  const connection = bulk.connections.find((c) => c.name === name);
-  if (!connection) throw new Error(`no connection ${name} in the summary`);
-  return connection;
 }
 
 /** Insightly requests to `GET /Users` itself: the user list, a page a request. */
