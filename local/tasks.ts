@@ -1,7 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  newTaskId,
+  type TaskAnswer,
+  TaskNotFoundError,
+  type TaskRecord,
+  type TaskResumer,
+  type TaskStore,
+  taskTimes,
+} from '../lambdas/shared/tasks';
+
+/** Where local tasks live: OFFBOARD_TASKS_DIR, else .offboard/tasks in the working directory. */
+export const localTasksDir = (): string =>
+  process.env.OFFBOARD_TASKS_DIR ?? join(process.cwd(), '.offboard', 'tasks');
 
 /**
  * A step only a person can do (the vendor's API cannot switch the account off), as the
@@ -14,19 +27,34 @@ export interface PersonTask {
   email: string;
   userId: string;
   instructions: string;
+  /** Why the API cannot do it (the connector's words). */
+  why?: string;
+  executionId?: string;
+  /** How long the state machine waits (its TimeoutSeconds). */
+  timeoutSeconds?: number;
 }
 
-/** How the person answered: done (then the API verifies it), or refused with a reason. */
-export type PersonTaskResult = { ok: true } | { ok: false; reason: string };
+/** The task-notify payload the "Ask a person" state sends (lambda:invoke.waitForTaskToken). */
+export interface PersonTaskPayload {
+  kind: 'deactivate-account';
+  taskToken: string;
+  executionId: string;
+  timeoutSeconds: number;
+  details: { email: string; connection: string; type: string; userId: string; why: string };
+}
+
+/**
+ * How the person answered: done (then the API verifies it), or refused with a reason.
+ * `by` says who, `cause` is the whole failure text when a task answer wrote it.
+ */
+export type PersonTaskResult = { ok: true; by?: string } | { ok: false; reason: string; cause?: string };
 
 /**
  * Local runs keep tasks as files, so `offboard task complete <token>` from another terminal
  * resumes a run that waits in this one. Deployed runs use Step Functions' task tokens.
  */
 export class LocalTaskStore {
-  constructor(
-    readonly dir: string = process.env.OFFBOARD_TASKS_DIR ?? join(process.cwd(), '.offboard', 'tasks'),
-  ) {}
+  constructor(readonly dir: string = localTasksDir()) {}
 
   /** A token that cannot be guessed or collide, and is safe as a file name. */
   static newToken(): string {
@@ -74,4 +102,146 @@ export class LocalTaskStore {
   #resultFile(token: string): string {
     return join(this.dir, `${token}.answer.json`);
   }
+}
+
+/**
+ * Tasks of local runs as files (`task-<id>.json`), answered once: the answer is a file
+ * created exclusively, so two answers racing (the page and `offboard task`) record one.
+ */
+export class FileTaskStore implements TaskStore {
+  constructor(readonly dir: string = localTasksDir()) {}
+
+  async openOrJoin(task: Omit<TaskRecord, 'tokens' | 'answer'>, token: string) {
+    await mkdir(this.dir, { recursive: true });
+    const existing = await this.get(task.id);
+    const record: TaskRecord = existing ?? { ...task, tokens: [] };
+    if (!record.tokens.includes(token)) record.tokens.push(token);
+    const { answer: _answer, ...kept } = record;
+    await writeFile(this.#file(task.id), `${JSON.stringify(kept, null, 2)}\n`);
+    return { record, created: existing === undefined };
+  }
+
+  async get(id: string) {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return undefined;
+    const text = await readFile(this.#file(id), 'utf8').catch(() => undefined);
+    if (text === undefined) return undefined;
+    const record = JSON.parse(text) as TaskRecord;
+    const answer = await readFile(this.#answerFile(id), 'utf8').catch(() => undefined);
+    if (answer !== undefined) record.answer = JSON.parse(answer) as TaskAnswer;
+    return record;
+  }
+
+  async answer(id: string, answer: TaskAnswer) {
+    const record = await this.get(id);
+    if (!record) throw new TaskNotFoundError(`task ${id}: no such task in ${this.dir}`);
+    try {
+      await writeFile(this.#answerFile(id), `${JSON.stringify(answer)}\n`, { flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      return { record: (await this.get(id)) ?? record, first: false };
+    }
+    return { record: { ...record, answer }, first: true };
+  }
+
+  async dueReminders(now: Date) {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    const tasks = await Promise.all(
+      names.filter((n) => /^task-[A-Za-z0-9_-]+\.json$/.test(n)).map((n) => this.get(n.slice(5, -5))),
+    );
+    return tasks.filter(
+      (t): t is TaskRecord =>
+        t !== undefined &&
+        !t.answer &&
+        !t.reminded &&
+        t.remindAt <= now.toISOString() &&
+        t.deadline > now.toISOString(),
+    );
+  }
+
+  async markReminded(id: string) {
+    return this.#mark(id, 'reminded');
+  }
+
+  async markNotified(id: string) {
+    await this.#mark(id, 'notified');
+  }
+
+  async #mark(id: string, flag: 'reminded' | 'notified') {
+    const record = await this.get(id);
+    if (!record || record[flag]) return false;
+    const { answer: _answer, ...kept } = record;
+    await writeFile(this.#file(id), `${JSON.stringify({ ...kept, [flag]: true }, null, 2)}\n`);
+    return true;
+  }
+
+  #file(id: string) {
+    return join(this.dir, `task-${id}.json`);
+  }
+
+  #answerFile(id: string) {
+    return join(this.dir, `task-${id}.answer.json`);
+  }
+}
+
+/**
+ * Resumes local runs: writes the answer file the run's wait reads (LocalTaskStore), as
+ * SendTaskSuccess / SendTaskFailure would resume a deployed one.
+ */
+export class LocalTaskResumer implements TaskResumer {
+  readonly #tokens: LocalTaskStore;
+  constructor(dir: string = localTasksDir()) {
+    this.#tokens = new LocalTaskStore(dir);
+  }
+
+  async succeed(token: string, output: unknown) {
+    const by = (output as { by?: unknown } | undefined)?.by;
+    await this.#tokens.answer(token, typeof by === 'string' ? { ok: true, by } : { ok: true });
+  }
+
+  async fail(token: string, _error: string, cause: string) {
+    await this.#tokens.answer(token, { ok: false, reason: cause, cause });
+  }
+}
+
+/**
+ * The HMAC key of local task links: random, made once, kept beside the tasks (readable by
+ * this user only).
+ */
+export async function localTaskKey(dir: string = localTasksDir()): Promise<Uint8Array> {
+  const file = join(dir, 'link-key');
+  const existing = await readFile(file).catch(() => undefined);
+  if (existing && existing.length >= 32) return existing;
+  await mkdir(dir, { recursive: true });
+  try {
+    await writeFile(file, randomBytes(32), { flag: 'wx', mode: 0o600 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  return readFile(file);
+}
+
+/** Opens the task a local run's person step waits on, in the local store. */
+export async function openLocalTask(
+  store: TaskStore,
+  task: PersonTask,
+  now: Date = new Date(),
+): Promise<TaskRecord> {
+  const { record } = await store.openOrJoin(
+    {
+      id: newTaskId(),
+      kind: 'deactivate-account',
+      createdAt: now.toISOString(),
+      ...taskTimes(now, task.timeoutSeconds ?? 604_800),
+      executionId: task.executionId ?? 'local',
+      details: {
+        email: task.email,
+        connection: task.connection,
+        type: task.type,
+        userId: task.userId,
+        why: task.why ?? task.instructions,
+      },
+    },
+    task.token,
+  );
+  return record;
 }

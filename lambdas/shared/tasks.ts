@@ -1,0 +1,334 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  GetItemCommand,
+  ScanCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { ConfigError } from './errors';
+
+/** What a person is asked to do: switch an account off by hand, or release the safety brake. */
+export type TaskKind = 'deactivate-account' | 'release-brake';
+
+/** A person's answer: done (`ok`), or could not (`ok: false`, with the reason). */
+export interface TaskAnswer {
+  ok: boolean;
+  reason?: string;
+  /** Who answered: the name typed on the page, or the CLI caller. */
+  by: string;
+  at: string;
+}
+
+/** A task as the store keeps it: one a question, however many runs wait on it. */
+export interface TaskRecord {
+  /** Random and url-safe (22 characters of base64url). */
+  id: string;
+  kind: TaskKind;
+  createdAt: string;
+  deadline: string;
+  remindAt: string;
+  reminded?: boolean;
+  /** True once the first email went out (a retried notify emails only if it did not). */
+  notified?: boolean;
+  /** The execution that opened it. */
+  executionId: string;
+  /**
+   * deactivate-account: `{email, connection, type, userId, why}`;
+   * release-brake: `{count, limit, windowMinutes, emails?}`.
+   */
+  details: Record<string, unknown>;
+  /** Step Functions task tokens (or local tokens) waiting on the answer. */
+  tokens: string[];
+  answer?: TaskAnswer;
+}
+
+/** Where tasks live: the ledger table deployed, files under .offboard/ locally. */
+export interface TaskStore {
+  /** Creates the task, or joins an open one with the same id (adds the token). */
+  openOrJoin(
+    task: Omit<TaskRecord, 'tokens' | 'answer'>,
+    token: string,
+  ): Promise<{ record: TaskRecord; created: boolean }>;
+  get(id: string): Promise<TaskRecord | undefined>;
+  /** Records the answer once (conditional); a second answer returns first=false and changes nothing. */
+  answer(id: string, answer: TaskAnswer): Promise<{ record: TaskRecord; first: boolean }>;
+  /** Open tasks past their reminder time that were not reminded yet. */
+  dueReminders(now: Date): Promise<TaskRecord[]>;
+  /** Marks the reminder sent; false when it already was (so it goes out once). */
+  markReminded(id: string): Promise<boolean>;
+  /** Marks the task's first email sent. */
+  markNotified(id: string): Promise<void>;
+}
+
+/** Resumes a run waiting on a token: Step Functions deployed, answer files locally. */
+export interface TaskResumer {
+  succeed(token: string, output: unknown): Promise<void>;
+  fail(token: string, error: string, cause: string): Promise<void>;
+}
+
+/** The error a refused task fails its waiting runs with (the ASL's Catch sends it to Settle). */
+export const TASK_REFUSED = 'Task.Refused';
+
+/** An answer for a task the store does not hold (a mistyped id, or another stack's). */
+export class TaskNotFoundError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'Task.NotFound';
+  }
+}
+
+/** One or more waiting runs could not be resumed (the answer is recorded; those runs time out). */
+export class TaskResumeError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'Task.ResumeFailed';
+  }
+}
+
+/** A new task id: 128 random bits, url-safe. */
+export function newTaskId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/**
+ * The id of the task a token opens: derived from the token, so a notify that Step Functions
+ * retries joins the task it already opened instead of emailing a second one.
+ */
+export function taskIdForToken(token: string): string {
+  return createHash('sha256').update(token).digest().subarray(0, 16).toString('base64url');
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * When a task's deadline and reminder fall: the reminder 24 h before the deadline, or half
+ * way for tasks shorter than two days.
+ */
+export function taskTimes(now: Date, timeoutSeconds: number): { deadline: string; remindAt: string } {
+  const deadline = now.getTime() + timeoutSeconds * 1000;
+  const before = timeoutSeconds * 1000 >= 48 * HOUR_MS ? 24 * HOUR_MS : (timeoutSeconds * 1000) / 2;
+  return { deadline: new Date(deadline).toISOString(), remindAt: new Date(deadline - before).toISOString() };
+}
+
+/** What a waiting run fails with when the person could not do the task. */
+export function refusalCause(record: TaskRecord, answer: TaskAnswer): string {
+  const reason = answer.reason ?? 'no reason given';
+  if (record.kind === 'release-brake')
+    return `safety brake: ${answer.by} kept the offboardings stopped: ${reason}`;
+  const connection = String(record.details.connection ?? 'connection');
+  return `${connection}: ${answer.by} could not switch the account off: ${reason}`;
+}
+
+/**
+ * Answers a task: records the answer, then resumes every waiting token (success, or
+ * `Task.Refused` with the reason). A second answer changes nothing and resumes nothing.
+ */
+export async function answerTask(
+  deps: { store: TaskStore; resumer: TaskResumer },
+  id: string,
+  answer: TaskAnswer,
+): Promise<{ record: TaskRecord; first: boolean }> {
+  const result = await deps.store.answer(id, answer);
+  if (!result.first) return result;
+  const output = { taskId: id, ok: answer.ok, by: answer.by, at: answer.at };
+  const outcomes = await Promise.allSettled(
+    result.record.tokens.map((token) =>
+      answer.ok
+        ? deps.resumer.succeed(token, output)
+        : deps.resumer.fail(token, TASK_REFUSED, refusalCause(result.record, answer)),
+    ),
+  );
+  const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failures.length > 0) {
+    const first = failures[0]?.reason as Error;
+    throw new TaskResumeError(
+      `task ${id}: answer recorded, but ${failures.length} of ${result.record.tokens.length} waiting runs could not be resumed: ${first.name}: ${first.message}`,
+      { cause: first },
+    );
+  }
+  return result;
+}
+
+const taskKey = (id: string) => ({ pk: { S: `task#${id}` }, sk: { S: 'task' } });
+
+type Item = Record<string, { S?: string; SS?: string[]; BOOL?: boolean }>;
+
+function fromItem(item: Item): TaskRecord {
+  const base = JSON.parse(item.task?.S ?? '{}') as Omit<TaskRecord, 'tokens' | 'answer'>;
+  const record: TaskRecord = { ...base, tokens: [...(item.tokens?.SS ?? [])].sort() };
+  if (item.answer?.S) record.answer = JSON.parse(item.answer.S) as TaskAnswer;
+  if (item.reminded?.BOOL) record.reminded = true;
+  if (item.notified?.BOOL) record.notified = true;
+  return record;
+}
+
+/**
+ * Tasks in the ledger table: one item each (pk `task#<id>`, sk `task`). The task's fixed part
+ * is JSON; the tokens a string set (a retried join adds nothing); the answer is written only
+ * where none is, so a task is answered once however many clicks race.
+ */
+export class DynamoDbTaskStore implements TaskStore {
+  constructor(
+    readonly tableName: string,
+    readonly client: DynamoDBClient = new DynamoDBClient({}),
+  ) {}
+
+  async openOrJoin(task: Omit<TaskRecord, 'tokens' | 'answer'>, token: string) {
+    const { reminded: _r, notified: _n, ...fixed } = task;
+    const out = await this.client.send(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: taskKey(task.id),
+        UpdateExpression:
+          'SET #task = if_not_exists(#task, :task), remindAt = if_not_exists(remindAt, :remindAt), openedBy = if_not_exists(openedBy, :token) ADD tokens :tokens',
+        ExpressionAttributeNames: { '#task': 'task' },
+        ExpressionAttributeValues: {
+          ':task': { S: JSON.stringify(fixed) },
+          ':remindAt': { S: task.remindAt },
+          ':token': { S: token },
+          ':tokens': { SS: [token] },
+        },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    const item = out.Attributes as Item;
+    return { record: fromItem(item), created: item.openedBy?.S === token };
+  }
+
+  async get(id: string) {
+    const out = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: taskKey(id), ConsistentRead: true }),
+    );
+    return out.Item ? fromItem(out.Item as Item) : undefined;
+  }
+
+  async answer(id: string, answer: TaskAnswer) {
+    try {
+      const out = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: taskKey(id),
+          UpdateExpression: 'SET answer = :answer',
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(answer)',
+          ExpressionAttributeValues: { ':answer': { S: JSON.stringify(answer) } },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { record: fromItem(out.Attributes as Item), first: true };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const record = await this.get(id);
+      if (!record) throw new TaskNotFoundError(`task ${id}: no such task`);
+      return { record, first: false };
+    }
+  }
+
+  async dueReminders(now: Date) {
+    // An hourly scan of the ledger table, filtered to open tasks: tasks are few, and the
+    // table has no index to spare for them.
+    const due: TaskRecord[] = [];
+    let ExclusiveStartKey: Record<string, never> | undefined;
+    do {
+      const out = await this.client.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression:
+            'begins_with(pk, :prefix) AND sk = :sk AND remindAt <= :now AND attribute_not_exists(reminded) AND attribute_not_exists(answer)',
+          ExpressionAttributeValues: {
+            ':prefix': { S: 'task#' },
+            ':sk': { S: 'task' },
+            ':now': { S: now.toISOString() },
+          },
+          ...(ExclusiveStartKey ? { ExclusiveStartKey } : {}),
+        }),
+      );
+      for (const item of out.Items ?? []) due.push(fromItem(item as Item));
+      ExclusiveStartKey = out.LastEvaluatedKey as Record<string, never> | undefined;
+    } while (ExclusiveStartKey);
+    return due.filter((t) => t.deadline > now.toISOString());
+  }
+
+  async markReminded(id: string) {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: taskKey(id),
+          UpdateExpression: 'SET reminded = :yes',
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(reminded)',
+          ExpressionAttributeValues: { ':yes': { BOOL: true } },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async markNotified(id: string) {
+    await this.client.send(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: taskKey(id),
+        UpdateExpression: 'SET notified = :yes',
+        ExpressionAttributeValues: { ':yes': { BOOL: true } },
+      }),
+    );
+  }
+}
+
+/** Errors that say the waiting execution is gone (timed out, stopped): nothing left to resume. */
+const GONE = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
+
+/** Resumes deployed executions: SendTaskSuccess / SendTaskFailure. */
+export class SfnTaskResumer implements TaskResumer {
+  constructor(
+    readonly client: SFNClient = new SFNClient({}),
+    /** Told about a token whose execution no longer waits (it timed out or was stopped). */
+    readonly onGone: (token: string, error: Error) => void = () => undefined,
+  ) {}
+
+  async succeed(token: string, output: unknown) {
+    await this.#send(token, () =>
+      this.client.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(output) })),
+    );
+  }
+
+  async fail(token: string, error: string, cause: string) {
+    // Step Functions caps the cause at 32768 characters.
+    await this.#send(token, () =>
+      this.client.send(
+        new SendTaskFailureCommand({ taskToken: token, error, cause: cause.slice(0, 32_000) }),
+      ),
+    );
+  }
+
+  async #send(token: string, send: () => Promise<unknown>) {
+    try {
+      await send();
+    } catch (error) {
+      if (GONE.has((error as Error).name)) this.onGone(token, error as Error);
+      else throw error;
+    }
+  }
+}
+
+/** Reads a required environment variable of the task functions, or says which is missing. */
+export function taskEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new ConfigError(`${name} is not set: the stack sets it on the task functions`);
+  return value;
+}
+
+let deployedStore: DynamoDbTaskStore | undefined;
+let deployedResumer: SfnTaskResumer | undefined;
+
+/** The deployed store (OFFBOARD_LEDGER_TABLE) and resumer, made once a warm Lambda. */
+export function deployedTaskDeps(): { store: TaskStore; resumer: TaskResumer } {
+  deployedStore ??= new DynamoDbTaskStore(taskEnv('OFFBOARD_LEDGER_TABLE'));
+  deployedResumer ??= new SfnTaskResumer();
+  return { store: deployedStore, resumer: deployedResumer };
+}

@@ -1,0 +1,69 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { EXIT } from '../../cli/main';
+import { FileTaskStore, LocalTaskStore, openLocalTask, type PersonTask } from '../../local/tasks';
+import { run } from '../helpers/cli';
+
+/** Local tasks: a file store answered once, and `offboard task complete|fail <id>` from another terminal. */
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'offboard-tasks-'));
+  vi.stubEnv('OFFBOARD_TASKS_DIR', dir);
+});
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
+function personTask(): PersonTask {
+  return {
+    token: LocalTaskStore.newToken(),
+    connection: 'rapid7-cloud',
+    type: 'rapid7-platform',
+    email: 'jane.doe@example.com',
+    userId: 'u-1',
+    why: 'no API',
+    instructions: 'Switch off …',
+  };
+}
+
+describe('local tasks', () => {
+  it('offboard task complete <id> resumes the waiting run, and a second answer is refused', async () => {
+    // Prepare: a local run opened a task and waits on its token
+    const task = personTask();
+    const record = await openLocalTask(new FileTaskStore(), task);
+    const waiting = new LocalTaskStore().waitForAnswer(task.token);
+    // Act
+    const first = await run(['task', 'complete', record.id]);
+    const second = await run(['task', 'fail', record.id, '--reason', 'too late']);
+    // Assess
+    expect(first.code).toBe(EXIT.ok);
+    expect(first.stdout).toContain(`Task ${record.id} completed`);
+    await expect(waiting).resolves.toMatchObject({ ok: true });
+    expect(second.code).toBe(EXIT.failed);
+    expect(second.stderr).toContain(`task ${record.id}: already answered by`);
+    expect((await new FileTaskStore().get(record.id))?.answer).toMatchObject({ ok: true });
+  });
+
+  it('offboard task fail <id> hands who and why to the run', async () => {
+    const task = personTask();
+    const record = await openLocalTask(new FileTaskStore(), task);
+    const waiting = new LocalTaskStore().waitForAnswer(task.token);
+    expect((await run(['task', 'fail', record.id, '--reason', 'managed by SSO'])).code).toBe(EXIT.ok);
+    const answer = await waiting;
+    expect(answer.ok).toBe(false);
+    expect(!answer.ok && answer.reason).toMatch(
+      /^rapid7-cloud: .+ could not switch the account off: managed by SSO$/,
+    );
+  });
+
+  it('a blank reason is a usage error, and nothing is answered', async () => {
+    const record = await openLocalTask(new FileTaskStore(), personTask());
+    const { code, stderr } = await run(['task', 'fail', record.id, '--reason', '  ']);
+    expect(code).toBe(EXIT.usage);
+    expect(stderr).toContain('task fail: --reason <why> must say why');
+    expect((await new FileTaskStore().get(record.id))?.answer).toBeUndefined();
+  });
+});
