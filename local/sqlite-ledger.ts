@@ -11,6 +11,9 @@ import { LedgerUnavailableError, LedgerWriteFailedError } from '../lambdas/share
 import { type BlobStore, MemoryBlobStore } from '../lambdas/shared/evidence';
 import {
   accountState,
+  BRAKE_STATE_SK,
+  type BrakeLedger,
+  type BrakeRecord,
   CLAIM_DAYS,
   entryKey,
   entrySchema,
@@ -37,10 +40,13 @@ CREATE TABLE IF NOT EXISTS accounts (
 CREATE TABLE IF NOT EXISTS claims (
   key TEXT PRIMARY KEY, execution_id TEXT NOT NULL, event_id TEXT NOT NULL, at TEXT NOT NULL,
   expires INTEGER NOT NULL, duplicates TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS brake (
+  key TEXT PRIMARY KEY, value TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 0
 );`;
 
 /** A ledger in one SQLite file (or in memory: `:memory:`, for sandbox runs and tests). */
-export class SqliteLedger implements Ledger {
+export class SqliteLedger implements Ledger, BrakeLedger {
   readonly #db: DatabaseSync;
   readonly #where: string;
 
@@ -162,6 +168,55 @@ export class SqliteLedger implements Ledger {
       rows.map((row) => entrySchema.parse(JSON.parse(row.entry)) as LedgerEntry),
       since,
     );
+  }
+
+  async brakeState(): Promise<{ state: unknown; version: number }> {
+    const row = this.#db.prepare('SELECT value, version FROM brake WHERE key = ?').get(BRAKE_STATE_SK) as
+      | { value: string; version: number }
+      | undefined;
+    return row
+      ? { state: JSON.parse(row.value), version: Number(row.version) }
+      : { state: undefined, version: 0 };
+  }
+
+  async saveBrakeState(
+    state: unknown,
+    version: number,
+    records: readonly BrakeRecord[] = [],
+  ): Promise<boolean> {
+    // One transaction: the version check, the state and its records, as one write.
+    return this.#write(() => {
+      const row = this.#db.prepare('SELECT version FROM brake WHERE key = ?').get(BRAKE_STATE_SK) as
+        | { version: number }
+        | undefined;
+      if (Number(row?.version ?? 0) !== version) return false;
+      const put = this.#db.prepare('INSERT OR REPLACE INTO brake (key, value, version) VALUES (?, ?, ?)');
+      put.run(BRAKE_STATE_SK, JSON.stringify(state), version + 1);
+      for (const record of records) put.run(record.key, JSON.stringify(record.value), 0);
+      return true;
+    });
+  }
+
+  async brakeRecords(prefix: string): Promise<BrakeRecord[]> {
+    const rows = this.#db
+      .prepare('SELECT key, value FROM brake WHERE key >= ? AND key < ? ORDER BY key')
+      .all(prefix, `${prefix}\uffff`) as Array<{ key: string; value: string }>;
+    return rows.map((row) => ({ key: row.key, value: JSON.parse(row.value) as Record<string, unknown> }));
+  }
+
+  /**
+   * Whose entries an execution wrote (`offboard retry <execution>`): at most `limit` addresses.
+   * A local execution lives only in its process, so the ledger is what remembers it. A full
+   * scan: a laptop's ledger is small, and a retry is rare.
+   */
+  emailsOfExecution(executionId: string, limit = 2): string[] {
+    const rows = this.#db
+      .prepare(
+        `SELECT DISTINCT json_extract(entry, '$.email') AS email FROM entries
+         WHERE json_extract(entry, '$.executionId') = ? LIMIT ?`,
+      )
+      .all(executionId, limit) as Array<{ email: string }>;
+    return rows.map((row) => row.email);
   }
 
   /** The duplicates recorded on a claim (tests and the report read them). */

@@ -1,0 +1,123 @@
+import middy from '@middy/core';
+import { z } from 'zod';
+import {
+  type BrakeConfig,
+  type BrakeDecision,
+  brakeFromEnv,
+  countBulk,
+  countOffboarding,
+  type PauseAnswers,
+  pauseAnswer,
+  resolvePause,
+} from '../shared/brake';
+import { ConfigError } from '../shared/errors';
+import { type BlobStore, blobRefSchema, evidenceFromEnv } from '../shared/evidence';
+import { keepsBrake, type Ledger, ledgerFromEnv } from '../shared/ledger';
+import { handlerMiddlewares, logger } from '../shared/logger';
+
+const errorSchema = z.object({ Error: z.string().optional(), Cause: z.string().optional() }).loose();
+
+/** What the state machines send (offboard-user.asl.json, offboard-bulk.asl.json): built there, never by a person. */
+const brakeInputSchema = z.discriminatedUnion('action', [
+  z.object({
+    action: z.literal('count'),
+    executionId: z.string().min(1),
+    email: z.string().min(1),
+    /** The execution's own input: Step Functions sets AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID in a hand-off's. */
+    input: z.unknown().optional(),
+  }),
+  z.object({
+    action: z.literal('countBulk'),
+    executionId: z.string().min(1),
+    people: z.number().int().nonnegative(),
+    peopleRef: blobRefSchema,
+  }),
+  z.object({
+    action: z.literal('resolve'),
+    executionId: z.string().min(1),
+    pauseId: z.string().min(1),
+    /** The wait's result (released) … */
+    answer: z.unknown().optional(),
+    /** … or its error (refused: Task.Refused; not answered in time: States.Timeout). */
+    error: errorSchema.optional(),
+    bulk: z.object({ people: z.number().int().nonnegative(), peopleRef: blobRefSchema }).optional(),
+  }),
+]);
+
+/** What the brake function answers: a count's decision, or how a pause ended. */
+export type BrakeResult = BrakeDecision | { outcome: string; message: string };
+
+/** Who started this execution, when Step Functions says (a bulk run's hand-off). */
+function startedBy(input: unknown): string | undefined {
+  const value = (input as { AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID?: unknown } | null)
+    ?.AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID;
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/**
+ * The safety brake's steps: count an offboarding (or a bulk run's list) before any vendor
+ * write, and close a pause when a waiting run's task ended. See lambdas/shared/brake.ts.
+ */
+export function brakeHandler(deps: {
+  ledger: () => Ledger;
+  config: () => BrakeConfig;
+  blobs?: () => BlobStore;
+  /** The task store, when wired: its answer names who released or refused a pause. */
+  answers?: () => PauseAnswers | undefined;
+  now?: () => Date;
+}) {
+  return middy<unknown, BrakeResult>()
+    .use(handlerMiddlewares())
+    .handler(async (event) => {
+      const parsed = brakeInputSchema.safeParse(event);
+      // The state machine builds this payload: a bad one is a deployment fault, not input.
+      if (!parsed.success)
+        throw new ConfigError(`brake: unexpected input from the state machine: ${parsed.error.message}`);
+      const ledger = deps.ledger();
+      if (!keepsBrake(ledger)) throw new ConfigError('brake: this ledger keeps no brake state');
+      const brake = {
+        store: ledger,
+        config: deps.config(),
+        ...(deps.blobs ? { blobs: deps.blobs } : {}),
+        ...(deps.now ? { now: deps.now } : {}),
+      };
+      const request = parsed.data;
+      if (request.action === 'count') {
+        const by = startedBy(request.input);
+        const result = await countOffboarding(brake, {
+          executionId: request.executionId,
+          email: request.email,
+          ...(by ? { startedBy: by } : {}),
+        });
+        logger.info('brake count', { decision: result });
+        return result;
+      }
+      if (request.action === 'countBulk') {
+        const result = await countBulk(brake, request);
+        logger.info('brake count of a bulk run', { people: request.people, decision: result });
+        return result;
+      }
+      const answers = deps.answers?.();
+      const result = await resolvePause(
+        { ...brake, ...(answers ? { answers } : {}) },
+        {
+          pauseId: request.pauseId,
+          executionId: request.executionId,
+          answer: pauseAnswer(request.answer, request.error),
+          ...(request.bulk ? { bulk: request.bulk } : {}),
+        },
+      );
+      logger.info('brake pause ended', { pauseId: request.pauseId, outcome: result.outcome });
+      return result;
+    });
+}
+
+/**
+ * Deployed: env OFFBOARD_LEDGER_TABLE, OFFBOARD_BRAKE_LIMIT, OFFBOARD_BRAKE_WINDOW_MINUTES, and
+ * OFFBOARD_EVIDENCE_BUCKET (a hand-off is checked against its bulk run's list there).
+ */
+export const handler = brakeHandler({
+  ledger: ledgerFromEnv,
+  config: () => brakeFromEnv(),
+  blobs: evidenceFromEnv,
+});
