@@ -26,14 +26,19 @@ const people = ['leaver1@example.com', 'leaver2@example.com', 'leaver3@example.c
 async function prepare(name: string): Promise<{ box: InsightlySandbox; config: string; list: string }> {
   const box = await startInsightlySandbox({
     apiKeys: { 'key-good-0001': 1001 },
-    users: [{ EMAIL_ADDRESS: 'admin@example.com', ADMINISTRATOR: true }, ...people.map((e) => ({ EMAIL_ADDRESS: e }))],
+    users: [
+      { EMAIL_ADDRESS: 'admin@example.com', ADMINISTRATOR: true },
+      ...people.map((e) => ({ EMAIL_ADDRESS: e })),
+    ],
   });
   sandboxes.push(box);
   const config = join(dir, `${name}.json`);
   writeFileSync(
     config,
     JSON.stringify({
-      connections: [{ name: 'crm', type: 'insightly', baseUrl: box.baseUrl, secret: { apiKey: 'key-good-0001' } }],
+      connections: [
+        { name: 'crm', type: 'insightly', baseUrl: box.baseUrl, secret: { apiKey: 'key-good-0001' } },
+      ],
       brake: { limit: 2, windowMinutes: 60 },
     }),
   );
