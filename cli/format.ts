@@ -1,5 +1,6 @@
-import { type LedgerEntry, settledHistory } from '../lambdas/shared/ledger';
-import type { OffboardSummary } from '../lambdas/shared/summary';
+import type { BulkResult } from '../lambdas/shared/bulk';
+import { type Ledger, type LedgerEntry, settledHistory } from '../lambdas/shared/ledger';
+import type { BulkSummary, OffboardSummary } from '../lambdas/shared/summary';
 import { stripControl } from '../lambdas/shared/text';
 import type { ProgressEvent } from '../local/runner';
 
@@ -133,4 +134,76 @@ export function formatLedgerCsv(entries: readonly LedgerEntry[]): string {
     ).join(','),
   );
   return [CSV_COLUMNS.join(','), ...rows].join('\n');
+}
+
+/**
+ * A bulk run's totals, as lines: people and time, each outcome's count, each connection's
+ * counts (or its failure), the status, then every failure (`failed: email: connection: error`).
+ */
+export async function formatBulk(
+  bulk: BulkSummary,
+  seconds: number | undefined,
+  ledger: Ledger,
+): Promise<string> {
+  const took = seconds === undefined ? '' : ` in ${seconds.toFixed(1)} s`;
+  const lines = [
+    `Offboarded ${bulk.people} people${took}${bulk.dryRun ? ' (dry run: nothing was changed)' : ''}`,
+  ];
+  for (const [outcome, count] of Object.entries(bulk.outcomes).sort())
+    lines.push(`  ${outcome.padEnd(17)} ${count}`);
+  for (const c of bulk.connections) {
+    const counts = Object.entries(c.outcomes)
+      .sort()
+      .map(([outcome, count]) => `${outcome} ${count}`)
+      .join(', ');
+    lines.push(
+      stripControl(`  ${c.name}: ${c.error ? `failed: ${c.error.name}: ${c.error.message}` : counts}`),
+    );
+  }
+  lines.push(`Status: ${bulk.status}`);
+  // The summary names the first failures of each connection; the full results are in the
+  // evidence store: every failure is printed.
+  for (const line of await failureLines(bulk, ledger)) lines.push(`  failed: ${stripControl(line)}`);
+  return lines.join('\n');
+}
+
+/** Every failure of a bulk run, `email: connection: error`, from each connection's full results. */
+async function failureLines(bulk: BulkSummary, ledger: Ledger): Promise<string[]> {
+  const lines = new Map<string, string>();
+  const add = (email: string, connection: string, error?: { name: string; message: string }) =>
+    lines.set(
+      `${email}\u0000${connection}`,
+      `${email}: ${connection}: ${error ? `${error.name}: ${error.message}` : 'failed'}`,
+    );
+  for (const c of bulk.connections) {
+    if (!c.resultsRef) continue;
+    const results = (await ledger.blobs().get(c.resultsRef)) as BulkResult[];
+    for (const r of results) if (r.outcome === 'failed') add(r.email, c.name, r.error);
+  }
+  for (const person of bulk.failed) {
+    for (const c of person.connections) add(person.email, c.name, c.error);
+    if (person.connections.length === 0) add(person.email, '(all)', person.error);
+  }
+  return [...lines.values()];
+}
+
+/** What an audit found, as lines (its totals, then each drift). */
+export function formatAudit(totals: {
+  checked: number;
+  stillOff: number;
+  drift: number;
+  remediated: number;
+  unchecked: number;
+  driftFound: ReadonlyArray<{ email: string; connection: string; userId: string; remediated: boolean }>;
+}): string {
+  const lines = [
+    `Audit: ${totals.checked} accounts checked, ${totals.stillOff} still off, ${totals.drift} active again` +
+      `${totals.remediated ? ` (${totals.remediated} switched off again)` : ''}, ${totals.unchecked} not checked.`,
+  ];
+  for (const d of totals.driftFound) {
+    lines.push(
+      `  drift: ${stripControl(`${d.email} on ${d.connection} (user ${d.userId})`)}${d.remediated ? ': switched off again' : ''}`,
+    );
+  }
+  return lines.join('\n');
 }

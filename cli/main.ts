@@ -2,10 +2,9 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { z } from 'zod';
-import type { BulkResult } from '../lambdas/shared/bulk';
 import { InvalidInputError } from '../lambdas/shared/errors';
-import type { Ledger } from '../lambdas/shared/ledger';
-import { parsePeople } from '../lambdas/shared/people';
+import type { LedgerEntry } from '../lambdas/shared/ledger';
+import { MAX_INLINE_PEOPLE, parsePeople } from '../lambdas/shared/people';
 import { normalizeInput, offboardRequestSchema, TERMINATION_DETAIL_TYPE } from '../lambdas/shared/request';
 import type { BulkSummary, OffboardSummary } from '../lambdas/shared/summary';
 import { stripControl } from '../lambdas/shared/text';
@@ -15,14 +14,18 @@ import { parseJson } from '../lib/json';
 // clients, the sandboxes, SQLite) is imported when it runs: `offboard help` loads none of it.
 import type { PreparedConnections } from '../local/connections';
 import type { LocalLedger } from '../local/ledger';
-import type { LocalRunResult, ProgressEvent } from '../local/runner';
+import type { LocalBrake, LocalRunResult, ProgressEvent } from '../local/runner';
 import { LocalTaskStore, type PersonTask, type PersonTaskResult } from '../local/tasks';
+import type { DeployedStack, ExecutionEnd, MachineKey, StackRef } from './deployed';
 
 // cli/format.ts imports the ledger, and with it the AWS SDK: loaded with what a command runs
 // (prepareRun, demo, report), before anything is printed.
-let { formatLedger, formatLedgerCsv, formatProgress, formatSummary } = {} as typeof import('./format');
+let { formatAudit, formatBulk, formatLedger, formatLedgerCsv, formatProgress, formatSummary } =
+  {} as typeof import('./format');
 async function loadFormat(): Promise<void> {
-  ({ formatLedger, formatLedgerCsv, formatProgress, formatSummary } = await import('./format'));
+  ({ formatAudit, formatBulk, formatLedger, formatLedgerCsv, formatProgress, formatSummary } = await import(
+    './format'
+  ));
 }
 
 /** Exit codes: a script can tell "a vendor failed" from "you called me wrong". */
@@ -34,10 +37,12 @@ const COMMAND_HELP = {
   offboard run --config <file> --email <email> [--dry-run] [--connections a,b] [--json]
   offboard run --config <file> --emails <file> [--dry-run] [--connections a,b] [--json]
   offboard run --config <file> --event <employee-terminated.json> [--json]
+  offboard run --stack <name> [--region <r>] --email <email> | --emails <file> | --event <file> [--no-wait]
 
 Offboards one person (--email), or many (--emails), through the real state machine, executed
 locally. Every connection keeps its vendor's rate limit across all runs. Connections without
-"baseUrl" in the config use a built-in sandbox.
+"baseUrl" in the config use a built-in sandbox. With --stack (or "stack" in the config), the
+deployed stack's state machine runs it instead, and the command follows the execution.
 
   --config <file>      the connections (name, type, baseUrl, secret or secretFile)
   --email <email>      the person to offboard
@@ -48,7 +53,11 @@ locally. Every connection keeps its vendor's rate limit across all runs. Connect
                        dryRun and connections go in the event's detail
   --dry-run            look everything up and say what would happen; write nothing
   --connections a,b    only these configured connections
-  --json               one JSON document on stdout, nothing else`,
+  --json               one JSON document on stdout, nothing else
+  --stack <name>       the deployed stack (CloudFormation name) to run it in: AWS credentials
+                       from the standard chain (AWS_PROFILE, SSO, environment, role)
+  --region <r>         the stack's region (default: the AWS configuration's; or "region" in the config)
+  --no-wait            with --stack: print the execution's ARN and return (offboard status <arn>)`,
   demo: `Usage:
   offboard demo [--email <email>] [--json]
 
@@ -59,6 +68,7 @@ a dry run, the real run, and a re-run that finds nothing left to do.
   --json               the three summaries as one JSON array on stdout`,
   reactivate: `Usage:
   offboard reactivate --config <file> --email <email> [--dry-run] [--connections a,b] [--json]
+  offboard reactivate --stack <name> [--region <r>] --email <email> [--dry-run] [--connections a,b] [--no-wait]
 
 Undoes a mistaken termination: restores each account the ledger shows this workflow switched
 off, exactly as it was before (left alone if already back on).
@@ -67,9 +77,13 @@ off, exactly as it was before (left alone if already back on).
   --email <email>      the person to reactivate
   --dry-run            say what would be restored; write nothing
   --connections a,b    only these configured connections
-  --json               one JSON document on stdout, nothing else`,
+  --json               one JSON document on stdout, nothing else
+  --stack <name>       the deployed stack: start its state machine and follow the execution
+  --region <r>         the stack's region (default: the AWS configuration's)
+  --no-wait            with --stack: print the execution's ARN and return`,
   audit: `Usage:
   offboard audit --config <file> [--remediate] [--json]
+  offboard audit --stack <name> [--region <r>] [--remediate] [--json] [--no-wait]
 
 Re-checks everyone the ledger shows offboarded, on every connection: drift (an account active
 again) is reported and recorded. Deployed, the same state machine runs on a schedule.
@@ -77,26 +91,67 @@ Exit 1 when drift was found, or an account could not be checked.
 
   --config <file>      the connections
   --remediate          switch drifted accounts off again
-  --json               the totals as JSON on stdout`,
+  --json               the totals as JSON on stdout
+  --stack <name>       the deployed stack: start its state machine and follow the execution
+  --region <r>         the stack's region (default: the AWS configuration's)
+  --no-wait            with --stack: print the execution's ARN and return`,
   report: `Usage:
-  offboard report --email <email> [--since <date>] [--json | --format csv]
+  offboard report --email <email> [--since <date>] [--json | --format csv] [--stack <name> [--region <r>]]
+  offboard report --brake [--json] [--stack <name> [--region <r>]]
 
 Prints the evidence the ledger holds for a person: every connection's outcome, the account as
-it was before, when, and which run (local runs: .offboard/ledger).
+it was before, when, and which run (local runs: .offboard/ledger; with --stack, the deployed
+stack's ledger table).
 
   --email <email>      whose evidence
   --since <date>       only entries from then on (2026-11-01, or ISO 8601 with an offset)
   --format <f>         table (default), json or csv (csv and json carry the before-state)
-  --json               same as --format json`,
+  --json               same as --format json
+  --brake              the safety brake's pauses instead: when each opened, for how many
+                       offboardings, and who released or refused it, when
+  --stack <name>       the deployed stack whose ledger to read (AWS credentials: the standard chain)
+  --region <r>         the stack's region (default: the AWS configuration's)
+  --config <file>      a config whose "stack" and "region" say which stack`,
+  status: `Usage:
+  offboard status <execution-arn | email> --stack <name> [--region <r>] [--json]
+
+Shows where a deployed offboarding stands: for an execution, its status, the states it is in
+now and the outcomes recorded so far; for an email, that person's latest executions (found
+through the ledger) and each one's outcomes.
+
+  --stack <name>       the deployed stack (or "stack" in --config's file)
+  --region <r>         the stack's region (default: the AWS configuration's)
+  --config <file>      a config whose "stack" and "region" say which stack
+  --json               one JSON document on stdout`,
   task: `Usage:
-  offboard task complete <token>
-  offboard task fail <token> --reason <why>
+  offboard task complete <id> [--stack <name> [--region <r>]]
+  offboard task fail <id> --reason <why> [--stack <name> [--region <r>]]
 
-Answers a task the workflow gave a person (a vendor whose API cannot switch an account off):
-for a local run waiting in another terminal, or, with AWS credentials, for a deployed
-execution (Step Functions task token).
+Answers a task the workflow gave a person (a vendor whose API cannot switch an account off),
+as the "Done" and "I could not" links of its email do: for a local run waiting in another
+terminal, or, with --stack and AWS credentials, for a deployed one. The id is in the task's
+text; a Step Functions task token or a local run's token is taken too. The answer is
+recorded once, as given by you (your OS user name).
 
-  --reason <why>       with fail: why the account could not be switched off`,
+  --reason <why>       with fail: why the account could not be switched off
+  --stack <name>       the deployed stack whose task it is
+  --region <r>         the stack's region (default: the AWS configuration's)`,
+  retry: `Usage:
+  offboard retry <email | execution-arn> --config <file> [--json]
+  offboard retry <email | execution-arn> --stack <name> [--region <r>] [--no-wait] [--json]
+
+Runs again only what failed: the connections whose latest outcome for that person is still
+failed (a later success removes one), from the person's latest run or the run named. The new
+run's ledger entries carry retryOf, the run it retries. A dry run's retry is a dry run, a
+reactivation's a reactivation. Deployed (--stack), a new OffboardUser execution; an execution
+that itself FAILED (timed out, stopped, a step that gave up) is redriven instead.
+Exit 0 also when nothing is left to retry; 2 when the ledger holds no such run.
+
+  --config <file>      the connections (local runs: the ledger in .offboard/)
+  --stack <name>       the deployed stack: its ledger and its OffboardUser state machine
+  --region <r>         the stack's region
+  --no-wait            deployed: print the execution's ARN and return
+  --json               one JSON document on stdout, nothing else`,
 } as const;
 type CommandName = keyof typeof COMMAND_HELP;
 
@@ -115,7 +170,9 @@ demo        Offboards a sample person on a built-in sandbox of every vendor surf
 reactivate  Undoes a mistaken termination, restoring each account as the ledger kept it.
 audit       Re-checks everyone offboarded: is every account still off?
 report      Prints the evidence the ledger holds for a person.
+status      Shows where a deployed offboarding stands.
 task        Answers a task the workflow gave a person.
+retry       Runs again only the connections that failed, linked to the run it retries.
 
 offboard <command> --help tells more about each.
 
@@ -147,7 +204,9 @@ const COMMANDS: Record<CommandName, (args: string[], io: Io) => Promise<number>>
   reactivate: reactivateCommand,
   audit: auditCommand,
   report: reportCommand,
+  status: statusCommand,
   task: taskCommand,
+  retry: async (args, io) => (await import('./retry')).retryCommand(args, io),
 };
 
 /** Runs the command line and returns the exit code. */
@@ -171,7 +230,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
     return await COMMANDS[command](rest, io);
   } catch (error) {
-    if (error instanceof UsageError || error instanceof ConfigFileError) {
+    if (error instanceof UsageError || error instanceof ConfigFileError || isStackError(error)) {
       // Line by line: a usage text keeps its lines, a quoted input loses its escape sequences.
       io.err(`offboard: ${error.message.split('\n').map(stripControl).join('\n')}`);
       return EXIT.usage;
@@ -181,6 +240,11 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
 }
 
 class UsageError extends Error {}
+
+/** cli/deployed.ts's StackError (loaded on demand): the stack cannot be used as asked, exit 2. */
+function isStackError(error: unknown): error is Error {
+  return error instanceof Error && error.name === 'StackError';
+}
 
 /** `--help` or `-h` anywhere before a `--`: whatever else the line holds, the user wants help. */
 function asksForHelp(args: readonly string[]): boolean {
@@ -242,7 +306,7 @@ function checkRequest(input: unknown, config: ConfigFile, where: string): void {
 }
 
 /** Reads the config, and warns of a connection whose TLS certificate is not verified. */
-function loadConfig(path: string, io: Io): ConfigFile {
+export function loadConfig(path: string, io: Io): ConfigFile {
   const config = loadConfigFile(path);
   for (const connection of config.connections) {
     if (
@@ -267,8 +331,10 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     'dry-run': { type: 'boolean', default: false },
     connections: { type: 'string' },
     json: { type: 'boolean', default: false },
+    ...STACK_OPTIONS,
   });
-  if (typeof values.config !== 'string') throw new UsageError('run: --config <file> is required');
+  if (typeof values.config !== 'string' && typeof values.stack !== 'string')
+    throw new UsageError('run: --config <file> is required (or --stack <name> for the deployed stack)');
   const sources = [values.email, values.emails, values.event].filter((v) => typeof v === 'string').length;
   if (sources !== 1)
     throw new UsageError('run: give one of --email <email>, --emails <file> or --event <file>');
@@ -281,6 +347,39 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   const connections = connectionList('run', values.connections);
   const dryRun = values['dry-run'] === true;
   const json = values.json === true;
+  const deployed = deployedTarget('run', values, io);
+  if (deployed) {
+    const { ref, config } = deployed;
+    const follow = { json, wait: values['no-wait'] !== true };
+    if (typeof values.event === 'string') {
+      const event = readEvent(values.event);
+      if (config) checkRequest(event, config, `--event ${values.event}: `);
+      return runDeployed(ref, 'StateMachineArn', event, follow, io);
+    }
+    if (typeof values.emails === 'string') {
+      const people = readPeople(values.emails);
+      const request = { email: people[0], dryRun, ...(connections ? { connections } : {}) };
+      if (config) checkRequest(request, config, '');
+      const options = { dryRun, ...(connections ? { connections } : {}) };
+      // As the bulk state machine takes it: up to 200 people inline, more as a list in its bucket.
+      return runDeployed(
+        ref,
+        'BulkStateMachineArn',
+        async (stack: DeployedStack) =>
+          people.length <= MAX_INLINE_PEOPLE
+            ? { emails: people, ...options }
+            : { source: await stack.uploadList(people), ...options },
+        follow,
+        io,
+      );
+    }
+    const email = checkEmail('run', String(values.email));
+    const input = { email, dryRun, ...(connections ? { connections } : {}) };
+    if (config) checkRequest(input, config, '');
+    return runDeployed(ref, 'StateMachineArn', input, follow, io);
+  }
+  if (values['no-wait'] === true) throw new UsageError('run: --no-wait goes with --stack <name>');
+  if (typeof values.config !== 'string') throw new UsageError('run: --config <file> is required');
   if (typeof values.event === 'string') {
     // The HR system's EventBridge event, exactly as the deployed rule hands it over.
     const event = readEvent(values.event);
@@ -363,6 +462,7 @@ async function offboardMany(
       dryRun: options.dryRun,
       ...(options.connections ? { connectionNames: options.connections } : {}),
       askPerson: askPersonFor(prepared, io.err),
+      brake: await localBrake(config, io.err),
       ...(json ? {} : { onProgress: progressPrinter(io.err) }),
     });
     if (!result.ok) {
@@ -371,55 +471,16 @@ async function offboardMany(
     }
     const bulk = result.bulk;
     const seconds = (performance.now() - started) / 1000;
-    if (json) {
-      io.out(JSON.stringify(bulk, null, 2));
-    } else {
-      io.out(
-        `\nOffboarded ${bulk.people} people in ${seconds.toFixed(1)} s${bulk.dryRun ? ' (dry run: nothing was changed)' : ''}`,
-      );
-      for (const [outcome, count] of Object.entries(bulk.outcomes).sort())
-        io.out(`  ${outcome.padEnd(17)} ${count}`);
-      for (const c of bulk.connections) {
-        const counts = Object.entries(c.outcomes)
-          .sort()
-          .map(([outcome, count]) => `${outcome} ${count}`)
-          .join(', ');
-        io.out(
-          stripControl(`  ${c.name}: ${c.error ? `failed: ${c.error.name}: ${c.error.message}` : counts}`),
-        );
-      }
-      io.out(`Status: ${bulk.status}`);
-      // The summary names the first failures of each connection; the full results are in the
-      // evidence store: every failure is printed.
-      for (const line of await failureLines(bulk, local.ledger)) io.out(`  failed: ${stripControl(line)}`);
-    }
+    if (json) io.out(JSON.stringify(bulk, null, 2));
+    else io.out(`\n${await formatBulk(bulk, seconds, local.ledger)}`);
     return bulk.status === 'succeeded' ? EXIT.ok : EXIT.failed;
   } finally {
     await Promise.all([prepared.close(), local.close()]);
   }
 }
 
-/** Every failure of a bulk run, `email: connection: error`, from each connection's full results. */
-async function failureLines(bulk: BulkSummary, ledger: Ledger): Promise<string[]> {
-  const lines = new Map<string, string>();
-  const add = (email: string, connection: string, error?: { name: string; message: string }) =>
-    lines.set(
-      `${email}\u0000${connection}`,
-      `${email}: ${connection}: ${error ? `${error.name}: ${error.message}` : 'failed'}`,
-    );
-  for (const c of bulk.connections) {
-    if (!c.resultsRef) continue;
-    const results = (await ledger.blobs().get(c.resultsRef)) as BulkResult[];
-    for (const r of results) if (r.outcome === 'failed') add(r.email, c.name, r.error);
-  }
-  for (const person of bulk.failed) {
-    for (const c of person.connections) add(person.email, c.name, c.error);
-    if (person.connections.length === 0) add(person.email, '(all)', person.error);
-  }
-  return [...lines.values()];
-}
-
-async function offboard(config: ConfigFile, input: unknown, json: boolean, io: Io): Promise<number> {
+/** Runs one person's offboarding locally, as `offboard run` does (`offboard retry` runs through it too). */
+export async function offboard(config: ConfigFile, input: unknown, json: boolean, io: Io): Promise<number> {
   const { runLocally } = await import('../local/runner');
   const { prepared, local } = await prepareRun(config, io);
   try {
@@ -429,6 +490,7 @@ async function offboard(config: ConfigFile, input: unknown, json: boolean, io: I
       input,
       onProgress: json ? undefined : progressPrinter(io.err),
       askPerson: askPersonFor(prepared, io.err),
+      brake: await localBrake(config, io.err),
       ledger: local.ledger,
       onResultEvent: (event) => {
         published = event.detail as OffboardSummary;
@@ -461,6 +523,14 @@ async function prepareRun(
   config: ConfigFile,
   io: Io,
 ): Promise<{ prepared: PreparedConnections; local: LocalLedger }> {
+  const deployedOnly = config.connections.filter((c) => c.baseUrl && c.secretId && !c.secret);
+  if (deployedOnly.length > 0) {
+    throw new UsageError(
+      `connection(s) ${deployedOnly.map((c) => `'${c.name}'`).join(', ')}: "secretId" names a Secrets Manager secret, ` +
+        'which only the deployed stack reads: give --stack <name> (or "stack" in the config) to run there; ' +
+        'a local run needs "secret" or "secretFile"',
+    );
+  }
   const [{ prepareConnections }] = await Promise.all([import('../local/connections'), loadFormat()]);
   const prepared = await prepareConnections(config);
   try {
@@ -480,11 +550,12 @@ function progressPrinter(write: (text: string) => void) {
 
 /**
  * Who does a person's part. For a built-in sandbox, we act as that person in the sandbox
- * (and say so); for a real vendor, the run prints the task and waits for
- * `offboard task complete <token>` from another terminal.
+ * (and say so); for a real vendor, the run opens the task in the local store, serves the
+ * task page on 127.0.0.1, prints the task as its email would read with its two links, and
+ * waits for the page or `offboard task complete|fail <id>` from another terminal.
  */
 function askPersonFor(prepared: PreparedConnections, write: (text: string) => void) {
-  const store = new LocalTaskStore();
+  const tokens = new LocalTaskStore();
   return async (task: PersonTask): Promise<PersonTaskResult> => {
     const sandbox = prepared.sandboxes.get(task.connection);
     // The instructions carry the vendor's user id: shown without control characters.
@@ -496,9 +567,99 @@ function askPersonFor(prepared: PreparedConnections, write: (text: string) => vo
         ? { ok: true }
         : { ok: false, reason: 'no such user in the sandbox' };
     }
-    await store.publish(task);
-    write(`\n  ${connection}: A PERSON MUST ACT\n  ${instructions}\n  Waiting for that command…`);
-    return store.waitForAnswer(task.token);
+    const local = await import('../local/tasks');
+    const store = new local.FileTaskStore();
+    const record = await local.openLocalTask(store, task);
+    // The token too, so `offboard task complete <token>` (the older form) still answers.
+    await tokens.publish(task);
+    const answer = await showAndWait(store, record, task.token, write, `${connection}: A PERSON MUST ACT`);
+    // Answered by the token (the older form): the task records it too, so its page says so.
+    await store
+      .answer(record.id, {
+        ok: answer.ok,
+        ...(answer.ok ? {} : { reason: answer.reason }),
+        by: (answer.ok && answer.by) || userInfo().username,
+        at: new Date().toISOString(),
+      })
+      .catch(() => undefined);
+    return answer;
+  };
+}
+
+/**
+ * Prints a local task as its email reads, with its two links served on 127.0.0.1 while the
+ * run waits, and waits for the answer (the page, or `offboard task complete|fail` elsewhere).
+ */
+async function showAndWait(
+  store: import('../local/tasks').FileTaskStore,
+  record: import('../lambdas/shared/tasks').TaskRecord,
+  token: string,
+  write: (text: string) => void,
+  heading: string,
+): Promise<PersonTaskResult> {
+  const [local, { startTaskServer }, { taskEmail }, { taskLinks }] = await Promise.all([
+    import('../local/tasks'),
+    import('../local/task-server'),
+    import('../lambdas/shared/task-email'),
+    import('../lambdas/shared/task-links'),
+  ]);
+  const key = await local.localTaskKey();
+  const server = await startTaskServer({
+    store,
+    resumer: new local.LocalTaskResumer(),
+    key: async () => key,
+  });
+  try {
+    const email = taskEmail(record, taskLinks(server.url, record, key));
+    const indented = email.text
+      .split('\n')
+      .map((line) => (line ? `    ${line}` : ''))
+      .join('\n');
+    write(
+      `\n  ${heading}. The task, as its email reads (Subject: ${email.subject}):\n\n${indented}\n\n` +
+        `  The links are served on ${server.url} while this run waits. Or, in another terminal:\n` +
+        `    offboard task complete ${record.id}\n    offboard task fail ${record.id} --reason <why>\n  Waiting for an answer…`,
+    );
+    return await new LocalTaskStore().waitForAnswer(token);
+  } finally {
+    await server.close();
+  }
+}
+
+/**
+ * The safety brake of local runs (the config's, defaults filled in): a paused run opens or
+ * joins the pause's release-brake task in the local store and waits on it, as a person task.
+ */
+async function localBrake(config: ConfigFile, write: (text: string) => void): Promise<LocalBrake> {
+  const [{ resolveBrake }, local, { taskTimes }] = await Promise.all([
+    import('../lambdas/shared/brake'),
+    import('../local/tasks'),
+    import('../lambdas/shared/tasks'),
+  ]);
+  const store = new local.FileTaskStore();
+  return {
+    config: resolveBrake(config.brake),
+    answers: store,
+    release: async (request) => {
+      const token = LocalTaskStore.newToken();
+      const now = new Date();
+      const { record } = await store.openOrJoin(
+        {
+          id: request.taskId,
+          kind: 'release-brake',
+          createdAt: now.toISOString(),
+          ...taskTimes(now, request.timeoutSeconds),
+          executionId: request.executionId,
+          details: request.details,
+        },
+        token,
+      );
+      if (!record.answer) await showAndWait(store, record, token, write, 'THE SAFETY BRAKE PAUSED THIS RUN');
+      // Who answered, and how, as the task recorded it (the page and `offboard task` both do).
+      const answer = (await store.get(request.taskId))?.answer ?? record.answer;
+      if (answer?.ok) return { ok: true, by: answer.by };
+      return { ok: false, reason: answer?.reason ?? 'no answer', ...(answer ? { by: answer.by } : {}) };
+    },
   };
 }
 
@@ -615,50 +776,109 @@ async function demoCommand(args: string[], io: Io): Promise<number> {
 }
 
 async function taskCommand(args: string[], io: Io): Promise<number> {
-  const [action, token, ...rest] = args;
-  if ((action !== 'complete' && action !== 'fail') || !token || token.startsWith('-')) {
-    throw new UsageError(
-      `task: give complete <token> or fail <token> --reason <why>\n\n${commandHelp('task')}`,
-    );
+  const [action, id, ...rest] = args;
+  if ((action !== 'complete' && action !== 'fail') || !id || id.startsWith('-')) {
+    throw new UsageError(`task: give complete <id> or fail <id> --reason <why>\n\n${commandHelp('task')}`);
   }
-  const { values } = parse('task', rest, { reason: { type: 'string' } });
+  const { values } = parse('task', rest, {
+    reason: { type: 'string' },
+    stack: { type: 'string' },
+    region: { type: 'string' },
+  });
   if (action === 'fail' && typeof values.reason !== 'string')
     throw new UsageError('task fail: --reason <why> is required');
   if (action === 'complete' && typeof values.reason === 'string')
     throw new UsageError('task complete: --reason is for task fail');
+  if (typeof values.region === 'string' && typeof values.stack !== 'string')
+    throw new UsageError('task: --region goes with --stack <name>');
+  const reason = typeof values.reason === 'string' ? values.reason.trim() : undefined;
+  if (action === 'fail' && !reason) throw new UsageError('task fail: --reason <why> must say why');
   const answer: PersonTaskResult =
-    action === 'complete' ? { ok: true } : { ok: false, reason: String(values.reason) };
-
-  const store = new LocalTaskStore();
-  if (await store.isPending(token)) {
-    await store.answer(token, answer);
-    io.out(
-      `Task ${action === 'complete' ? 'completed' : 'failed'}; the local run resumes and verifies through the API.`,
+    action === 'complete' ? { ok: true } : { ok: false, reason: String(reason) };
+  const done = action === 'complete' ? 'completed' : 'failed';
+  const { answerTask, DynamoDbTaskStore, SfnTaskResumer, TaskNotFoundError } = await import(
+    '../lambdas/shared/tasks'
+  );
+  // Who answered: the OS user, locally and deployed (the AWS caller is in CloudTrail's
+  // SendTaskSuccess/Failure events).
+  const taskAnswer = {
+    ok: answer.ok,
+    ...(reason ? { reason } : {}),
+    by: userInfo().username,
+    at: new Date().toISOString(),
+  };
+  const answered = (record: { answer?: { ok: boolean; by: string; at: string; reason?: string } }) => {
+    const a = record.answer;
+    io.err(
+      stripControl(
+        `offboard: task ${id}: already answered by ${a?.by} at ${a?.at} (${a?.ok ? 'done' : `could not: ${a?.reason}`}); nothing changed`,
+      ),
     );
+    return EXIT.failed;
+  };
+
+  if (typeof values.stack === 'string') {
+    const { stackOutputs } = await import('./deployed');
+    const ref = {
+      stack: values.stack,
+      ...(typeof values.region === 'string' ? { region: values.region } : {}),
+    };
+    const table = (await stackOutputs(ref)).LedgerTableName;
+    if (!table) throw new UsageError(`task: stack ${values.stack} has no LedgerTableName output`);
+    const [{ DynamoDBClient }, { SFNClient }] = await Promise.all([
+      import('@aws-sdk/client-dynamodb'),
+      import('@aws-sdk/client-sfn'),
+    ]);
+    const clientOptions = ref.region ? { region: ref.region } : {};
+    const deps = {
+      store: new DynamoDbTaskStore(table, new DynamoDBClient(clientOptions)),
+      resumer: new SfnTaskResumer(new SFNClient(clientOptions)),
+    };
+    try {
+      const result = await answerTask(deps, id, taskAnswer);
+      if (!result.first) return answered(result.record);
+      io.out(`Task ${id} ${done}; the execution resumes and verifies through the API.`);
+      return EXIT.ok;
+    } catch (error) {
+      if (error instanceof TaskNotFoundError)
+        throw new UsageError(`task: no task ${id} in stack ${values.stack} (the id is in the task's email)`);
+      io.err(`offboard: task ${action}: ${shownError(error as Error)}`);
+      return EXIT.failed;
+    }
+  }
+
+  const tokens = new LocalTaskStore();
+  if (await tokens.isPending(id)) {
+    // The older form: a local run's token, as its instructions print it.
+    await tokens.answer(id, answer);
+    io.out(`Task ${done}; the local run resumes and verifies through the API.`);
     return EXIT.ok;
   }
-  // Not a local task: a Step Functions task token from a deployed run.
+  const { FileTaskStore, LocalTaskResumer } = await import('../local/tasks');
+  const store = new FileTaskStore();
+  if (await store.get(id)) {
+    const result = await answerTask({ store, resumer: new LocalTaskResumer() }, id, taskAnswer);
+    if (!result.first) return answered(result.record);
+    io.out(`Task ${id} ${done}; the local run resumes and verifies through the API.`);
+    return EXIT.ok;
+  }
+  // Neither a local task nor a local token: a Step Functions task token from a deployed run.
   const { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } = await import('@aws-sdk/client-sfn');
   const sfn = new SFNClient({});
   try {
     if (answer.ok) {
-      const output = JSON.stringify({
-        completedBy: userInfo().username,
-        completedAt: new Date().toISOString(),
-      });
-      await sfn.send(new SendTaskSuccessCommand({ taskToken: token, output }));
+      const output = JSON.stringify({ completedBy: taskAnswer.by, completedAt: taskAnswer.at });
+      await sfn.send(new SendTaskSuccessCommand({ taskToken: id, output }));
     } else {
       await sfn.send(
-        new SendTaskFailureCommand({ taskToken: token, error: 'Task.Refused', cause: answer.reason }),
+        new SendTaskFailureCommand({ taskToken: id, error: 'Task.Refused', cause: answer.reason }),
       );
     }
   } catch (error) {
     io.err(`offboard: task ${action}: ${shownError(error as Error)}`);
     return EXIT.failed;
   }
-  io.out(
-    `Task ${action === 'complete' ? 'completed' : 'failed'}; the execution resumes and verifies through the API.`,
-  );
+  io.out(`Task ${done}; the execution resumes and verifies through the API.`);
   return EXIT.ok;
 }
 
@@ -668,8 +888,14 @@ async function reportCommand(args: string[], io: Io): Promise<number> {
     since: { type: 'string' },
     json: { type: 'boolean', default: false },
     format: { type: 'string' },
+    stack: STACK_OPTIONS.stack,
+    region: STACK_OPTIONS.region,
+    config: { type: 'string' },
+    brake: { type: 'boolean', default: false },
   });
-  if (typeof values.email !== 'string') throw new UsageError('report: --email <email> is required');
+  if (values.brake === true) return brakeReport(values, io);
+  if (typeof values.email !== 'string')
+    throw new UsageError("report: --email <email> is required (or --brake for the safety brake's pauses)");
   const email = checkEmail('report', values.email);
   if (values.json === true && values.format !== undefined && values.format !== 'json')
     throw new UsageError(`report: --json and --format ${values.format} ask for two formats; give one`);
@@ -686,14 +912,70 @@ async function reportCommand(args: string[], io: Io): Promise<number> {
       );
     since = new Date(date.data);
   }
-  const [{ openLocalLedger }] = await Promise.all([import('../local/ledger'), loadFormat()]);
-  const local = await openLocalLedger();
-  try {
-    const entries = await local.ledger.history(email, since);
+  const print = (entries: LedgerEntry[]) => {
     if (format === 'json') io.out(JSON.stringify({ email, entries }, null, 2));
     else if (format === 'csv') io.out(formatLedgerCsv(entries));
     else io.out(formatLedger(email, entries));
     return EXIT.ok;
+  };
+  const deployed = deployedTarget('report', values, io);
+  if (deployed) {
+    const stack = await openStack(deployed.ref);
+    try {
+      return print(await (await stack.ledger()).history(email, since));
+    } finally {
+      stack.close();
+    }
+  }
+  if (typeof values.config === 'string')
+    throw new UsageError(
+      'report: --config only says which stack ("stack" in it); the local ledger needs none',
+    );
+  const [{ openLocalLedger }] = await Promise.all([import('../local/ledger'), loadFormat()]);
+  const local = await openLocalLedger();
+  try {
+    return print(await local.ledger.history(email, since));
+  } finally {
+    await local.close();
+  }
+}
+
+/** `report --brake`: every pause of the safety brake, and who released or refused it, when. */
+async function brakeReport(
+  values: {
+    email?: unknown;
+    since?: unknown;
+    format?: unknown;
+    json?: unknown;
+    stack?: unknown;
+    region?: unknown;
+    config?: unknown;
+  },
+  io: Io,
+): Promise<number> {
+  if (values.email !== undefined || values.since !== undefined || values.format !== undefined)
+    throw new UsageError(
+      'report: --brake lists the pauses of every run: give it without --email, --since or --format',
+    );
+  const { brakeHistory, formatBrakeHistory } = await import('../lambdas/shared/brake');
+  const print = async (ledger: unknown) => {
+    const pauses = await brakeHistory(ledger as Parameters<typeof brakeHistory>[0]);
+    io.out(values.json === true ? JSON.stringify({ pauses }, null, 2) : formatBrakeHistory(pauses).trimEnd());
+    return EXIT.ok;
+  };
+  const deployed = deployedTarget('report', values as Parameters<typeof deployedTarget>[1], io);
+  if (deployed) {
+    const stack = await openStack(deployed.ref);
+    try {
+      return await print(await stack.ledger());
+    } finally {
+      stack.close();
+    }
+  }
+  const { openLocalLedger } = await import('../local/ledger');
+  const local = await openLocalLedger();
+  try {
+    return await print(local.ledger);
   } finally {
     await local.close();
   }
@@ -706,8 +988,12 @@ async function reactivateCommand(args: string[], io: Io): Promise<number> {
     'dry-run': { type: 'boolean', default: false },
     connections: { type: 'string' },
     json: { type: 'boolean', default: false },
+    ...STACK_OPTIONS,
   });
-  if (typeof values.config !== 'string') throw new UsageError('reactivate: --config <file> is required');
+  if (typeof values.config !== 'string' && typeof values.stack !== 'string')
+    throw new UsageError(
+      'reactivate: --config <file> is required (or --stack <name> for the deployed stack)',
+    );
   if (typeof values.email !== 'string') throw new UsageError('reactivate: --email <email> is required');
   const input: Record<string, unknown> = {
     email: values.email,
@@ -716,6 +1002,15 @@ async function reactivateCommand(args: string[], io: Io): Promise<number> {
   };
   const connections = connectionList('reactivate', values.connections);
   if (connections) input.connections = connections;
+  const deployed = deployedTarget('reactivate', values, io);
+  if (deployed) {
+    input.email = checkEmail('reactivate', values.email);
+    if (deployed.config) checkRequest(input, deployed.config, '');
+    const follow = { json: values.json === true, wait: values['no-wait'] !== true };
+    return runDeployed(deployed.ref, 'StateMachineArn', input, follow, io);
+  }
+  if (values['no-wait'] === true) throw new UsageError('reactivate: --no-wait goes with --stack <name>');
+  if (typeof values.config !== 'string') throw new UsageError('reactivate: --config <file> is required');
   const config = loadConfig(values.config, io);
   checkRequest(input, config, '');
   return offboard(config, input, values.json === true, io);
@@ -726,8 +1021,18 @@ async function auditCommand(args: string[], io: Io): Promise<number> {
     config: { type: 'string' },
     remediate: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    ...STACK_OPTIONS,
   });
-  if (typeof values.config !== 'string') throw new UsageError('audit: --config <file> is required');
+  const deployed = deployedTarget('audit', values, io);
+  if (deployed) {
+    // The audit state machine's input (statemachines/offboard-audit.asl.json, "Options").
+    const input = { remediate: values.remediate === true };
+    const follow = { json: values.json === true, wait: values['no-wait'] !== true };
+    return runDeployed(deployed.ref, 'AuditStateMachineArn', input, follow, io);
+  }
+  if (values['no-wait'] === true) throw new UsageError('audit: --no-wait goes with --stack <name>');
+  if (typeof values.config !== 'string')
+    throw new UsageError('audit: --config <file> is required (or --stack <name> for the deployed stack)');
   const config = loadConfig(values.config, io);
   const { runAuditLocally } = await import('../local/audit');
   const { prepared, local } = await prepareRun(config, io);
@@ -743,18 +1048,8 @@ async function auditCommand(args: string[], io: Io): Promise<number> {
       return EXIT.failed;
     }
     const { totals } = result;
-    if (values.json === true) io.out(JSON.stringify(totals, null, 2));
-    else {
-      io.out(
-        `Audit: ${totals.checked} accounts checked, ${totals.stillOff} still off, ${totals.drift} active again` +
-          `${totals.remediated ? ` (${totals.remediated} switched off again)` : ''}, ${totals.unchecked} not checked.`,
-      );
-      for (const d of totals.driftFound) {
-        io.out(
-          `  drift: ${stripControl(`${d.email} on ${d.connection} (user ${d.userId})`)}${d.remediated ? ': switched off again' : ''}`,
-        );
-      }
-    }
+    await loadFormat();
+    io.out(values.json === true ? JSON.stringify(totals, null, 2) : formatAudit(totals));
     return totals.drift > totals.remediated || totals.unchecked > 0 ? EXIT.failed : EXIT.ok;
   } finally {
     await Promise.all([prepared.close(), local.close()]);
@@ -774,4 +1069,181 @@ function checkEmail(command: CommandName, value: string): string {
   const parsed = offboardRequestSchema.shape.email.safeParse(value);
   if (!parsed.success) throw new UsageError(`${command}: --email: ${parsed.error.issues[0]?.message}`);
   return parsed.data;
+}
+
+// ── The deployed stack (--stack) ─────────────────────────────────────────────────────────
+
+/** The options every command that can work on a deployed stack takes. */
+const STACK_OPTIONS = {
+  stack: { type: 'string' },
+  region: { type: 'string' },
+  'no-wait': { type: 'boolean', default: false },
+} as const;
+
+/**
+ * The deployed stack a command works with, or undefined for a local run: `--stack` and
+ * `--region`, else `"stack"` and `"region"` in the `--config` file (read here, and returned
+ * so the request can be checked against its connections before anything is started).
+ */
+function deployedTarget(
+  command: CommandName,
+  values: { stack?: unknown; region?: unknown; config?: unknown },
+  io: Io,
+): { ref: StackRef; config?: ConfigFile } | undefined {
+  const config = typeof values.config === 'string' ? loadConfig(values.config, io) : undefined;
+  const stack = typeof values.stack === 'string' ? values.stack : config?.stack;
+  const region = typeof values.region === 'string' ? values.region : config?.region;
+  if (stack === undefined) {
+    if (typeof values.region === 'string')
+      throw new UsageError(`${command}: --region goes with --stack <name>`);
+    return undefined;
+  }
+  return { ref: { stack, ...(region ? { region } : {}) }, ...(config ? { config } : {}) };
+}
+
+/** Opens a deployed stack (its outputs read; a bad name or region is a StackError, exit 2). */
+async function openStack(ref: StackRef): Promise<DeployedStack> {
+  const [{ DeployedStack, checkStackRef }] = await Promise.all([import('./deployed'), loadFormat()]);
+  return DeployedStack.open(checkStackRef(ref));
+}
+
+/**
+ * Starts one of the deployed stack's state machines and, unless `wait` is false (then only
+ * the execution's ARN is printed), follows it to its end: progress lines from its history on
+ * stderr, then the same table or JSON as a local run, and the same exit codes. `input` may be
+ * computed once the stack is open (a bulk list uploaded to its bucket). `offboard retry`
+ * starts its deployed runs here too.
+ */
+export async function runDeployed(
+  ref: StackRef,
+  machine: MachineKey,
+  input: unknown | ((stack: DeployedStack) => Promise<unknown>),
+  options: { json: boolean; wait: boolean },
+  io: Io,
+): Promise<number> {
+  const stack = await openStack(ref);
+  try {
+    const given = typeof input === 'function' ? await input(stack) : input;
+    const executionArn = await stack.start(machine, given);
+    if (!options.wait) {
+      io.out(executionArn);
+      return EXIT.ok;
+    }
+    if (!options.json)
+      io.err(`offboard: started ${executionArn} (stack ${stripControl(ref.stack)}); following it`);
+    const started = performance.now();
+    const onProgress = options.json ? undefined : progressPrinter(io.err);
+    let end = await stack.follow(executionArn, { onProgress });
+    // A long audit goes on in a new execution of itself: follow that one.
+    for (let next = continuedIn(end); next; next = continuedIn(end)) {
+      if (!options.json) io.err(`offboard: continued in ${next}`);
+      end = await stack.follow(next, { onProgress });
+    }
+    return await reportDeployed(end, machine, options.json, io, stack, (performance.now() - started) / 1000);
+  } finally {
+    stack.close();
+  }
+}
+
+function continuedIn(end: ExecutionEnd): string | undefined {
+  const output = end.output as { continuedIn?: unknown } | undefined;
+  return end.status === 'SUCCEEDED' && typeof output?.continuedIn === 'string'
+    ? output.continuedIn
+    : undefined;
+}
+
+/** How a deployed execution ended, printed as a local run prints it; returns the exit code. */
+async function reportDeployed(
+  end: ExecutionEnd,
+  machine: MachineKey,
+  json: boolean,
+  io: Io,
+  stack: DeployedStack,
+  seconds: number,
+): Promise<number> {
+  if (end.status !== 'SUCCEEDED') {
+    const error = end.error ?? {
+      name: `Execution.${end.status}`,
+      message: `the execution ended ${end.status}`,
+    };
+    if (json) io.out(JSON.stringify({ executionArn: end.executionArn, status: end.status, error }, null, 2));
+    else io.err(`offboard: ${end.executionArn}: ${end.status}: ${shownError(error)}`);
+    // The state machine refused the input (Input.Invalid) before any vendor call.
+    return error.name === 'Input.Invalid' ? EXIT.usage : EXIT.failed;
+  }
+  if (machine === 'BulkStateMachineArn') {
+    const bulk = end.output as BulkSummary;
+    io.out(
+      json ? JSON.stringify(bulk, null, 2) : `\n${await formatBulk(bulk, seconds, await stack.ledger())}`,
+    );
+    return bulk.status === 'succeeded' ? EXIT.ok : EXIT.failed;
+  }
+  if (machine === 'AuditStateMachineArn') {
+    const totals = (end.output as { totals: Parameters<typeof formatAudit>[0] }).totals;
+    io.out(json ? JSON.stringify(totals, null, 2) : formatAudit(totals));
+    return totals.drift > totals.remediated || totals.unchecked > 0 ? EXIT.failed : EXIT.ok;
+  }
+  const summary = end.output as OffboardSummary;
+  io.out(json ? JSON.stringify(summary, null, 2) : `\n${formatSummary(summary)}`);
+  return summary.connections.some((c) => c.outcome === 'failed') ? EXIT.failed : EXIT.ok;
+}
+
+/** `offboard status <execution-arn | email>`: where a deployed offboarding stands. */
+async function statusCommand(args: string[], io: Io): Promise<number> {
+  const [subject, ...rest] = args;
+  if (!subject || subject.startsWith('-'))
+    throw new UsageError(`status: give an execution ARN or an email\n\n${commandHelp('status')}`);
+  const { values } = parse('status', rest, {
+    stack: STACK_OPTIONS.stack,
+    region: STACK_OPTIONS.region,
+    config: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  const deployed = deployedTarget('status', values, io);
+  if (!deployed)
+    throw new UsageError(
+      'status: give --stack <name> (or a --config with "stack"): status is for deployed runs',
+    );
+  const isArn = subject.startsWith('arn:');
+  const email = isArn ? undefined : checkEmail('status', subject);
+  const stack = await openStack(deployed.ref);
+  try {
+    const ledger = await stack.ledger();
+    const arns = email ? (await stack.executionsOf(email)).map((run) => run.executionId) : [subject];
+    if (email && arns.length === 0) {
+      if (values.json === true) io.out(JSON.stringify({ email, executions: [] }, null, 2));
+      else io.out(`No executions recorded for ${email} in stack ${stripControl(deployed.ref.stack)}.`);
+      return EXIT.ok;
+    }
+    const shown = [];
+    for (const arn of arns) {
+      const now = await stack.describe(arn);
+      const input = now.input as { email?: unknown; detail?: { email?: unknown } } | undefined;
+      const who = email ?? (typeof input?.email === 'string' ? input.email : input?.detail?.email);
+      const entries =
+        typeof who === 'string' ? (await ledger.history(who)).filter((e) => e.executionId === arn) : [];
+      const states = now.status === 'RUNNING' ? await stack.currentStates(arn) : [];
+      shown.push({ ...now, states, entries, email: who });
+    }
+    if (values.json === true) {
+      io.out(JSON.stringify(email ? { email, executions: shown } : shown[0], null, 2));
+      return EXIT.ok;
+    }
+    const blocks = shown.map((run) => {
+      const lines = [
+        `Execution ${stripControl(run.executionArn)}`,
+        `Status: ${run.status}${run.startDate ? `, started ${run.startDate.toISOString()}` : ''}${run.stopDate ? `, ended ${run.stopDate.toISOString()}` : ''}`,
+      ];
+      if (run.states.length > 0) lines.push(`Now in: ${run.states.map(stripControl).join(', ')}`);
+      if (run.error) lines.push(`Error: ${shownError(run.error)}`);
+      const summary = run.output as OffboardSummary | undefined;
+      if (summary && Array.isArray(summary.connections)) lines.push('', formatSummary(summary));
+      else if (typeof run.email === 'string') lines.push('', formatLedger(run.email, run.entries));
+      return lines.join('\n');
+    });
+    io.out(blocks.join('\n\n'));
+    return EXIT.ok;
+  } finally {
+    stack.close();
+  }
 }

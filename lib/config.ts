@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { brakeConfigSchema } from '../lambdas/shared/brake';
 import {
   baseUrlSchema,
   CONNECTION_TYPES,
@@ -65,8 +66,29 @@ export const configFileSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * The safety brake: more than `limit` real deactivations within `windowMinutes` pause
+     * every further offboarding until a person releases it (defaults 25 within 60).
+     */
+    brake: brakeConfigSchema.optional(),
     /** The event bus that receives 'Offboarding Finished' events. Default: the account's default bus. */
     resultBusName: z.string().min(1).optional(),
+    /**
+     * The deployed stack the command line works with (`--stack` on the command line wins):
+     * its CloudFormation name and region (default: the standard AWS chain's region). The
+     * CDK app ignores them.
+     */
+    stack: z
+      .string()
+      .regex(
+        /^[A-Za-z][A-Za-z0-9-]{0,127}$/,
+        'must be a CloudFormation stack name (a letter, then letters, digits and hyphens)',
+      )
+      .optional(),
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, 'must be an AWS region name such as eu-west-1')
+      .optional(),
     /**
      * Where the HR system's "Employee Terminated" events arrive: an event bus name (default:
      * the account's default bus) and the event sources to accept (required: any other

@@ -7,6 +7,7 @@ import { ConfigError } from '../lambdas/shared/errors';
 import { MAX_INLINE_PEOPLE } from '../lambdas/shared/people';
 import type { BulkSummary } from '../lambdas/shared/summary';
 import {
+  brakeTasks,
   childOffboarding,
   connectorTasks,
   executionFailure,
@@ -115,6 +116,7 @@ export async function runBulkWorkflowLocally(
           invoke(checkList, (input as { Payload: unknown }).Payload, 'offboard-local-normalize-bulk'),
         ...Object.fromEntries(BULK_STEPS.map((step) => [step, connectorTask(step)])),
         'Offboard one person': childOffboarding(shared),
+        ...brakeTasks(options, ledger),
         'Summarize the bulk run': async (input) =>
           invoke(
             summarizeBulkHandler,
@@ -132,6 +134,8 @@ export async function runBulkWorkflowLocally(
     },
     context: {
       Execution: { Id: executionId, Name: name, Input: options.input, StartTime: new Date().toISOString() },
+      // The brake's wait names the pause's task; this only satisfies the path (as in runLocally).
+      Task: { Token: 'local-task-token' },
     } as never,
   });
   options.signal?.addEventListener('abort', () => execution.abort(), { once: true });

@@ -16,19 +16,21 @@ import { createInsightlyConnector } from '../lambdas/connectors/insightly/connec
 import { createRapid7InsightvmConnector } from '../lambdas/connectors/rapid7-insightvm/connector';
 import { createRapid7PlatformConnector } from '../lambdas/connectors/rapid7-platform/connector';
 import { createScimConnector } from '../lambdas/connectors/scim/connector';
+import { brakeHandler } from '../lambdas/handlers/brake';
 import { claimHandler } from '../lambdas/handlers/claim';
 import { connectorHandler } from '../lambdas/handlers/connector';
 import { normalizeHandler } from '../lambdas/handlers/normalize';
 import { recordHandler } from '../lambdas/handlers/record';
 import { restorePlanHandler } from '../lambdas/handlers/restore-plan';
 import { handler as summarizeHandler } from '../lambdas/handlers/summarize';
+import type { BrakeConfig, PauseAnswers } from '../lambdas/shared/brake';
 import type { ConnectionRef, ConnectionType } from '../lambdas/shared/connections';
-import type { Ledger } from '../lambdas/shared/ledger';
+import { keepsBrake, type Ledger } from '../lambdas/shared/ledger';
 import type { SecretResolver } from '../lambdas/shared/secrets';
 import type { ConnectorFactory, StepEnvironment } from '../lambdas/shared/steps';
 import { causeMessage, type OffboardSummary } from '../lambdas/shared/summary';
 import { SqliteLedger } from './sqlite-ledger';
-import { LocalTaskStore, type PersonTask, type PersonTaskResult } from './tasks';
+import { LocalTaskStore, type PersonTask, type PersonTaskPayload, type PersonTaskResult } from './tasks';
 
 /** The deployed state machine's definition file: the local runner executes the very same file. */
 export const OFFBOARD_USER_ASL = fileURLToPath(
@@ -106,6 +108,83 @@ export interface LocalRunOptions {
   ledger?: Ledger;
   /** Stops the run where it is (as StopExecution would): it ends with the error `Execution.Aborted`. */
   signal?: AbortSignal;
+  /**
+   * The safety brake (the command line always passes the config's, defaults filled in):
+   * counted in the ledger's brake state. Absent, the brake's states let every run through
+   * uncounted (library callers and tests that offboard many people on purpose).
+   */
+  brake?: LocalBrake;
+}
+
+/** A pause's `release-brake` task, as the state machine hands it to task-notify. */
+export interface BrakeReleaseRequest {
+  taskId: string;
+  executionId: string;
+  timeoutSeconds: number;
+  details: { count: number; limit: number; windowMinutes: number; people: number; email?: string };
+}
+
+/** The brake of local runs: its settings, and who is asked to release a pause. */
+export interface LocalBrake {
+  config: BrakeConfig;
+  /**
+   * Opens or joins the pause's task (one task id for every waiting run) and waits for its
+   * answer. Absent, a paused run cannot be released: it stops as refused.
+   */
+  release?: (
+    request: BrakeReleaseRequest,
+  ) => Promise<{ ok: true; by?: string } | { ok: false; reason: string; by?: string }>;
+  /** The task store, for who answered a pause and when (FileTaskStore fits). */
+  answers?: PauseAnswers;
+}
+
+/** Ledgers that keep no brake state themselves (wrappers in tests) share this one, per process. */
+let memoryBrake: SqliteLedger | undefined;
+
+/**
+ * The overrides of the brake's Task states (offboard-user and offboard-bulk name them alike):
+ * the real brake handler on the ledger's brake state, and the wait on the pause's task.
+ */
+export function brakeTasks(
+  options: Pick<LocalRunOptions, 'brake'>,
+  ledger: Ledger,
+): Record<string, (input: JSONValue) => Promise<JSONValue>> {
+  const brake = options.brake;
+  if (!brake) {
+    const pass = async () => ({ Payload: { counted: false } }) as JSONValue;
+    return { 'Count toward the brake': pass };
+  }
+  memoryBrake ??= SqliteLedger.inMemory();
+  const store = keepsBrake(ledger) ? ledger : memoryBrake;
+  const handler = brakeHandler({
+    ledger: () => store,
+    config: () => brake.config,
+    blobs: () => ledger.blobs(),
+    ...(brake.answers ? { answers: () => brake.answers } : {}),
+  });
+  const call = async (input: unknown) =>
+    invoke(handler, (input as { Payload: unknown }).Payload, 'offboard-local-brake');
+  return {
+    'Count toward the brake': call,
+    'Note the release': call,
+    'Note the refusal': call,
+    "Wait for the brake's release": async (input: unknown): Promise<JSONValue> => {
+      const { taskId, executionId, timeoutSeconds, details } = (input as { Payload: BrakeReleaseRequest })
+        .Payload;
+      if (!brake.release) {
+        throw Object.assign(new Error('the safety brake paused this run, and this run has no one to ask'), {
+          name: 'Task.Refused',
+        });
+      }
+      const answer = await brake.release({ taskId, executionId, timeoutSeconds, details });
+      const at = new Date().toISOString();
+      // As SendTaskSuccess's output, and SendTaskFailure's Task.Refused with a JSON cause.
+      if (answer.ok) return { ok: true, by: answer.by ?? null, at } as JSONValue;
+      throw Object.assign(new Error(JSON.stringify({ reason: answer.reason, by: answer.by, at })), {
+        name: 'Task.Refused',
+      });
+    },
+  };
 }
 
 /** A connection type's function, locally (deployed, `<stack>-<type>`). */
@@ -152,14 +231,23 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
   const connectorTask = connectorTasks(options.connections, ledger, options.onProgress);
 
   const askPerson = async (input: unknown) => {
-    const message = (input as { Message: Omit<PersonTask, 'token'> & { taskToken?: string } }).Message;
-    const token = LocalTaskStore.newToken();
-    const { taskToken: _static, ...rest } = message;
+    // The task-notify payload (lambda:invoke.waitForTaskToken), as deployed.
+    const payload = (input as { Payload: PersonTaskPayload }).Payload;
     // Locally each task gets its own token (the interpreter has one static $$.Task.Token).
+    const token = LocalTaskStore.newToken();
+    const d = payload.details;
     const task: PersonTask = {
-      ...rest,
       token,
-      instructions: rest.instructions.replaceAll('<taskToken>', token),
+      connection: d.connection,
+      type: d.type,
+      email: d.email,
+      userId: d.userId,
+      why: d.why,
+      executionId: payload.executionId,
+      timeoutSeconds: payload.timeoutSeconds,
+      instructions:
+        `Switch off the account of ${d.email} (user id ${d.userId}) in ${d.type} (connection ${d.connection}): ${d.why}. ` +
+        `Then run: offboard task complete ${token}. If you cannot, run: offboard task fail ${token} --reason <why>.`,
     };
     options.onProgress?.({ connection: task.connection, step: 'AskPerson', phase: 'started' });
     if (!options.askPerson) {
@@ -176,13 +264,14 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
         phase: 'failed',
         errorName: 'Task.Refused',
       });
-      throw lambdaError(
-        'Task.Refused',
-        `${task.connection}: the person did not switch the account off: ${answer.reason}`,
-      );
+      // As SendTaskFailure: the error `Task.Refused`, the reason as the plain-text cause.
+      const cause =
+        answer.cause ?? `${task.connection}: the person did not switch the account off: ${answer.reason}`;
+      throw Object.assign(new Error(cause), { name: 'Task.Refused' });
     }
     options.onProgress?.({ connection: task.connection, step: 'AskPerson', phase: 'succeeded' });
-    return { MessageId: token };
+    // As SendTaskSuccess's output.
+    return { ok: true, by: answer.by ?? null, at: new Date().toISOString() };
   };
 
   const executionName = options.executionName ?? randomUUID();
@@ -204,6 +293,7 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
           invoke(plan, (input as { Payload: unknown }).Payload, 'offboard-local-restore-plan'),
         'Claim the termination': async (input) =>
           invoke(claim, (input as { Payload: unknown }).Payload, 'offboard-local-claim'),
+        ...brakeTasks(options, ledger),
         'Publish the result': async (input) => {
           const [entry] = (
             input as { Entries: Array<{ Source: string; DetailType: string; Detail: unknown }> }
@@ -297,9 +387,9 @@ export function connectorTasks(
  */
 export function childOffboarding(options: Omit<LocalRunOptions, 'input'>) {
   return async (input: unknown): Promise<JSONValue> => {
-    const { AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: _parent, ...child } = (
-      input as { Input: Record<string, unknown> }
-    ).Input;
+    // The parent's link stays in the child's input, as Step Functions keeps it: the brake
+    // reads it to leave a bulk run's hand-off uncounted (its bulk run counted it).
+    const child = (input as { Input: Record<string, unknown> }).Input;
     const result = await runLocally({ ...options, input: child });
     if (!result.ok)
       throw Object.assign(new Error(JSON.stringify(result.error)), { name: 'States.TaskFailed' });

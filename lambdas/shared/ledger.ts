@@ -57,6 +57,10 @@ export interface LedgerEntry {
    */
   startedAt?: string;
   executionId: string;
+  /** The execution this one retried (`offboard retry`): what links a retry to the run it resumes. */
+  retryOf?: string;
+  /** The run restored accounts (a reactivation): a failure in it is never retried as a deactivation. */
+  reactivate?: boolean;
 }
 
 export const entrySchema = z.object({
@@ -73,6 +77,8 @@ export const entrySchema = z.object({
   at: z.string(),
   startedAt: z.string().optional(),
   executionId: z.string(),
+  retryOf: z.string().optional(),
+  reactivate: z.boolean().optional(),
 });
 
 /**
@@ -102,6 +108,44 @@ export interface Ledger {
   /** Where before-states too large for an entry are kept whole. */
   readonly blobs: () => BlobStore;
 }
+
+/**
+ * A brake item kept beside the entries: the key (`pause#…`, `grant#…`) under the brake's
+ * partition, and its JSON value (see lambdas/shared/brake.ts).
+ */
+export interface BrakeRecord {
+  key: string;
+  value: Record<string, unknown>;
+}
+
+/**
+ * The safety brake's storage (lambdas/shared/brake.ts): one state item, changed only by
+ * optimistic version (so concurrent executions count one at a time), and records (each pause,
+ * each bulk run's grant) written with it. Both ledgers keep it in their own store, beside the
+ * entries; a ledger without it gets an in-memory brake that serves one process only.
+ */
+export interface BrakeLedger {
+  /** The brake's state (undefined before the first count) and its version (0 before it). */
+  brakeState(): Promise<{ state: unknown; version: number }>;
+  /**
+   * Writes the state if its version is still `version` (then it becomes `version + 1`) and
+   * the records with it; false, and nothing written, when another execution changed it first.
+   */
+  saveBrakeState(state: unknown, version: number, records?: readonly BrakeRecord[]): Promise<boolean>;
+  /** The records whose key starts with `prefix`, in key order. */
+  brakeRecords(prefix: string): Promise<BrakeRecord[]>;
+}
+
+/** True when the ledger keeps the brake's state itself (both real ledgers do). */
+export function keepsBrake(ledger: unknown): ledger is BrakeLedger {
+  const l = ledger as Partial<BrakeLedger> | undefined;
+  return typeof l?.brakeState === 'function' && typeof l.saveBrakeState === 'function';
+}
+
+/** The partition of the brake's state and records. No person's key (`person#…`) can equal it. */
+export const BRAKE_PK = 'brake';
+/** The sort key of the brake's state item. */
+export const BRAKE_STATE_SK = 'window';
 
 /**
  * Entries larger than this keep their before-state in the evidence store instead: DynamoDB
@@ -142,7 +186,7 @@ export function accountState(entry: LedgerEntry): 'off' | 'on' | undefined {
  * execution, sorted by time. Keys are derived from the execution, so a retried write lands
  * on the same item instead of adding a second one.
  */
-export class DynamoDbLedger implements Ledger {
+export class DynamoDbLedger implements Ledger, BrakeLedger {
   constructor(
     readonly tableName: string,
     readonly client: DynamoDBClient = new DynamoDBClient({}),
@@ -299,6 +343,84 @@ export class DynamoDbLedger implements Ledger {
     return { duplicate: true, firstExecutionId: first };
   }
 
+  async brakeState(): Promise<{ state: unknown; version: number }> {
+    try {
+      const { Item } = await this.client.send(
+        new GetItemCommand({
+          TableName: this.tableName,
+          Key: { pk: { S: BRAKE_PK }, sk: { S: BRAKE_STATE_SK } },
+          ConsistentRead: true,
+        }),
+      );
+      if (!Item?.state?.S) return { state: undefined, version: 0 };
+      return { state: JSON.parse(Item.state.S), version: Number(Item.version?.N ?? '0') };
+    } catch (error) {
+      throw ledgerError(this.tableName, error);
+    }
+  }
+
+  async saveBrakeState(
+    state: unknown,
+    version: number,
+    records: readonly BrakeRecord[] = [],
+  ): Promise<boolean> {
+    try {
+      // DynamoDB has transactions, but one conditional write on one item is all the
+      // counting needs: the records follow, keyed by what they are, so rewriting one is harmless.
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: { S: BRAKE_PK },
+            sk: { S: BRAKE_STATE_SK },
+            state: { S: JSON.stringify(state) },
+            version: { N: String(version + 1) },
+          },
+          ConditionExpression: version === 0 ? 'attribute_not_exists(pk)' : 'version = :v',
+          ...(version === 0 ? {} : { ExpressionAttributeValues: { ':v': { N: String(version) } } }),
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw ledgerError(this.tableName, error);
+    }
+    const puts = records.map((record) =>
+      this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: { pk: { S: BRAKE_PK }, sk: { S: record.key }, entry: { S: JSON.stringify(record.value) } },
+        }),
+      ),
+    );
+    const failed = (await Promise.allSettled(puts)).find((result) => result.status === 'rejected');
+    if (failed) throw ledgerError(this.tableName, failed.reason);
+    return true;
+  }
+
+  async brakeRecords(prefix: string): Promise<BrakeRecord[]> {
+    const records: BrakeRecord[] = [];
+    let startKey: QueryCommandOutput['LastEvaluatedKey'];
+    do {
+      const page: QueryCommandOutput = await this.client
+        .send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+            ExpressionAttributeValues: { ':pk': { S: BRAKE_PK }, ':prefix': { S: prefix } },
+            ExclusiveStartKey: startKey,
+          }),
+        )
+        .catch((error: unknown) => {
+          throw ledgerError(this.tableName, error);
+        });
+      for (const item of page.Items ?? []) {
+        if (item.sk?.S && item.entry?.S) records.push({ key: item.sk.S, value: JSON.parse(item.entry.S) });
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return records;
+  }
+
   /** Everything recorded for a person, oldest first; `since` keeps entries at or after it. */
   async history(email: string, since?: Date): Promise<LedgerEntry[]> {
     const entries: LedgerEntry[] = [];
@@ -417,14 +539,38 @@ export const recordInputSchema = z.object({
   results: z.array(branchSchema),
   executionId: z.string(),
   startedAt: z.string(),
+  /** Whether the run was a reactivation (the state's `reactivate`). */
+  reactivate: z.boolean().optional(),
+  /**
+   * The execution's input as Step Functions keeps it (`$$.Execution.Input`), for its `retryOf`:
+   * Normalize checked it before anything ran. Read from there so the state keeps its shape.
+   */
+  input: z.unknown().optional(),
 });
+
+/** The `retryOf` of an execution's input, when it has one (Normalize has checked it). */
+export function retryOfInput(input: unknown): string | undefined {
+  if (input === null || typeof input !== 'object') return undefined;
+  const retryOf = (input as { retryOf?: unknown }).retryOf;
+  return typeof retryOf === 'string' ? retryOf : undefined;
+}
 
 /**
  * The ledger entries of one execution, from the Map's per-connection results, recorded `at`
  * now (the Record step's clock) under the execution's start.
  */
 export function ledgerEntries(input: unknown, at = new Date().toISOString()): LedgerEntry[] {
-  const { email, dryRun, results, executionId, startedAt, connections } = recordInputSchema.parse(input);
+  const {
+    email,
+    dryRun,
+    results,
+    executionId,
+    startedAt,
+    connections,
+    reactivate,
+    input: started,
+  } = recordInputSchema.parse(input);
+  const retryOf = retryOfInput(started);
   const endpoints = new Map((connections ?? []).map((c) => [c.name, c.endpoint]));
   return results.map((result) => {
     const endpoint = endpoints.get(result.name);
@@ -438,6 +584,8 @@ export function ledgerEntries(input: unknown, at = new Date().toISOString()): Le
       at,
       startedAt,
       executionId,
+      ...(retryOf ? { retryOf } : {}),
+      ...(reactivate ? { reactivate } : {}),
     };
     const userId = result.userId ?? result.state?.lookup?.value.userId;
     if (userId !== undefined) entry.userId = userId;

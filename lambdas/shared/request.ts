@@ -6,6 +6,12 @@ import { meantField } from './field-names';
 import { describeIssues } from './issues';
 
 /**
+ * A Step Functions execution ARN (a local run's region is `local`). The name parts may hold
+ * neither white space nor a colon; a Distributed Map's child has a slash in its machine part.
+ */
+export const EXECUTION_ARN = /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^\s:]+:[^\s:]+$/;
+
+/**
  * What a person or system asks for. Unknown keys are refused rather than ignored: a
  * console user who types `dryrun` must not get a real run by accident.
  */
@@ -26,6 +32,18 @@ export const offboardRequestSchema = z
       .min(1, 'connections, when given, must name at least one connection')
       // null: every connection (what the bulk workflow passes when its input names none).
       .nullable()
+      .optional(),
+    /**
+     * The execution this run retries (`offboard retry`, or a summary's `retry` input): its
+     * ledger entries carry it, so the two runs are linked. An execution ARN, nothing else.
+     */
+    retryOf: z
+      .string({ error: 'retryOf must be an execution ARN (a string)' })
+      .max(2048, 'retryOf is longer than 2048 characters')
+      .regex(EXECUTION_ARN, {
+        error: (issue) =>
+          `retryOf '${String(issue.input).slice(0, 200)}' is not an execution ARN (arn:aws:states:<region>:<account>:execution:<state machine>:<name>)`,
+      })
       .optional(),
     /** Set by Step Functions when the bulk workflow starts this execution: links the two. */
     AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: z.string().optional(),
@@ -142,6 +160,8 @@ export interface NormalizedRequest {
    * local timer holds at most 24.8 days, and the same ASL runs in both.
    */
   waitSteps?: string[];
+  /** The execution this run retries (only what failed there): its ledger entries carry it. */
+  retryOf?: string;
   /** Set when an HR event started the run: what makes a resent event a duplicate. */
   hrEvent?: { eventId: string; source: string; employeeId?: string; reason?: string; claimKey: string };
 }
@@ -238,12 +258,12 @@ export function normalizeRequest(raw: unknown, available: readonly AvailableConn
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) =>
       issue.code === 'unrecognized_keys'
-        ? `unknown field(s) ${issue.keys.map((k) => `'${k}'`).join(', ')} (expected email, dryRun, connections, reactivate)`
+        ? `unknown field(s) ${issue.keys.map((k) => `'${k}'`).join(', ')} (expected email, dryRun, connections, reactivate, retryOf)`
         : issue.message,
     );
     throw new InvalidInputError(`invalid input: ${problems.join('; ')}`);
   }
-  const { email, dryRun, reactivate, connections: wanted } = parsed.data;
+  const { email, dryRun, reactivate, retryOf, connections: wanted } = parsed.data;
   let connections = [...available];
   if (wanted) {
     const known = new Set(available.map((c) => c.name));
@@ -263,6 +283,9 @@ export function normalizeRequest(raw: unknown, available: readonly AvailableConn
     // Always present: the state machine routes on it.
     reactivate,
     connections: connections.map(toStateConnection),
+    // Only when given: Record and Summarize read it from the execution's input, so the state
+    // keeps the shape every other step knows.
+    ...(retryOf ? { retryOf } : {}),
   };
 }
 

@@ -35,6 +35,24 @@ export interface OffboardSummary {
   duplicateOf?: string;
   /** Present only when the outcomes could not be written to the ledger (the evidence is missing). */
   ledgerError?: { name: string; message: string };
+  /**
+   * Present when a connection failed: the execution input that runs this again on the failed
+   * connections only (`offboard retry`, or paste it into the console), linked to this run.
+   */
+  retry?: RetryInput;
+}
+
+/**
+ * The input of a run that retries only what failed: a valid execution input (Normalize reads
+ * it as any other), with the run it retries in `retryOf`. A dry run's retry is a dry run, a
+ * reactivation's retry a reactivation: a retry never turns into something else.
+ */
+export interface RetryInput {
+  email: string;
+  connections: string[];
+  retryOf: string;
+  dryRun?: true;
+  reactivate?: true;
 }
 
 /** A Map iteration's result as the ASL builds it; `error` is Step Functions' `{Error, Cause}`. */
@@ -62,7 +80,30 @@ export const summarizeInputSchema = z.object({
       z.object({ Error: z.string(), Cause: z.string().optional() }),
     ])
     .optional(),
+  /** The execution: what a retry of this run names in `retryOf`. */
+  executionId: z.string().optional(),
+  reactivate: z.boolean().optional(),
 });
+
+/** The input that retries the failed connections of a run (none failed: undefined). */
+export function retryInputOf(run: {
+  email: string;
+  dryRun: boolean;
+  reactivate?: boolean | undefined;
+  executionId: string;
+  connections: readonly ConnectionOutcome[];
+}): RetryInput | undefined {
+  // A person's refusal of a task is a failure too (Task.Refused): retrying asks again.
+  const failed = run.connections.filter((c) => c.outcome === 'failed').map((c) => c.name);
+  if (failed.length === 0) return undefined;
+  return {
+    email: run.email,
+    connections: [...new Set(failed)],
+    retryOf: run.executionId,
+    ...(run.dryRun ? { dryRun: true as const } : {}),
+    ...(run.reactivate ? { reactivate: true as const } : {}),
+  };
+}
 
 /**
  * Builds the summary. A Lambda error reaches a Catch as a JSON `Cause`
@@ -70,7 +111,7 @@ export const summarizeInputSchema = z.object({
  * plain text. Both become `{ name, message }`, with no stack trace.
  */
 export function summarize(input: unknown): OffboardSummary {
-  const { email, dryRun, results, ledger } = summarizeInputSchema.parse(input);
+  const { email, dryRun, results, ledger, executionId, reactivate } = summarizeInputSchema.parse(input);
   const connections = results.map((result): ConnectionOutcome => {
     const outcome: ConnectionOutcome = { name: result.name, type: result.type, outcome: result.outcome };
     const userId = result.userId ?? result.state?.lookup?.value.userId;
@@ -83,6 +124,10 @@ export function summarize(input: unknown): OffboardSummary {
   const summary: OffboardSummary = { email, dryRun, status, connections };
   if (ledger && 'Error' in ledger)
     summary.ledgerError = { name: ledger.Error, message: causeMessage(ledger.Cause) };
+  const retry = executionId
+    ? retryInputOf({ email, dryRun, reactivate, executionId, connections })
+    : undefined;
+  if (retry) summary.retry = retry;
   return summary;
 }
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_CONFIG, EXIT } from '../../cli/main';
 import { CONNECTION_TYPES, PERSON_DEACTIVATED_TYPES } from '../../lambdas/shared/connections';
 import type { OffboardSummary } from '../../lambdas/shared/summary';
@@ -12,8 +12,12 @@ import { run } from '../helpers/cli';
 /** The command line as a user meets it: arguments in, text and an exit code out. */
 
 const dir = mkdtempSync(join(tmpdir(), 'offboard-cli-'));
-// This file's own ledger: LevelDB lets one process open a directory at a time.
-process.env.OFFBOARD_LEDGER_DIR = join(dir, 'ledger');
+// Each story its own ledger: the safety brake counts every real offboarding in it, and
+// this file's stories together switch off more people than its default limit of 25 an hour.
+let ledgers = 0;
+beforeEach(() => {
+  process.env.OFFBOARD_LEDGER_DIR = join(dir, `ledger-${++ledgers}`);
+});
 const sandboxes: InsightlySandbox[] = [];
 
 function configFile(name: string, content: unknown): string {
@@ -216,6 +220,8 @@ describe('offboard run --emails', () => {
           secret: { apiKey: 'key-revoked-0002' },
         },
       ],
+      // 31 people: past the default brake of 25 (test/cli/brake.test.ts tells that story).
+      brake: { limit: 100, windowMinutes: 60 },
     });
     const list = configFile('leavers.txt', [...people, 'nobody@example.com'].join('\n'));
     // Act
@@ -323,5 +329,20 @@ describe('the installed command', () => {
     // Assess
     expect(code).toBe(0);
     expect(JSON.parse(stdout).status).toBe('succeeded');
+  });
+});
+
+describe('offboard <command> --help', () => {
+  it('every command answers --help and -h with its own usage, exit 0, whatever else is on the line', async () => {
+    for (const command of ['run', 'demo', 'reactivate', 'audit', 'report', 'status', 'task', 'retry']) {
+      for (const flag of ['--help', '-h']) {
+        // Act: help beside options the command would otherwise refuse
+        const { code, stdout, stderr } = await run([command, '--no-such-option', flag]);
+        // Assess
+        expect({ command, flag, code, stderr }).toEqual({ command, flag, code: EXIT.ok, stderr: '' });
+        expect(stdout).toContain(`offboard ${command} `);
+        expect(stdout).toContain('-h, --help');
+      }
+    }
   });
 });
