@@ -102,6 +102,15 @@ const SHAPES: Record<string, Shape> = {
     ref: ({ name }) => name,
     attributes: { Arn: ({ name }) => arn('lambda', `function:${name}`) },
   },
+  'AWS::Lambda::Url': {
+    maxName: 64,
+    ref: () => 'x'.repeat(UNKNOWN_LENGTH),
+    // https://<32 characters>.lambda-url.<region>.on.aws/
+    attributes: {
+      FunctionUrl: () => `https://${'x'.repeat(32)}.lambda-url.${R}.on.aws/`,
+      FunctionArn: ({ name }) => arn('lambda', `function:${name}`),
+    },
+  },
   'AWS::IAM::Role': {
     nameProperty: 'RoleName',
     maxName: 64,
@@ -372,7 +381,7 @@ export function measureTemplate(
 
 /** What to do when a stack holds too much: the same advice for every limit that grows with connections. */
 const SPLIT =
-  'deploy the connections as several stacks (one config each, deployed with a different stack name)';
+  'deploy the connections as several stacks (one config each, each with its own name: -c stackName=<name>)';
 
 /**
  * Every limit of {@link DEPLOY_LIMITS} the template reaches, each as a message naming what

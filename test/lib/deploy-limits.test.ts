@@ -159,7 +159,8 @@ describe('a stack of 100 connections', () => {
     }
     // ... each function's environment (keys, values and the JSON around them)
     const functions = resourcesOf(template, 'AWS::Lambda::Function');
-    expect(functions).toHaveLength(16);
+    // seven connector types, and the workflow's own 13 (task notify, page and remind, brake among them)
+    expect(functions).toHaveLength(20);
     for (const [id, fn] of functions) {
       const variables = deployed((fn.Environment as { Variables: Json }).Variables);
       expect(Buffer.byteLength(JSON.stringify(variables)), id).toBeLessThan(
@@ -257,7 +258,7 @@ describe('a stack past a deploy limit', () => {
 
     // Assess: the message says what, how many, the limit, and what to change ...
     expect(synth).toThrow(
-      /the template declares 208 outputs, over the 200 CloudFormation allows in one stack \(each connection without secretId adds one, naming its secret\): give secretId to connections whose secret you create yourself, or deploy the connections as several stacks/,
+      /the template declares 209 outputs, over the 200 CloudFormation allows in one stack \(each connection without secretId adds one, naming its secret\): give secretId to connections whose secret you create yourself, or deploy the connections as several stacks/,
     );
     // ... and nothing reached the cloud assembly that `cdk deploy` would deploy (where a
     // synth under the limit writes its template)
@@ -285,7 +286,7 @@ describe('a stack past a deploy limit', () => {
 
     // Assess
     expect(synth).toThrow(
-      /Offboard\/ScimFunction\/Role: its inline policies take up to [\d,]+ characters once deployed, over the 10,240 IAM allows a role \(each secretId is granted by its own ARN; secrets the stack creates share one grant\): let the stack create those secrets \(no secretId\)/,
+      /Offboard\/Default\/ScimFunction\/Role: its inline policies take up to [\d,]+ characters once deployed, over the 10,240 IAM allows a role \(each secretId is granted by its own ARN; secrets the stack creates share one grant\): let the stack create those secrets \(no secretId\)/,
     );
   }, 120_000);
 });
@@ -296,6 +297,7 @@ describe('renderDeployed', () => {
       Crm: { Type: 'AWS::SecretsManager::Secret', Properties: { Name: 'offboard/crm' } },
       Ledger: { Type: 'AWS::DynamoDB::Table', Properties: {} },
       Thing: { Type: 'AWS::Some::Thing', Properties: {} },
+      PageUrl: { Type: 'AWS::Lambda::Url', Properties: {} },
     },
   };
 
@@ -318,6 +320,14 @@ describe('renderDeployed', () => {
       `arn:aws-us-gov:dynamodb:${'x'.repeat(16)}:000000000000:table/${'x'.repeat('Offboard'.length + 'Ledger'.length + 15)}`,
     );
     expect(joined).toBe(`arn:aws-us-gov:s3:::${'x'.repeat(16)}`);
+  });
+
+  it("writes a function URL (task-notify's OFFBOARD_TASK_PAGE_URL) as the URL Lambda gives, not as an unknown", () => {
+    // Act
+    const url = renderDeployed({ 'Fn::GetAtt': ['PageUrl', 'FunctionUrl'] }, template, 'Offboard');
+
+    // Assess: https://<32 characters>.lambda-url.<region>.on.aws/, the region at its longest
+    expect(url).toBe(`https://${'x'.repeat(32)}.lambda-url.${'x'.repeat(16)}.on.aws/`);
   });
 
   it('counts a reference it knows nothing about as the longest ARN, never as nothing', () => {

@@ -52,7 +52,7 @@ type Statement = { Action: string | string[]; Resource: unknown; Condition?: unk
 
 /**
  * The one statement that lets a connector read the secrets the stack created for its type:
- * names under offboard/, created by this very stack, tagged with the type.
+ * names under Offboard/ (the stack's name), created by this very stack, tagged with the type.
  */
 function createdSecretsStatement(type: string): Statement & { Effect: string } {
   return {
@@ -68,7 +68,7 @@ function createdSecretsStatement(type: string): Statement & { Effect: string } {
           { Ref: 'AWS::Region' },
           ':',
           { Ref: 'AWS::AccountId' },
-          ':secret:offboard/*',
+          ':secret:Offboard/*',
         ],
       ],
     },
@@ -227,8 +227,8 @@ describe('OffboardStack with config/connections.json', () => {
   it('runs every function on Node.js 22, ARM, with X-Ray and JSON logs into a retained log group', () => {
     // Assess
     // normalize, summarize, record, claim, restore plan, one connector; normalize-bulk,
-    // summarize-bulk; audit page, audit tally
-    template.resourceCountIs('AWS::Lambda::Function', 10);
+    // summarize-bulk; audit page, audit tally; task notify, page and remind; brake
+    template.resourceCountIs('AWS::Lambda::Function', 14);
     for (const fn of Object.values(template.findResources('AWS::Lambda::Function')) as Json[]) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -345,7 +345,7 @@ describe('OffboardStack with config/connections.json', () => {
         name: 'insightly-prod',
         type: 'insightly',
         baseUrl: 'https://api.na1.insightly.com/v3.1',
-        secretId: 'offboard/insightly-prod',
+        secretId: 'Offboard/insightly-prod',
         functionName: 'Offboard-insightly',
         rateLimit,
       },
@@ -399,18 +399,17 @@ describe('OffboardStack with config/connections.json', () => {
     });
   });
 
-  it('lets the state machine invoke its own functions and every connector, and nothing else', () => {
+  it('lets the state machine invoke its own functions, task-notify, the brake and every connector, and nothing else', () => {
     // Prepare
-    const stateMachine = Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0] as Json;
-    const roleId = ((stateMachine.Properties as Json).RoleArn as { 'Fn::GetAtt': [string, string] })[
-      'Fn::GetAtt'
-    ][0];
+    const roleId = logicalId(stack, stack.stateMachine.role as never);
     const functions = [
       stack.normalizeFunction,
       stack.summarizeFunction,
       stack.recordFunction,
       stack.claimFunction,
       stack.restorePlanFunction,
+      stack.tasks.notify,
+      stack.brakeFunction,
       ...stack.connectorFunctions.values(),
     ];
 
@@ -427,7 +426,7 @@ describe('OffboardStack with config/connections.json', () => {
     expect(asList(invoke[0]?.Resource)).toHaveLength(functions.length);
   });
 
-  it('publishes tasks for people to an encrypted, TLS-only topic the state machine alone may publish to', () => {
+  it('publishes tasks for people to an encrypted, TLS-only topic only task-notify and the reminder may publish to', () => {
     // Assess
     template.resourceCountIs('AWS::SNS::Topic', 1);
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
@@ -439,11 +438,14 @@ describe('OffboardStack with config/connections.json', () => {
         ]),
       },
     });
-    const publishers = Object.entries(template.findResources('AWS::IAM::Policy'))
-      .filter(([, policy]) => JSON.stringify(policy).includes('sns:Publish'))
-      .map(([id]) => id);
-    expect(publishers).toHaveLength(1);
-    expect(publishers[0]).toMatch(/^OffboardUserRole/);
+    const publishers = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((policy) => JSON.stringify(policy).includes('sns:Publish'))
+      .map((policy) => (policy.Properties as { Roles: { Ref: string }[] }).Roles[0]?.Ref);
+    // "Ask a person" calls task-notify: the state machine publishes nothing itself
+    expect(readFileSync(OFFBOARD_USER_ASL, 'utf8')).not.toContain('sns:publish');
+    expect(publishers.sort()).toEqual(
+      [logicalId(stack, stack.tasks.notify.role), logicalId(stack, stack.tasks.remind.role)].sort(),
+    );
   });
 
   it('keeps the ledger: retained, recoverable, encrypted; connectors and record write entries, claim touches claims, restore plan reads', () => {
@@ -490,6 +492,26 @@ describe('OffboardStack with config/connections.json', () => {
     expect(ledgerStatements(stack.restorePlanFunction).flatMap(actions)).toEqual(['dynamodb:Query']);
     expect(ledgerStatements(stack.audit.page).flatMap(actions)).toEqual(['dynamodb:Scan']);
     expect(ledgerStatements(stack.audit.tally).flatMap(actions)).toEqual(['dynamodb:PutItem']);
+    // Tasks live beside the entries (pk task#<id>): opened or joined and answered by one
+    // conditional update each, found for reminders by a Scan; the brake keeps its state item
+    // and its records in a partition of its own (Query)
+    expect(ledgerStatements(stack.tasks.notify).flatMap(actions).sort()).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
+    ]);
+    expect(ledgerStatements(stack.tasks.page).flatMap(actions).sort()).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
+    ]);
+    expect(ledgerStatements(stack.tasks.remind).flatMap(actions).sort()).toEqual([
+      'dynamodb:Scan',
+      'dynamodb:UpdateItem',
+    ]);
+    expect(ledgerStatements(stack.brakeFunction).flatMap(actions).sort()).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+    ]);
     const readers = [
       connector,
       stack.recordFunction,
@@ -497,15 +519,19 @@ describe('OffboardStack with config/connections.json', () => {
       stack.restorePlanFunction,
       stack.audit.page,
       stack.audit.tally,
+      stack.tasks.notify,
+      stack.tasks.page,
+      stack.tasks.remind,
+      stack.brakeFunction,
     ];
     expect(onLedger.length).toBe(readers.reduce((n, fn) => n + ledgerStatements(fn).length, 0));
     expect(onLedger.flatMap(actions)).not.toContain('dynamodb:DeleteItem');
   });
 
   it('raises an alarm on a failed or partial offboarding, and on a failed execution', () => {
-    // failed or partial offboarding, failed execution, audit drift, HR event not delivered,
-    // HR event in the dead-letter queue
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    // failed or partial offboarding, failed execution of each of the three state machines,
+    // audit drift, HR event not delivered, HR event in the dead-letter queue
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
     template.hasResourceProperties('AWS::Logs::MetricFilter', {
       LogGroupName: { Ref: logicalId(stack, stack.summarizeFunction.logGroup) },
       FilterPattern: Match.stringLikeRegexp('offboarding summarized.*failed.*partial'),
@@ -699,7 +725,7 @@ describe('OffboardStack with config/connections.json', () => {
     }
   });
 
-  it('lets the bulk and audit workflows invoke every connector directly, besides their own functions, and nothing else', () => {
+  it('lets the bulk and audit workflows invoke every connector directly, besides their own functions (bulk: task-notify and the brake too), and nothing else', () => {
     // Prepare
     const connectors = [...stack.connectorFunctions.values()].map((f) => ({
       'Fn::GetAtt': [logicalId(stack, f.function), 'Arn'],
@@ -718,8 +744,15 @@ describe('OffboardStack with config/connections.json', () => {
 
     // Assess: the list check and the totals, the audit page and tally, and the connectors
     expect(connectors.length).toBeGreaterThan(0);
-    expect(bulk).toEqual(expect.arrayContaining([arnOf(stack.bulk.checkList), ...connectors]));
-    expect(bulk).toHaveLength(connectors.length + 2);
+    expect(bulk).toEqual(
+      expect.arrayContaining([
+        arnOf(stack.bulk.checkList),
+        arnOf(stack.tasks.notify),
+        arnOf(stack.brakeFunction),
+        ...connectors,
+      ]),
+    );
+    expect(bulk).toHaveLength(connectors.length + 4);
     expect(audit).toEqual(
       expect.arrayContaining([arnOf(stack.audit.page), arnOf(stack.audit.tally), ...connectors]),
     );
@@ -771,19 +804,22 @@ describe('OffboardStack with config/connections.json', () => {
     });
   });
 
-  it('creates the secret without secretId and only references the one with secretId', () => {
-    // Assess
-    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
-    template.hasResourceProperties('AWS::SecretsManager::Secret', {
-      Name: 'offboard/insightly-prod',
-      SecretString: '{}',
+  it('creates the secret without secretId, named after the stack and retained, and only references the one with secretId', () => {
+    // Assess: the connection's secret and the task-link key
+    template.resourceCountIs('AWS::SecretsManager::Secret', 2);
+    template.hasResource('AWS::SecretsManager::Secret', {
+      Properties: { Name: 'Offboard/insightly-prod', SecretString: '{}' },
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
     });
     expect(JSON.stringify(template.findResources('AWS::SecretsManager::Secret'))).not.toContain(
       EU_SECRET_NAME,
     );
     template.hasOutput('SecretNameInsightlyProd', {
-      Value: 'offboard/insightly-prod',
-      Description: Match.stringLikeRegexp('put-secret-value --secret-id offboard/insightly-prod'),
+      Value: 'Offboard/insightly-prod',
+      Description: Match.stringLikeRegexp(
+        'put-secret-value --secret-id Offboard/insightly-prod --secret-string file://secret.json',
+      ),
     });
     template.hasOutput('StateMachineArn', { Value: { Ref: logicalId(stack, stack.stateMachine) } });
   });
@@ -835,12 +871,18 @@ describe('OffboardStack with other configs', () => {
 
     // Assess
     expect(statements.map((s) => s.Resource)).toEqual([COMPLETE_ARN]);
-    template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    // no connection secret: the one secret is the task-link key
+    expect(
+      Object.values(template.findResources('AWS::SecretsManager::Secret')).map(
+        (secret) => (secret.Properties as Json).Name,
+      ),
+    ).toEqual(['Offboard/task-link-key']);
     // normalize, summarize, record, claim, restore plan, one connector; normalize-bulk,
-    // summarize-bulk; audit page, audit tally
-    template.resourceCountIs('AWS::Lambda::Function', 10);
+    // summarize-bulk; audit page, audit tally; task notify, page and remind; brake
+    template.resourceCountIs('AWS::Lambda::Function', 14);
     expect(Object.keys(template.findOutputs('*'))).toEqual([
       'TaskTopicArn',
+      'TaskPageUrl',
       'BulkStateMachineArn',
       'BulkBucketName',
       'AuditStateMachineArn',
@@ -851,7 +893,7 @@ describe('OffboardStack with other configs', () => {
     ]);
   });
 
-  it('grants a secretId under offboard/ by its own name, since the stack did not create it', () => {
+  it('grants a secretId under Offboard/ by its own name, since the stack did not create it', () => {
     // Prepare: one secret the stack creates, and the operator's own, named like one
     const config: ConfigFile = {
       connections: [
@@ -860,7 +902,7 @@ describe('OffboardStack with other configs', () => {
           name: 'crm-old',
           type: 'insightly',
           baseUrl: 'https://api.eu1.insightly.com/v3.1',
-          secretId: 'offboard/legacy-crm',
+          secretId: 'Offboard/legacy-crm',
         },
       ],
       ...HR,
@@ -874,12 +916,13 @@ describe('OffboardStack with other configs', () => {
 
     // Assess: the shared statement covers only secrets this stack created; the operator's
     // secret is granted exactly, suffix wildcard and all
-    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    // crm's secret, and the task-link key
+    template.resourceCountIs('AWS::SecretsManager::Secret', 2);
     expect(statements).toHaveLength(2);
     expect(statements).toContainEqual(createdSecretsStatement('insightly'));
     const exact = statements.filter((s) => s.Condition === undefined).map((s) => JSON.stringify(s.Resource));
     expect(exact).toHaveLength(1);
-    expect(exact[0]).toContain(':secret:offboard/legacy-crm-??????');
+    expect(exact[0]).toContain(':secret:Offboard/legacy-crm-??????');
   });
 
   it('refuses a connection without baseUrl, naming it', () => {
@@ -940,8 +983,8 @@ describe('OffboardStack with other configs', () => {
     expect(stack.hrEvents).toBeUndefined();
     template.resourceCountIs('AWS::Events::Rule', 0);
     template.resourceCountIs('AWS::SQS::Queue', 0);
-    // failed or partial offboarding, failed execution, audit drift
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    // failed or partial offboarding, failed execution of each state machine, audit drift
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
   });
 
   it('listens on the HR bus when one is named, and watches the rule there', () => {
@@ -987,8 +1030,8 @@ describe('OffboardStack with other configs', () => {
 
     // Assess
     Annotations.fromStack(stack).hasWarning(
-      '/Offboard',
-      Match.stringLikeRegexp("connection 'crm'.*not deployed"),
+      '/Offboard/Default',
+      Match.stringLikeRegexp("connection 'crm'.*not deployed.*put the value into Offboard/crm"),
     );
     expect(JSON.stringify(template.toJSON())).not.toContain('do-not-deploy-me');
   });
@@ -1018,7 +1061,7 @@ describe('OffboardStack with other configs', () => {
 
     // Assess: one warning, for the connection that turned verification off
     const warnings = Annotations.fromStack(stack).findWarning(
-      '/Offboard',
+      '/Offboard/Default',
       Match.stringLikeRegexp('tls-verification-off'),
     );
     expect(warnings.map((w) => w.entry.data)).toEqual([
@@ -1040,23 +1083,30 @@ describe('OffboardStack with other configs', () => {
       }),
       ...HR,
     };
-    const app = newApp();
-    const stack = new OffboardStack(app, 'Offboard', { config });
-
-    // Act
-    const template = Template.fromJSON(app.synth().getStackArtifact(stack.artifactId).template);
     // Lambda counts keys and values; a name the template leaves to CloudFormation (a Ref) is
     // counted at 255 characters, the longest a table name can be.
-    const sizes = Object.values(template.findResources('AWS::Lambda::Function')).map((fn) =>
-      Object.entries(((fn.Properties as Json).Environment as { Variables: Json }).Variables).reduce(
-        (size, [key, value]) => size + key.length + (typeof value === 'string' ? value.length : 255),
-        0,
-      ),
-    );
+    const largestEnvironment = (deployed: ConfigFile) => {
+      const app = newApp();
+      const stack = new OffboardStack(app, 'Offboard', { config: deployed });
+      const template = Template.fromJSON(app.synth().getStackArtifact(stack.artifactId).template);
+      const sizes = Object.values(template.findResources('AWS::Lambda::Function')).map((fn) =>
+        Object.entries(((fn.Properties as Json).Environment as { Variables: Json }).Variables).reduce(
+          (size, [key, value]) => size + key.length + (typeof value === 'string' ? value.length : 255),
+          0,
+        ),
+      );
+      return { functions: sizes.length, largest: Math.max(...sizes) };
+    };
 
-    // Assess: the size does not grow with the connections (they are in the bundles)
-    expect(sizes).toHaveLength(CONNECTION_TYPES.length + 9);
-    expect(Math.max(...sizes)).toBeLessThan(1024);
+    // Act
+    const hundred = largestEnvironment(config);
+    const one = largestEnvironment({ ...config, connections: config.connections.slice(0, 1) });
+
+    // Assess: the size does not grow with the connections (they are in the bundles); the
+    // largest (task-notify's: table, topic, key and page URL) is under half of the 4 KB
+    expect(hundred.functions).toBe(CONNECTION_TYPES.length + 13);
+    expect(hundred.largest).toBe(one.largest);
+    expect(hundred.largest).toBeLessThan(2048);
   });
 
   it('refuses a connection list too large to compile into a function, naming the function', () => {
@@ -1082,7 +1132,7 @@ describe('OffboardStack with other configs', () => {
     expect(under).not.toThrow();
     expect(over).toThrow(ConfigFileError);
     expect(over).toThrow(
-      /^Offboard\/Rapid7InsightvmFunction: its 2 connections take \d+ KiB, over the 96 KiB that can be compiled into one function/,
+      /^Offboard\/Default\/Rapid7InsightvmFunction: its 2 connections take \d+ KiB, over the 96 KiB that can be compiled into one function/,
     );
   });
 
@@ -1120,7 +1170,7 @@ describe('OffboardStack with every connection type and every option', () => {
 
     // Assess
     expect(violations(readReport(assembly.directory))).toEqual([]);
-    template.resourceCountIs('AWS::Lambda::Function', CONNECTION_TYPES.length + 9);
+    template.resourceCountIs('AWS::Lambda::Function', CONNECTION_TYPES.length + 13);
     for (const type of CONNECTION_TYPES) {
       const connector = required(stack.connectorFunctions.get(type), `${type} connector`);
       // Only the secrets this stack created for its own type: the condition names the type,
@@ -1145,7 +1195,7 @@ describe('OffboardStack with every connection type and every option', () => {
       expect(
         compiled(connector).map((c) => [c.name, c.baseUrl, c.secretId]),
         type,
-      ).toEqual([[`${type}-prod`, `https://${type}.example.com`, `offboard/${type}-prod`]]);
+      ).toEqual([[`${type}-prod`, `https://${type}.example.com`, `Offboard/${type}-prod`]]);
     }
     // The console's CA travels with its connection, into its connector only
     expect(compiled(required(stack.connectorFunctions.get('rapid7-insightvm'), 'connector'))[0]?.tls).toEqual(
@@ -1187,6 +1237,8 @@ describe('OffboardStack with alert emails', () => {
       'AuditDrift',
       'FailedInvocations',
       'OffboardingsNotSucceeded',
+      'expression',
+      'expression',
       'expression',
     ]);
     for (const alarm of alarms) {
