@@ -4,13 +4,12 @@ import { InvalidInputError } from '../shared/errors';
 import { handlerMiddlewares, logger } from '../shared/logger';
 import { snsTaskMailer, type TaskMailer, taskEmail } from '../shared/task-email';
 import { taskKeyFromSecret, taskLinks } from '../shared/task-links';
+import { deployedTaskDeps, taskEnv } from '../shared/task-store';
 import {
-  deployedTaskDeps,
   refusalCause,
   TASK_REFUSED,
   type TaskResumer,
   type TaskStore,
-  taskEnv,
   taskIdForToken,
   taskTimes,
 } from '../shared/tasks';

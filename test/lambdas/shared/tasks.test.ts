@@ -1,11 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  answerTask,
-  DynamoDbTaskStore,
-  type TaskRecord,
-  type TaskResumer,
-  taskTimes,
-} from '../../../lambdas/shared/tasks';
+import { DynamoDbTaskStore } from '../../../lambdas/shared/task-store';
+import { answerTask, type TaskRecord, type TaskResumer, taskTimes } from '../../../lambdas/shared/tasks';
 import { type LocalDynamo, startDynalite } from '../../helpers/dynalite';
 
 /** Tasks in the ledger table (dynalite: the real DynamoDB API): opened, joined, answered once. */
