@@ -444,10 +444,11 @@ function readPeople(path: string): string[] {
   }
 }
 
-async function offboardMany(
+/** Offboards many people locally, as `offboard run --emails` does (`offboard retry` of a bulk run too). */
+export async function offboardMany(
   config: ConfigFile,
   emails: string[],
-  options: { dryRun: boolean; connections: string[] | undefined },
+  options: { dryRun: boolean; connections: string[] | undefined; retryOf?: string },
   json: boolean,
   io: Io,
 ): Promise<number> {
@@ -461,6 +462,7 @@ async function offboardMany(
       emails,
       dryRun: options.dryRun,
       ...(options.connections ? { connectionNames: options.connections } : {}),
+      ...(options.retryOf ? { retryOf: options.retryOf } : {}),
       askPerson: askPersonFor(prepared, io.err),
       brake: await localBrake(config, io.err),
       ...(json ? {} : { onProgress: progressPrinter(io.err) }),
@@ -775,6 +777,14 @@ async function demoCommand(args: string[], io: Io): Promise<number> {
   }
 }
 
+/** What answering a task sets going, as `offboard task` says it. */
+function resumed(record: { kind: string; answer?: { ok: boolean } }, what: string): string {
+  if (record.kind !== 'release-brake') return `the ${what} resumes and verifies through the API.`;
+  return record.answer?.ok
+    ? 'the brake is released: the paused runs go on, and the window counts afresh.'
+    : 'the brake stays on: the paused runs stop, with nothing sent to any vendor.';
+}
+
 async function taskCommand(args: string[], io: Io): Promise<number> {
   const [action, id, ...rest] = args;
   if ((action !== 'complete' && action !== 'fail') || !id || id.startsWith('-')) {
@@ -838,7 +848,7 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
     try {
       const result = await answerTask(deps, id, taskAnswer);
       if (!result.first) return answered(result.record);
-      io.out(`Task ${id} ${done}; the execution resumes and verifies through the API.`);
+      io.out(`Task ${id} ${done}; ${resumed(result.record, 'execution')}`);
       return EXIT.ok;
     } catch (error) {
       if (error instanceof TaskNotFoundError)
@@ -860,7 +870,7 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
   if (await store.get(id)) {
     const result = await answerTask({ store, resumer: new LocalTaskResumer() }, id, taskAnswer);
     if (!result.first) return answered(result.record);
-    io.out(`Task ${id} ${done}; the local run resumes and verifies through the API.`);
+    io.out(`Task ${id} ${done}; ${resumed(result.record, 'local run')}`);
     return EXIT.ok;
   }
   // Neither a local task nor a local token: a Step Functions task token from a deployed run.
@@ -1043,6 +1053,8 @@ async function auditCommand(args: string[], io: Io): Promise<number> {
       ledger: local.ledger,
       remediate: values.remediate === true,
       askPerson: askPersonFor(prepared, io.err),
+      // Each remediation is a real offboarding: it counts toward the brake, as deployed.
+      brake: await localBrake(config, io.err),
     });
     if (!result.ok) {
       io.err(`offboard: audit: ${shownError(result.error)}`);

@@ -30,6 +30,11 @@ export function taskLines(task: TaskRecord): string[] {
       'than the limit allows.',
       '',
       `  Offboardings in the window: ${text(d.count)} (limit ${text(d.limit)} in ${text(d.windowMinutes)} minutes)`,
+      // Who waits: a single run names its person; a bulk run says how many its list holds.
+      ...(typeof d.email === 'string' ? [`  First waiting: ${text(d.email)}`] : []),
+      ...(typeof d.email !== 'string' && typeof d.people === 'number' && d.people > 1
+        ? [`  Waiting: a bulk run of ${text(d.people)} people`]
+        : []),
       ...(emails.length > 0
         ? [
             `  Waiting: ${emails.slice(0, 50).join(', ')}${emails.length > 50 ? ` and ${emails.length - 50} more` : ''}`,
@@ -73,7 +78,7 @@ function answerLines(task: TaskRecord, links: { done: string; failed: string }):
 function subjectOf(task: TaskRecord): string {
   const d = task.details;
   return task.kind === 'release-brake'
-    ? `offboard: safety brake: ${text(d.count)} offboardings waiting for release`
+    ? `offboard: safety brake: offboardings paused (${text(d.count)} in ${text(d.windowMinutes)} minutes, limit ${text(d.limit)})`
     : `offboard: switch off ${text(d.email)} in ${text(d.connection)} by ${task.deadline.slice(0, 10)}`;
 }
 

@@ -77,12 +77,14 @@ describe('offboard run --emails past the brake', () => {
     const id = await pauseId(running.text);
     // Assess: one task, saying why, and nobody switched off while it waits
     expect(running.text()).toContain('THE SAFETY BRAKE PAUSED THIS RUN');
+    expect(running.text()).toContain('Waiting: a bulk run of 3 people');
     expect(running.text()).toMatch(/http:\/\/127\.0\.0\.1:\d+\//);
     expect(active(box)).toEqual(people);
     // Act: a person releases it from another terminal
     const answer = await run(['task', 'complete', id]);
     // Assess
     expect(answer.code).toBe(EXIT.ok);
+    expect(answer.stdout).toContain('the brake is released: the paused runs go on');
     expect(await running.code).toBe(EXIT.ok);
     expect(running.stdout()).toContain('Offboarded 3 people');
     expect(active(box)).toEqual([]);
