@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { ConfigError, LedgerUnavailableError, OffboardError, type OffboardErrorOptions } from './errors';
 import { type BlobStore, blobRefSchema } from './evidence';
 import type { BrakeLedger, BrakeRecord } from './ledger';
+import { stripControl } from './text';
 
 /** The defaults: more than 25 deactivations within an hour pause the next one. */
 export const DEFAULT_BRAKE = { limit: 25, windowMinutes: 60 } as const;
@@ -31,7 +32,9 @@ export const brakeConfigSchema = z
       .number({ error: 'must be a number' })
       .int('must be a whole number')
       .min(1, 'must be at least 1 (0 would pause every offboarding)')
-      .max(100_000, 'must be at most 100000')
+      // The window's counted runs live in one ledger item (DynamoDB: 400 KB): a thousand entries
+      // of about 150 bytes leave room; a larger limit would make every count fail.
+      .max(1_000, 'must be at most 1000 (the brake keeps the counted runs of a window in one ledger item)')
       .optional(),
     windowMinutes: z
       .number({ error: 'must be a number' })
@@ -457,16 +460,19 @@ export async function brakeHistory(store: Pick<BrakeLedger, 'brakeRecords'>): Pr
 /** The pauses as a table for people (one line each). */
 export function formatBrakeHistory(pauses: readonly PauseRecord[]): string {
   if (pauses.length === 0) return 'The brake has never paused an offboarding.\n';
-  const rows = pauses.map((p) => [
-    p.openedAt,
-    p.id,
-    `${p.count}/${p.limit} in ${p.windowMinutes} min`,
-    String(p.people),
-    p.outcome ?? 'waiting',
-    p.by ?? '',
-    p.at ?? '',
-    [p.email ?? '', p.reason ?? ''].filter(Boolean).join(': '),
-  ]);
+  // Names and reasons were typed on the task page, emails came from HR: no escape sequences.
+  const rows = pauses.map((p) =>
+    [
+      p.openedAt,
+      p.id,
+      `${p.count}/${p.limit} in ${p.windowMinutes} min`,
+      String(p.people),
+      p.outcome ?? 'waiting',
+      p.by ?? '',
+      p.at ?? '',
+      [p.email ?? '', p.reason ?? ''].filter(Boolean).join(': '),
+    ].map((cell) => stripControl(String(cell))),
+  );
   const header = ['OPENED', 'PAUSE', 'COUNT', 'PEOPLE', 'OUTCOME', 'BY', 'AT', 'DETAIL'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>

@@ -82,6 +82,9 @@ describe('the brake settings', () => {
     expect(() => brakeFromEnv({ OFFBOARD_BRAKE_LIMIT: '0' })).toThrow(
       /OFFBOARD_BRAKE_LIMIT must be at least 1/,
     );
+    expect(() => brakeFromEnv({ OFFBOARD_BRAKE_LIMIT: '5000' })).toThrow(
+      /OFFBOARD_BRAKE_LIMIT must be at most 1000 \(the brake keeps the counted runs of a window in one ledger item\)/,
+    );
     expect(() => brakeFromEnv({ OFFBOARD_BRAKE_WINDOW_MINUTES: 'an hour' })).toThrow(
       /OFFBOARD_BRAKE_WINDOW_MINUTES must be a whole number/,
     );
