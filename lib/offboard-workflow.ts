@@ -622,7 +622,8 @@ export class OffboardWorkflow extends Construct {
       environment: { ...ledger, ...keyEnvironment },
     });
     // The task's record (pk task#<id>): read it, record the answer once (conditional update).
-    this.ledgerTable.grant(page.role, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    // Only task items: the page is on the internet, and the ledger is the evidence to undo by.
+    this.allowLedgerItems(page.role, 'task#*', ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
     linkKey.grantRead(page.role);
     const pageUrl = page.function.addFunctionUrl({ authType: FunctionUrlAuthType.NONE });
 
@@ -639,7 +640,7 @@ export class OffboardWorkflow extends Construct {
       environment: mailer,
     });
     // Open a task or join an open one (one conditional update creates or adds to it), read it.
-    this.ledgerTable.grant(notify.role, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    this.allowLedgerItems(notify.role, 'task#*', ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
     linkKey.grantRead(notify.role);
     this.allowPublish(notify.role, taskKey);
 
@@ -650,7 +651,8 @@ export class OffboardWorkflow extends Construct {
       environment: mailer,
     });
     // Find the tasks due a reminder (a Scan of the task records), and mark each reminded once.
-    this.ledgerTable.grant(remind.role, 'dynamodb:Scan', 'dynamodb:UpdateItem');
+    // (A Scan names no partition key: the condition limits only the update to task items.)
+    this.allowLedgerItems(remind.role, 'task#*', ['dynamodb:Scan', 'dynamodb:UpdateItem']);
     linkKey.grantRead(remind.role);
     this.allowPublish(remind.role, taskKey);
     const reminders = new Schedule(this, 'TaskRemindSchedule', {
@@ -687,10 +689,26 @@ export class OffboardWorkflow extends Construct {
     });
     // Its state item (read, and written back conditionally on its version), and its pause and
     // grant records beside it (written, and read by prefix: a Query of its own partition).
-    this.ledgerTable.grant(brake.role, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query');
+    // Only its own partition (pk `brake`): its PutItem can never overwrite a person's entry.
+    this.allowLedgerItems(brake.role, 'brake', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
     // A bulk run's hand-off to a single run is checked against the run's list, kept as evidence.
     this.allowEvidence(brake, ['s3:GetObject']);
     return brake;
+  }
+
+  /**
+   * Lets `role` use the ledger table's items whose partition key matches `leadingKey` only
+   * (dynamodb:LeadingKeys): the task and brake functions keep their items beside the people's
+   * entries, and must not be able to change those.
+   */
+  private allowLedgerItems(role: IRole, leadingKey: string, actions: string[]): void {
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions,
+        resources: [this.ledgerTable.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [leadingKey] } },
+      }),
+    );
   }
 
   /**

@@ -26,7 +26,7 @@ export type ExecutionEvent =
   ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
 
 export interface LocalAuditOptions
-  extends Pick<LocalRunOptions, 'onProgress' | 'askPerson' | 'retryPauseMs'> {
+  extends Pick<LocalRunOptions, 'onProgress' | 'askPerson' | 'retryPauseMs' | 'brake'> {
   connections: LocalConnection[];
   ledger: Ledger;
   /** Switch drifted accounts off again (through offboard-user), not only report them. */

@@ -1,6 +1,7 @@
 import { formatDeadline } from './task-email';
 import { type LinkAnswer, verifyTaskLink } from './task-links';
 import { answerTask, type TaskRecord, type TaskResumer, type TaskStore } from './tasks';
+import { stripControl } from './text';
 
 /** A request to the task page: a function URL's, or the local server's. */
 export interface TaskPageRequest {
@@ -72,6 +73,8 @@ function detailsHtml(task: TaskRecord): string {
       ? [
           ['Offboardings in the window', d.count],
           ['Limit', `${d.limit} in ${d.windowMinutes} minutes`],
+          // Live, not as the email said: every offboarding while the pause is open joins it.
+          ['Runs waiting now', task.tokens.length],
           ...(Array.isArray(d.emails) && d.emails.length > 0
             ? ([['Waiting', d.emails.join(', ')]] as Array<[string, unknown]>)
             : []),
@@ -122,7 +125,12 @@ function formHtml(
 ${values.problem ? `<p class="problem" role="alert">${escapeHtml(values.problem)}</p>` : ''}
 <form method="post" action="">
 <input type="hidden" name="link" value="${escapeHtml(link)}">
-<label for="by">Your name</label><input id="by" name="by" required maxlength="${MAX_NAME}" autocomplete="name" value="${escapeHtml(values.by)}">
+${
+  task.kind === 'release-brake'
+    ? `<input type="hidden" name="waiting" value="${task.tokens.length}">
+`
+    : ''
+}<label for="by">Your name</label><input id="by" name="by" required maxlength="${MAX_NAME}" autocomplete="name" value="${escapeHtml(values.by)}">
 ${reason}
 <button type="submit">${escapeHtml(w.button)}</button>
 </form>`;
@@ -201,8 +209,9 @@ export async function handleTaskPage(
   const answer = check.link.answer;
   if (method !== 'POST' || !form) return page(200, wording(task, answer).title, formHtml(task, link, answer));
 
-  const by = (form.get('by') ?? '').trim();
-  const reason = (form.get('reason') ?? '').trim();
+  // Shown later on terminals (report --brake, a refusal's cause): no escape sequences.
+  const by = stripControl(form.get('by') ?? '').trim();
+  const reason = stripControl(form.get('reason') ?? '').trim();
   const problem =
     by === ''
       ? 'Please give your name.'
@@ -215,6 +224,18 @@ export async function handleTaskPage(
             : undefined;
   if (problem)
     return page(400, wording(task, answer).title, formHtml(task, link, answer, { by, reason, problem }));
+  // A release lets through every run waiting on the pause: only as many as the person saw.
+  const seen = form.get('waiting');
+  if (task.kind === 'release-brake' && answer === 'done' && seen !== String(task.tokens.length))
+    return page(
+      409,
+      wording(task, answer).title,
+      formHtml(task, link, answer, {
+        by,
+        reason,
+        problem: `${task.tokens.length} runs wait on this release now, not ${seen ?? 'the number'} this page showed: check again, and confirm to release them all.`,
+      }),
+    );
 
   const result = await answerTask(deps, id, {
     ok: answer === 'done',
