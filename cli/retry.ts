@@ -1,11 +1,11 @@
 import { parseArgs } from 'node:util';
 import { type LedgerEntry, settledHistory } from '../lambdas/shared/ledger';
 import { EXECUTION_ARN, normalizeInput, offboardRequestSchema } from '../lambdas/shared/request';
-import type { OffboardSummary, RetryInput } from '../lambdas/shared/summary';
+import type { BulkSummary, OffboardSummary, RetryInput } from '../lambdas/shared/summary';
 import { stripControl } from '../lambdas/shared/text';
 import type { ProgressEvent } from '../local/runner';
 import type { DeployedStack as DeployedStackType } from './deployed';
-import { EXIT, type Io, loadConfig, offboard } from './main';
+import { EXIT, type Io, loadConfig, offboard, offboardMany, runDeployed } from './main';
 
 /** What to retry, found in a person's ledger history. */
 export type RetryPlan =
@@ -14,6 +14,17 @@ export type RetryPlan =
   | { kind: 'nothing'; message: string }
   /** The ledger holds no such run (exit 2). */
   | { kind: 'unknown'; message: string };
+
+/** One bulk run of a bulk run's retry: the people who failed on the same connections. */
+export interface BulkRetryRun {
+  emails: string[];
+  connections: string[];
+  retryOf: string;
+  dryRun?: true;
+}
+
+/** What `offboard retry <bulk execution>` runs: a plan, with its runs when there is something to retry. */
+export type BulkRetryPlan = { kind: 'bulk'; runs: BulkRetryRun[] } | Exclude<RetryPlan, { kind: 'retry' }>;
 
 interface Run {
   executionId: string;
@@ -126,6 +137,48 @@ export function retryInput(history: readonly LedgerEntry[], target: string): Ret
   };
 }
 
+const isReactivation = (entry: LedgerEntry) =>
+  entry.reactivate === true || REACTIVATION_OUTCOMES.has(entry.outcome);
+
+/**
+ * The bulk runs that retry a bulk run's failures: each person on the connections where their
+ * latest outcome since the bulk run started (its own, a hand-off's single run, a retry's) is
+ * still failed, or where nothing was recorded (a hand-off that never finished, a connection
+ * that failed as a whole). A real reactivation since leaves the person out: they were
+ * reinstated. People who failed on the same connections share one run, so each person is in
+ * one run only: the brake counts them once, and their retry is one execution.
+ * `people` maps each person the bulk run may have failed to the connections to look at, with
+ * their ledger history.
+ */
+export function bulkRetryRuns(
+  bulk: { executionId: string; dryRun: boolean; startedAt: string },
+  people: ReadonlyMap<string, { connections: readonly string[]; history: readonly LedgerEntry[] }>,
+): BulkRetryRun[] {
+  const runs = new Map<string, BulkRetryRun>();
+  for (const [email, { connections, history }] of people) {
+    const since = settledHistory(history).filter((e) => e.at >= bulk.startedAt);
+    if (!bulk.dryRun && since.some((e) => !e.dryRun && isReactivation(e))) continue;
+    const failed = [...new Set(connections)].filter((name) => {
+      let latest: LedgerEntry | undefined;
+      for (const e of since)
+        if (e.connection === name && e.dryRun === bulk.dryRun && !isReactivation(e))
+          if (!latest || e.at >= latest.at) latest = e;
+      return !latest || unsettled(latest);
+    });
+    if (failed.length === 0) continue;
+    const key = JSON.stringify([...failed].sort());
+    const run = runs.get(key) ?? {
+      emails: [],
+      connections: failed,
+      retryOf: bulk.executionId,
+      ...(bulk.dryRun ? { dryRun: true as const } : {}),
+    };
+    run.emails.push(email);
+    runs.set(key, run);
+  }
+  return [...runs.values()];
+}
+
 /** A mistake in how the command was called: said, exit 2, nothing sent. */
 class RetryUsage extends Error {}
 
@@ -182,6 +235,24 @@ async function retry(args: string[], io: Io): Promise<number> {
     throw new RetryUsage('retry: --region and --no-wait go with --stack');
   const config = loadConfig(values.config, io);
   const plan = await localPlan(target);
+  if (plan.kind === 'bulk') {
+    for (const run of plan.runs)
+      checkRetry(run, (r) =>
+        normalizeInput(
+          { email: r.emails[0], connections: r.connections, retryOf: r.retryOf, dryRun: r.dryRun === true },
+          config.connections,
+        ),
+      );
+    return retryBulk(plan.runs, json, io, (run, sub) =>
+      offboardMany(
+        config,
+        run.emails,
+        { dryRun: run.dryRun === true, connections: run.connections, retryOf: run.retryOf },
+        json,
+        sub,
+      ),
+    );
+  }
   if (plan.kind !== 'retry') return said(plan, io);
   checkRetry(plan.input, (input) => normalizeInput(input, config.connections));
   if (!json) io.err(retrying(plan.input));
@@ -204,7 +275,7 @@ function parseRetryArgs(args: string[]) {
 }
 
 /** The plan from the local ledger (.offboard/, or OFFBOARD_LEDGER_DIR). */
-async function localPlan(target: string): Promise<RetryPlan> {
+async function localPlan(target: string): Promise<RetryPlan | BulkRetryPlan> {
   const [{ openLocalLedger }, { SqliteLedger }] = await Promise.all([
     import('../local/ledger'),
     import('../local/sqlite-ledger'),
@@ -214,10 +285,12 @@ async function localPlan(target: string): Promise<RetryPlan> {
     let email = target;
     if (EXECUTION_ARN.test(target)) {
       // A local execution lives only in its process: the ledger remembers whose it was.
-      const emails = local.ledger instanceof SqliteLedger ? local.ledger.emailsOfExecution(target) : [];
+      const emails =
+        local.ledger instanceof SqliteLedger ? local.ledger.emailsOfExecution(target, EVERYONE) : [];
       const [only] = emails;
       if (!only) return { kind: 'unknown', message: `the ledger (${local.where}) holds no run ${target}` };
-      if (emails.length > 1) return bulkTarget(target);
+      if (emails.length > 1 || BULK_EXECUTION.test(target))
+        return await localBulkPlan(local.ledger, target, emails);
       email = only;
     }
     return retryInput(await local.ledger.history(email), target);
@@ -226,12 +299,63 @@ async function localPlan(target: string): Promise<RetryPlan> {
   }
 }
 
-/** A bulk run is retried person by person: its summary's `retry` lists them. */
-function bulkTarget(target: string): RetryPlan {
-  return {
-    kind: 'unknown',
-    message: `${target} offboarded many people (a bulk run): retry each with offboard retry <email>, or run the failed people again with offboard run --emails <file> --connections <the failed ones>`,
-  };
+/** No limit on the people of one execution (SQLite's LIMIT -1). */
+const EVERYONE = -1;
+/** A local bulk run's execution (local/bulk.ts names its executions so). */
+const BULK_EXECUTION = /:execution:offboard-bulk:/;
+
+/**
+ * A local bulk run's retry, from the ledger: everyone it recorded, on every connection it
+ * recorded anything for, kept where their latest outcome since is still failed (or missing).
+ */
+async function localBulkPlan(
+  ledger: import('../lambdas/shared/ledger').Ledger,
+  target: string,
+  emails: readonly string[],
+): Promise<BulkRetryPlan> {
+  const histories = new Map<string, LedgerEntry[]>();
+  for (const email of emails) histories.set(email, await ledger.history(email));
+  const own = [...histories.values()].flat().filter((e) => e.executionId === target);
+  const connections = [...new Set(own.map((e) => e.connection))];
+  const startedAt = own.map((e) => e.startedAt ?? e.at).sort()[0] ?? '';
+  const dryRun = own.some((e) => e.dryRun);
+  const runs = bulkRetryRuns(
+    { executionId: target, dryRun, startedAt },
+    new Map([...histories].map(([email, history]) => [email, { connections, history }])),
+  );
+  return runs.length > 0
+    ? { kind: 'bulk', runs }
+    : {
+        kind: 'nothing',
+        message: `nothing to retry for ${target} (a bulk run of ${emails.length} people): nobody's latest outcome on its connections is failed`,
+      };
+}
+
+/**
+ * Runs a bulk retry's runs one after the other, each as `offboard run --emails` runs a list;
+ * exit 1 when any of them left a failure. With --json, one document: the run's summary, or
+ * the list of them when the people failed on different connections.
+ */
+async function retryBulk(
+  runs: readonly BulkRetryRun[],
+  json: boolean,
+  io: Io,
+  start: (run: BulkRetryRun, io: Io) => Promise<number>,
+): Promise<number> {
+  const documents: string[] = [];
+  const sub: Io = json ? { out: (text) => documents.push(text), err: io.err } : io;
+  let code: number = EXIT.ok;
+  for (const run of runs) {
+    if (!json)
+      io.err(
+        stripControl(
+          `offboard: retrying ${run.emails.length} ${run.emails.length === 1 ? 'person' : 'people'} on ${run.connections.join(', ')}${run.dryRun ? ' (dry run)' : ''}, retry of ${run.retryOf}`,
+        ),
+      );
+    code = Math.max(code, await start(run, sub));
+  }
+  if (json) io.out(documents.length === 1 ? (documents[0] as string) : `[\n${documents.join(',\n')}\n]`);
+  return code;
 }
 
 /** Prints why there is nothing to run: exit 0 (all done since) or 2 (no such run). */
@@ -241,7 +365,7 @@ function said(plan: Exclude<RetryPlan, { kind: 'retry' }>, io: Io): number {
 }
 
 /** The retry's input, checked as Normalize will (a connection removed from the config since: exit 2). */
-function checkRetry(input: RetryInput, check: (input: RetryInput) => unknown): void {
+function checkRetry<T>(input: T, check: (input: T) => unknown): void {
   try {
     check(input);
   } catch (error) {
@@ -297,6 +421,9 @@ async function retryDeployed(
       if (REDRIVABLE.has(described.status) && !NOT_REDRIVEN.has(described.error?.name ?? '')) {
         return await redrive(stack, target, noWait, json, io);
       }
+      const output = described.output as BulkSummary | undefined;
+      if (typeof output?.people === 'number')
+        return await retryBulkDeployed(stack, target, output, described.startDate, noWait, json, io);
       const input = described.input as { email?: unknown; detail?: { email?: unknown } } | undefined;
       const given = input?.email ?? input?.detail?.email;
       if (typeof given !== 'string') throw new RetryUsage(`retry: ${target}: its input names no email`);
@@ -310,6 +437,77 @@ async function retryDeployed(
   } finally {
     stack.close();
   }
+}
+
+/**
+ * A deployed bulk run's retry: the failed people of each connection from its results in the
+ * evidence bucket (the summary's `retry`), each person's history from the deployed ledger,
+ * and one bulk execution per set of connections, started as `offboard run --emails --stack`.
+ */
+async function retryBulkDeployed(
+  stack: DeployedStackType,
+  target: string,
+  summary: BulkSummary,
+  startDate: Date | undefined,
+  noWait: boolean,
+  json: boolean,
+  io: Io,
+): Promise<number> {
+  const { retry } = summary;
+  if (!retry)
+    return said(
+      { kind: 'nothing', message: `nothing to retry for ${target}: its summary names no failure` },
+      io,
+    );
+  const [{ S3BlobStore }, { MAX_INLINE_PEOPLE }] = await Promise.all([
+    import('../lambdas/shared/evidence'),
+    import('../lambdas/shared/people'),
+  ]);
+  const blobs = new S3BlobStore(stack.output('EvidenceBucketName'), stack.s3);
+  const everyone = retry.peopleRef ? ((await blobs.get(retry.peopleRef)) as string[]) : [];
+  const failedOn = new Map<string, string[]>();
+  for (const connection of retry.connections) {
+    const emails = connection.everyone
+      ? everyone
+      : connection.resultsRef
+        ? ((await blobs.get(connection.resultsRef)) as Array<{ email: string; outcome: string }>)
+            .filter((r) => r.outcome === 'failed' || r.outcome === 'handoff')
+            .map((r) => r.email)
+        : connection.emails;
+    for (const email of emails) failedOn.set(email, [...(failedOn.get(email) ?? []), connection.name]);
+  }
+  const ledger = await stack.ledger();
+  const people = new Map<string, { connections: string[]; history: LedgerEntry[] }>();
+  for (const [email, connections] of failedOn)
+    people.set(email, { connections, history: await ledger.history(email) });
+  const runs = bulkRetryRuns(
+    { executionId: target, dryRun: retry.dryRun === true, startedAt: startDate?.toISOString() ?? '' },
+    people,
+  );
+  if (runs.length === 0)
+    return said(
+      {
+        kind: 'nothing',
+        message: `nothing to retry for ${target} (a bulk run of ${summary.people} people): nobody's latest outcome on its failed connections is failed`,
+      },
+      io,
+    );
+  return retryBulk(runs, json, io, (run, sub) =>
+    runDeployed(
+      stack.ref,
+      'BulkStateMachineArn',
+      async (opened: DeployedStackType) => ({
+        ...(run.emails.length <= MAX_INLINE_PEOPLE
+          ? { emails: run.emails }
+          : { source: await opened.uploadList(run.emails) }),
+        dryRun: run.dryRun === true,
+        connections: run.connections,
+        retryOf: run.retryOf,
+      }),
+      { json, wait: !noWait },
+      sub,
+    ),
+  );
 }
 
 /** RedriveExecution: the same execution goes on from the state that failed, with its own input. */

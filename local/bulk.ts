@@ -57,6 +57,8 @@ export interface BulkOptions extends Omit<LocalRunOptions, 'input'> {
   emails: string[];
   dryRun?: boolean;
   connectionNames?: string[];
+  /** The bulk run this one retries (`offboard retry`): its ledger entries carry it. */
+  retryOf?: string;
 }
 
 /**
@@ -66,11 +68,16 @@ export interface BulkOptions extends Omit<LocalRunOptions, 'input'> {
  * inline, as in the console; more are read as a list in S3 would be.
  */
 export async function runBulkLocally(options: BulkOptions): Promise<LocalBulkResult> {
-  const { emails, dryRun = false, connectionNames, ...run } = options;
+  const { emails, dryRun = false, connectionNames, retryOf, ...run } = options;
   const list = emails.length <= MAX_INLINE_PEOPLE ? { emails } : { source: LOCAL_LIST };
   return runBulkWorkflowLocally({
     ...run,
-    input: { ...list, dryRun, ...(connectionNames ? { connections: connectionNames } : {}) },
+    input: {
+      ...list,
+      dryRun,
+      ...(connectionNames ? { connections: connectionNames } : {}),
+      ...(retryOf ? { retryOf } : {}),
+    },
     list: JSON.stringify(emails),
   });
 }

@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import middy from '@middy/core';
 import { z } from 'zod';
+import { type BulkRun, bulkRunName } from '../shared/bulk';
 import { deployedConnections } from '../shared/deployed';
 import { ConfigError, InvalidInputError } from '../shared/errors';
 import { type BlobRef, type BlobStore, evidenceFromEnv } from '../shared/evidence';
@@ -18,6 +19,8 @@ const bulkRequestSchema = z
       .optional(),
     dryRun: z.boolean({ error: 'dryRun must be true or false' }).default(false),
     connections: z.array(z.string().min(1)).min(1).optional(),
+    /** The bulk run this one retries (`offboard retry`): checked as a single run's `retryOf`. */
+    retryOf: z.string().optional(),
   })
   .strict()
   .refine((r) => (r.emails === undefined) !== (r.source === undefined), {
@@ -39,6 +42,8 @@ const invocationSchema = z
       .min(1)
       .max(80)
       .regex(/^[^\s/]+$/),
+    /** The execution's ARN: a retry's link is kept under it for the connectors' steps. */
+    executionId: z.string().min(1).optional(),
   })
   .strict();
 
@@ -76,10 +81,10 @@ export function normalizeBulkHandler(
         throw new ConfigError(
           `normalize-bulk: expected {request, executionName} from the state machine: ${describeIssues(invocation.error)}`,
         );
-      const { request } = invocation.data;
+      const { request, executionId } = invocation.data;
       const parsed = bulkRequestSchema.safeParse(request);
       if (!parsed.success) throw new InvalidInputError(`invalid input: ${describeIssues(parsed.error)}`);
-      const { emails, source, dryRun, connections } = parsed.data;
+      const { emails, source, dryRun, connections, retryOf } = parsed.data;
       let people: string[];
       if (source) {
         people = parsePeople(
@@ -95,13 +100,23 @@ export function normalizeBulkHandler(
         }
       }
       // The connection names and options get the same checks as one person's run.
-      const run = normalizeRequest({ email: people[0], dryRun, connections }, available());
+      const run = normalizeRequest(
+        { email: people[0], dryRun, connections, ...(retryOf ? { retryOf } : {}) },
+        available(),
+      );
       // Kept only once everything passed: a refused list leaves nothing to read.
       const peopleRef = await blobs().put(people);
+      // The connectors' steps carry no request: they find the run's retryOf under its execution.
+      if (retryOf) {
+        if (!executionId)
+          throw new ConfigError('normalize-bulk: a retry needs the executionId from the state machine');
+        await blobs().putNamed(bulkRunName(executionId), { retryOf } satisfies BulkRun);
+      }
       logger.info('bulk request accepted', {
         count: people.length,
         dryRun,
         source: source ? 's3' : 'inline',
+        ...(retryOf ? { retryOf } : {}),
         people: peopleRef.sha256,
       });
       return { dryRun, connections: run.connections, count: people.length, peopleRef };

@@ -50,6 +50,26 @@ export const BULK_BUDGET_MS = 60_000;
 /** Ledger entries written in one call (a DynamoDB write each, two for an outcome). */
 const LEDGER_BATCH = 100;
 
+/** What a bulk run keeps for its connectors' steps under its execution (`bulkRunName`). */
+export interface BulkRun {
+  /** The bulk run this one retries: every ledger entry of the run carries it. */
+  retryOf?: string;
+}
+
+/** Where a bulk run's `BulkRun` is kept: its first step writes it, the connectors' steps read it. */
+export const bulkRunName = (executionId: string) => workName('bulk-run', executionId);
+
+/** Each step's read of its run's `BulkRun`, once per step (the context is the step's). */
+const runs = new WeakMap<BulkContext, Promise<BulkRun>>();
+function bulkRunOf(context: BulkContext): Promise<BulkRun> {
+  let run = runs.get(context);
+  if (!run) {
+    run = context.blobs.getNamed(bulkRunName(context.executionId)).then((kept) => (kept ?? {}) as BulkRun);
+    runs.set(context, run);
+  }
+  return run;
+}
+
 /** What became of one person on one connection, in a bulk run. */
 export interface BulkResult {
   email: string;
@@ -281,7 +301,7 @@ async function deactivateChunk(
       const targets = batch.map((t) => ({ ...t, before: redactDeep(t.record.fields, context.redact) }));
       // Write-ahead: the batch's before-states are in the ledger before its write is sent.
       await recordAll(
-        context.ledger,
+        context,
         targets.map(({ email, record, before }) =>
           entry(context, { email, outcome: 'deactivating', userId: record.id, before }),
         ),
@@ -642,7 +662,7 @@ export async function bulkVerify(
   }
   if (!progress.recorded) {
     await recordAll(
-      context.ledger,
+      context,
       progress.results
         .filter((r) => r.outcome !== 'handoff')
         .map((r) =>
@@ -792,8 +812,10 @@ function entry(
   };
 }
 
-async function recordAll(ledger: Ledger, entries: readonly LedgerEntry[]): Promise<void> {
-  for (const part of chunks(entries, LEDGER_BATCH)) await ledger.record(part);
+async function recordAll(context: BulkContext, entries: readonly LedgerEntry[]): Promise<void> {
+  const { retryOf } = await bulkRunOf(context);
+  const linked = retryOf ? entries.map((e) => ({ ...e, retryOf })) : entries;
+  for (const part of chunks(linked, LEDGER_BATCH)) await context.ledger.record(part);
 }
 
 /**

@@ -195,6 +195,33 @@ export interface BulkSummary {
   failedCount: number;
   /** Present when a connection's outcomes could not be written to the ledger: the run then fails. */
   ledgerError?: { name: string; message: string };
+  /**
+   * Present when someone failed somewhere: where the failed people of each connection are
+   * listed, for `offboard retry <this execution>` (which also drops those who succeeded since).
+   */
+  retry?: BulkRetryInput;
+}
+
+/**
+ * What retries a bulk run's failures, kept small whatever the number of people: per failed
+ * connection its count, the first few people, and where all of them are: the connection's
+ * results (`resultsRef`, every person's outcome there), or, for a connection that failed as a
+ * whole, the run's list (`peopleRef`: everyone failed there).
+ */
+export interface BulkRetryInput {
+  retryOf: string;
+  dryRun?: true;
+  /** The run's checked list (a JSON array of addresses) in the evidence store. */
+  peopleRef?: { sha256: string; bytes: number };
+  connections: Array<{
+    name: string;
+    failed: number;
+    /** The first few failed people (all of them: `resultsRef`, or the whole list). */
+    emails: string[];
+    resultsRef?: { sha256: string; bytes: number };
+    /** The connection failed as a whole: everyone on the list is to be retried there. */
+    everyone?: true;
+  }>;
 }
 
 const stepErrorSchema = z.object({ Error: z.string(), Cause: z.string().optional() });
@@ -236,8 +263,15 @@ const bulkConnectionSchema = z.union([
  * number of people; each connection's full results are in the evidence store.
  */
 export function summarizeBulk(input: unknown): BulkSummary {
-  const { dryRun, people, results } = z
-    .object({ dryRun: z.boolean(), people: z.number(), results: z.array(bulkConnectionSchema) })
+  const { dryRun, people, results, executionId, peopleRef } = z
+    .object({
+      dryRun: z.boolean(),
+      people: z.number(),
+      results: z.array(bulkConnectionSchema),
+      /** The execution: what a retry of this run names in `retryOf`. */
+      executionId: z.string().optional(),
+      peopleRef: z.object({ sha256: z.string(), bytes: z.number() }).optional(),
+    })
     .parse(input);
   const outcomes: Partial<Record<Outcome, number>> = {};
   const add = (into: Partial<Record<Outcome, number>>, outcome: Outcome, count = 1) => {
@@ -247,12 +281,14 @@ export function summarizeBulk(input: unknown): BulkSummary {
   const connections: BulkSummary['connections'] = [];
   let failedCount = 0;
   let ledgerError: BulkSummary['ledgerError'];
+  const retries: BulkRetryInput['connections'] = [];
   for (const result of results) {
     if (!('verified' in result)) {
       const error = described('ledgerError' in result ? result.ledgerError : result.error);
       if ('ledgerError' in result) ledgerError = error;
       connections.push({ name: result.name, type: result.type, outcomes: {}, failed: people, error });
       failedCount += people;
+      retries.push({ name: result.name, failed: people, emails: [], everyone: true });
       continue;
     }
     if (result.verified.ledgerError) ledgerError = result.verified.ledgerError;
@@ -278,6 +314,13 @@ export function summarizeBulk(input: unknown): BulkSummary {
     for (const [outcome, count] of Object.entries(own)) add(outcomes, outcome as Outcome, count);
     const failed = result.verified.failedCount + unfinished;
     failedCount += failed;
+    if (failed > 0)
+      retries.push({
+        name: result.name,
+        failed,
+        emails: result.verified.failed.slice(0, RETRY_SHOWN).map((f) => f.email),
+        resultsRef: result.verified.resultsRef,
+      });
     connections.push({
       name: result.name,
       type: result.type,
@@ -297,5 +340,18 @@ export function summarizeBulk(input: unknown): BulkSummary {
     failed: [...byPerson.values()],
     failedCount,
     ...(ledgerError ? { ledgerError } : {}),
+    ...(executionId && retries.length > 0
+      ? {
+          retry: {
+            retryOf: executionId,
+            ...(dryRun ? { dryRun: true as const } : {}),
+            ...(peopleRef ? { peopleRef } : {}),
+            connections: retries,
+          },
+        }
+      : {}),
   };
 }
+
+/** Failed people a bulk summary's retry names per connection (all of them are in `resultsRef`). */
+const RETRY_SHOWN = 5;
