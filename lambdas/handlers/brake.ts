@@ -14,6 +14,7 @@ import { ConfigError } from '../shared/errors';
 import { type BlobStore, blobRefSchema, evidenceFromEnv } from '../shared/evidence';
 import { keepsBrake, type Ledger, ledgerFromEnv } from '../shared/ledger';
 import { handlerMiddlewares, logger } from '../shared/logger';
+import { DynamoDbTaskStore, taskEnv } from '../shared/task-store';
 
 const errorSchema = z.object({ Error: z.string().optional(), Cause: z.string().optional() }).loose();
 
@@ -75,10 +76,12 @@ export function brakeHandler(deps: {
         throw new ConfigError(`brake: unexpected input from the state machine: ${parsed.error.message}`);
       const ledger = deps.ledger();
       if (!keepsBrake(ledger)) throw new ConfigError('brake: this ledger keeps no brake state');
+      const answers = deps.answers?.();
       const brake = {
         store: ledger,
         config: deps.config(),
         ...(deps.blobs ? { blobs: deps.blobs } : {}),
+        ...(answers ? { answers } : {}),
         ...(deps.now ? { now: deps.now } : {}),
       };
       const request = parsed.data;
@@ -97,16 +100,12 @@ export function brakeHandler(deps: {
         logger.info('brake count of a bulk run', { people: request.people, decision: result });
         return result;
       }
-      const answers = deps.answers?.();
-      const result = await resolvePause(
-        { ...brake, ...(answers ? { answers } : {}) },
-        {
-          pauseId: request.pauseId,
-          executionId: request.executionId,
-          answer: pauseAnswer(request.answer, request.error),
-          ...(request.bulk ? { bulk: request.bulk } : {}),
-        },
-      );
+      const result = await resolvePause(brake, {
+        pauseId: request.pauseId,
+        executionId: request.executionId,
+        answer: pauseAnswer(request.answer, request.error),
+        ...(request.bulk ? { bulk: request.bulk } : {}),
+      });
       logger.info('brake pause ended', { pauseId: request.pauseId, outcome: result.outcome });
       return result;
     });
@@ -116,8 +115,11 @@ export function brakeHandler(deps: {
  * Deployed: env OFFBOARD_LEDGER_TABLE, OFFBOARD_BRAKE_LIMIT, OFFBOARD_BRAKE_WINDOW_MINUTES, and
  * OFFBOARD_EVIDENCE_BUCKET (a hand-off is checked against its bulk run's list there).
  */
+let taskStore: DynamoDbTaskStore | undefined;
 export const handler = brakeHandler({
   ledger: ledgerFromEnv,
   config: () => brakeFromEnv(),
   blobs: evidenceFromEnv,
+  // The pauses' tasks live in the same table (task#<id>): who answered, and whether.
+  answers: () => (taskStore ??= new DynamoDbTaskStore(taskEnv('OFFBOARD_LEDGER_TABLE'))),
 });

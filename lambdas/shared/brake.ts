@@ -158,6 +158,12 @@ export interface BrakeDeps {
   config: BrakeConfig;
   /** Reads a bulk run's checked list (a hand-off is let through only for someone on it). */
   blobs?: () => BlobStore;
+  /**
+   * The task store: a pause whose task is answered is closed by the next count, so a run that
+   * starts after the answer (before any waiting run has noted it) is counted afresh rather than
+   * let through by a release it was never part of.
+   */
+  answers?: PauseAnswers;
   now?: () => Date;
 }
 
@@ -259,21 +265,34 @@ async function countPeople(
   deps: BrakeDeps,
   who: { executionId: string; people: number; email?: string },
 ): Promise<BrakeDecision> {
-  return update<BrakeDecision>(deps, (state, now) => {
-    const mine = state.window.find((e) => e.id === who.executionId);
-    if (mine) return { result: { counted: true, count: counted(state) } };
+  const answered = await answeredPause(deps);
+  return update<BrakeDecision>(deps, (before, now) => {
+    const mine = before.window.find((e) => e.id === who.executionId);
+    if (mine) return { result: { counted: true, count: counted(before) } };
+    // The open pause was answered, and no run waiting on it has noted that yet: note it here,
+    // so this run is counted afresh instead of joining a pause that is over.
+    const closing =
+      answered && before.pause?.id === answered.id
+        ? closePause(before, answered.answer.ok ? 'released' : 'refused', answered.answer, now)
+        : undefined;
+    const state = closing?.state ?? before;
+    const noted = closing ? [closing.record] : [];
     if (state.pause) {
       const pause = {
         ...state.pause,
         waiting: state.pause.waiting + 1,
         people: state.pause.people + who.people,
       };
-      return { state: { ...state, pause }, records: [pauseRecord(pause)], result: decision(pause, now) };
+      return {
+        state: { ...state, pause },
+        records: [...noted, pauseRecord(pause)],
+        result: decision(pause, now),
+      };
     }
     const total = counted(state) + who.people;
     if (total <= deps.config.limit) {
       const window = [...state.window, { at: now.toISOString(), id: who.executionId, n: who.people }];
-      return { state: { ...state, window }, result: { counted: true, count: total } };
+      return { state: { ...state, window }, records: noted, result: { counted: true, count: total } };
     }
     const pause: OpenPause = {
       id: newPauseId(),
@@ -287,8 +306,48 @@ async function countPeople(
       waiting: 1,
       people: who.people,
     };
-    return { state: { ...state, pause }, records: [pauseRecord(pause)], result: decision(pause, now) };
+    return {
+      state: { ...state, pause },
+      records: [...noted, pauseRecord(pause)],
+      result: decision(pause, now),
+    };
   });
+}
+
+/** The open pause and its task's answer, when the task store has one. */
+async function answeredPause(
+  deps: BrakeDeps,
+): Promise<{ id: string; answer: { ok: boolean; reason?: string; by: string; at: string } } | undefined> {
+  if (!deps.answers) return undefined;
+  const { state } = await deps.store.brakeState();
+  const id = (state as { pause?: { id?: unknown } } | undefined)?.pause?.id;
+  if (typeof id !== 'string') return undefined;
+  // Unreadable: the run joins the pause as before, and its wait decides.
+  const task = await deps.answers.get(id).catch(() => undefined);
+  return task?.answer ? { id, answer: task.answer } : undefined;
+}
+
+/**
+ * Closes the state's open pause as it ended, with its record: released, the window counts
+ * afresh from now; refused or not answered, the window stays as it was.
+ */
+function closePause(
+  state: BrakeState,
+  outcome: PauseOutcome,
+  answer: { by?: string; reason?: string; at?: string },
+  now: Date,
+): { state: BrakeState; record: BrakeRecord } {
+  const pause = state.pause as OpenPause;
+  return {
+    record: pauseRecord({
+      ...pause,
+      outcome,
+      at: answer.at ?? now.toISOString(),
+      ...(answer.by ? { by: answer.by } : {}),
+      ...(answer.reason && outcome !== 'released' ? { reason: answer.reason } : {}),
+    }),
+    state: outcome === 'released' ? { window: [], since: now.toISOString() } : { ...state, pause: undefined },
+  };
 }
 
 /**
@@ -422,17 +481,9 @@ export async function resolvePause(
     let next = state;
     const records: BrakeRecord[] = [];
     if (state.pause?.id === request.pauseId) {
-      records.push(
-        pauseRecord({
-          ...state.pause,
-          outcome,
-          at,
-          ...(answer.by ? { by: answer.by } : {}),
-          ...(answer.reason && outcome !== 'released' ? { reason: answer.reason } : {}),
-        }),
-      );
-      next =
-        outcome === 'released' ? { window: [], since: now.toISOString() } : { ...state, pause: undefined };
+      const closing = closePause(state, outcome, { ...answer, at }, now);
+      records.push(closing.record);
+      next = closing.state;
     }
     if (outcome === 'released' && request.bulk && !next.window.some((e) => e.id === request.executionId)) {
       next = {

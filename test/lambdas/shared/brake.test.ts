@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { brakeFromEnv, countOffboarding, resolveBrake } from '../../../lambdas/shared/brake';
+import { brakeFromEnv, brakeHistory, countOffboarding, resolveBrake } from '../../../lambdas/shared/brake';
 import { MemoryBlobStore } from '../../../lambdas/shared/evidence';
 import { type BrakeLedger, DynamoDbLedger } from '../../../lambdas/shared/ledger';
 import { loadConfigFile } from '../../../lib/config';
@@ -56,6 +56,42 @@ describe.each([
     expect(paused).toHaveLength(5);
     expect(new Set(paused).size).toBe(1);
   }, 60_000);
+});
+
+describe('a pause answered before any waiting run noted it', () => {
+  it.each([
+    [true, 'released'],
+    [false, 'refused'],
+  ])(
+    '(ok %s) is closed by the next count, which is counted afresh, not let through by it',
+    async (ok, outcome) => {
+      // Prepare: a limit of 1; the second offboarding opens a pause, which a person then answers
+      const store = SqliteLedger.inMemory();
+      const config = { limit: 1, windowMinutes: 60 };
+      const answers = new Map<string, { ok: boolean; by: string; at: string; reason?: string }>();
+      const deps = { store, config, answers: { get: async (id: string) => ({ answer: answers.get(id) }) } };
+      await countOffboarding(deps, { executionId: 'exec-1', email: 'one@example.com' });
+      const second = await countOffboarding(deps, { executionId: 'exec-2', email: 'two@example.com' });
+      if (!('pause' in second)) throw new Error('the second offboarding was not paused');
+      answers.set(second.pause.id, {
+        ok,
+        by: 'Ann Admin',
+        at: '2026-12-01T09:00:00.000Z',
+        reason: 'a wrong feed',
+      });
+      // Act: a third starts before the waiting run has noted the answer
+      const third = await countOffboarding(deps, { executionId: 'exec-3', email: 'three@example.com' });
+      // Assess: released, the window counts afresh and the third is its first; refused, the
+      // window is still full and the third opens a new pause (the answered one is over)
+      if (ok) expect(third).toEqual({ counted: true, count: 1 });
+      else {
+        if (!('pause' in third)) throw new Error('the third offboarding went through a full window');
+        expect(third.pause.id).not.toBe(second.pause.id);
+      }
+      const pauses = await brakeHistory(store);
+      expect(pauses[0]).toMatchObject({ id: second.pause.id, outcome, by: 'Ann Admin' });
+    },
+  );
 });
 
 describe('the brake settings', () => {
