@@ -419,6 +419,11 @@ async function retryDeployed(
         throw error;
       }
       if (REDRIVABLE.has(described.status) && !NOT_REDRIVEN.has(described.error?.name ?? '')) {
+        const refused = await notRedriven(stack, target, described);
+        if (refused) {
+          io.err(`offboard: retry: ${stripControl(refused.message)}`);
+          return refused.kind === 'nothing' ? EXIT.ok : EXIT.failed;
+        }
         return await redrive(stack, target, noWait, json, io);
       }
       const output = described.output as BulkSummary | undefined;
@@ -508,6 +513,46 @@ async function retryBulkDeployed(
       sub,
     ),
   );
+}
+
+/**
+ * Why an execution that did not succeed must not simply go on where it stopped: someone
+ * stopped it on purpose (StopExecution: perhaps the wrong person), a person kept the safety
+ * brake on, or the person was reactivated (or offboarded) since it started. A redrive re-runs
+ * the original input without reading any of that.
+ */
+async function notRedriven(
+  stack: DeployedStackType,
+  target: string,
+  described: { status?: string; error?: { name?: string }; input?: unknown; startDate?: Date },
+): Promise<{ kind: 'nothing' | 'refused'; message: string } | undefined> {
+  if (described.status === 'ABORTED')
+    return {
+      kind: 'refused',
+      message: `${target} was stopped on purpose (StopExecution), so it is not resumed: if the offboarding is still wanted, start it again with offboard run --stack`,
+    };
+  if (described.error?.name === 'Brake.Refused')
+    return {
+      kind: 'refused',
+      message: `${target} was stopped by the safety brake, which a person kept on (offboard report --brake --stack shows who): if the offboarding is still wanted, start it again with offboard run --stack, which the brake counts`,
+    };
+  const input = described.input as
+    | { email?: unknown; reactivate?: unknown; detail?: { email?: unknown } }
+    | undefined;
+  const email = input?.email ?? input?.detail?.email;
+  if (typeof email !== 'string' || !described.startDate) return undefined;
+  const reactivate = input?.reactivate === true;
+  const started = described.startDate.toISOString();
+  // The other kind of run since this one started: a reinstated person is not switched off again.
+  const over = reactivate ? ['deactivated', 'already-inactive'] : ['reactivated', 'already-active'];
+  const since = (await (await stack.ledger()).history(email.trim())).find(
+    (e) => !e.dryRun && e.at > started && over.includes(e.outcome),
+  );
+  if (!since) return undefined;
+  return {
+    kind: 'nothing',
+    message: `${target} was ${reactivate ? 'offboarded' : 'reactivated'} over since, by ${since.executionId}: nothing to retry`,
+  };
 }
 
 /** RedriveExecution: the same execution goes on from the state that failed, with its own input. */

@@ -300,16 +300,5 @@ describe('the deployed stack', () => {
   });
 });
 
-describe('offboard retry <execution-arn> --stack (deployed)', () => {
-  // it.todo: cli/retry.ts is H7's file. retryDeployed redrives any FAILED/TIMED_OUT/ABORTED
-  // execution straight away: it never reads the ledger first, so (1) an offboarding that
-  // failed, whose person was reactivated since, is redriven and switches them off again;
-  // (2) an execution stopped by the brake (Brake.Refused, a person said "keep stopped") is
-  // redriven; (3) an execution an operator ABORTED on purpose (wrong person) is redriven.
-  // Fix: read the ledger history of the execution's email before redriving and refuse (exit 0,
-  // "reactivated since by <arn>") when a real reactivation is newer than the execution's start,
-  // as retryInput does for new executions; add 'Brake.Refused' to NOT_REDRIVEN; redrive
-  // ABORTED only with an explicit flag.
-  it.todo('does not redrive an offboarding whose person was reactivated since');
-  it.todo('does not redrive an execution the safety brake stopped (Brake.Refused)');
-});
+// The deployed retry's refusals to redrive (stopped on purpose, kept stopped by the brake, the
+// person reactivated since) are stories in test/cli/deployed-redrive.test.ts, on moto's server.
