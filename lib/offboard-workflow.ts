@@ -621,9 +621,11 @@ export class OffboardWorkflow extends Construct {
       description: "offboard: the page a task email's links open; answers the task on confirmation",
       environment: { ...ledger, ...keyEnvironment },
     });
-    // The task's record (pk task#<id>): read it, record the answer once (conditional update).
+    // The task's record (pk task#<id>): read it, record the answer once (conditional update),
+    // then delete its reminder index item (pk task-due, DynamoDbTaskStore in task-store.ts).
     // Only task items: the page is on the internet, and the ledger is the evidence to undo by.
     this.allowLedgerItems(page.role, 'task#*', ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    this.allowLedgerItems(page.role, 'task-due', ['dynamodb:DeleteItem']);
     linkKey.grantRead(page.role);
     const pageUrl = page.function.addFunctionUrl({ authType: FunctionUrlAuthType.NONE });
 
@@ -639,8 +641,10 @@ export class OffboardWorkflow extends Construct {
       description: 'offboard: ask a person (open or join the task, email the links)',
       environment: mailer,
     });
-    // Open a task or join an open one (one conditional update creates or adds to it), read it.
+    // Open a task or join an open one (one conditional update creates or adds to it), read it;
+    // put its reminder index item (pk task-due) until its first email is sent.
     this.allowLedgerItems(notify.role, 'task#*', ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    this.allowLedgerItems(notify.role, 'task-due', ['dynamodb:PutItem']);
     linkKey.grantRead(notify.role);
     this.allowPublish(notify.role, taskKey);
 
@@ -650,9 +654,11 @@ export class OffboardWorkflow extends Construct {
       description: 'offboard: remind a person of a task a day before it times out',
       environment: mailer,
     });
-    // Find the tasks due a reminder (a Scan of the task records), and mark each reminded once.
-    // (A Scan names no partition key: the condition limits only the update to task items.)
-    this.allowLedgerItems(remind.role, 'task#*', ['dynamodb:Scan', 'dynamodb:UpdateItem']);
+    // Find the tasks due a reminder (a Query of the task-due partition, never a Scan: a Scan
+    // names no partition key, so dynamodb:LeadingKeys would not limit it), read each task and
+    // mark it reminded once, and delete its index item then (or when its task needs none).
+    this.allowLedgerItems(remind.role, 'task#*', ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    this.allowLedgerItems(remind.role, 'task-due', ['dynamodb:Query', 'dynamodb:DeleteItem']);
     linkKey.grantRead(remind.role);
     this.allowPublish(remind.role, taskKey);
     const reminders = new Schedule(this, 'TaskRemindSchedule', {
@@ -691,6 +697,8 @@ export class OffboardWorkflow extends Construct {
     // grant records beside it (written, and read by prefix: a Query of its own partition).
     // Only its own partition (pk `brake`): its PutItem can never overwrite a person's entry.
     this.allowLedgerItems(brake.role, 'brake', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
+    // Whether a pause's task is answered (and by whom): read only.
+    this.allowLedgerItems(brake.role, 'task#*', ['dynamodb:GetItem']);
     // A bulk run's hand-off to a single run is checked against the run's list, kept as evidence.
     this.allowEvidence(brake, ['s3:GetObject']);
     return brake;
@@ -985,8 +993,13 @@ export class OffboardWorkflow extends Construct {
       environment: { OFFBOARD_EVIDENCE_BUCKET: this.evidenceBucket.bucketName },
     });
     // The checked list is kept in the evidence store by its SHA-256 (peopleRef), and every
-    // later step reads that copy, whatever happens to the upload meanwhile.
-    this.allowEvidence(checkList, ['s3:PutObject']);
+    // later step reads that copy, whatever happens to the upload meanwhile. A retry run also
+    // keeps which run it retries under bulk/, where its connectors' steps find it.
+    this.allowEvidence(
+      checkList,
+      ['s3:PutObject'],
+      [EVIDENCE_BUCKET_PREFIXES.evidence, EVIDENCE_BUCKET_PREFIXES.bulk],
+    );
     checkList.role.addToPolicy(
       new PolicyStatement({ actions: ['s3:GetObject'], resources: [bucket.arnForObjects('*')] }),
     );

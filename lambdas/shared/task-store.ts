@@ -1,8 +1,11 @@
 import {
+  type AttributeValue,
   ConditionalCheckFailedException,
+  DeleteItemCommand,
   DynamoDBClient,
   GetItemCommand,
-  ScanCommand,
+  PutItemCommand,
+  QueryCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
@@ -20,6 +23,13 @@ import {
 
 const taskKey = (id: string) => ({ pk: { S: `task#${id}` }, sk: { S: 'task' } });
 
+/**
+ * The partition of the tasks waiting for their reminder: one item per task, sorted by when
+ * it falls due, so the hourly reminder reads only these (a Query), never the people's entries.
+ */
+export const TASK_DUE_PK = 'task-due';
+const dueKey = (remindAt: string, id: string) => ({ pk: { S: TASK_DUE_PK }, sk: { S: `${remindAt}#${id}` } });
+
 type Item = Record<string, { S?: string; SS?: string[]; BOOL?: boolean }>;
 
 function fromItem(item: Item): TaskRecord {
@@ -34,7 +44,9 @@ function fromItem(item: Item): TaskRecord {
 /**
  * Tasks in the ledger table: one item each (pk `task#<id>`, sk `task`). The task's fixed part
  * is JSON; the tokens a string set (a retried join adds nothing); the answer is written only
- * where none is, so a task is answered once however many clicks race.
+ * where none is, so a task is answered once however many clicks race. An open task also has an
+ * item in the `task-due` partition (sk `<remindAt>#<id>`) until it is reminded or answered:
+ * the reminder's index, so that it never reads the people's entries.
  */
 export class DynamoDbTaskStore implements TaskStore {
   constructor(
@@ -61,7 +73,26 @@ export class DynamoDbTaskStore implements TaskStore {
       }),
     );
     const item = out.Attributes as Item;
-    return { record: fromItem(item), created: item.openedBy?.S === token };
+    const record = fromItem(item);
+    const created = item.openedBy?.S === token;
+    // The task's reminder index item, written until the task's first email is marked sent:
+    // task-notify puts it here, then emails, then marks the task notified. Not one transaction
+    // with the update above (dynalite, the tests' DynamoDB, has none), and need not be: a
+    // notify that stops between the two leaves the task un-notified, and whichever call comes
+    // next for it (a retry, or the next run joining it) puts the item again, then sends the
+    // email that did not go out. (No call comes only when the run that opened it failed with
+    // nobody else waiting: nobody to remind.) The put is idempotent (keyed by the stored
+    // remindAt); one that lands after an answer is dropped by dueReminders, which checks every
+    // item's task.
+    if (!record.notified && !record.answer && !record.reminded) {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: { ...dueKey(record.remindAt, task.id), taskId: { S: task.id } },
+        }),
+      );
+    }
+    return { record, created };
   }
 
   async get(id: string) {
@@ -83,7 +114,15 @@ export class DynamoDbTaskStore implements TaskStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return { record: fromItem(out.Attributes as Item), first: true };
+      const record = fromItem(out.Attributes as Item);
+      try {
+        await this.#dropDue(record.remindAt, id);
+      } catch {
+        // The answer is recorded: a throw now would leave the waiting runs unresumed (a second
+        // click records nothing, so resumes nothing). The item left behind is deleted by the
+        // next dueReminders that reaches it.
+      }
+      return { record, first: true };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const record = await this.get(id);
@@ -92,47 +131,61 @@ export class DynamoDbTaskStore implements TaskStore {
     }
   }
 
+  /**
+   * The tasks of the `task-due` partition whose reminder time has come (a Query, paginated),
+   * each read to check it is still open: unanswered, not reminded, before its deadline. An
+   * index item whose task is no longer open (answered or reminded by a call that failed before
+   * dropping it, timed out, or gone) is deleted, so the partition holds open tasks only.
+   */
   async dueReminders(now: Date) {
-    // An hourly scan of the ledger table, filtered to open tasks: tasks are few, and the
-    // table has no index to spare for them.
+    const at = now.toISOString();
     const due: TaskRecord[] = [];
-    let ExclusiveStartKey: Record<string, never> | undefined;
+    let ExclusiveStartKey: Record<string, AttributeValue> | undefined;
     do {
       const out = await this.client.send(
-        new ScanCommand({
+        new QueryCommand({
           TableName: this.tableName,
-          FilterExpression:
-            'begins_with(pk, :prefix) AND sk = :sk AND remindAt <= :now AND attribute_not_exists(reminded) AND attribute_not_exists(answer)',
-          ExpressionAttributeValues: {
-            ':prefix': { S: 'task#' },
-            ':sk': { S: 'task' },
-            ':now': { S: now.toISOString() },
-          },
+          // `<remindAt>#<id>` up to `<now>~`: '~' sorts after '#', so a task due this very
+          // millisecond is in.
+          KeyConditionExpression: 'pk = :pk AND sk <= :upTo',
+          ExpressionAttributeValues: { ':pk': { S: TASK_DUE_PK }, ':upTo': { S: `${at}~` } },
+          ConsistentRead: true,
           ...(ExclusiveStartKey ? { ExclusiveStartKey } : {}),
         }),
       );
-      for (const item of out.Items ?? []) due.push(fromItem(item as Item));
-      ExclusiveStartKey = out.LastEvaluatedKey as Record<string, never> | undefined;
+      for (const entry of out.Items ?? []) {
+        const sk = entry.sk?.S ?? '';
+        const id = entry.taskId?.S ?? sk.slice(sk.indexOf('#') + 1);
+        const remindAt = sk.slice(0, sk.indexOf('#'));
+        const record = await this.get(id);
+        if (record && !record.answer && !record.reminded && record.deadline > at) due.push(record);
+        else await this.#dropDue(remindAt, id);
+      }
+      ExclusiveStartKey = out.LastEvaluatedKey;
     } while (ExclusiveStartKey);
-    return due.filter((t) => t.deadline > now.toISOString());
+    return due;
   }
 
   async markReminded(id: string) {
+    let remindAt: string | undefined;
     try {
-      await this.client.send(
+      const out = await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: taskKey(id),
           UpdateExpression: 'SET reminded = :yes',
           ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(reminded)',
           ExpressionAttributeValues: { ':yes': { BOOL: true } },
+          ReturnValues: 'ALL_NEW',
         }),
       );
-      return true;
+      remindAt = fromItem(out.Attributes as Item).remindAt;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
+    await this.#dropDue(remindAt, id);
+    return true;
   }
 
   async markNotified(id: string) {
@@ -144,6 +197,11 @@ export class DynamoDbTaskStore implements TaskStore {
         ExpressionAttributeValues: { ':yes': { BOOL: true } },
       }),
     );
+  }
+
+  /** Deletes a task's `task-due` item: the task needs no reminder (any more). */
+  async #dropDue(remindAt: string, id: string) {
+    await this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: dueKey(remindAt, id) }));
   }
 }
 

@@ -493,24 +493,34 @@ describe('OffboardStack with config/connections.json', () => {
     expect(ledgerStatements(stack.audit.page).flatMap(actions)).toEqual(['dynamodb:Scan']);
     expect(ledgerStatements(stack.audit.tally).flatMap(actions)).toEqual(['dynamodb:PutItem']);
     // Tasks live beside the entries (pk task#<id>): opened or joined and answered by one
-    // conditional update each, found for reminders by a Scan; the brake keeps its state item
-    // and its records in a partition of its own (Query)
-    expect(ledgerStatements(stack.tasks.notify).flatMap(actions).sort()).toEqual([
-      'dynamodb:GetItem',
-      'dynamodb:UpdateItem',
+    // conditional update each. An open task's reminder index item is in the task-due partition
+    // (put on opening, deleted on the answer or the reminder), which the reminder Queries:
+    // never a Scan, which names no partition key for dynamodb:LeadingKeys to limit. The brake
+    // keeps its state item and its records in a partition of its own (Query)
+    const leadingKeys = (s: Statement) =>
+      (s.Condition as { 'ForAllValues:StringLike'?: { 'dynamodb:LeadingKeys'?: string[] } })?.[
+        'ForAllValues:StringLike'
+      ]?.['dynamodb:LeadingKeys'];
+    const grants = (fn: { role: unknown }) =>
+      ledgerStatements(fn)
+        .map((s) => [leadingKeys(s), actions(s).sort()])
+        .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+    expect(grants(stack.tasks.notify)).toEqual([
+      [['task#*'], ['dynamodb:GetItem', 'dynamodb:UpdateItem']],
+      [['task-due'], ['dynamodb:PutItem']],
     ]);
-    expect(ledgerStatements(stack.tasks.page).flatMap(actions).sort()).toEqual([
-      'dynamodb:GetItem',
-      'dynamodb:UpdateItem',
+    expect(grants(stack.tasks.page)).toEqual([
+      [['task#*'], ['dynamodb:GetItem', 'dynamodb:UpdateItem']],
+      [['task-due'], ['dynamodb:DeleteItem']],
     ]);
-    expect(ledgerStatements(stack.tasks.remind).flatMap(actions).sort()).toEqual([
-      'dynamodb:Scan',
-      'dynamodb:UpdateItem',
+    expect(grants(stack.tasks.remind)).toEqual([
+      [['task#*'], ['dynamodb:GetItem', 'dynamodb:UpdateItem']],
+      [['task-due'], ['dynamodb:DeleteItem', 'dynamodb:Query']],
     ]);
-    expect(ledgerStatements(stack.brakeFunction).flatMap(actions).sort()).toEqual([
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:Query',
+    // The brake keeps its state and records under `brake`, and reads whether a pause's task is answered
+    expect(grants(stack.brakeFunction)).toEqual([
+      [['brake'], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']],
+      [['task#*'], ['dynamodb:GetItem']],
     ]);
     const readers = [
       connector,
@@ -525,7 +535,11 @@ describe('OffboardStack with config/connections.json', () => {
       stack.brakeFunction,
     ];
     expect(onLedger.length).toBe(readers.reduce((n, fn) => n + ledgerStatements(fn).length, 0));
-    expect(onLedger.flatMap(actions)).not.toContain('dynamodb:DeleteItem');
+    // Nobody may delete an entry: the only deletes are of reminder index items
+    expect(onLedger.filter((s) => actions(s).includes('dynamodb:DeleteItem')).map(leadingKeys)).toEqual([
+      ['task-due'],
+      ['task-due'],
+    ]);
   });
 
   it('raises an alarm on a failed or partial offboarding, and on a failed execution', () => {
@@ -783,13 +797,17 @@ describe('OffboardStack with config/connections.json', () => {
     expect(JSON.stringify(starts)).toContain(logicalId(stack, stack.stateMachine));
     expect(JSON.stringify(starts)).not.toContain('OffboardBulk');
     expect(statements.filter((s) => actions(s).some((a) => a.startsWith('s3:')))).toEqual([]);
-    // The list check reads the uploaded list and keeps the checked one as evidence (peopleRef)
+    // The list check reads the uploaded list and keeps the checked one as evidence (peopleRef),
+    // and a retry run's link to the run it retries as work (bulk/), for its connectors' steps
     const checkGrants = s3Grants(template, stack, stack.bulk.checkList);
     expect(checkGrants).toHaveLength(2);
     expect(checkGrants).toContainEqual([['s3:GetObject'], [objectsOf(stack, stack.bulk.bucket, '*')]]);
     expect(checkGrants).toContainEqual([
       ['s3:PutObject'],
-      [objectsOf(stack, stack.evidenceBucket, 'evidence/*')],
+      [
+        objectsOf(stack, stack.evidenceBucket, 'bulk/*'),
+        objectsOf(stack, stack.evidenceBucket, 'evidence/*'),
+      ],
     ]);
     expect(
       (

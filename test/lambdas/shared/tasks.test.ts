@@ -1,4 +1,6 @@
+import { BatchWriteItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { personKey } from '../../../lambdas/shared/ledger';
 import { DynamoDbTaskStore } from '../../../lambdas/shared/task-store';
 import { answerTask, type TaskRecord, type TaskResumer, taskTimes } from '../../../lambdas/shared/tasks';
 import { type LocalDynamo, startDynalite } from '../../helpers/dynalite';
@@ -101,6 +103,108 @@ describe('DynamoDbTaskStore', () => {
     expect(await store.markReminded(open.id)).toBe(true);
     expect(await store.markReminded(open.id)).toBe(false);
     expect((await store.dueReminders(dayBefore)).map((t) => t.id)).not.toContain(open.id);
+  });
+});
+
+describe('reminders in a ledger full of evidence', () => {
+  /** Every request the store sends, as the table sees it. */
+  function recordingClient(client: DynamoDBClient) {
+    const sent: Array<{ command: string; partition: string }> = [];
+    const recording = {
+      send: (command: { constructor: { name: string }; input: Record<string, never> }) => {
+        const input = command.input as {
+          Key?: { pk?: { S?: string } };
+          Item?: { pk?: { S?: string } };
+          ExpressionAttributeValues?: Record<string, { S?: string }>;
+        };
+        // The partition a request names, as IAM's dynamodb:LeadingKeys sees it (a Scan: none).
+        const partition =
+          input.Key?.pk?.S ?? input.Item?.pk?.S ?? input.ExpressionAttributeValues?.[':pk']?.S ?? '(none)';
+        sent.push({ command: command.constructor.name, partition });
+        return client.send(command as never);
+      },
+    };
+    return { client: recording as unknown as DynamoDBClient, sent };
+  }
+
+  it("finds exactly the due, open tasks, and reads only task items, never a person's entries", async () => {
+    // Prepare: a ledger holding 300 people's evidence, and five tasks opened through the store
+    await dynamo.createTable('ledger-full', true);
+    const people = Array.from({ length: 300 }, (_, i) => ({
+      PutRequest: {
+        Item: {
+          pk: { S: personKey(`leaver${i}@example.com`) },
+          sk: { S: `2026-10-${String((i % 28) + 1).padStart(2, '0')}T10:00:00.000Z#insightly` },
+          entry: { S: JSON.stringify({ email: `leaver${i}@example.com`, outcome: 'deactivated' }) },
+        },
+      },
+    }));
+    for (let i = 0; i < people.length; i += 25)
+      await dynamo.client.send(
+        new BatchWriteItemCommand({ RequestItems: { 'ledger-full': people.slice(i, i + 25) } }),
+      );
+    const setUp = new DynamoDbTaskStore('ledger-full', dynamo.client);
+    const open = task(); // reminder due 2026-11-07 09:00, deadline 2026-11-08 09:00
+    const answered = task();
+    const reminded = task();
+    const later = { ...task(), ...taskTimes(new Date('2026-11-05T09:00:00Z'), 604_800) };
+    const timedOut = { ...task(), ...taskTimes(new Date('2026-10-20T09:00:00Z'), 604_800) };
+    for (const t of [open, answered, reminded, later, timedOut]) await setUp.openOrJoin(t, `token-${t.id}`);
+    await setUp.answer(answered.id, { ok: true, by: 'Ann', at: '2026-11-02T10:00:00Z' });
+    await setUp.markReminded(reminded.id);
+    const { client, sent } = recordingClient(dynamo.client);
+    const store = new DynamoDbTaskStore('ledger-full', client);
+    const dayBefore = new Date('2026-11-07T09:00:00Z');
+
+    // Act
+    const due = await store.dueReminders(dayBefore);
+
+    // Assess: the open task only (not the answered, the reminded, the one not due yet, nor the
+    // one past its deadline)
+    expect(due.map((t) => t.id)).toEqual([open.id]);
+    expect(due[0]).toMatchObject({ kind: 'deactivate-account', tokens: [`token-${open.id}`] });
+    // No Scan, and no request names a person's partition: what the reminder's IAM allows
+    expect(sent.map((s) => s.command)).not.toContain('ScanCommand');
+    for (const { partition } of sent) expect(partition).toMatch(/^(task#.+|task-due)$/);
+    // One read per due index item: the open task and the one that timed out (its item, of no
+    // use now, is deleted); the answered and reminded ones left the index when answered or reminded
+    expect(sent.filter((s) => s.command === 'GetItemCommand')).toHaveLength(2);
+
+    // Act: reminded, and an hour later
+    await store.markReminded(open.id);
+    sent.length = 0;
+    const hourLater = await store.dueReminders(new Date('2026-11-07T10:00:00Z'));
+
+    // Assess: nothing due, and nothing left to read
+    expect(hourLater).toEqual([]);
+    expect(sent.map((s) => s.command)).toEqual(['QueryCommand']);
+    // The later task falls due in its turn
+    expect((await store.dueReminders(new Date('2026-11-11T09:00:00Z'))).map((t) => t.id)).toEqual([later.id]);
+  });
+
+  it('a notify that stopped after opening the task still gets it reminded: the next run joining it writes the index', async () => {
+    // Prepare: the opener's index write fails (the function stopped between its two writes)
+    await dynamo.createTable('ledger-stopped', true);
+    const failing = {
+      send: (command: { constructor: { name: string } }) =>
+        command.constructor.name === 'PutItemCommand'
+          ? Promise.reject(new Error('Lambda timed out'))
+          : dynamo.client.send(command as never),
+    } as unknown as DynamoDBClient;
+    const brake = task('release-brake');
+    await expect(
+      new DynamoDbTaskStore('ledger-stopped', failing).openOrJoin(brake, 'token-a'),
+    ).rejects.toThrow('Lambda timed out');
+    const store = new DynamoDbTaskStore('ledger-stopped', dynamo.client);
+    const dayBefore = new Date('2026-11-07T09:00:00Z');
+    expect(await store.dueReminders(dayBefore)).toEqual([]);
+
+    // Act: another run waits on the same brake
+    const joined = await store.openOrJoin(brake, 'token-b');
+
+    // Assess
+    expect(joined.created).toBe(false);
+    expect((await store.dueReminders(dayBefore)).map((t) => t.id)).toEqual([brake.id]);
   });
 });
 
