@@ -15,7 +15,7 @@ import { parseJson } from '../lib/json';
 import type { PreparedConnections } from '../local/connections';
 import type { LocalLedger } from '../local/ledger';
 import type { LocalBrake, LocalRunResult, ProgressEvent } from '../local/runner';
-import { LocalTaskStore, type PersonTask, type PersonTaskResult } from '../local/tasks';
+import type { PersonTask, PersonTaskResult } from '../local/tasks';
 import type { DeployedStack, ExecutionEnd, MachineKey, StackRef } from './deployed';
 
 // cli/format.ts imports the ledger, and with it the AWS SDK: loaded with what a command runs
@@ -557,7 +557,6 @@ function progressPrinter(write: (text: string) => void) {
  * waits for the page or `offboard task complete|fail <id>` from another terminal.
  */
 function askPersonFor(prepared: PreparedConnections, write: (text: string) => void) {
-  const tokens = new LocalTaskStore();
   return async (task: PersonTask): Promise<PersonTaskResult> => {
     const sandbox = prepared.sandboxes.get(task.connection);
     // The instructions carry the vendor's user id: shown without control characters.
@@ -570,6 +569,7 @@ function askPersonFor(prepared: PreparedConnections, write: (text: string) => vo
         : { ok: false, reason: 'no such user in the sandbox' };
     }
     const local = await import('../local/tasks');
+    const tokens = new local.LocalTaskStore();
     const store = new local.FileTaskStore();
     const record = await local.openLocalTask(store, task);
     // The token too, so `offboard task complete <token>` (the older form) still answers.
@@ -622,7 +622,7 @@ async function showAndWait(
         `  The links are served on ${server.url} while this run waits. Or, in another terminal:\n` +
         `    offboard task complete ${record.id}\n    offboard task fail ${record.id} --reason <why>\n  Waiting for an answer…`,
     );
-    return await new LocalTaskStore().waitForAnswer(token);
+    return await new local.LocalTaskStore().waitForAnswer(token);
   } finally {
     await server.close();
   }
@@ -634,7 +634,7 @@ async function showAndWait(
  */
 async function localBrake(config: ConfigFile, write: (text: string) => void): Promise<LocalBrake> {
   const [{ resolveBrake }, local, { taskTimes }] = await Promise.all([
-    import('../lambdas/shared/brake'),
+    import('../lambdas/shared/brake-config'),
     import('../local/tasks'),
     import('../lambdas/shared/tasks'),
   ]);
@@ -643,7 +643,7 @@ async function localBrake(config: ConfigFile, write: (text: string) => void): Pr
     config: resolveBrake(config.brake),
     answers: store,
     release: async (request) => {
-      const token = LocalTaskStore.newToken();
+      const token = local.LocalTaskStore.newToken();
       const now = new Date();
       const { record } = await store.openOrJoin(
         {
@@ -858,6 +858,7 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
     }
   }
 
+  const { FileTaskStore, LocalTaskResumer, LocalTaskStore } = await import('../local/tasks');
   const tokens = new LocalTaskStore();
   if (await tokens.isPending(id)) {
     // The older form: a local run's token, as its instructions print it.
@@ -865,7 +866,6 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
     io.out(`Task ${done}; the local run resumes and verifies through the API.`);
     return EXIT.ok;
   }
-  const { FileTaskStore, LocalTaskResumer } = await import('../local/tasks');
   const store = new FileTaskStore();
   if (await store.get(id)) {
     const result = await answerTask({ store, resumer: new LocalTaskResumer() }, id, taskAnswer);

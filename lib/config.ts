@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { brakeConfigSchema } from '../lambdas/shared/brake';
+import { brakeConfigSchema } from '../lambdas/shared/brake-config';
 import {
   baseUrlSchema,
   CONNECTION_TYPES,
