@@ -806,9 +806,10 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
   const answer: PersonTaskResult =
     action === 'complete' ? { ok: true } : { ok: false, reason: String(reason) };
   const done = action === 'complete' ? 'completed' : 'failed';
-  const [{ answerTask, TaskNotFoundError }, { DynamoDbTaskStore, SfnTaskResumer }] = await Promise.all([
+  const [{ answerTask, TaskNotFoundError }, { DynamoDbTaskStore }, { SfnTaskResumer }] = await Promise.all([
     import('../lambdas/shared/tasks'),
     import('../lambdas/shared/task-store'),
+    import('../lambdas/shared/task-resumer'),
   ]);
   // Who answered: the OS user, locally and deployed (the AWS caller is in CloudTrail's
   // SendTaskSuccess/Failure events).

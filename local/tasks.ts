@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -107,18 +107,31 @@ export class LocalTaskStore {
 /**
  * Tasks of local runs as files (`task-<id>.json`), answered once: the answer is a file
  * created exclusively, so two answers racing (the page and `offboard task`) record one.
+ * Local runs in several terminals share the directory, so nothing is read, changed and
+ * written back: the task file is created exclusively, each waiting token is a file of its
+ * own (`task-<id>.tokens/`), a join writes its token before it reads the answer, and an
+ * answer is written before the tokens are read; a run joining while the answer is recorded
+ * either sees the answer or is resumed by it.
  */
 export class FileTaskStore implements TaskStore {
   constructor(readonly dir: string = localTasksDir()) {}
 
   async openOrJoin(task: Omit<TaskRecord, 'tokens' | 'answer'>, token: string) {
-    await mkdir(this.dir, { recursive: true });
-    const existing = await this.get(task.id);
-    const record: TaskRecord = existing ?? { ...task, tokens: [] };
-    if (!record.tokens.includes(token)) record.tokens.push(token);
-    const { answer: _answer, ...kept } = record;
-    await writeFile(this.#file(task.id), `${JSON.stringify(kept, null, 2)}\n`);
-    return { record, created: existing === undefined };
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(task.id)) throw new TaskNotFoundError(`task ${task.id}: not a task id`);
+    await mkdir(this.#tokensDir(task.id), { recursive: true });
+    let created = true;
+    try {
+      await writeFile(this.#file(task.id), `${JSON.stringify({ ...task, tokens: [] }, null, 2)}\n`, {
+        flag: 'wx',
+      });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      created = false;
+    }
+    await writeFile(this.#tokenFile(task.id, token), token);
+    const record = await this.get(task.id);
+    if (!record) throw new TaskNotFoundError(`task ${task.id}: its file went away in ${this.dir}`);
+    return { record, created };
   }
 
   async get(id: string) {
@@ -128,19 +141,25 @@ export class FileTaskStore implements TaskStore {
     const record = JSON.parse(text) as TaskRecord;
     const answer = await readFile(this.#answerFile(id), 'utf8').catch(() => undefined);
     if (answer !== undefined) record.answer = JSON.parse(answer) as TaskAnswer;
+    const names = await readdir(this.#tokensDir(id)).catch(() => [] as string[]);
+    const joined = await Promise.all(
+      names.map((n) => readFile(join(this.#tokensDir(id), n), 'utf8').catch(() => '')),
+    );
+    record.tokens = [...new Set([...(record.tokens ?? []), ...joined.filter(Boolean)])].sort();
     return record;
   }
 
   async answer(id: string, answer: TaskAnswer) {
-    const record = await this.get(id);
-    if (!record) throw new TaskNotFoundError(`task ${id}: no such task in ${this.dir}`);
+    if ((await this.get(id)) === undefined)
+      throw new TaskNotFoundError(`task ${id}: no such task in ${this.dir}`);
     try {
       await writeFile(this.#answerFile(id), `${JSON.stringify(answer)}\n`, { flag: 'wx' });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      return { record: (await this.get(id)) ?? record, first: false };
+      return { record: (await this.get(id)) as TaskRecord, first: false };
     }
-    return { record: { ...record, answer }, first: true };
+    // Read after the answer is written: every token that joined before it is here.
+    return { record: { ...((await this.get(id)) as TaskRecord), answer }, first: true };
   }
 
   async dueReminders(now: Date) {
@@ -169,13 +188,23 @@ export class FileTaskStore implements TaskStore {
   async #mark(id: string, flag: 'reminded' | 'notified') {
     const record = await this.get(id);
     if (!record || record[flag]) return false;
-    const { answer: _answer, ...kept } = record;
-    await writeFile(this.#file(id), `${JSON.stringify({ ...kept, [flag]: true }, null, 2)}\n`);
+    // The tokens stay in their own files (a join now may add one).
+    const { answer: _answer, tokens: _tokens, ...kept } = record;
+    await writeFile(this.#file(id), `${JSON.stringify({ ...kept, tokens: [], [flag]: true }, null, 2)}\n`);
     return true;
   }
 
   #file(id: string) {
     return join(this.dir, `task-${id}.json`);
+  }
+
+  #tokensDir(id: string) {
+    return join(this.dir, `task-${id}.tokens`);
+  }
+
+  /** One file per waiting token, named by its hash (tokens need not be safe as file names). */
+  #tokenFile(id: string, token: string) {
+    return join(this.#tokensDir(id), createHash('sha256').update(token).digest('base64url'));
   }
 
   #answerFile(id: string) {

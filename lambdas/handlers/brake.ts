@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   type BrakeConfig,
   type BrakeDecision,
+  BrakeRefusedError,
   brakeFromEnv,
   countBulk,
   countOffboarding,
@@ -12,7 +13,7 @@ import {
 } from '../shared/brake';
 import { ConfigError } from '../shared/errors';
 import { type BlobStore, blobRefSchema, evidenceFromEnv } from '../shared/evidence';
-import { keepsBrake, type Ledger, ledgerFromEnv } from '../shared/ledger';
+import { keepsBrake, type Ledger, type LedgerEntry, ledgerFromEnv } from '../shared/ledger';
 import { handlerMiddlewares, logger } from '../shared/logger';
 import { DynamoDbTaskStore, taskEnv } from '../shared/task-store';
 
@@ -42,11 +43,24 @@ const brakeInputSchema = z.discriminatedUnion('action', [
     /** … or its error (refused: Task.Refused; not answered in time: States.Timeout). */
     error: errorSchema.optional(),
     bulk: z.object({ people: z.number().int().nonnegative(), peopleRef: blobRefSchema }).optional(),
+    /** A single run's person and when it started: a reactivation since stops it (see below). */
+    email: z.string().min(1).optional(),
+    startedAt: z.string().min(1).optional(),
   }),
 ]);
 
 /** What the brake function answers: a count's decision, or how a pause ended. */
 export type BrakeResult = BrakeDecision | { outcome: string; message: string };
+
+/** Outcomes only a reactivation records (entries written before `reactivate` was kept). */
+const REACTIVATION_OUTCOMES = new Set([
+  'reactivated',
+  'would-reactivate',
+  'already-active',
+  'nothing-to-restore',
+]);
+const reactivation = (entry: LedgerEntry) =>
+  entry.reactivate === true || REACTIVATION_OUTCOMES.has(entry.outcome);
 
 /** Who started this execution, when Step Functions says (a bulk run's hand-off). */
 function startedBy(input: unknown): string | undefined {
@@ -107,6 +121,20 @@ export function brakeHandler(deps: {
         ...(request.bulk ? { bulk: request.bulk } : {}),
       });
       logger.info('brake pause ended', { pauseId: request.pauseId, outcome: result.outcome });
+      // Released after days, perhaps: if the person was reactivated while this run waited (HR
+      // said they stay, and the operator undid the offboarding), the release is for the others.
+      if (result.outcome === 'released' && request.email && request.startedAt) {
+        const since = Date.parse(request.startedAt);
+        const undone = Number.isNaN(since)
+          ? undefined
+          : (await ledger.history(request.email, new Date(since))).find(
+              (e) => !e.dryRun && e.executionId !== request.executionId && reactivation(e),
+            );
+        if (undone)
+          throw new BrakeRefusedError(
+            `brake: ${request.email} was reactivated by ${undone.executionId} at ${undone.at} while this offboarding waited on pause ${request.pauseId}: it stopped before any vendor write`,
+          );
+      }
       return result;
     });
 }

@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import middy from '@middy/core';
 import { z } from 'zod';
-import { type BulkRun, bulkRunName } from '../shared/bulk';
+import { type BulkRun, bulkRunName } from '../shared/bulk-run';
 import { deployedConnections } from '../shared/deployed';
 import { ConfigError, InvalidInputError } from '../shared/errors';
 import { type BlobRef, type BlobStore, evidenceFromEnv } from '../shared/evidence';

@@ -4,7 +4,8 @@ import { InvalidInputError } from '../shared/errors';
 import { handlerMiddlewares, logger } from '../shared/logger';
 import { snsTaskMailer, type TaskMailer, taskEmail } from '../shared/task-email';
 import { taskKeyFromSecret, taskLinks } from '../shared/task-links';
-import { deployedTaskDeps, taskEnv } from '../shared/task-store';
+import { deployedTaskDeps } from '../shared/task-resumer';
+import { taskEnv } from '../shared/task-store';
 import {
   refusalCause,
   TASK_REFUSED,

@@ -2,7 +2,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { logger } from '../shared/logger';
 import { taskKeyFromSecret } from '../shared/task-links';
 import { handleTaskPage, type TaskPageDeps } from '../shared/task-page';
-import { deployedTaskDeps, taskEnv } from '../shared/task-store';
+import { deployedTaskDeps } from '../shared/task-resumer';
+import { taskEnv } from '../shared/task-store';
 
 /**
  * The task page behind the function URL (payload format 2.0): the links in the task emails

@@ -2,7 +2,8 @@ import middy from '@middy/core';
 import { handlerMiddlewares, logger } from '../shared/logger';
 import { reminderEmail, snsTaskMailer, type TaskMailer } from '../shared/task-email';
 import { taskKeyFromSecret, taskLinks } from '../shared/task-links';
-import { deployedTaskDeps, taskEnv } from '../shared/task-store';
+import { deployedTaskDeps } from '../shared/task-resumer';
+import { taskEnv } from '../shared/task-store';
 import type { TaskStore } from '../shared/tasks';
 
 export interface TaskRemindDeps {

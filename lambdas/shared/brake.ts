@@ -143,6 +143,9 @@ export const newPauseId = (): string => randomBytes(16).toString('base64url');
 /** How often a count retries when other executions changed the state first. */
 const MAX_ATTEMPTS = 60;
 
+/** The error SendTaskFailure gives a refused task (TASK_REFUSED of tasks.ts). */
+const TASK_REFUSED_ERROR = 'Task.Refused';
+
 /**
  * Changes the brake's state, once, against concurrent executions: reads, decides, writes if
  * no one wrote since; otherwise reads again. Throws Ledger.Unavailable (retried by the state
@@ -357,6 +360,11 @@ async function grantCovers(deps: BrakeDeps, executionId: string, email: string):
 export interface PauseAnswer {
   ok: boolean;
   timedOut?: boolean;
+  /**
+   * The wait itself failed (the notify function's error, not a person's refusal): this run
+   * stops, and the pause stays open for the others and for the person's answer.
+   */
+  failed?: string;
   by?: string;
   at?: string;
   reason?: string;
@@ -371,6 +379,10 @@ export function pauseAnswer(result: unknown, error?: { Error?: string; Cause?: s
   if (error) {
     if (error.Error === 'States.Timeout')
       return { ok: false, timedOut: true, reason: 'not answered in time' };
+    // Only SendTaskFailure (a person's "keep it stopped") says Task.Refused; any other error
+    // is the wait's own fault, which must not be recorded as anyone's refusal.
+    if (error.Error !== TASK_REFUSED_ERROR)
+      return { ok: false, failed: `${error.Error ?? 'Error'}: ${error.Cause ?? 'no cause given'}` };
     const found = findAnswer(error.Cause);
     return { ...found, ok: false, reason: found.reason ?? error.Cause ?? error.Error ?? 'refused' };
   }
@@ -417,7 +429,15 @@ export async function resolvePause(
     answer: PauseAnswer;
     bulk?: { people: number; peopleRef: BulkGrant['peopleRef'] };
   },
-): Promise<{ outcome: PauseOutcome; message: string }> {
+): Promise<{ outcome: PauseOutcome | 'stopped'; message: string }> {
+  if (request.answer.failed) {
+    // Nobody answered: the pause stays open (the others still wait on it, the person's answer
+    // still counts, and the next count closes it once answered); only this run stops.
+    return {
+      outcome: 'stopped',
+      message: `brake: waiting on pause ${request.pauseId} failed: ${request.answer.failed}: this offboarding stopped before any vendor write; the pause stays open`,
+    };
+  }
   let answer = request.answer;
   // The task store's answer is the authority on who answered and when.
   const task = await deps.answers?.get(request.pauseId).catch(() => undefined);

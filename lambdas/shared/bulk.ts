@@ -18,6 +18,7 @@ import {
   type DirectoryConnector,
   type UserRecord,
 } from '../connectors/types';
+import { type BulkRun, bulkRunName } from './bulk-run';
 import { answersFor, checkFresh, checkPlanned } from './checks';
 import type { ConnectionRef } from './connections';
 import { endpointOf } from './deployed';
@@ -49,15 +50,6 @@ export const BULK_BUDGET_MS = 60_000;
 
 /** Ledger entries written in one call (a DynamoDB write each, two for an outcome). */
 const LEDGER_BATCH = 100;
-
-/** What a bulk run keeps for its connectors' steps under its execution (`bulkRunName`). */
-export interface BulkRun {
-  /** The bulk run this one retries: every ledger entry of the run carries it. */
-  retryOf?: string;
-}
-
-/** Where a bulk run's `BulkRun` is kept: its first step writes it, the connectors' steps read it. */
-export const bulkRunName = (executionId: string) => workName('bulk-run', executionId);
 
 /** Each step's read of its run's `BulkRun`, once per step (the context is the step's). */
 const runs = new WeakMap<BulkContext, Promise<BulkRun>>();

@@ -8,15 +8,8 @@ import {
   QueryCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { ConfigError } from './errors';
-import {
-  type TaskAnswer,
-  TaskNotFoundError,
-  type TaskRecord,
-  type TaskResumer,
-  type TaskStore,
-} from './tasks';
+import { type TaskAnswer, TaskNotFoundError, type TaskRecord, type TaskStore } from './tasks';
 
 // The deployed side of tasks (DynamoDB, Step Functions), apart from tasks.ts so that local
 // runs and the command line's start load no AWS SDK for them.
@@ -205,55 +198,9 @@ export class DynamoDbTaskStore implements TaskStore {
   }
 }
 
-/** Errors that say the waiting execution is gone (timed out, stopped): nothing left to resume. */
-const GONE = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
-
-/** Resumes deployed executions: SendTaskSuccess / SendTaskFailure. */
-export class SfnTaskResumer implements TaskResumer {
-  constructor(
-    readonly client: SFNClient = new SFNClient({}),
-    /** Told about a token whose execution no longer waits (it timed out or was stopped). */
-    readonly onGone: (token: string, error: Error) => void = () => undefined,
-  ) {}
-
-  async succeed(token: string, output: unknown) {
-    await this.#send(token, () =>
-      this.client.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(output) })),
-    );
-  }
-
-  async fail(token: string, error: string, cause: string) {
-    // Step Functions caps the cause at 32768 characters.
-    await this.#send(token, () =>
-      this.client.send(
-        new SendTaskFailureCommand({ taskToken: token, error, cause: cause.slice(0, 32_000) }),
-      ),
-    );
-  }
-
-  async #send(token: string, send: () => Promise<unknown>) {
-    try {
-      await send();
-    } catch (error) {
-      if (GONE.has((error as Error).name)) this.onGone(token, error as Error);
-      else throw error;
-    }
-  }
-}
-
 /** Reads a required environment variable of the task functions, or says which is missing. */
 export function taskEnv(name: string): string {
   const value = process.env[name];
   if (!value) throw new ConfigError(`${name} is not set: the stack sets it on the task functions`);
   return value;
-}
-
-let deployedStore: DynamoDbTaskStore | undefined;
-let deployedResumer: SfnTaskResumer | undefined;
-
-/** The deployed store (OFFBOARD_LEDGER_TABLE) and resumer, made once a warm Lambda. */
-export function deployedTaskDeps(): { store: TaskStore; resumer: TaskResumer } {
-  deployedStore ??= new DynamoDbTaskStore(taskEnv('OFFBOARD_LEDGER_TABLE'));
-  deployedResumer ??= new SfnTaskResumer();
-  return { store: deployedStore, resumer: deployedResumer };
 }

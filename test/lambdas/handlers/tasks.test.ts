@@ -7,7 +7,8 @@ import { taskNotifyHandler } from '../../../lambdas/handlers/task-notify';
 import { taskPageHandler } from '../../../lambdas/handlers/task-page';
 import { taskRemindHandler } from '../../../lambdas/handlers/task-remind';
 import type { TaskEmail } from '../../../lambdas/shared/task-email';
-import { DynamoDbTaskStore, SfnTaskResumer } from '../../../lambdas/shared/task-store';
+import { SfnTaskResumer } from '../../../lambdas/shared/task-resumer';
+import { DynamoDbTaskStore } from '../../../lambdas/shared/task-store';
 import { type LocalDynamo, startDynalite } from '../../helpers/dynalite';
 
 /** The deployed task functions: notify (from the state machine), the page (function URL), reminders. */
