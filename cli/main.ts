@@ -100,7 +100,7 @@ Exit 1 when drift was found, or an account could not be checked.
   offboard report --brake [--json] [--stack <name> [--region <r>]]
 
 Prints the evidence the ledger holds for a person: every connection's outcome, the account as
-it was before, when, and which run (local runs: .offboard/ledger; with --stack, the deployed
+it was before, when, and which run (local runs: .offboard/ledger.db; with --stack, the deployed
 stack's ledger table).
 
   --email <email>      whose evidence
@@ -141,10 +141,12 @@ recorded once, as given by you (your OS user name).
   offboard retry <email | execution-arn> --stack <name> [--region <r>] [--no-wait] [--json]
 
 Runs again only what failed: the connections whose latest outcome for that person is still
-failed (a later success removes one), from the person's latest run or the run named. The new
-run's ledger entries carry retryOf, the run it retries. A dry run's retry is a dry run, a
-reactivation's a reactivation. Deployed (--stack), a new OffboardUser execution; an execution
-that itself FAILED (timed out, stopped, a step that gave up) is redriven instead.
+failed (a later success removes one), from the person's latest run or the run named; for a
+bulk run, only its failed people on their failed connections. The new run's ledger entries
+carry retryOf, the run it retries. A dry run's retry is a dry run, a reactivation's a
+reactivation. Deployed (--stack), a new execution; an execution that itself FAILED or timed
+out is redriven instead (RedriveExecution), except one stopped on purpose, one the safety
+brake stopped, or an offboarding whose person was reactivated since: those start nothing.
 Exit 0 also when nothing is left to retry; 2 when the ledger holds no such run.
 
   --config <file>      the connections (local runs: the ledger in .offboard/)
@@ -875,6 +877,11 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
     return EXIT.ok;
   }
   // Neither a local task nor a local token: a Step Functions task token from a deployed run.
+  // Those are hundreds of characters long; anything short is a task id that is not here.
+  if (id.length < 100)
+    throw new UsageError(
+      `task: no local task ${stripControl(id)} (.offboard/tasks); a deployed task needs --stack <name>`,
+    );
   const { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } = await import('@aws-sdk/client-sfn');
   const sfn = new SFNClient({});
   try {

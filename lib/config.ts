@@ -19,7 +19,7 @@ export { describeIssues };
 
 /**
  * One connection in the config file. Deployed, the secret is `secretId` (a Secrets Manager
- * name or ARN; absent, the stack creates `offboard/<name>`). Locally, it is `secret`
+ * name or ARN; absent, the stack creates `<stack name>/<name>`). Locally, it is `secret`
  * (inline JSON) or `secretFile` (a JSON file, relative to the config file). The secret's
  * JSON has the same fields in both places. No `baseUrl` means the built-in sandbox, locally.
  */

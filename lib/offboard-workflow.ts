@@ -697,8 +697,10 @@ export class OffboardWorkflow extends Construct {
     // grant records beside it (written, and read by prefix: a Query of its own partition).
     // Only its own partition (pk `brake`): its PutItem can never overwrite a person's entry.
     this.allowLedgerItems(brake.role, 'brake', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
-    // Whether a pause's task is answered (and by whom): read only.
+    // Whether a pause's task is answered (and by whom): read only. And a person's history, read
+    // only: a person reactivated while their offboarding waited is not switched off.
     this.allowLedgerItems(brake.role, 'task#*', ['dynamodb:GetItem']);
+    this.allowLedgerItems(brake.role, 'person#*', ['dynamodb:Query']);
     // A bulk run's hand-off to a single run is checked against the run's list, kept as evidence.
     this.allowEvidence(brake, ['s3:GetObject']);
     return brake;

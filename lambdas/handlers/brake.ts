@@ -3,12 +3,12 @@ import { z } from 'zod';
 import {
   type BrakeConfig,
   type BrakeDecision,
-  BrakeRefusedError,
   brakeFromEnv,
   countBulk,
   countOffboarding,
   type PauseAnswers,
   pauseAnswer,
+  ReactivatedSinceError,
   resolvePause,
 } from '../shared/brake';
 import { ConfigError } from '../shared/errors';
@@ -27,6 +27,8 @@ const brakeInputSchema = z.discriminatedUnion('action', [
     email: z.string().min(1),
     /** The execution's own input: Step Functions sets AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID in a hand-off's. */
     input: z.unknown().optional(),
+    /** When the execution started: a reactivation since stops it. */
+    startedAt: z.string().min(1).optional(),
   }),
   z.object({
     action: z.literal('countBulk'),
@@ -61,6 +63,26 @@ const REACTIVATION_OUTCOMES = new Set([
 ]);
 const reactivation = (entry: LedgerEntry) =>
   entry.reactivate === true || REACTIVATION_OUTCOMES.has(entry.outcome);
+
+/**
+ * Throws User.Reactivated when the ledger holds a real reactivation of this person by another
+ * execution since this one started: the offboarding stops before any vendor write.
+ */
+async function stopIfReactivated(
+  ledger: Ledger,
+  run: { email: string; startedAt: string; executionId: string },
+  while_: string,
+): Promise<void> {
+  const since = Date.parse(run.startedAt);
+  if (Number.isNaN(since)) return;
+  const undone = (await ledger.history(run.email, new Date(since))).find(
+    (e) => !e.dryRun && e.executionId !== run.executionId && reactivation(e),
+  );
+  if (undone)
+    throw new ReactivatedSinceError(
+      `brake: ${run.email} was reactivated by ${undone.executionId} at ${undone.at} while this offboarding ${while_}: it stopped before any vendor write`,
+    );
+}
 
 /** Who started this execution, when Step Functions says (a bulk run's hand-off). */
 function startedBy(input: unknown): string | undefined {
@@ -100,6 +122,10 @@ export function brakeHandler(deps: {
       };
       const request = parsed.data;
       if (request.action === 'count') {
+        // Days may have passed since it started (a future effectiveAt): a reactivation since
+        // means HR said they stay.
+        if (request.startedAt)
+          await stopIfReactivated(ledger, { ...request, startedAt: request.startedAt }, 'waited to start');
         const by = startedBy(request.input);
         const result = await countOffboarding(brake, {
           executionId: request.executionId,
@@ -123,18 +149,12 @@ export function brakeHandler(deps: {
       logger.info('brake pause ended', { pauseId: request.pauseId, outcome: result.outcome });
       // Released after days, perhaps: if the person was reactivated while this run waited (HR
       // said they stay, and the operator undid the offboarding), the release is for the others.
-      if (result.outcome === 'released' && request.email && request.startedAt) {
-        const since = Date.parse(request.startedAt);
-        const undone = Number.isNaN(since)
-          ? undefined
-          : (await ledger.history(request.email, new Date(since))).find(
-              (e) => !e.dryRun && e.executionId !== request.executionId && reactivation(e),
-            );
-        if (undone)
-          throw new BrakeRefusedError(
-            `brake: ${request.email} was reactivated by ${undone.executionId} at ${undone.at} while this offboarding waited on pause ${request.pauseId}: it stopped before any vendor write`,
-          );
-      }
+      if (result.outcome === 'released' && request.email && request.startedAt)
+        await stopIfReactivated(
+          ledger,
+          { email: request.email, startedAt: request.startedAt, executionId: request.executionId },
+          `waited on pause ${request.pauseId}`,
+        );
       return result;
     });
 }

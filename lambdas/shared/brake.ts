@@ -132,6 +132,18 @@ export class BrakeRefusedError extends OffboardError {
   }
 }
 
+/**
+ * The person was reactivated after this offboarding started (while it waited for its
+ * effectiveAt, or on the brake): HR said they stay, so it stops before any vendor write.
+ */
+export class ReactivatedSinceError extends OffboardError {
+  readonly retryable = false;
+  constructor(message: string, options?: OffboardErrorOptions) {
+    super(message, options);
+    this.name = 'User.Reactivated';
+  }
+}
+
 /** The key of a pause's record: oldest first when listed. */
 export const pauseKey = (pause: Pick<OpenPause, 'openedAt' | 'id'>) => `pause#${pause.openedAt}#${pause.id}`;
 /** The key of a bulk run's grant. */

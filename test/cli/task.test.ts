@@ -72,6 +72,18 @@ describe('offboard task, for a local run waiting in another terminal', () => {
     expect(sfn.calls()).toHaveLength(0);
   });
 
+  it('an id that is neither a local task nor a task token is refused, and nothing is sent', async () => {
+    // Prepare: a typo of a task id, no --stack
+    // Act
+    const { code, stderr } = await run(['task', 'complete', 'TtUlBsj_QbvhqT5PYFLdFx']);
+    // Assess: before, it went to Step Functions as a token and failed with "Region is missing"
+    expect(code).toBe(EXIT.usage);
+    expect(stderr).toContain(
+      'task: no local task TtUlBsj_QbvhqT5PYFLdFx (.offboard/tasks); a deployed task needs --stack <name>',
+    );
+    expect(sfn.calls()).toHaveLength(0);
+  });
+
   it('complete with a reason is refused: a reason is for fail', async () => {
     const { code, stderr } = await run(['task', 'complete', LocalTaskStore.newToken(), '--reason', 'done']);
     expect(code).toBe(EXIT.usage);

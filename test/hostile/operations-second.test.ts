@@ -1,7 +1,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
+import { brakeHandler } from '../../lambdas/handlers/brake';
 import { brakeHistory, countOffboarding, pauseAnswer, resolvePause } from '../../lambdas/shared/brake';
 import { answerTask, type TaskRecord, type TaskResumer } from '../../lambdas/shared/tasks';
 import { openLocalLedger } from '../../local/ledger';
@@ -157,10 +159,47 @@ describe('a reactivation while the brake holds the offboarding', () => {
       });
       // Assess: nothing was written to the vendor for Sam after the reactivation
       expect(box.requests.filter((r) => r.method !== 'GET')).toHaveLength(writesBefore);
-      expect(!paused.ok && paused.error.name).toBe('Brake.Refused');
+      expect(!paused.ok && paused.error.name).toBe('User.Reactivated');
       expect(!paused.ok && paused.error.message).toContain(`${sam} was reactivated`);
     } finally {
       await Promise.all([box.close(), local.close()]);
     }
+  });
+});
+
+describe('a reactivation while a future-dated termination waits for its effectiveAt', () => {
+  it('stops the offboarding at the count, before any vendor write, and counts nothing', async () => {
+    // Prepare: Sam's termination started on the 1st and waits for its date; on the 2nd HR said
+    // Sam stays, and the operator reactivated Sam (nothing to restore yet)
+    const sam = 'sam.stays@example.com';
+    const ledger = SqliteLedger.inMemory();
+    await ledger.record([
+      {
+        email: sam,
+        connection: 'crm',
+        type: 'insightly',
+        outcome: 'nothing-to-restore',
+        reactivate: true,
+        dryRun: false,
+        at: '2030-01-02T00:00:00.000Z',
+        executionId: 'arn:aws:states:local:000000000000:execution:offboard-user:reinstate',
+      },
+    ]);
+    const handler = brakeHandler({ ledger: () => ledger, config: () => ({ limit: 25, windowMinutes: 60 }) });
+    const context = { functionName: 'offboard-brake', awsRequestId: 'req-1' } as unknown as Context;
+    // Act: its date has come, and the run counts toward the brake right before its first write
+    const counted = handler(
+      {
+        action: 'count',
+        executionId: 'arn:aws:states:local:000000000000:execution:offboard-user:sam',
+        email: sam,
+        startedAt: '2030-01-01T00:00:00.000Z',
+      },
+      context,
+    );
+    // Assess
+    await expect(counted).rejects.toMatchObject({ name: 'User.Reactivated' });
+    await expect(counted).rejects.toThrow(/sam\.stays@example\.com was reactivated by .*reinstate/);
+    expect(await ledger.brakeState()).toMatchObject({ state: undefined });
   });
 });

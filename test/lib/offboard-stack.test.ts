@@ -517,9 +517,11 @@ describe('OffboardStack with config/connections.json', () => {
       [['task#*'], ['dynamodb:GetItem', 'dynamodb:UpdateItem']],
       [['task-due'], ['dynamodb:DeleteItem', 'dynamodb:Query']],
     ]);
-    // The brake keeps its state and records under `brake`, and reads whether a pause's task is answered
+    // The brake keeps its state and records under `brake`, reads whether a pause's task is
+    // answered, and reads a person's history (reactivated since the run started: it stops)
     expect(grants(stack.brakeFunction)).toEqual([
       [['brake'], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']],
+      [['person#*'], ['dynamodb:Query']],
       [['task#*'], ['dynamodb:GetItem']],
     ]);
     const readers = [
