@@ -99,6 +99,10 @@ export async function startMoto(
       child.kill('SIGKILL');
       throw new Error(`moto server on ${endpoint} did not answer in time; its stderr:\n${stderr}`);
     }
+    if (/No module named ['"]?moto/.test(stderr))
+      throw new Error(
+        "moto is not installed for python3: these tests need its server (pip install 'moto[server]==5.2.1')",
+      );
     // Another process took the port between our probe and moto's bind: try another.
     if (attempt >= 3 || Date.now() >= deadline)
       throw new Error(`moto server on ${endpoint} exited before answering; its stderr:\n${stderr}`);
