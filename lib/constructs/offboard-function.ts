@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
@@ -20,11 +21,61 @@ export const MAX_BUNDLED_CONNECTIONS_BYTES = 96 * 1024;
 /** What the handlers read the connection list as; esbuild replaces it with the literal. */
 const CONNECTIONS_EXPRESSION = 'process.env.OFFBOARD_CONNECTIONS';
 
+/**
+ * The lock files NodejsFunction recognises, in the order it prefers them: the one found
+ * names the package manager it runs esbuild with (`npx --no-install esbuild` for npm).
+ */
+const LOCK_FILES = ['pnpm-lock.yaml', 'yarn.lock', 'bun.lock', 'bun.lockb', 'package-lock.json'];
+
+/** Where NodejsFunction runs esbuild from, and the lock file that names the package manager. */
+export interface BundlingRoot {
+  /** The directory esbuild runs in; it holds every entry. */
+  readonly projectRoot: string;
+  /** A lock file in {@link BundlingRoot.projectRoot}. */
+  readonly depsLockFilePath: string;
+}
+
+/**
+ * Where to bundle the handlers of the package at `packageRoot` from. In a clone, the package's
+ * own package-lock.json. An installed copy has none (npm never packs it), so the nearest lock
+ * file above it: the project that installed it (node_modules/offboard is inside it), where its
+ * dependencies, esbuild among them, are installed. Only a directory above the package will do:
+ * NodejsFunction wants the lock file under projectRoot and every entry under it too, so the
+ * working directory's lock file is no use when the package is linked from elsewhere.
+ */
+export function bundlingRoot(packageRoot: string): BundlingRoot {
+  const own = join(packageRoot, 'package-lock.json');
+  if (existsSync(own)) return { projectRoot: packageRoot, depsLockFilePath: own };
+  for (let dir = dirname(packageRoot); ; dir = dirname(dir)) {
+    const lockFile = LOCK_FILES.map((name) => join(dir, name)).find((file) => existsSync(file));
+    if (lockFile) return { projectRoot: dir, depsLockFilePath: lockFile };
+    if (dirname(dir) === dir) break;
+  }
+  throw new Error(
+    `${packageRoot}: no package-lock.json in the package and no lock file (${LOCK_FILES.join(', ')}) in a directory above it, so the Lambda handlers cannot be bundled: install the package into a project (npm install <tarball, git URL or folder>) or run npm install in it`,
+  );
+}
+
+/**
+ * The esbuild aliases for the bundles of the package at `packageRoot`: the lean zod
+ * (LAMBDA_ESBUILD.alias) when zod is where build/zod/*.mjs look for it, at
+ * `<package>/node_modules/zod` (a clone, or a copy npm installed zod under); none otherwise
+ * (an installed copy whose zod npm hoisted beside it), where the lean zod could not be built
+ * and the bundles take zod whole: the same behaviour, about 300 KiB more per function.
+ */
+export function bundleAliases(packageRoot: string): Readonly<Record<string, string>> {
+  return existsSync(join(packageRoot, 'node_modules', 'zod', 'package.json')) ? LAMBDA_ESBUILD.alias : {};
+}
+
 /** Properties of {@link OffboardFunction}. */
 export interface OffboardFunctionProps {
   /** Absolute path of the handler module (it exports `handler`). */
   readonly entry: string;
-  /** Absolute path of the repository root: esbuild resolves packages from here. */
+  /**
+   * Absolute path of the package root, which holds the entry: a clone of the repository, or
+   * the installed package (node_modules/offboard). Bundling runs from here, or from the
+   * project above it (see {@link bundlingRoot}).
+   */
   readonly projectRoot: string;
   /** Shown in the Lambda console. */
   readonly description: string;
@@ -88,8 +139,7 @@ export class OffboardFunction extends Construct {
       handler: 'handler',
       description: props.description,
       ...(props.functionName ? { functionName: props.functionName } : {}),
-      projectRoot: props.projectRoot,
-      depsLockFilePath: join(props.projectRoot, 'package-lock.json'),
+      ...bundlingRoot(props.projectRoot),
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       timeout: props.timeout ?? Duration.seconds(30),
@@ -115,7 +165,7 @@ export class OffboardFunction extends Construct {
         banner: LAMBDA_ESBUILD.banner.js,
         // NodejsFunction runs esbuild's command line: the aliases go as `--alias:zod=<path>`.
         esbuildArgs: Object.fromEntries(
-          Object.entries(LAMBDA_ESBUILD.alias).map(([name, path]) => [`--alias:${name}`, path]),
+          Object.entries(bundleAliases(props.projectRoot)).map(([name, path]) => [`--alias:${name}`, path]),
         ),
         forceDockerBundling: false,
         ...(define ? { define } : {}),
