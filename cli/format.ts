@@ -60,7 +60,7 @@ export function formatSummary(summary: OffboardSummary): string {
     c.type,
     c.outcome,
     c.userId ?? '-',
-    c.error ? `${c.error.name}: ${c.error.message}` : '',
+    [c.error ? `${c.error.name}: ${c.error.message}` : '', personDetail(c)].filter(Boolean).join('; '),
   ]);
   const failed = summary.connections.filter((c) => c.outcome === 'failed').length;
   const reactivation = summary.connections.some((c) => REACTIVATION_OUTCOMES.has(c.outcome));
@@ -90,15 +90,42 @@ export function formatLedger(email: string, all: readonly LedgerEntry[]): string
       : e.beforeRef
         ? `kept whole in evidence/${e.beforeRef.sha256.slice(0, 12)}… (${e.beforeRef.bytes} bytes)`
         : '-',
-    e.error
-      ? `${e.error.name}: ${e.error.message}`
-      : e.outcome === 'deactivating'
-        ? 'interrupted after the write was sent: the account decides; offboard reactivate can restore it'
-        : '',
+    [
+      e.error
+        ? `${e.error.name}: ${e.error.message}`
+        : e.outcome === 'deactivating'
+          ? 'interrupted after the write was sent: the account decides; offboard reactivate can restore it'
+          : '',
+      personDetail(e),
+    ]
+      .filter(Boolean)
+      .join('; '),
   ]);
   return [`Ledger for ${stripControl(email)} (${entries.length} entries)`, '', ...table(header, rows)].join(
     '\n',
   );
+}
+
+/**
+ * What a person's answer to the connection's task says: on a deactivation, who switched the
+ * account off by hand, when, and which task; otherwise who said it was done (the account
+ * was found still on).
+ */
+function personDetail(e: Pick<LedgerEntry, 'outcome' | 'person'>): string {
+  if (!e.person) return '';
+  const { by, at, taskId } = e.person;
+  const task = taskId ? ` (task ${taskId})` : '';
+  const who = by ?? 'a person (not named)';
+  return e.outcome === 'deactivated'
+    ? `switched off by hand: ${who}, ${at}${task}`
+    : `${who} said it was done, ${at}${task}`;
+}
+
+/** The CSV's person cell: `by, at, task <id>` (empty when no person answered a task). */
+function personCell(e: LedgerEntry): string {
+  if (!e.person) return '';
+  const { by, at, taskId } = e.person;
+  return [by ?? 'not named', at, ...(taskId ? [`task ${taskId}`] : [])].join(', ');
 }
 
 const CSV_COLUMNS = [
@@ -112,6 +139,7 @@ const CSV_COLUMNS = [
   'executionId',
   'error',
   'before',
+  'person',
 ] as const;
 
 /**
@@ -130,7 +158,13 @@ function csvCell(value: unknown): string {
 export function formatLedgerCsv(entries: readonly LedgerEntry[]): string {
   const rows = entries.map((e) =>
     CSV_COLUMNS.map((column) =>
-      csvCell(column === 'error' && e.error ? `${e.error.name}: ${e.error.message}` : e[column]),
+      csvCell(
+        column === 'error' && e.error
+          ? `${e.error.name}: ${e.error.message}`
+          : column === 'person'
+            ? personCell(e)
+            : e[column],
+      ),
     ).join(','),
   );
   return [CSV_COLUMNS.join(','), ...rows].join('\n');

@@ -586,7 +586,8 @@ function askPersonFor(prepared: PreparedConnections, write: (text: string) => vo
         at: new Date().toISOString(),
       })
       .catch(() => undefined);
-    return answer;
+    // Which task, for the ledger entry (deployed, answerTask's output carries it too).
+    return answer.ok ? { ...answer, taskId: record.id } : answer;
   };
 }
 

@@ -270,8 +270,15 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
       throw Object.assign(new Error(cause), { name: 'Task.Refused' });
     }
     options.onProgress?.({ connection: task.connection, step: 'AskPerson', phase: 'succeeded' });
-    // As SendTaskSuccess's output.
-    return { ok: true, by: answer.by ?? null, at: new Date().toISOString() };
+    // As SendTaskSuccess's output (answerTask's `{taskId, ok, by, at}`): the task's id where
+    // the answer names it, for the evidence of who switched the account off.
+    const taskId = (answer as { taskId?: unknown }).taskId;
+    return {
+      ...(typeof taskId === 'string' ? { taskId } : {}),
+      ok: true,
+      by: answer.by ?? null,
+      at: new Date().toISOString(),
+    };
   };
 
   const executionName = options.executionName ?? randomUUID();

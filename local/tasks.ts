@@ -47,7 +47,9 @@ export interface PersonTaskPayload {
  * How the person answered: done (then the API verifies it), or refused with a reason.
  * `by` says who, `cause` is the whole failure text when a task answer wrote it.
  */
-export type PersonTaskResult = { ok: true; by?: string } | { ok: false; reason: string; cause?: string };
+export type PersonTaskResult =
+  | { ok: true; by?: string; taskId?: string }
+  | { ok: false; reason: string; cause?: string };
 
 /**
  * Local runs keep tasks as files, so `offboard task complete <token>` from another terminal

@@ -13,7 +13,7 @@ import {
 import { z } from 'zod';
 import { ConfigError, LedgerUnavailableError, LedgerWriteFailedError } from './errors';
 import { type BlobRef, type BlobStore, blobRefSchema, evidenceFromEnv } from './evidence';
-import { causeMessage, OUTCOMES } from './summary';
+import { causeMessage, OUTCOMES, type PersonAnswer, personAnswer } from './summary';
 
 /**
  * What the ledger records besides the run's outcomes: `deactivating`, the write-ahead entry a
@@ -61,7 +61,19 @@ export interface LedgerEntry {
   retryOf?: string;
   /** The run restored accounts (a reactivation): a failure in it is never retried as a deactivation. */
   reactivate?: boolean;
+  /**
+   * The person who answered this connection's task "Done" (the vendor's API cannot switch the
+   * account off): on a `deactivated` entry, they switched it off by hand; on a `failed` one,
+   * they said so but the account was still on.
+   */
+  person?: PersonAnswer;
 }
+
+const personAnswerSchema = z.object({
+  by: z.string().optional(),
+  at: z.string(),
+  taskId: z.string().optional(),
+});
 
 export const entrySchema = z.object({
   email: z.string(),
@@ -79,6 +91,7 @@ export const entrySchema = z.object({
   executionId: z.string(),
   retryOf: z.string().optional(),
   reactivate: z.boolean().optional(),
+  person: personAnswerSchema.optional(),
 });
 
 /**
@@ -521,10 +534,13 @@ const branchSchema = z
     /** The account as read before any change (every outcome that read one carries it). */
     record: stateRecordSchema.optional(),
     error: z.object({ Error: z.string(), Cause: z.string().optional() }).optional(),
+    /** The task's answer, where a person answered "Done" (deployed, answerTask's output). */
+    person: z.unknown().optional(),
     state: z
       .object({
         lookup: z.object({ value: z.object({ userId: z.string().optional() }).loose() }).optional(),
         record: z.object({ value: stateRecordSchema }).loose().optional(),
+        person: z.unknown().optional(),
       })
       .loose()
       .optional(),
@@ -593,6 +609,8 @@ export function ledgerEntries(input: unknown, at = new Date().toISOString()): Le
     if (record?.fields) entry.before = record.fields;
     else if (record?.fieldsRef) entry.beforeRef = record.fieldsRef;
     if (result.error) entry.error = { name: result.error.Error, message: causeMessage(result.error.Cause) };
+    const person = personAnswer(result.person ?? result.state?.person);
+    if (person) entry.person = person;
     return entry;
   });
 }

@@ -24,6 +24,37 @@ export interface ConnectionOutcome {
   outcome: Outcome;
   userId?: string;
   error?: { name: string; message: string };
+  /**
+   * Who answered this connection's task "Done" (its API cannot switch the account off), when,
+   * and which task: deactivated, they switched it off by hand; failed, the account was still on.
+   */
+  person?: PersonAnswer;
+}
+
+/** Who answered a person's task "Done", when (ISO 8601), and which task (absent: not known). */
+export interface PersonAnswer {
+  by?: string;
+  at: string;
+  taskId?: string;
+}
+
+/** Longest name or task id kept: the answer is evidence, not a place to store things. */
+const PERSON_TEXT_LIMIT = 120;
+
+/**
+ * Who answered a person's task, from the task's output as it reached the state (deployed,
+ * answerTask's `{taskId, ok, by, at}`; local runs `{ok, by, at}`, `by` null when no one was
+ * named). Only these three are kept, cut to size: anyone allowed SendTaskSuccess could send more.
+ */
+export function personAnswer(output: unknown): PersonAnswer | undefined {
+  if (output === null || typeof output !== 'object') return undefined;
+  const { by, at, taskId } = output as Record<string, unknown>;
+  if (typeof at !== 'string') return undefined;
+  const text = (value: unknown) =>
+    typeof value === 'string' && value.trim() ? value.trim().slice(0, PERSON_TEXT_LIMIT) : undefined;
+  const name = text(by);
+  const task = text(taskId);
+  return { ...(name ? { by: name } : {}), at: at.slice(0, 40), ...(task ? { taskId: task } : {}) };
 }
 
 export interface OffboardSummary {
@@ -62,9 +93,14 @@ const branchResultSchema = z.object({
   outcome: z.enum(OUTCOMES),
   userId: z.string().optional(),
   error: z.object({ Error: z.string(), Cause: z.string().optional() }).optional(),
+  /** A person's answer to this connection's task ("Deactivated by a person"). */
+  person: z.unknown().optional(),
   /** On failure, the iteration's state as it stood: it tells whether a user had been found. */
   state: z
-    .object({ lookup: z.object({ value: z.object({ userId: z.string().optional() }).loose() }).optional() })
+    .object({
+      lookup: z.object({ value: z.object({ userId: z.string().optional() }).loose() }).optional(),
+      person: z.unknown().optional(),
+    })
     .loose()
     .optional(),
 });
@@ -117,6 +153,8 @@ export function summarize(input: unknown): OffboardSummary {
     const userId = result.userId ?? result.state?.lookup?.value.userId;
     if (userId !== undefined) outcome.userId = userId;
     if (result.error) outcome.error = { name: result.error.Error, message: causeMessage(result.error.Cause) };
+    const person = personAnswer(result.person ?? result.state?.person);
+    if (person) outcome.person = person;
     return outcome;
   });
   const failed = connections.filter((c) => c.outcome === 'failed').length;

@@ -56,7 +56,7 @@ describe('offboard report', () => {
   it('--format csv gives auditors one row per entry', async () => {
     const { stdout } = await run(['report', '--email', 'jane.doe@example.com', '--format', 'csv']);
     const [header, ...rows] = stdout.split('\n');
-    expect(header).toBe('at,email,connection,type,outcome,userId,dryRun,executionId,error,before');
+    expect(header).toBe('at,email,connection,type,outcome,userId,dryRun,executionId,error,before,person');
     // Every entry, as --json: the write-ahead entry is evidence too.
     expect(rows).toHaveLength(3);
     expect(rows[1]).toContain(',deactivating,1002,false,');

@@ -98,14 +98,17 @@ describe('offboard task, for a local run waiting in another terminal', () => {
   });
 });
 
+/** A Step Functions task token's shape: hundreds of characters (these are not real). */
+const token = (tag: string) => `AQCEAAAAKgAAAAMAAAAAAAAAA${tag}${'x'.repeat(600)}`;
+
 describe('offboard task, for a deployed execution', () => {
   it('complete sends SendTaskSuccess with the token', async () => {
     sfn.on(SendTaskSuccessCommand).resolves({});
-    const { code } = await run(['task', 'complete', 'AQCEAAAAKgAAAAMAAAAAAAAAAdeployedtoken']);
+    const { code } = await run(['task', 'complete', token('deployed')]);
     expect(code).toBe(EXIT.ok);
     const calls = sfn.commandCalls(SendTaskSuccessCommand);
     expect(calls).toHaveLength(1);
-    expect(calls[0]?.args[0].input.taskToken).toBe('AQCEAAAAKgAAAAMAAAAAAAAAAdeployedtoken');
+    expect(calls[0]?.args[0].input.taskToken).toBe(token('deployed'));
     expect(JSON.parse(calls[0]?.args[0].input.output ?? '{}')).toMatchObject({
       completedAt: expect.any(String),
     });
@@ -113,9 +116,9 @@ describe('offboard task, for a deployed execution', () => {
 
   it('fail sends SendTaskFailure named Task.Refused, with the reason as cause', async () => {
     sfn.on(SendTaskFailureCommand).resolves({});
-    await run(['task', 'fail', 'deployed-token', '--reason', 'account is managed by SSO']);
+    await run(['task', 'fail', token('refused'), '--reason', 'account is managed by SSO']);
     expect(sfn.commandCalls(SendTaskFailureCommand)[0]?.args[0].input).toEqual({
-      taskToken: 'deployed-token',
+      taskToken: token('refused'),
       error: 'Task.Refused',
       cause: 'account is managed by SSO',
     });
@@ -125,7 +128,7 @@ describe('offboard task, for a deployed execution', () => {
     sfn
       .on(SendTaskSuccessCommand)
       .rejects(Object.assign(new Error('Invalid token'), { name: 'InvalidToken' }));
-    const { code, stderr } = await run(['task', 'complete', 'stale-token']);
+    const { code, stderr } = await run(['task', 'complete', token('stale')]);
     expect(code).toBe(EXIT.failed);
     expect(stderr).toContain('InvalidToken: Invalid token');
   });
