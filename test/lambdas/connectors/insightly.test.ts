@@ -542,11 +542,13 @@ describe('A refused write through the workflow (the real ASL)', () => {
     });
 
     // Assess
+    // (the person's answer is evidence: when, and who where they gave a name)
     expect(result.ok && result.summary.connections[0]).toEqual({
       name: NAME,
       type: 'insightly',
       outcome: 'deactivated',
       userId: '1002',
+      person: { at: expect.any(String) },
     });
     expect(tasks).toHaveLength(1);
     expect(tasks[0]).toMatchObject({ connection: NAME, email: JANE.EMAIL_ADDRESS, userId: '1002' });
