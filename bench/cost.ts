@@ -68,6 +68,11 @@ const TASK_STATES = [
   'Record outcomes',
   'Summarize',
   'Publish the result',
+  // The safety brake: one count a real offboarding; the rest only while it is paused.
+  'Count toward the brake',
+  "Wait for the brake's release",
+  'Note the release',
+  'Note the refusal',
   // Reactivation's states: not on an offboarding's path.
   'Find what was switched off',
   'Reactivate',
@@ -79,6 +84,9 @@ const FIXED_STATES = [
   'From the HR system?',
   'Effective later?',
   'Reactivation?',
+  'Counts toward the brake?',
+  'Count toward the brake',
+  'Brake open?',
   'Offboard connections',
   'Record outcomes',
   'Summarize',
@@ -86,9 +94,11 @@ const FIXED_STATES = [
   'Evidence kept?',
   'Done',
 ];
-/** Task states that are Lambda invocations (Ask a person is an SNS publish with a task token). */
+/** Task states that are Lambda invocations (Ask a person invokes task-notify with a task token). */
 const LAMBDA_STATES = new Set([
   'Normalize',
+  'Count toward the brake',
+  'Ask a person',
   'Lookup',
   'GetRecord',
   'Deactivate',
@@ -241,8 +251,9 @@ export async function run(): Promise<SectionResult> {
       `Prices: Step Functions ${PRICES.stepFunctionsStandardPerTransition.as}; Lambda ${PRICES.lambdaArmPerGbSecond.as} ` +
         `and ${PRICES.lambdaPerRequest.as}. Sources: ${PRICES.stepFunctionsStandardPerTransition.source}, ` +
         `${PRICES.lambdaArmPerGbSecond.source}, read ${PRICES.lambdaArmPerGbSecond.read}. No free tier applied.`,
-      "Not included: cold starts (a cold function adds its init, see the bundles section), the person task's SNS " +
-        'publish and e-mail, Secrets Manager (one read per connection per warm function, cached 300 s), CloudWatch ' +
+      "Not included: cold starts (a cold function adds its init, see the bundles section), the person task's " +
+        "DynamoDB items, SNS publish and e-mail, the brake count's DynamoDB read and conditional write, " +
+        'Secrets Manager (one read per connection per warm function, cached 300 s), CloudWatch ' +
         'Logs (the state machine logs at level ALL) and X-Ray.',
       'There is no Express variant (not built): Express workflows run for at most 5 minutes and do not support the ' +
         ".waitForTaskToken callback, while a person task waits up to 7 days and Gainsight's hourly-limit retries " +
@@ -334,10 +345,11 @@ async function execute(
         return runStep(event, factory, environment);
       });
     const askPerson = async (input: unknown) => {
-      const message = (input as { Message: { connection: string; email: string } }).Message;
-      const sandbox: BenchSandbox | undefined = sandboxes.get(message.connection);
+      // task-notify's payload; its own work (a DynamoDB update, an SNS publish) is not timed here.
+      const task = (input as { Payload: { details: { connection: string; email: string } } }).Payload.details;
+      const sandbox: BenchSandbox | undefined = sandboxes.get(task.connection);
       const t = performance.now();
-      if (!sandbox?.actAsPerson?.(message.email)) {
+      if (!sandbox?.actAsPerson?.(task.email)) {
         const error = new Error(
           JSON.stringify({ errorType: 'Task.Refused', errorMessage: 'no such account' }),
         );
@@ -345,7 +357,8 @@ async function execute(
         throw error;
       }
       record('Ask a person', performance.now() - t);
-      return { MessageId: randomUUID() };
+      // As answerTask resumes the run (SendTaskSuccess's output).
+      return { taskId: randomUUID(), ok: true, by: 'bench', at: new Date().toISOString() };
     };
 
     const definition = JSON.parse(readFileSync(OFFBOARD_USER_ASL, 'utf8')) as StateMachineDefinition;
@@ -363,6 +376,8 @@ async function execute(
           Verify: connectorStep('Verify'),
           Settle: connectorStep('Settle'),
           'Ask a person': askPerson,
+          // The count itself is a DynamoDB read and a conditional write, not timed here.
+          'Count toward the brake': timed('Count toward the brake', () => ({ counted: true, count: 1 })),
           // The entries are built as deployed; the DynamoDB write itself is not timed here.
           'Record outcomes': timed('Record outcomes', (event) => ({ recorded: ledgerEntries(event).length })),
           'Claim the termination': timed('Claim the termination', () => ({
