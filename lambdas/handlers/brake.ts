@@ -6,6 +6,7 @@ import {
   brakeFromEnv,
   countBulk,
   countOffboarding,
+  grantKey,
   type PauseAnswers,
   pauseAnswer,
   ReactivatedSinceError,
@@ -13,7 +14,7 @@ import {
 } from '../shared/brake';
 import { ConfigError } from '../shared/errors';
 import { type BlobStore, blobRefSchema, evidenceFromEnv } from '../shared/evidence';
-import { keepsBrake, type Ledger, type LedgerEntry, ledgerFromEnv } from '../shared/ledger';
+import { type BrakeLedger, keepsBrake, type Ledger, type LedgerEntry, ledgerFromEnv } from '../shared/ledger';
 import { handlerMiddlewares, logger } from '../shared/logger';
 import { DynamoDbTaskStore, taskEnv } from '../shared/task-store';
 
@@ -84,6 +85,22 @@ async function stopIfReactivated(
     );
 }
 
+/**
+ * Since when this offboarding stands: its own start, or, for a bulk run's hand-off, when that
+ * bulk run was counted (its grant), if earlier: a reactivation between the two is not missed.
+ */
+async function startOf(
+  ledger: Ledger & BrakeLedger,
+  startedAt: string | undefined,
+  bulk: string | undefined,
+): Promise<string | undefined> {
+  if (!bulk) return startedAt;
+  const [grant] = await ledger.brakeRecords(grantKey(bulk));
+  const at = grant?.key === grantKey(bulk) ? grant.value.at : undefined;
+  if (typeof at !== 'string') return startedAt;
+  return startedAt === undefined || at < startedAt ? at : startedAt;
+}
+
 /** Who started this execution, when Step Functions says (a bulk run's hand-off). */
 function startedBy(input: unknown): string | undefined {
   const value = (input as { AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID?: unknown } | null)
@@ -122,11 +139,11 @@ export function brakeHandler(deps: {
       };
       const request = parsed.data;
       if (request.action === 'count') {
-        // Days may have passed since it started (a future effectiveAt): a reactivation since
-        // means HR said they stay.
-        if (request.startedAt)
-          await stopIfReactivated(ledger, { ...request, startedAt: request.startedAt }, 'waited to start');
+        // Days may have passed since it started (a future effectiveAt), or since the bulk run
+        // that handed it off was counted: a reactivation since means HR said they stay.
         const by = startedBy(request.input);
+        const since = await startOf(ledger, request.startedAt, by);
+        if (since) await stopIfReactivated(ledger, { ...request, startedAt: since }, 'waited to start');
         const result = await countOffboarding(brake, {
           executionId: request.executionId,
           email: request.email,

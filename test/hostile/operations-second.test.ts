@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { brakeHandler } from '../../lambdas/handlers/brake';
-import { brakeHistory, countOffboarding, pauseAnswer, resolvePause } from '../../lambdas/shared/brake';
+import {
+  brakeHistory,
+  countBulk,
+  countOffboarding,
+  pauseAnswer,
+  resolvePause,
+} from '../../lambdas/shared/brake';
 import { answerTask, type TaskRecord, type TaskResumer } from '../../lambdas/shared/tasks';
 import { openLocalLedger } from '../../local/ledger';
 import { runLocally } from '../../local/runner';
@@ -201,5 +207,51 @@ describe('a reactivation while a future-dated termination waits for its effectiv
     await expect(counted).rejects.toMatchObject({ name: 'User.Reactivated' });
     await expect(counted).rejects.toThrow(/sam\.stays@example\.com was reactivated by .*reinstate/);
     expect(await ledger.brakeState()).toMatchObject({ state: undefined });
+  });
+});
+
+describe("a reactivation between a bulk run's count and its hand-off", () => {
+  it('stops the hand-off single run, which started after the reactivation, before any write', async () => {
+    // Prepare: a bulk run counted Sam in its list; Sam was then reactivated (HR said Sam stays);
+    // then the bulk run handed Sam off to a single run (a connection that needs a person)
+    const sam = 'sam.stays@example.com';
+    const ledger = SqliteLedger.inMemory();
+    const blobs = ledger.blobs();
+    const bulk = 'arn:aws:states:local:000000000000:execution:offboard-bulk:layoff';
+    const peopleRef = await blobs.put([sam, 'other.leaver@example.com']);
+    const config = { limit: 25, windowMinutes: 60 };
+    await countBulk(
+      { store: ledger, config, blobs: () => blobs },
+      { executionId: bulk, people: 2, peopleRef },
+    );
+    const counted = Date.now();
+    await ledger.record([
+      {
+        email: sam,
+        connection: 'crm',
+        type: 'insightly',
+        outcome: 'reactivated',
+        reactivate: true,
+        dryRun: false,
+        userId: '1002',
+        at: new Date(counted + 1000).toISOString(),
+        executionId: 'arn:aws:states:local:000000000000:execution:offboard-user:reinstate',
+      },
+    ]);
+    const handler = brakeHandler({ ledger: () => ledger, config: () => config, blobs: () => blobs });
+    const context = { functionName: 'offboard-brake', awsRequestId: 'req-1' } as unknown as Context;
+    // Act: the hand-off counts right before its first write (it started after the reactivation)
+    const handoff = handler(
+      {
+        action: 'count',
+        executionId: 'arn:aws:states:local:000000000000:execution:offboard-user:handoff-sam',
+        email: sam,
+        startedAt: new Date(counted + 2000).toISOString(),
+        input: { email: sam, AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: bulk },
+      },
+      context,
+    );
+    // Assess: before, its own start was after the reactivation, so it went on as a covered hand-off
+    await expect(handoff).rejects.toMatchObject({ name: 'User.Reactivated' });
   });
 });
