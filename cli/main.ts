@@ -566,8 +566,9 @@ function askPersonFor(prepared: PreparedConnections, write: (text: string) => vo
     if (sandbox?.actAsPerson) {
       write(`  ${connection}: task for a person: ${instructions}`);
       write(`  ${connection}: (built-in sandbox: acting as that person, in the sandbox's admin view)`);
+      // Named as what it is, so the evidence never reads as if someone did it.
       return sandbox.actAsPerson(task.email)
-        ? { ok: true }
+        ? { ok: true, by: 'the built-in sandbox' }
         : { ok: false, reason: 'no such user in the sandbox' };
     }
     const local = await import('../local/tasks');
