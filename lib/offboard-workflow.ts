@@ -450,6 +450,14 @@ export class OffboardWorkflow extends Construct {
     });
     for (const email of parsed.data.taskEmails ?? [])
       this.taskTopic.addSubscription(new EmailSubscription(email));
+    if ((parsed.data.taskEmails ?? []).length === 0) {
+      // Deployable (another tool may subscribe to the topic), but a run waiting on a task
+      // nobody receives waits its 7 days: whoever deploys should see it.
+      Annotations.of(this).addWarningV2(
+        'offboard:no-task-emails',
+        'no "taskEmails": tasks for people (accounts whose API cannot switch them off) and the safety brake\'s pauses are emailed to nobody until someone subscribes to the TaskTopicArn output; add "taskEmails": ["it-desk@example.com"] to the config',
+      );
+    }
     this.tasks = this.taskFunctions(taskKey);
     const brake = this.brake(parsed.data, evidenceEnvironment);
     this.brakeFunction = brake;

@@ -51,11 +51,11 @@ function violations(directory: string): [string, string[]][] {
       violations?: { ruleName: string; violatingConstructs: { constructPath: string }[] }[];
     }[];
   };
+  // Our own advice to whoever deploys (`offboard:` warnings) is tested where it is given.
   return report.pluginReports.flatMap((plugin) =>
-    (plugin.violations ?? []).map((v): [string, string[]] => [
-      v.ruleName,
-      v.violatingConstructs.map((c) => c.constructPath),
-    ]),
+    (plugin.violations ?? [])
+      .filter((v) => !v.ruleName.startsWith('Annotation::offboard:'))
+      .map((v): [string, string[]] => [v.ruleName, v.violatingConstructs.map((c) => c.constructPath)]),
   );
 }
 
