@@ -1,9 +1,8 @@
-import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/main';
 import type { OffboardSummary } from '../../lambdas/shared/summary';
 import { run } from '../helpers/cli';
-import { createTestStack, type Moto, startMoto } from '../helpers/moto';
+import { createStandIn, createTestStack, useMotoPerStory } from '../helpers/moto';
 
 /**
  * `offboard run --stack` following an execution to its end. moto's executing backend runs
@@ -47,39 +46,12 @@ function standIn(end: 'summary' | 'invalid', waitSeconds = 0) {
  * The stack `Offboard` has the stand-in as its OffboardUser.
  */
 async function deployStandIn(end: 'summary' | 'invalid', waitSeconds = 0): Promise<void> {
-  const moto = await startMoto();
-  servers.push(moto);
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: moto.endpoint,
-    AWS_REGION: moto.region,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-  });
-  await moto.executeStateMachines();
-  const sfn = new SFNClient(moto.clientConfig);
-  try {
-    const created = await sfn.send(
-      new CreateStateMachineCommand({
-        name: 'Offboard-OffboardUser',
-        definition: standIn(end, waitSeconds),
-        roleArn: 'arn:aws:iam::123456789012:role/offboard-test',
-      }),
-    );
-    await createTestStack(moto, 'Offboard', { StateMachineArn: created.stateMachineArn ?? '' });
-  } finally {
-    sfn.destroy();
-  }
+  const moto = await ownMoto();
+  const StateMachineArn = await createStandIn(moto, standIn(end, waitSeconds));
+  await createTestStack(moto, 'Offboard', { StateMachineArn });
 }
 
-const servers: Moto[] = [];
-const saved = { ...process.env };
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((m) => m.stop()));
-  for (const name of ['AWS_ENDPOINT_URL', 'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
-    if (saved[name] === undefined) delete process.env[name];
-    else process.env[name] = saved[name];
-  }
-});
+const ownMoto = useMotoPerStory();
 
 describe('offboard run --stack follows the execution', () => {
   it('prints the progress lines and the summary table of a local run, and exits 1 when a connection failed', async () => {

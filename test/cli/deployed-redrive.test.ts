@@ -1,18 +1,17 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
-  CreateStateMachineCommand,
   DescribeExecutionCommand,
   ListExecutionsCommand,
   SFNClient,
   StartExecutionCommand,
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/main';
 import { MemoryBlobStore } from '../../lambdas/shared/evidence';
 import { DynamoDbLedger } from '../../lambdas/shared/ledger';
 import { run } from '../helpers/cli';
-import { createTestStack, type Moto, startMoto } from '../helpers/moto';
+import { createStandIn, createTestStack, useMotoPerStory } from '../helpers/moto';
 
 /**
  * `offboard retry <execution-arn> --stack` on an execution that did not succeed: a redrive
@@ -23,15 +22,7 @@ import { createTestStack, type Moto, startMoto } from '../helpers/moto';
  */
 
 const JANE = 'jane.doe@example.com';
-const servers: Moto[] = [];
-const saved = { ...process.env };
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((m) => m.stop()));
-  for (const name of ['AWS_ENDPOINT_URL', 'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
-    if (saved[name] === undefined) delete process.env[name];
-    else process.env[name] = saved[name];
-  }
-});
+const ownMoto = useMotoPerStory();
 
 /**
  * A moto server (its own: the executing backend runs one execution a server) with the stack
@@ -39,27 +30,9 @@ afterEach(async () => {
  * and one execution of it for Jane, run to its end.
  */
 async function stackWithExecution(definition?: object) {
-  const moto = await startMoto();
-  servers.push(moto);
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: moto.endpoint,
-    AWS_REGION: moto.region,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-  });
+  const moto = await ownMoto();
   const sfn = new SFNClient(moto.clientConfig);
-  let machine: string | undefined;
-  if (definition) {
-    await moto.executeStateMachines();
-    const created = await sfn.send(
-      new CreateStateMachineCommand({
-        name: 'Offboard-OffboardUser',
-        definition: JSON.stringify(definition),
-        roleArn: 'arn:aws:iam::123456789012:role/offboard-test',
-      }),
-    );
-    machine = created.stateMachineArn;
-  }
+  const machine = definition ? await createStandIn(moto, JSON.stringify(definition)) : undefined;
   const stack = await createTestStack(moto, 'Offboard', machine ? { StateMachineArn: machine } : {});
   const stateMachineArn = stack.outputs.StateMachineArn ?? '';
   const { executionArn = '' } = await sfn.send(

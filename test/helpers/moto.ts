@@ -31,7 +31,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { afterAll, beforeAll } from 'vitest';
+import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 export interface Moto {
   /** `http://127.0.0.1:<port>` */
@@ -248,5 +249,55 @@ export async function createTestStack(
     return { name, outputs };
   } finally {
     cfn.destroy();
+  }
+}
+
+/**
+ * A moto server of its own for each story that asks (moto 5.2.1's executing backend runs one
+ * execution per server: the next StartExecution fails deep-copying the first one's lock, HTTP
+ * 500). The returned function starts one and points the process environment at it, as
+ * `useMoto` does; every server started is stopped, and the environment restored, after each story.
+ */
+export function useMotoPerStory(): () => Promise<Moto> {
+  const servers: Moto[] = [];
+  const saved: Record<string, string | undefined> = {};
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((m) => m.stop()));
+    for (const name of MOTO_ENV) {
+      if (saved[name] === undefined) delete process.env[name];
+      else process.env[name] = saved[name];
+    }
+  });
+  return async () => {
+    const moto = await startMoto();
+    if (servers.length === 0) for (const name of MOTO_ENV) saved[name] = process.env[name];
+    servers.push(moto);
+    process.env.AWS_ENDPOINT_URL = moto.endpoint;
+    process.env.AWS_REGION = moto.region;
+    process.env.AWS_ACCESS_KEY_ID = moto.clientConfig.credentials.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = moto.clientConfig.credentials.secretAccessKey;
+    return moto;
+  };
+}
+
+/**
+ * Turns on moto's executing backend and creates `definition` as the stack's OffboardUser
+ * stand-in (Pass, Wait and Fail states: moto's Lambda needs Docker); returns its ARN, for
+ * `createTestStack`'s StateMachineArn.
+ */
+export async function createStandIn(moto: Moto, definition: string): Promise<string> {
+  await moto.executeStateMachines();
+  const sfn = new SFNClient(moto.clientConfig);
+  try {
+    const created = await sfn.send(
+      new CreateStateMachineCommand({
+        name: 'Offboard-OffboardUser',
+        definition,
+        roleArn: 'arn:aws:iam::123456789012:role/offboard-test',
+      }),
+    );
+    return created.stateMachineArn ?? '';
+  } finally {
+    sfn.destroy();
   }
 }
