@@ -328,8 +328,7 @@ export class OffboardWorkflow extends Construct {
       functionNames.set(type, functionName);
       const own = connections.filter((c) => c.type === type);
       const connector = new OffboardFunction(this, `${pascalCase(type)}Function`, {
-        entry: join(REPO_ROOT, CONNECTOR_TYPES[type].entry),
-        projectRoot: REPO_ROOT,
+        entry: CONNECTOR_TYPES[type].entry,
         description: `offboard: lookup, read, deactivate and verify users of '${type}' connections`,
         functionName,
         // Where to go and which secret to read come from here, never from the payload, and
@@ -389,20 +388,17 @@ export class OffboardWorkflow extends Construct {
       ...(c.rateLimit ? { rateLimit: c.rateLimit } : {}),
     }));
     this.normalizeFunction = new OffboardFunction(this, 'NormalizeFunction', {
-      entry: join(REPO_ROOT, 'lambdas/handlers/normalize.ts'),
-      projectRoot: REPO_ROOT,
+      entry: 'lambdas/handlers/normalize.ts',
       description: 'offboard: validate the execution input and resolve the connections',
       connections: routes,
     });
     this.summarizeFunction = new OffboardFunction(this, 'SummarizeFunction', {
-      entry: join(REPO_ROOT, 'lambdas/handlers/summarize.ts'),
-      projectRoot: REPO_ROOT,
+      entry: 'lambdas/handlers/summarize.ts',
       description: "offboard: summarize the connections' outcomes",
     });
 
     this.recordFunction = new OffboardFunction(this, 'RecordFunction', {
-      entry: join(REPO_ROOT, 'lambdas/handlers/record.ts'),
-      projectRoot: REPO_ROOT,
+      entry: 'lambdas/handlers/record.ts',
       description: 'offboard: record every outcome, with the before-state, in the ledger',
       environment: evidenceEnvironment,
     });
@@ -410,8 +406,7 @@ export class OffboardWorkflow extends Construct {
     this.ledgerTable.grant(this.recordFunction.role, 'dynamodb:PutItem');
     this.allowEvidence(this.recordFunction, ['s3:PutObject']);
     this.claimFunction = new OffboardFunction(this, 'ClaimFunction', {
-      entry: join(REPO_ROOT, 'lambdas/handlers/claim.ts'),
-      projectRoot: REPO_ROOT,
+      entry: 'lambdas/handlers/claim.ts',
       description: 'offboard: claim an HR termination once, so a resent event is a recorded duplicate',
       environment: { OFFBOARD_LEDGER_TABLE: this.ledgerTable.tableName },
     });
@@ -422,8 +417,7 @@ export class OffboardWorkflow extends Construct {
       'dynamodb:UpdateItem',
     );
     this.restorePlanFunction = new OffboardFunction(this, 'RestorePlanFunction', {
-      entry: join(REPO_ROOT, 'lambdas/handlers/restore-plan.ts'),
-      projectRoot: REPO_ROOT,
+      entry: 'lambdas/handlers/restore-plan.ts',
       description: 'offboard: read from the ledger what a reactivation restores',
       environment: evidenceEnvironment,
     });
@@ -624,8 +618,7 @@ export class OffboardWorkflow extends Construct {
     const keyEnvironment = { OFFBOARD_TASK_KEY_SECRET_ARN: linkKey.secretArn };
 
     const page = new OffboardFunction(this, 'TaskPageFunction', {
-      entry: join(REPO_ROOT, TASK_HANDLERS.page),
-      projectRoot: REPO_ROOT,
+      entry: TASK_HANDLERS.page,
       description: "offboard: the page a task email's links open; answers the task on confirmation",
       environment: { ...ledger, ...keyEnvironment },
     });
@@ -644,8 +637,7 @@ export class OffboardWorkflow extends Construct {
       OFFBOARD_TASK_PAGE_URL: pageUrl.url,
     };
     const notify = new OffboardFunction(this, 'TaskNotifyFunction', {
-      entry: join(REPO_ROOT, TASK_HANDLERS.notify),
-      projectRoot: REPO_ROOT,
+      entry: TASK_HANDLERS.notify,
       description: 'offboard: ask a person (open or join the task, email the links)',
       environment: mailer,
     });
@@ -657,8 +649,7 @@ export class OffboardWorkflow extends Construct {
     this.allowPublish(notify.role, taskKey);
 
     const remind = new OffboardFunction(this, 'TaskRemindFunction', {
-      entry: join(REPO_ROOT, TASK_HANDLERS.remind),
-      projectRoot: REPO_ROOT,
+      entry: TASK_HANDLERS.remind,
       description: 'offboard: remind a person of a task a day before it times out',
       environment: mailer,
     });
@@ -692,8 +683,7 @@ export class OffboardWorkflow extends Construct {
     // Absent (or either setting absent): the defaults.
     const given = config.brake ?? {};
     const brake = new OffboardFunction(this, 'BrakeFunction', {
-      entry: join(REPO_ROOT, TASK_HANDLERS.brake),
-      projectRoot: REPO_ROOT,
+      entry: TASK_HANDLERS.brake,
       description: 'offboard: count deactivations; pause every offboarding past the limit',
       environment: {
         ...evidenceEnvironment,
@@ -776,16 +766,14 @@ export class OffboardWorkflow extends Construct {
     options: { schedule?: string; remediate?: boolean },
   ): OffboardWorkflow['audit'] {
     const page = new OffboardFunction(this, 'AuditPageFunction', {
-      entry: join(REPO_ROOT, 'lambdas/handlers/audit-page.ts'),
-      projectRoot: REPO_ROOT,
+      entry: 'lambdas/handlers/audit-page.ts',
       description: 'offboard: the next page of accounts the audit re-checks',
       environment: { OFFBOARD_LEDGER_TABLE: this.ledgerTable.tableName },
       connections: routes,
     });
     this.ledgerTable.grant(page.role, 'dynamodb:Scan');
     const tally = new OffboardFunction(this, 'AuditTallyFunction', {
-      entry: join(REPO_ROOT, 'lambdas/handlers/audit-tally.ts'),
-      projectRoot: REPO_ROOT,
+      entry: 'lambdas/handlers/audit-tally.ts',
       description: 'offboard: audit totals, and drift recorded in the ledger',
       environment: {
         OFFBOARD_LEDGER_TABLE: this.ledgerTable.tableName,
@@ -996,8 +984,7 @@ export class OffboardWorkflow extends Construct {
       'The bucket holds lists of people to offboard and the bulk results; reads and writes are recorded by the Step Functions execution history. Enable CloudTrail S3 data events for object-level audit rather than a second bucket of access logs.',
     );
     const checkList = new OffboardFunction(this, 'NormalizeBulkFunction', {
-      entry: join(REPO_ROOT, 'lambdas/handlers/normalize-bulk.ts'),
-      projectRoot: REPO_ROOT,
+      entry: 'lambdas/handlers/normalize-bulk.ts',
       description: 'offboard: check every entry of a bulk list before anyone is offboarded',
       connections: routes,
       environment: { OFFBOARD_EVIDENCE_BUCKET: this.evidenceBucket.bucketName },
@@ -1014,8 +1001,7 @@ export class OffboardWorkflow extends Construct {
       new PolicyStatement({ actions: ['s3:GetObject'], resources: [bucket.arnForObjects('*')] }),
     );
     const totals = new OffboardFunction(this, 'SummarizeBulkFunction', {
-      entry: join(REPO_ROOT, 'lambdas/handlers/summarize-bulk.ts'),
-      projectRoot: REPO_ROOT,
+      entry: 'lambdas/handlers/summarize-bulk.ts',
       description: 'offboard: totals of a bulk run',
     });
 

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
@@ -67,16 +68,17 @@ export function bundleAliases(packageRoot: string): Readonly<Record<string, stri
   return existsSync(join(packageRoot, 'node_modules', 'zod', 'package.json')) ? LAMBDA_ESBUILD.alias : {};
 }
 
+/** The package's root (this file is lib/constructs/offboard-function.ts): it holds every handler. */
+const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
 /** Properties of {@link OffboardFunction}. */
 export interface OffboardFunctionProps {
-  /** Absolute path of the handler module (it exports `handler`). */
-  readonly entry: string;
   /**
-   * Absolute path of the package root, which holds the entry: a clone of the repository, or
-   * the installed package (node_modules/offboard). Bundling runs from here, or from the
-   * project above it (see {@link bundlingRoot}).
+   * The handler module (it exports `handler`), relative to the package root: a clone of the
+   * repository, or the installed package (node_modules/offboard). Bundling runs from that
+   * root, or from the project above it (see {@link bundlingRoot}).
    */
-  readonly projectRoot: string;
+  readonly entry: string;
   /** Shown in the Lambda console. */
   readonly description: string;
   /** Extra environment variables, on top of the ones every offboard function gets. */
@@ -135,11 +137,11 @@ export class OffboardFunction extends Construct {
     this.logGroup.grantWrite(this.role);
 
     this.function = new NodejsFunction(this, 'Function', {
-      entry: props.entry,
+      entry: join(PACKAGE_ROOT, props.entry),
       handler: 'handler',
       description: props.description,
       ...(props.functionName ? { functionName: props.functionName } : {}),
-      ...bundlingRoot(props.projectRoot),
+      ...bundlingRoot(PACKAGE_ROOT),
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       timeout: props.timeout ?? Duration.seconds(30),
@@ -165,7 +167,7 @@ export class OffboardFunction extends Construct {
         banner: LAMBDA_ESBUILD.banner.js,
         // NodejsFunction runs esbuild's command line: the aliases go as `--alias:zod=<path>`.
         esbuildArgs: Object.fromEntries(
-          Object.entries(bundleAliases(props.projectRoot)).map(([name, path]) => [`--alias:${name}`, path]),
+          Object.entries(bundleAliases(PACKAGE_ROOT)).map(([name, path]) => [`--alias:${name}`, path]),
         ),
         forceDockerBundling: false,
         ...(define ? { define } : {}),

@@ -9,6 +9,8 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 // The package by its name, as another CDK app imports it (package.json "exports").
 import { type ConfigFile, ConfigFileError, loadConfigFile, OffboardStack, OffboardWorkflow } from 'offboard';
 import { beforeAll, describe, expect, it } from 'vitest';
+// The outputs the deployed CLI (`offboard ... --stack <name>`) reads, by these exact keys.
+import { OUTPUT_KEYS } from '../../cli/deployed';
 import { stackNameProblem } from '../../lib/offboard-stack';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -19,17 +21,6 @@ const CDK_CONTEXT = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')
 >;
 const HR: Pick<ConfigFile, 'hrEvents'> = { hrEvents: { sources: ['com.example.hr'] } };
 const CRM = { name: 'crm', type: 'insightly' as const, baseUrl: 'https://api.na1.insightly.com/v3.1' };
-/** The outputs the deployed CLI (`offboard ... --stack <name>`) reads, by these exact keys. */
-const CLI_OUTPUTS = [
-  'StateMachineArn',
-  'BulkStateMachineArn',
-  'AuditStateMachineArn',
-  'LedgerTableName',
-  'EvidenceBucketName',
-  'BulkBucketName',
-  'TaskTopicArn',
-  'TaskPageUrl',
-];
 
 type Json = Record<string, unknown>;
 type Statement = { Action: string | string[]; Resource: unknown };
@@ -141,7 +132,7 @@ describe('OffboardWorkflow in another CDK app, imported by the package name', ()
   it('synthesizes cdk-nag clean, with every output the offboard CLI reads under its exact key', () => {
     // Assess
     expect(violations(outdir)).toEqual([]);
-    expect(Object.keys(template.findOutputs('*'))).toEqual(expect.arrayContaining(CLI_OUTPUTS));
+    expect(Object.keys(template.findOutputs('*'))).toEqual(expect.arrayContaining([...OUTPUT_KEYS]));
     template.hasOutput('StateMachineArn', { Value: { Ref: id(stack, workflow.stateMachine) } });
     template.hasOutput('TaskPageUrl', {
       Value: { 'Fn::GetAtt': [id(stack, workflow.tasks.pageUrl), 'FunctionUrl'] },
