@@ -171,6 +171,16 @@ async function update<T>(
     const { state: raw, version } = await deps.store.brakeState();
     const now = deps.now?.() ?? new Date();
     const state = current(raw === undefined ? { window: [] } : stateSchema.parse(raw), deps.config, now);
+    // A pause whose task is answered is over, whether or not a run waiting on it has noted it
+    // yet: closed here, so no run joins a pause that is over (and is let through by a release
+    // it was never part of). Unreadable: it stays open, and the waits decide.
+    const open = state.state.pause;
+    const task = open && deps.answers ? await deps.answers.get(open.id).catch(() => undefined) : undefined;
+    if (task?.answer) {
+      const closing = closePause(state.state, task.answer.ok ? 'released' : 'refused', task.answer, now);
+      state.state = closing.state;
+      state.records.push(closing.record);
+    }
     const { state: next, records, result } = decide(state.state, now);
     const allRecords = [...state.records, ...(records ?? [])];
     if (!next && allRecords.length === 0) return result;
@@ -228,34 +238,21 @@ async function countPeople(
   deps: BrakeDeps,
   who: { executionId: string; people: number; email?: string },
 ): Promise<BrakeDecision> {
-  const answered = await answeredPause(deps);
-  return update<BrakeDecision>(deps, (before, now) => {
-    const mine = before.window.find((e) => e.id === who.executionId);
-    if (mine) return { result: { counted: true, count: counted(before) } };
-    // The open pause was answered, and no run waiting on it has noted that yet: note it here,
-    // so this run is counted afresh instead of joining a pause that is over.
-    const closing =
-      answered && before.pause?.id === answered.id
-        ? closePause(before, answered.answer.ok ? 'released' : 'refused', answered.answer, now)
-        : undefined;
-    const state = closing?.state ?? before;
-    const noted = closing ? [closing.record] : [];
+  return update<BrakeDecision>(deps, (state, now) => {
+    const mine = state.window.find((e) => e.id === who.executionId);
+    if (mine) return { result: { counted: true, count: counted(state) } };
     if (state.pause) {
       const pause = {
         ...state.pause,
         waiting: state.pause.waiting + 1,
         people: state.pause.people + who.people,
       };
-      return {
-        state: { ...state, pause },
-        records: [...noted, pauseRecord(pause)],
-        result: decision(pause, now),
-      };
+      return { state: { ...state, pause }, records: [pauseRecord(pause)], result: decision(pause, now) };
     }
     const total = counted(state) + who.people;
     if (total <= deps.config.limit) {
       const window = [...state.window, { at: now.toISOString(), id: who.executionId, n: who.people }];
-      return { state: { ...state, window }, records: noted, result: { counted: true, count: total } };
+      return { state: { ...state, window }, result: { counted: true, count: total } };
     }
     const pause: OpenPause = {
       id: newPauseId(),
@@ -269,25 +266,8 @@ async function countPeople(
       waiting: 1,
       people: who.people,
     };
-    return {
-      state: { ...state, pause },
-      records: [...noted, pauseRecord(pause)],
-      result: decision(pause, now),
-    };
+    return { state: { ...state, pause }, records: [pauseRecord(pause)], result: decision(pause, now) };
   });
-}
-
-/** The open pause and its task's answer, when the task store has one. */
-async function answeredPause(
-  deps: BrakeDeps,
-): Promise<{ id: string; answer: { ok: boolean; reason?: string; by: string; at: string } } | undefined> {
-  if (!deps.answers) return undefined;
-  const { state } = await deps.store.brakeState();
-  const id = (state as { pause?: { id?: unknown } } | undefined)?.pause?.id;
-  if (typeof id !== 'string') return undefined;
-  // Unreadable: the run joins the pause as before, and its wait decides.
-  const task = await deps.answers.get(id).catch(() => undefined);
-  return task?.answer ? { id, answer: task.answer } : undefined;
 }
 
 /**
