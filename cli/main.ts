@@ -3,7 +3,7 @@ import { userInfo } from 'node:os';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { z } from 'zod';
 import { InvalidInputError } from '../lambdas/shared/errors';
-import type { LedgerEntry } from '../lambdas/shared/ledger';
+import type { Ledger, LedgerEntry } from '../lambdas/shared/ledger';
 import { MAX_INLINE_PEOPLE, parsePeople } from '../lambdas/shared/people';
 import { normalizeInput, offboardRequestSchema, TERMINATION_DETAIL_TYPE } from '../lambdas/shared/request';
 import type { BulkSummary, OffboardSummary } from '../lambdas/shared/summary';
@@ -939,11 +939,23 @@ async function reportCommand(args: string[], io: Io): Promise<number> {
     else io.out(formatLedger(email, entries));
     return EXIT.ok;
   };
+  return withReportLedger(values, io, async (ledger) => print(await ledger.history(email, since)));
+}
+
+/**
+ * Runs `use` on the ledger `report` reads: the deployed stack's (--stack, or "stack" in
+ * --config), else the local one; either is closed after.
+ */
+async function withReportLedger(
+  values: { stack?: unknown; region?: unknown; config?: unknown },
+  io: Io,
+  use: (ledger: Ledger) => Promise<number>,
+): Promise<number> {
   const deployed = deployedTarget('report', values, io);
   if (deployed) {
     const stack = await openStack(deployed.ref);
     try {
-      return print(await (await stack.ledger()).history(email, since));
+      return await use(await stack.ledger());
     } finally {
       stack.close();
     }
@@ -955,7 +967,7 @@ async function reportCommand(args: string[], io: Io): Promise<number> {
   const [{ openLocalLedger }] = await Promise.all([import('../local/ledger'), loadFormat()]);
   const local = await openLocalLedger();
   try {
-    return print(await local.ledger.history(email, since));
+    return await use(local.ledger);
   } finally {
     await local.close();
   }
@@ -979,27 +991,12 @@ async function brakeReport(
       'report: --brake lists the pauses of every run: give it without --email, --since or --format',
     );
   const { brakeHistory, formatBrakeHistory } = await import('../lambdas/shared/brake');
-  const print = async (ledger: unknown) => {
-    const pauses = await brakeHistory(ledger as Parameters<typeof brakeHistory>[0]);
+  return withReportLedger(values, io, async (ledger) => {
+    // Both ledgers keep the brake's records (DynamoDbLedger, SqliteLedger).
+    const pauses = await brakeHistory(ledger as unknown as Parameters<typeof brakeHistory>[0]);
     io.out(values.json === true ? JSON.stringify({ pauses }, null, 2) : formatBrakeHistory(pauses).trimEnd());
     return EXIT.ok;
-  };
-  const deployed = deployedTarget('report', values as Parameters<typeof deployedTarget>[1], io);
-  if (deployed) {
-    const stack = await openStack(deployed.ref);
-    try {
-      return await print(await stack.ledger());
-    } finally {
-      stack.close();
-    }
-  }
-  const { openLocalLedger } = await import('../local/ledger');
-  const local = await openLocalLedger();
-  try {
-    return await print(local.ledger);
-  } finally {
-    await local.close();
-  }
+  });
 }
 
 async function reactivateCommand(args: string[], io: Io): Promise<number> {
