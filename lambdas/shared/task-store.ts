@@ -96,32 +96,20 @@ export class DynamoDbTaskStore implements TaskStore {
   }
 
   async answer(id: string, answer: TaskAnswer) {
-    try {
-      const out = await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: taskKey(id),
-          UpdateExpression: 'SET answer = :answer',
-          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(answer)',
-          ExpressionAttributeValues: { ':answer': { S: JSON.stringify(answer) } },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      const record = fromItem(out.Attributes as Item);
-      try {
-        await this.#dropDue(record.remindAt, id);
-      } catch {
-        // The answer is recorded: a throw now would leave the waiting runs unresumed (a second
-        // click records nothing, so resumes nothing). The item left behind is deleted by the
-        // next dueReminders that reaches it.
-      }
-      return { record, first: true };
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const record = await this.get(id);
-      if (!record) throw new TaskNotFoundError(`task ${id}: no such task`);
-      return { record, first: false };
+    const record = await this.#setOnce(id, 'answer', { S: JSON.stringify(answer) });
+    if (!record) {
+      const kept = await this.get(id);
+      if (!kept) throw new TaskNotFoundError(`task ${id}: no such task`);
+      return { record: kept, first: false };
     }
+    try {
+      await this.#dropDue(record.remindAt, id);
+    } catch {
+      // The answer is recorded: a throw now would leave the waiting runs unresumed (a second
+      // click records nothing, so resumes nothing). The item left behind is deleted by the
+      // next dueReminders that reaches it.
+    }
+    return { record, first: true };
   }
 
   /**
@@ -160,24 +148,9 @@ export class DynamoDbTaskStore implements TaskStore {
   }
 
   async markReminded(id: string) {
-    let remindAt: string | undefined;
-    try {
-      const out = await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: taskKey(id),
-          UpdateExpression: 'SET reminded = :yes',
-          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(reminded)',
-          ExpressionAttributeValues: { ':yes': { BOOL: true } },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      remindAt = fromItem(out.Attributes as Item).remindAt;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
-    await this.#dropDue(remindAt, id);
+    const record = await this.#setOnce(id, 'reminded', { BOOL: true });
+    if (!record) return false;
+    await this.#dropDue(record.remindAt, id);
     return true;
   }
 
@@ -190,6 +163,35 @@ export class DynamoDbTaskStore implements TaskStore {
         ExpressionAttributeValues: { ':yes': { BOOL: true } },
       }),
     );
+  }
+
+  /**
+   * Sets an attribute of an existing task only where it is not set yet (a conditional write,
+   * so two racing callers set it once): the task as it now is, or undefined when the task is
+   * gone or the attribute was already set.
+   */
+  async #setOnce(
+    id: string,
+    name: 'answer' | 'reminded',
+    value: { S: string } | { BOOL: boolean },
+  ): Promise<TaskRecord | undefined> {
+    try {
+      const out = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: taskKey(id),
+          UpdateExpression: 'SET #name = :value',
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(#name)',
+          ExpressionAttributeNames: { '#name': name },
+          ExpressionAttributeValues: { ':value': value },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return fromItem(out.Attributes as Item);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
   }
 
   /** Deletes a task's `task-due` item: the task needs no reminder (any more). */
