@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { type LedgerEntry, settledHistory } from '../lambdas/shared/ledger';
+import { isReactivation, type LedgerEntry, settledHistory } from '../lambdas/shared/ledger';
 import { EXECUTION_ARN, normalizeInput, offboardRequestSchema } from '../lambdas/shared/request';
 import type { BulkSummary, OffboardSummary, RetryInput } from '../lambdas/shared/summary';
 import { stripControl } from '../lambdas/shared/text';
@@ -34,13 +34,6 @@ interface Run {
   entries: LedgerEntry[];
 }
 
-const REACTIVATION_OUTCOMES = new Set([
-  'reactivated',
-  'would-reactivate',
-  'already-active',
-  'nothing-to-restore',
-]);
-
 /**
  * A connection's outcome still wants a retry: it failed, or its run stopped after the write
  * was sent (a write-ahead entry and no outcome: reading the account decides).
@@ -60,7 +53,7 @@ function runsOf(history: readonly LedgerEntry[]): Run[] {
     };
     run.entries.push(entry);
     // Entries written before `reactivate` was kept say it through their outcomes.
-    if (entry.reactivate || REACTIVATION_OUTCOMES.has(entry.outcome)) run.reactivate = true;
+    if (isReactivation(entry)) run.reactivate = true;
     if (entry.at > run.at) run.at = entry.at;
     runs.set(entry.executionId, run);
   }
@@ -136,9 +129,6 @@ export function retryInput(history: readonly LedgerEntry[], target: string): Ret
     },
   };
 }
-
-const isReactivation = (entry: LedgerEntry) =>
-  entry.reactivate === true || REACTIVATION_OUTCOMES.has(entry.outcome);
 
 /**
  * The bulk runs that retry a bulk run's failures: each person on the connections where their
@@ -544,9 +534,12 @@ async function notRedriven(
   const reactivate = input?.reactivate === true;
   const started = described.startDate.toISOString();
   // The other kind of run since this one started: a reinstated person is not switched off again.
-  const over = reactivate ? ['deactivated', 'already-inactive'] : ['reactivated', 'already-active'];
+  // An offboarding since (a reactivation's redrive would undo it); a reactivation since, one
+  // with nothing to restore included (an offboarding's redrive would switch them off).
+  const over = (e: LedgerEntry) =>
+    reactivate ? ['deactivated', 'already-inactive'].includes(e.outcome) : isReactivation(e);
   const since = (await (await stack.ledger()).history(email.trim())).find(
-    (e) => !e.dryRun && e.at > started && over.includes(e.outcome),
+    (e) => !e.dryRun && e.at > started && over(e),
   );
   if (!since) return undefined;
   return {

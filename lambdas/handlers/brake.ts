@@ -14,7 +14,14 @@ import {
 } from '../shared/brake';
 import { ConfigError } from '../shared/errors';
 import { type BlobStore, blobRefSchema, evidenceFromEnv } from '../shared/evidence';
-import { type BrakeLedger, keepsBrake, type Ledger, type LedgerEntry, ledgerFromEnv } from '../shared/ledger';
+import {
+  type BrakeLedger,
+  isReactivation,
+  keepsBrake,
+  type Ledger,
+  type LedgerEntry,
+  ledgerFromEnv,
+} from '../shared/ledger';
 import { handlerMiddlewares, logger } from '../shared/logger';
 import { DynamoDbTaskStore, taskEnv } from '../shared/task-store';
 
@@ -46,7 +53,7 @@ const brakeInputSchema = z.discriminatedUnion('action', [
     /** … or its error (refused: Task.Refused; not answered in time: States.Timeout). */
     error: errorSchema.optional(),
     bulk: z.object({ people: z.number().int().nonnegative(), peopleRef: blobRefSchema }).optional(),
-    /** A single run's person and when it started: a reactivation since stops it (see below). */
+    /** A single run's person (and, for both, when the run started): a reactivation since stops it (see below). */
     email: z.string().min(1).optional(),
     startedAt: z.string().min(1).optional(),
   }),
@@ -54,16 +61,6 @@ const brakeInputSchema = z.discriminatedUnion('action', [
 
 /** What the brake function answers: a count's decision, or how a pause ended. */
 export type BrakeResult = BrakeDecision | { outcome: string; message: string };
-
-/** Outcomes only a reactivation records (entries written before `reactivate` was kept). */
-const REACTIVATION_OUTCOMES = new Set([
-  'reactivated',
-  'would-reactivate',
-  'already-active',
-  'nothing-to-restore',
-]);
-const reactivation = (entry: LedgerEntry) =>
-  entry.reactivate === true || REACTIVATION_OUTCOMES.has(entry.outcome);
 
 /**
  * Throws User.Reactivated when the ledger holds a real reactivation of this person by another
@@ -74,14 +71,51 @@ async function stopIfReactivated(
   run: { email: string; startedAt: string; executionId: string },
   while_: string,
 ): Promise<void> {
-  const since = Date.parse(run.startedAt);
-  if (Number.isNaN(since)) return;
-  const undone = (await ledger.history(run.email, new Date(since))).find(
-    (e) => !e.dryRun && e.executionId !== run.executionId && reactivation(e),
-  );
+  const undone = await reactivatedSince(ledger, run);
   if (undone)
     throw new ReactivatedSinceError(
       `brake: ${run.email} was reactivated by ${undone.executionId} at ${undone.at} while this offboarding ${while_}: it stopped before any vendor write`,
+    );
+}
+
+/** The first real reactivation of this person by another execution since `startedAt`, if any. */
+async function reactivatedSince(
+  ledger: Ledger,
+  run: { email: string; startedAt: string; executionId: string },
+): Promise<LedgerEntry | undefined> {
+  const since = Date.parse(run.startedAt);
+  if (Number.isNaN(since)) return undefined;
+  return (await ledger.history(run.email, new Date(since))).find(
+    (e) => !e.dryRun && e.executionId !== run.executionId && isReactivation(e),
+  );
+}
+
+/** How many people's histories a released bulk run reads at once. */
+const BULK_CHECKS_AT_ONCE = 10;
+
+/**
+ * A released bulk run: anyone on its list reactivated while it waited (HR said they stay)
+ * stops it, before any vendor write, naming them; run it again without them.
+ */
+async function stopBulkIfReactivated(
+  ledger: Ledger,
+  blobs: () => BlobStore,
+  run: { executionId: string; startedAt: string; peopleRef: z.infer<typeof blobRefSchema>; pauseId: string },
+): Promise<void> {
+  const people = await blobs().get(run.peopleRef);
+  if (!Array.isArray(people)) return;
+  const emails = people.filter((p): p is string => typeof p === 'string');
+  const undone: string[] = [];
+  for (let i = 0; i < emails.length; i += BULK_CHECKS_AT_ONCE) {
+    const batch = emails.slice(i, i + BULK_CHECKS_AT_ONCE);
+    const found = await Promise.all(batch.map((email) => reactivatedSince(ledger, { ...run, email })));
+    batch.forEach((email, k) => {
+      if (found[k]) undone.push(email);
+    });
+  }
+  if (undone.length > 0)
+    throw new ReactivatedSinceError(
+      `brake: ${undone.length} of this bulk run's people were reactivated while it waited on pause ${run.pauseId} (${undone.slice(0, 5).join(', ')}${undone.length > 5 ? ', …' : ''}): it stopped before any vendor write; run it again without them`,
     );
 }
 
@@ -172,6 +206,13 @@ export function brakeHandler(deps: {
           { email: request.email, startedAt: request.startedAt, executionId: request.executionId },
           `waited on pause ${request.pauseId}`,
         );
+      if (result.outcome === 'released' && request.bulk && request.startedAt && deps.blobs)
+        await stopBulkIfReactivated(ledger, deps.blobs, {
+          executionId: request.executionId,
+          startedAt: request.startedAt,
+          peopleRef: request.bulk.peopleRef,
+          pauseId: request.pauseId,
+        });
       return result;
     });
 }

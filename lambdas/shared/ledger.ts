@@ -615,6 +615,18 @@ export function ledgerEntries(input: unknown, at = new Date().toISOString()): Le
   });
 }
 
+/** Outcomes only a reactivation records (entries written before `reactivate` was kept). */
+const REACTIVATION_OUTCOMES: ReadonlySet<string> = new Set([
+  'reactivated',
+  'would-reactivate',
+  'already-active',
+  'nothing-to-restore',
+]);
+
+/** An entry a reactivation wrote (one with nothing to restore included). */
+export const isReactivation = (entry: LedgerEntry): boolean =>
+  entry.reactivate === true || REACTIVATION_OUTCOMES.has(entry.outcome);
+
 /**
  * A person's history as people read it: each write-ahead entry (`deactivating`) is left
  * out when its run recorded the connection's outcome, since the outcome says what became

@@ -12,6 +12,7 @@ import {
   resolvePause,
 } from '../../lambdas/shared/brake';
 import { answerTask, type TaskRecord, type TaskResumer } from '../../lambdas/shared/tasks';
+import { runBulkLocally } from '../../local/bulk';
 import { openLocalLedger } from '../../local/ledger';
 import { runLocally } from '../../local/runner';
 import { SqliteLedger } from '../../local/sqlite-ledger';
@@ -253,5 +254,57 @@ describe("a reactivation between a bulk run's count and its hand-off", () => {
     );
     // Assess: before, its own start was after the reactivation, so it went on as a covered hand-off
     await expect(handoff).rejects.toMatchObject({ name: 'User.Reactivated' });
+  });
+});
+
+describe('a reactivation while the brake holds a bulk run', () => {
+  it('stops the released bulk run before any write, naming who was reactivated', async () => {
+    // Prepare: a limit of 1; one leaver is offboarded, then a bulk run of Sam and another
+    // leaver pauses; while it waits, HR says Sam stays and the operator reactivates Sam
+    const [first, sam, other] = [
+      'first.leaver@example.com',
+      'sam.stays@example.com',
+      'other.leaver@example.com',
+    ];
+    const box = await startInsightlySandbox({
+      users: [...SAMPLE_USERS, { EMAIL_ADDRESS: first }, { EMAIL_ADDRESS: sam }, { EMAIL_ADDRESS: other }],
+    });
+    const local = await openLocalLedger(null);
+    try {
+      const connections = [
+        {
+          ref: { name: 'insightly', type: 'insightly' as const, baseUrl: box.baseUrl },
+          secret: { apiKey: 'sandbox-api-key' },
+        },
+      ];
+      const config = { limit: 1, windowMinutes: 60 };
+      await runLocally({ connections, ledger: local.ledger, brake: { config }, input: { email: first } });
+      const writesBefore = box.requests.filter((r) => r.method !== 'GET').length;
+      // Act: the IT lead releases the pause after the reactivation
+      const bulk = await runBulkLocally({
+        connections,
+        ledger: local.ledger,
+        emails: [sam, other],
+        brake: {
+          config,
+          release: async () => {
+            const reactivated = await runLocally({
+              connections,
+              ledger: local.ledger,
+              input: { email: sam, reactivate: true },
+            });
+            expect(reactivated.ok).toBe(true);
+            return { ok: true, by: 'IT lead' };
+          },
+        },
+      });
+      // Assess: before, the bulk run went on and switched Sam off after the reactivation
+      expect(box.requests.filter((r) => r.method !== 'GET')).toHaveLength(writesBefore);
+      expect(!bulk.ok && bulk.error.name).toBe('User.Reactivated');
+      expect(!bulk.ok && bulk.error.message).toContain(`1 of this bulk run's people were reactivated`);
+      expect(!bulk.ok && bulk.error.message).toContain(sam);
+    } finally {
+      await Promise.all([box.close(), local.close()]);
+    }
   });
 });
