@@ -11,6 +11,8 @@ import {
   pauseAnswer,
   resolvePause,
 } from '../../lambdas/shared/brake';
+import type { BrakeConfig } from '../../lambdas/shared/brake-config';
+import type { Ledger } from '../../lambdas/shared/ledger';
 import { answerTask, type TaskRecord, type TaskResumer } from '../../lambdas/shared/tasks';
 import { runBulkLocally } from '../../local/bulk';
 import { openLocalLedger } from '../../local/ledger';
@@ -127,6 +129,26 @@ describe('a pause whose wait fails for a reason that is not a person', () => {
   });
 });
 
+/**
+ * The brake of a run that pauses: while it waits, HR says `email` stays and the operator
+ * reactivates them; then the IT lead releases the pause (for the others it holds).
+ */
+function releasedAfterReactivating(
+  connections: Parameters<typeof runLocally>[0]['connections'],
+  ledger: Ledger,
+  email: string,
+  config: BrakeConfig,
+) {
+  return {
+    config,
+    release: async () => {
+      const reactivated = await runLocally({ connections, ledger, input: { email, reactivate: true } });
+      expect(reactivated.ok).toBe(true);
+      return { ok: true as const, by: 'IT lead' };
+    },
+  };
+}
+
 describe('a reactivation while the brake holds the offboarding', () => {
   it('is not undone by the release: the reactivated person is not switched off afterwards', async () => {
     // Prepare: a limit of 1; one leaver is offboarded, then Sam's offboarding is paused
@@ -151,18 +173,7 @@ describe('a reactivation while the brake holds the offboarding', () => {
         connections,
         ledger: local.ledger,
         input: { email: sam },
-        brake: {
-          config,
-          release: async () => {
-            const reactivated = await runLocally({
-              connections,
-              ledger: local.ledger,
-              input: { email: sam, reactivate: true },
-            });
-            expect(reactivated.ok).toBe(true);
-            return { ok: true, by: 'IT lead' };
-          },
-        },
+        brake: releasedAfterReactivating(connections, local.ledger, sam, config),
       });
       // Assess: nothing was written to the vendor for Sam after the reactivation
       expect(box.requests.filter((r) => r.method !== 'GET')).toHaveLength(writesBefore);
@@ -285,18 +296,7 @@ describe('a reactivation while the brake holds a bulk run', () => {
         connections,
         ledger: local.ledger,
         emails: [sam, other],
-        brake: {
-          config,
-          release: async () => {
-            const reactivated = await runLocally({
-              connections,
-              ledger: local.ledger,
-              input: { email: sam, reactivate: true },
-            });
-            expect(reactivated.ok).toBe(true);
-            return { ok: true, by: 'IT lead' };
-          },
-        },
+        brake: releasedAfterReactivating(connections, local.ledger, sam, config),
       });
       // Assess: before, the bulk run went on and switched Sam off after the reactivation
       expect(box.requests.filter((r) => r.method !== 'GET')).toHaveLength(writesBefore);
