@@ -791,7 +791,9 @@ function resumed(record: { kind: string; answer?: { ok: boolean } }, what: strin
 
 async function taskCommand(args: string[], io: Io): Promise<number> {
   const [action, id, ...rest] = args;
-  if ((action !== 'complete' && action !== 'fail') || !id || id.startsWith('-')) {
+  // An id begins with `-` only if an older release made it (base64url); it is still answered.
+  const option = id?.startsWith('-') && !/^-[A-Za-z0-9_-]{21}$/.test(id);
+  if ((action !== 'complete' && action !== 'fail') || !id || option) {
     throw new UsageError(`task: give complete <id> or fail <id> --reason <why>\n\n${commandHelp('task')}`);
   }
   const { values } = parse('task', rest, {

@@ -11,13 +11,13 @@
  * The count lives in one item of the ledger, changed by optimistic version, so executions that
  * count at the same moment take turns and no more than `limit` get through.
  */
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { BrakeConfig } from './brake-config';
 import { LedgerUnavailableError, OffboardError, type OffboardErrorOptions } from './errors';
 import { type BlobStore, blobRefSchema } from './evidence';
 import type { BrakeLedger, BrakeRecord } from './ledger';
+import { newTaskId } from './tasks';
 import { stripControl } from './text';
 
 /** How long a pause waits for a person before it counts as refused (7 days, as a person task). */
@@ -149,8 +149,8 @@ export const pauseKey = (pause: Pick<OpenPause, 'openedAt' | 'id'>) => `pause#${
 /** The key of a bulk run's grant. */
 export const grantKey = (executionId: string) => `grant#${executionId}`;
 
-/** A pause id: random and url-safe, as a task id (22 characters of base64url). */
-export const newPauseId = (): string => randomBytes(16).toString('base64url');
+/** A pause id: a task id like any other. */
+export const newPauseId = (): string => newTaskId();
 
 /** How often a count retries when other executions changed the state first. */
 const MAX_ATTEMPTS = 60;

@@ -14,7 +14,7 @@ export interface TaskAnswer {
 
 /** A task as the store keeps it: one a question, however many runs wait on it. */
 export interface TaskRecord {
-  /** Random and url-safe (22 characters of base64url). */
+  /** Random: 32 hex digits (older tasks: 22 characters of base64url). */
   id: string;
   kind: TaskKind;
   createdAt: string;
@@ -78,9 +78,12 @@ export class TaskResumeError extends Error {
   }
 }
 
-/** A new task id: 128 random bits, url-safe. */
+/**
+ * A new task id: 128 random bits in hex. Not base64url: one id in 64 would begin with `-`, and
+ * `offboard task complete -Xy…`, the very command the run prints, reads as an option.
+ */
 export function newTaskId(): string {
-  return randomBytes(16).toString('base64url');
+  return randomBytes(16).toString('hex');
 }
 
 /**
@@ -88,7 +91,7 @@ export function newTaskId(): string {
  * retries joins the task it already opened instead of emailing a second one.
  */
 export function taskIdForToken(token: string): string {
-  return createHash('sha256').update(token).digest().subarray(0, 16).toString('base64url');
+  return createHash('sha256').update(token).digest().subarray(0, 16).toString('hex');
 }
 
 const HOUR_MS = 3_600_000;
