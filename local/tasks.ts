@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -11,6 +11,7 @@ import {
   type TaskStore,
   taskTimes,
 } from '../lambdas/shared/tasks';
+import { writeWhole } from './files';
 
 /** Where local tasks live: OFFBOARD_TASKS_DIR, else .offboard/tasks in the working directory. */
 export const localTasksDir = (): string =>
@@ -65,7 +66,7 @@ export class LocalTaskStore {
 
   async publish(task: PersonTask): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    await writeFile(this.#taskFile(task.token), `${JSON.stringify(task, null, 2)}\n`);
+    await writeWhole(this.#taskFile(task.token), `${JSON.stringify(task, null, 2)}\n`);
   }
 
   /** True when a local run is waiting on this token. */
@@ -78,7 +79,7 @@ export class LocalTaskStore {
   }
 
   async answer(token: string, result: PersonTaskResult): Promise<void> {
-    await writeFile(this.#resultFile(token), `${JSON.stringify(result)}\n`);
+    await writeWhole(this.#resultFile(token), `${JSON.stringify(result)}\n`);
   }
 
   /** Waits for the answer, checking twice a second, and cleans up after itself. */
@@ -123,14 +124,14 @@ export class FileTaskStore implements TaskStore {
     await mkdir(this.#tokensDir(task.id), { recursive: true });
     let created = true;
     try {
-      await writeFile(this.#file(task.id), `${JSON.stringify({ ...task, tokens: [] }, null, 2)}\n`, {
-        flag: 'wx',
+      await writeWhole(this.#file(task.id), `${JSON.stringify({ ...task, tokens: [] }, null, 2)}\n`, {
+        exclusive: true,
       });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       created = false;
     }
-    await writeFile(this.#tokenFile(task.id, token), token);
+    await writeWhole(this.#tokenFile(task.id, token), token);
     const record = await this.get(task.id);
     if (!record) throw new TaskNotFoundError(`task ${task.id}: its file went away in ${this.dir}`);
     return { record, created };
@@ -143,7 +144,9 @@ export class FileTaskStore implements TaskStore {
     const record = JSON.parse(text) as TaskRecord;
     const answer = await readFile(this.#answerFile(id), 'utf8').catch(() => undefined);
     if (answer !== undefined) record.answer = JSON.parse(answer) as TaskAnswer;
-    const names = await readdir(this.#tokensDir(id)).catch(() => [] as string[]);
+    const names = (await readdir(this.#tokensDir(id)).catch(() => [] as string[])).filter(
+      (n) => !n.startsWith('.'),
+    );
     const joined = await Promise.all(
       names.map((n) => readFile(join(this.#tokensDir(id), n), 'utf8').catch(() => '')),
     );
@@ -155,7 +158,7 @@ export class FileTaskStore implements TaskStore {
     if ((await this.get(id)) === undefined)
       throw new TaskNotFoundError(`task ${id}: no such task in ${this.dir}`);
     try {
-      await writeFile(this.#answerFile(id), `${JSON.stringify(answer)}\n`, { flag: 'wx' });
+      await writeWhole(this.#answerFile(id), `${JSON.stringify(answer)}\n`, { exclusive: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       return { record: (await this.get(id)) as TaskRecord, first: false };
@@ -192,7 +195,7 @@ export class FileTaskStore implements TaskStore {
     if (!record || record[flag]) return false;
     // The tokens stay in their own files (a join now may add one).
     const { answer: _answer, tokens: _tokens, ...kept } = record;
-    await writeFile(this.#file(id), `${JSON.stringify({ ...kept, tokens: [], [flag]: true }, null, 2)}\n`);
+    await writeWhole(this.#file(id), `${JSON.stringify({ ...kept, tokens: [], [flag]: true }, null, 2)}\n`);
     return true;
   }
 
@@ -244,7 +247,7 @@ export async function localTaskKey(dir: string = localTasksDir()): Promise<Uint8
   if (existing && existing.length >= 32) return existing;
   await mkdir(dir, { recursive: true });
   try {
-    await writeFile(file, randomBytes(32), { flag: 'wx', mode: 0o600 });
+    await writeWhole(file, randomBytes(32), { exclusive: true, mode: 0o600 });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
