@@ -458,12 +458,18 @@ export class DynamoDbLedger implements Ledger, BrakeLedger {
   }
 }
 
-/** Entries in the order they happened (`at`, then key), from `since` on. */
+/**
+ * Entries in the order they happened (`at`, then key), from `since` on. A write-ahead intent
+ * and its outcome written within one millisecond (a fast machine) keep their real order: the
+ * intent first, whatever their keys say.
+ */
 export function inOrder(entries: readonly LedgerEntry[], since?: Date): LedgerEntry[] {
   const from = since?.toISOString() ?? '';
+  const tieKey = (e: LedgerEntry) =>
+    `${entryKey(e).replace(/#intent$/, '')}#${e.outcome === 'deactivating' ? 0 : 1}`;
   return entries
     .filter((e) => e.at >= from)
-    .sort((a, b) => (a.at === b.at ? entryKey(a).localeCompare(entryKey(b)) : a.at < b.at ? -1 : 1));
+    .sort((a, b) => (a.at === b.at ? tieKey(a).localeCompare(tieKey(b)) : a.at < b.at ? -1 : 1));
 }
 
 /**
