@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    setupFiles: ['test/helpers/own-local-state.ts'],
     testTimeout: 30_000,
     // The local ledger is Node's built-in SQLite, which Node 22 still flags experimental.
     execArgv: ['--disable-warning=ExperimentalWarning'],
