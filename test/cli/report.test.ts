@@ -122,6 +122,9 @@ describe('offboard reactivate and run --event', () => {
         id: 'evt-9',
         source: 'com.example.hr',
         'detail-type': 'Employee Terminated',
+        // Dated, as EventBridge dates every event: an undated one counts from the day it is
+        // run, and the resend below could fall on the next day.
+        time: new Date().toISOString(),
         detail: { email: 'jane.doe@example.com', employeeId: 'E-1002' },
       }),
     );
