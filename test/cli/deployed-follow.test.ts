@@ -98,7 +98,8 @@ describe('offboard run --stack follows the execution', () => {
 
   it('status shows the state a running execution is in', async () => {
     // Prepare
-    await deployStandIn('summary', 5);
+    // A wait no busy machine outlasts between start and status (moto stops after the story).
+    await deployStandIn('summary', 600);
     const started = await run(['run', '--stack', 'Offboard', '--email', 'jane.doe@example.com', '--no-wait']);
     // Act
     const { code, stdout } = await run(['status', started.stdout, '--stack', 'Offboard']);

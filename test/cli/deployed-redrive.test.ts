@@ -39,7 +39,7 @@ async function stackWithExecution(definition?: object) {
     new StartExecutionCommand({ stateMachineArn, input: JSON.stringify({ email: JANE }) }),
   );
   // Polled, not timed: the executing backend runs it in a thread.
-  for (let i = 0; definition && i < 200; i++) {
+  for (let i = 0; definition && i < 400; i++) {
     const { status } = await sfn.send(new DescribeExecutionCommand({ executionArn }));
     if (status !== 'RUNNING') break;
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -93,7 +93,7 @@ export async function startMoto(
     });
     const endpoint = `http://127.0.0.1:${port}`;
     while (!gone && Date.now() < deadline) {
-      if (await answers(endpoint)) return handle(child, exited, endpoint, region);
+      if ((await answers(endpoint)) && !gone) return handle(child, exited, endpoint, region);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     if (!gone) {
@@ -110,11 +110,15 @@ export async function startMoto(
   }
 }
 
+/**
+ * True when moto itself answers on `endpoint`: its config, as JSON. Not any answer: a server
+ * that took the port between our probe and moto's bind must not pass for it.
+ */
 async function answers(endpoint: string): Promise<boolean> {
   try {
     const response = await fetch(`${endpoint}/moto-api/config`, { signal: AbortSignal.timeout(2000) });
-    await response.body?.cancel();
-    return response.status < 500;
+    const config = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined;
+    return response.ok && typeof config === 'object' && config !== null && 'lambda' in config;
   } catch {
     return false;
   }

@@ -219,7 +219,7 @@ describe('OffboardStack with config/connections.json', () => {
     // Act: synthesize once; cdk-nag runs here and throws on any unacknowledged finding
     assembly = app.synth();
     template = Template.fromJSON(assembly.getStackArtifact(stack.artifactId).template);
-  });
+  }, 180_000); // bundles 14 functions and runs cdk-nag: on two busy cores, near the default hook's 60 s
 
   it('has no unacknowledged cdk-nag finding', () => {
     // Assess: synth did not throw, and the validation report lists no violation at all
