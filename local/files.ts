@@ -14,10 +14,17 @@ export async function writeWhole(
   options: { exclusive?: boolean; mode?: number } = {},
 ): Promise<void> {
   const temporary = join(dirname(file), `.${basename(file)}.${randomBytes(8).toString('hex')}.tmp`);
-  await writeFile(temporary, data, { flag: 'wx', ...(options.mode ? { mode: options.mode } : {}) });
+  const mode = options.mode ? { mode: options.mode } : {};
+  await writeFile(temporary, data, { flag: 'wx', ...mode });
   try {
-    if (options.exclusive) await link(temporary, file);
-    else await rename(temporary, file);
+    if (!options.exclusive) await rename(temporary, file);
+    else
+      await link(temporary, file).catch(async (error: NodeJS.ErrnoException) => {
+        // A file system without hard links (some network and FUSE mounts): created
+        // exclusively in place, as before, with the gap this function otherwise closes.
+        if (error.code !== 'EPERM' && error.code !== 'ENOTSUP' && error.code !== 'EOPNOTSUPP') throw error;
+        await writeFile(file, data, { flag: 'wx', ...mode });
+      });
   } finally {
     await rm(temporary, { force: true });
   }

@@ -14,6 +14,8 @@ import { FileTaskStore, LocalTaskStore } from '../../local/tasks';
 /** The next writeFile, once armed, stops after creating its file (empty) until `release()`. */
 const slow = vi.hoisted(() => {
   const state = {
+    /** A file system without hard links: `link` fails with EPERM. */
+    noHardLinks: false,
     gate: undefined as undefined | { entered: () => void; released: Promise<void> },
     /** Resolves when the armed write has created its file. */
     entered: Promise.resolve(),
@@ -44,7 +46,12 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     await gate.released;
     return real.writeFile(file, data, { ...flags, flag: 'w' });
   };
-  return { ...real, default: { ...real, writeFile }, writeFile };
+  const link: typeof real.link = async (from, to) => {
+    if (slow.noHardLinks)
+      throw Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' });
+    return real.link(from, to);
+  };
+  return { ...real, default: { ...real, writeFile, link }, writeFile, link };
 });
 
 describe('local task files written by another terminal', () => {
@@ -75,5 +82,37 @@ describe('local task files written by another terminal', () => {
     expect(answered.first).toBe(true);
     if (!joined.record.answer) expect(answered.record.tokens).toEqual([first, second].sort());
     expect((await store.get(task.id))?.answer).toMatchObject({ ok: true, by: 'hr-lead' });
+  });
+
+  it('on a file system without hard links, a task is still opened once and answered once', async () => {
+    // Prepare
+    slow.noHardLinks = true;
+    const store = new FileTaskStore(mkdtempSync(join(tmpdir(), 'offboard-task-files-')));
+    const now = new Date();
+    const task = {
+      id: '0f1e2d3c4b5a69788796a5b4c3d2e1f0',
+      kind: 'release-brake' as const,
+      createdAt: now.toISOString(),
+      ...taskTimes(now, 3_600),
+      executionId: 'local',
+      details: { limit: 2 },
+    };
+    try {
+      // Act
+      const opened = await Promise.all([
+        store.openOrJoin(task, LocalTaskStore.newToken()),
+        store.openOrJoin(task, LocalTaskStore.newToken()),
+      ]);
+      const answers = await Promise.all([
+        store.answer(task.id, { ok: true, by: 'a', at: now.toISOString() }),
+        store.answer(task.id, { ok: false, reason: 'no', by: 'b', at: now.toISOString() }),
+      ]);
+      // Assess
+      expect(opened.map((o) => o.created).sort()).toEqual([false, true]);
+      expect(answers.filter((a) => a.first)).toHaveLength(1);
+      expect((await store.get(task.id))?.tokens).toHaveLength(2);
+    } finally {
+      slow.noHardLinks = false;
+    }
   });
 });
