@@ -465,11 +465,12 @@ export class DynamoDbLedger implements Ledger, BrakeLedger {
  */
 export function inOrder(entries: readonly LedgerEntry[], since?: Date): LedgerEntry[] {
   const from = since?.toISOString() ?? '';
-  const tieKey = (e: LedgerEntry) =>
-    `${entryKey(e).replace(/#intent$/, '')}#${e.outcome === 'deactivating' ? 0 : 1}`;
+  const base = (e: LedgerEntry) => entryKey(e).replace(/#intent$/, '');
+  const rank = (e: LedgerEntry) => (e.outcome === 'deactivating' ? 0 : 1);
+  const tie = (a: LedgerEntry, b: LedgerEntry) => base(a).localeCompare(base(b)) || rank(a) - rank(b);
   return entries
     .filter((e) => e.at >= from)
-    .sort((a, b) => (a.at === b.at ? tieKey(a).localeCompare(tieKey(b)) : a.at < b.at ? -1 : 1));
+    .sort((a, b) => (a.at === b.at ? tie(a, b) : a.at < b.at ? -1 : 1));
 }
 
 /**

@@ -88,6 +88,21 @@ describe.each(STORES)('the ledger on %s', (_store, open) => {
     expect((await ledger.history(entry().email)).map((e) => e.outcome)).toEqual(['deactivating', 'failed']);
   });
 
+  it("lists one run's connections in the order of their names, a name before its longer namesakes", async () => {
+    const ledger = await open();
+    await ledger.record([
+      entry({ connection: 'crm-eu', outcome: 'deactivating' }),
+      entry({ connection: 'crm', outcome: 'deactivating' }),
+    ]);
+    await ledger.record([entry({ connection: 'crm-eu' }), entry({ connection: 'crm' })]);
+    expect((await ledger.history(entry().email)).map((e) => `${e.connection} ${e.outcome}`)).toEqual([
+      'crm deactivating',
+      'crm deactivated',
+      'crm-eu deactivating',
+      'crm-eu deactivated',
+    ]);
+  });
+
   it('--since keeps entries at or after the date', async () => {
     const ledger = await open();
     await ledger.record([
