@@ -139,11 +139,12 @@ export class FileTaskStore implements TaskStore {
 
   async get(id: string) {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return undefined;
-    const text = await readFile(this.#file(id), 'utf8').catch(() => undefined);
-    if (text === undefined) return undefined;
-    const record = JSON.parse(text) as TaskRecord;
-    const answer = await readFile(this.#answerFile(id), 'utf8').catch(() => undefined);
-    if (answer !== undefined) record.answer = JSON.parse(answer) as TaskAnswer;
+    const record = await readWhole<TaskRecord>(this.#file(id), 5);
+    if (record === undefined) return undefined;
+    // An answer is whole, or not yet there: an empty or cut one is one being written in place
+    // (a file system without hard links), and its writer resumes every token it then reads.
+    const answer = await readWhole<TaskAnswer>(this.#answerFile(id), 0);
+    if (answer !== undefined) record.answer = answer;
     const names = (await readdir(this.#tokensDir(id)).catch(() => [] as string[])).filter(
       (n) => !n.startsWith('.'),
     );
@@ -244,14 +245,48 @@ export class LocalTaskResumer implements TaskResumer {
 export async function localTaskKey(dir: string = localTasksDir()): Promise<Uint8Array> {
   const file = join(dir, 'link-key');
   const existing = await readFile(file).catch(() => undefined);
-  if (existing && existing.length >= 32) return existing;
+  if (existing && existing.length >= KEY_BYTES) return existing;
   await mkdir(dir, { recursive: true });
-  try {
-    await writeWhole(file, randomBytes(32), { exclusive: true, mode: 0o600 });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  if (!existing) {
+    try {
+      await writeWhole(file, randomBytes(KEY_BYTES), { exclusive: true, mode: 0o600 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
   }
-  return readFile(file);
+  // Made by another run at the same moment, or made here: read what is there. A key cut short
+  // (an interrupted write of an older release) would sign links anyone can forge: replace it.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const key = await readFile(file);
+    if (key.length >= KEY_BYTES) return key;
+    if (attempt === 2) await writeWhole(file, randomBytes(KEY_BYTES), { mode: 0o600 });
+    else await sleep(20);
+  }
+  throw new Error(
+    `${file}: the task link key is shorter than ${KEY_BYTES} bytes; delete it to make a new one`,
+  );
+}
+
+const KEY_BYTES = 32;
+
+/**
+ * A JSON file, or undefined when it is not there. One that does not parse is being written in
+ * place (only where there are no hard links): read again `retries` times, then undefined.
+ */
+async function readWhole<T>(file: string, retries: number): Promise<T | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    const text = await readFile(file, 'utf8').catch(() => undefined);
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as T;
+    } catch (error) {
+      if (attempt >= retries) {
+        if (retries === 0) return undefined;
+        throw new Error(`${file}: not a whole task (${(error as Error).message})`);
+      }
+      await sleep(20);
+    }
+  }
 }
 
 /** Opens the task a local run's person step waits on, in the local store. */

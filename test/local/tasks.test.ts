@@ -1,11 +1,17 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EXIT } from '../../cli/main';
 import { newPauseId } from '../../lambdas/shared/brake';
 import { newTaskId, taskIdForToken, taskTimes } from '../../lambdas/shared/tasks';
-import { FileTaskStore, LocalTaskStore, openLocalTask, type PersonTask } from '../../local/tasks';
+import {
+  FileTaskStore,
+  LocalTaskStore,
+  localTaskKey,
+  openLocalTask,
+  type PersonTask,
+} from '../../local/tasks';
 import { run } from '../helpers/cli';
 
 /** Local tasks: a file store answered once, and `offboard task complete|fail <id>` from another terminal. */
@@ -112,5 +118,16 @@ describe('local tasks', () => {
     await expect(waiting).resolves.toMatchObject({ ok: true });
     expect(option.code).toBe(EXIT.usage);
     expect(option.stderr).toContain('task: give complete <id> or fail <id>');
+  });
+
+  it('a link key cut short (an interrupted write) is replaced, never used to sign links', async () => {
+    // Prepare: an empty key file, as an older release's interrupted first run left it
+    writeFileSync(join(dir, 'link-key'), '');
+    // Act
+    const key = await localTaskKey(dir);
+    // Assess
+    expect(key.length).toBe(32);
+    expect(readFileSync(join(dir, 'link-key'))).toEqual(key);
+    expect(await localTaskKey(dir)).toEqual(key);
   });
 });
