@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, rename, rm, writeFile } from 'node:fs/promises';
+import { link, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -15,17 +15,24 @@ export async function writeWhole(
 ): Promise<void> {
   const temporary = join(dirname(file), `.${basename(file)}.${randomBytes(8).toString('hex')}.tmp`);
   const mode = options.mode ? { mode: options.mode } : {};
-  await writeFile(temporary, data, { flag: 'wx', ...mode });
   try {
+    await writeFile(temporary, data, { flag: 'wx', ...mode });
     if (!options.exclusive) await rename(temporary, file);
-    else
-      await link(temporary, file).catch(async (error: NodeJS.ErrnoException) => {
-        // A file system without hard links (some network and FUSE mounts): created
-        // exclusively in place, as before, with the gap this function otherwise closes.
-        if (error.code !== 'EPERM' && error.code !== 'ENOTSUP' && error.code !== 'EOPNOTSUPP') throw error;
-        await writeFile(file, data, { flag: 'wx', ...mode });
-      });
+    else await link(temporary, file).catch(linkFailed);
   } finally {
-    await rm(temporary, { force: true });
+    // Only tidying: the file is in place (or the error above says why not).
+    await rm(temporary, { force: true }).catch(() => undefined);
+  }
+
+  /** A link refused: made anyway, or there already, or a file system without hard links. */
+  async function linkFailed(error: NodeJS.ErrnoException): Promise<void> {
+    // NFS: a retried link whose first try worked answers EEXIST; the temporary then has two names.
+    if (error.code === 'EEXIST' && (await stat(temporary).catch(() => undefined))?.nlink === 2) return;
+    // Some network and FUSE mounts have no hard links: created exclusively in place, as before,
+    // with the gap this function otherwise closes (readers treat an empty file as not yet there).
+    if (!NO_HARD_LINKS.has(String(error.code))) throw error;
+    await writeFile(file, data, { flag: 'wx', ...mode });
   }
 }
+
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EXIT, main } from '../../cli/main';
 import { openLocalLedger } from '../../local/ledger';
 import { type InsightlySandbox, SAMPLE_USERS, startInsightlySandbox } from '../../sandboxes/insightly';
@@ -109,13 +109,13 @@ describe('offboard as separate processes', () => {
     expect(history).toEqual([expect.objectContaining({ outcome: 'deactivating', userId: '1002', before })]);
 
     // Act: the termination was a mistake.
-    process.env.OFFBOARD_LEDGER_DIR = ledgerDir;
+    vi.stubEnv('OFFBOARD_LEDGER_DIR', ledgerDir);
     const out: string[] = [];
     const code = await main(['reactivate', '--config', config, '--email', 'jane.doe@example.com'], {
       out: (t) => out.push(t),
       err: () => undefined,
     });
-    delete process.env.OFFBOARD_LEDGER_DIR;
+    vi.unstubAllEnvs();
 
     // Assess: the account is back exactly as it was.
     expect(code).toBe(EXIT.ok);

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EXIT } from '../../cli/main';
 import { type InsightlySandbox, startInsightlySandbox } from '../../sandboxes/insightly';
 import { run } from '../helpers/cli';
@@ -18,7 +18,7 @@ const mixedConfig = join(dir, 'mixed.json');
 let box: InsightlySandbox;
 
 beforeAll(async () => {
-  process.env.OFFBOARD_LEDGER_DIR = join(dir, 'ledger');
+  vi.stubEnv('OFFBOARD_LEDGER_DIR', join(dir, 'ledger'));
   box = await startInsightlySandbox();
   writeFileSync(sandboxConfig, JSON.stringify({ connections: [{ name: 'crm', type: 'insightly' }] }));
   writeFileSync(
@@ -32,7 +32,7 @@ beforeAll(async () => {
   );
 });
 afterAll(async () => {
-  delete process.env.OFFBOARD_LEDGER_DIR;
+  vi.unstubAllEnvs();
   await box.close();
 });
 

@@ -11,7 +11,7 @@ import { FileTaskStore, LocalTaskStore } from '../../local/tasks';
  * a run that reads the task at that moment, nor lose it its answer.
  */
 
-/** The next writeFile, once armed, stops after creating its file (empty) until `release()`. */
+/** The armed writeFile stops after creating its file (empty) until `release()`. */
 const slow = vi.hoisted(() => {
   const state = {
     /** A file system without hard links: `link` fails with EPERM. */
@@ -20,7 +20,11 @@ const slow = vi.hoisted(() => {
     /** Resolves when the armed write has created its file. */
     entered: Promise.resolve(),
     release: () => {},
-    arm() {
+    /** Writes to let through before the armed one. */
+    skip: 0,
+    /** Arms the `nth` writeFile from now. */
+    arm(nth = 1) {
+      state.skip = nth - 1;
       let entered = () => {};
       state.entered = new Promise<void>((resolve) => {
         entered = resolve;
@@ -38,7 +42,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>();
   const writeFile: typeof real.writeFile = async (file, data, options) => {
     const gate = slow.gate;
-    if (!gate) return real.writeFile(file, data, options);
+    if (!gate || slow.skip-- > 0) return real.writeFile(file, data, options);
     slow.gate = undefined;
     const flags = typeof options === 'object' && options ? options : {};
     await real.writeFile(file, '', flags);
@@ -80,7 +84,8 @@ describe('local task files written by another terminal', () => {
     // Assess: the joining run read a whole task; if it saw no answer, the answer resumes it
     expect(joined.record.id).toBe(task.id);
     expect(answered.first).toBe(true);
-    if (!joined.record.answer) expect(answered.record.tokens).toEqual([first, second].sort());
+    expect(joined.record.answer).toBeUndefined();
+    expect(answered.record.tokens).toEqual([first, second].sort());
     expect((await store.get(task.id))?.answer).toMatchObject({ ok: true, by: 'hr-lead' });
   });
 
@@ -111,6 +116,38 @@ describe('local task files written by another terminal', () => {
       expect(opened.map((o) => o.created).sort()).toEqual([false, true]);
       expect(answers.filter((a) => a.first)).toHaveLength(1);
       expect((await store.get(task.id))?.tokens).toHaveLength(2);
+    } finally {
+      slow.noHardLinks = false;
+    }
+  });
+
+  it('without hard links, a run reading a half-written answer sees no answer yet, and the answer resumes it', async () => {
+    // Prepare
+    slow.noHardLinks = true;
+    const store = new FileTaskStore(mkdtempSync(join(tmpdir(), 'offboard-task-files-')));
+    const now = new Date();
+    const task = {
+      id: '1f2e3d4c5b6a79880796a5b4c3d2e1f0',
+      kind: 'release-brake' as const,
+      createdAt: now.toISOString(),
+      ...taskTimes(now, 3_600),
+      executionId: 'local',
+      details: { limit: 2 },
+    };
+    const first = LocalTaskStore.newToken();
+    await store.openOrJoin(task, first);
+    try {
+      // Act: the answer's temporary is written, then its in-place create stops half-way
+      slow.arm(2);
+      const answering = store.answer(task.id, { ok: true, by: 'hr-lead', at: now.toISOString() });
+      await slow.entered;
+      const second = LocalTaskStore.newToken();
+      const joined = await store.openOrJoin(task, second);
+      slow.release();
+      const answered = await answering;
+      // Assess
+      expect(joined.record.answer).toBeUndefined();
+      expect(answered.record.tokens).toEqual([first, second].sort());
     } finally {
       slow.noHardLinks = false;
     }
