@@ -93,7 +93,9 @@ export async function startMoto(
     });
     const endpoint = `http://127.0.0.1:${port}`;
     while (!gone && Date.now() < deadline) {
-      if ((await answers(endpoint)) && !gone) return handle(child, exited, endpoint, region);
+      // Ours, not another file's moto that took the port first: ours says it runs on it.
+      const bound = stderr.includes(`Running on ${endpoint}`);
+      if (bound && !gone && (await answers(endpoint))) return handle(child, exited, endpoint, region);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     if (!gone) {
