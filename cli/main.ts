@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import { relative } from 'node:path';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { z } from 'zod';
 import { InvalidInputError } from '../lambdas/shared/errors';
@@ -884,7 +885,7 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
   // Those are hundreds of characters long; anything short is a task id that is not here.
   if (id.length < 100)
     throw new UsageError(
-      `task: no local task ${stripControl(id)} (.offboard/tasks); a deployed task needs --stack <name>`,
+      `task: no local task ${stripControl(id)} in ${relative(process.cwd(), store.dir) || '.'}; a deployed task needs --stack <name>`,
     );
   const { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } = await import('@aws-sdk/client-sfn');
   const sfn = new SFNClient({});

@@ -1,6 +1,6 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -78,8 +78,9 @@ describe('offboard task, for a local run waiting in another terminal', () => {
     const { code, stderr } = await run(['task', 'complete', 'TtUlBsj_QbvhqT5PYFLdFx']);
     // Assess: before, it went to Step Functions as a token and failed with "Region is missing"
     expect(code).toBe(EXIT.usage);
+    // (naming where it looked: this file's own directory, not the default .offboard/tasks)
     expect(stderr).toContain(
-      'task: no local task TtUlBsj_QbvhqT5PYFLdFx (.offboard/tasks); a deployed task needs --stack <name>',
+      `task: no local task TtUlBsj_QbvhqT5PYFLdFx in ${relative(process.cwd(), String(process.env.OFFBOARD_TASKS_DIR))}; a deployed task needs --stack <name>`,
     );
     expect(sfn.calls()).toHaveLength(0);
   });
