@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BadRequestError } from '../lambdas/shared/errors';
 import { type BlobRef, type BlobStore, serialize, verified } from '../lambdas/shared/evidence';
 import type { Ledger } from '../lambdas/shared/ledger';
 import { ConfigFileError } from '../lib/config';
+import { writeWhole } from './files';
 import { SqliteLedger } from './sqlite-ledger';
 
 /** Where local runs keep their ledger, unless OFFBOARD_LEDGER_DIR says otherwise. */
@@ -55,27 +55,16 @@ export class FileBlobStore implements BlobStore {
 
   async put(value: unknown): Promise<BlobRef> {
     const { text, ref } = serialize(value);
-    this.#writeWhole(this.dir, `${ref.sha256}.json`, text);
+    mkdirSync(this.dir, { recursive: true });
+    await writeWhole(join(this.dir, `${ref.sha256}.json`), text, { durable: true });
     return ref;
   }
 
   /** Working state of a run, under `work/`: written whole, then renamed, as evidence is. */
   async putNamed(name: string, value: unknown): Promise<void> {
-    this.#writeWhole(join(this.dir, 'work'), `${name}.json`, JSON.stringify(value));
-  }
-
-  /** Writes a file under a temporary name, flushed to disk, then renamed into place. */
-  #writeWhole(dir: string, file: string, text: string): void {
+    const dir = join(this.dir, 'work');
     mkdirSync(dir, { recursive: true });
-    const temporary = join(dir, `.${file}.${randomUUID()}.tmp`);
-    const fd = openSync(temporary, 'w');
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporary, join(dir, file));
+    await writeWhole(join(dir, `${name}.json`), JSON.stringify(value), { durable: true });
   }
 
   async getNamed(name: string): Promise<unknown> {
