@@ -139,11 +139,11 @@ export class FileTaskStore implements TaskStore {
 
   async get(id: string) {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return undefined;
-    const record = await readWhole<TaskRecord>(this.#file(id), 5);
+    const record = await readWhole<TaskRecord>(this.#file(id), 'retry');
     if (record === undefined) return undefined;
     // An answer is whole, or not yet there: an empty or cut one is one being written in place
     // (a file system without hard links), and its writer resumes every token it then reads.
-    const answer = await readWhole<TaskAnswer>(this.#answerFile(id), 0);
+    const answer = await readWhole<TaskAnswer>(this.#answerFile(id), 'absent');
     if (answer !== undefined) record.answer = answer;
     const names = (await readdir(this.#tokensDir(id)).catch(() => [] as string[])).filter(
       (n) => !n.startsWith('.'),
@@ -271,19 +271,18 @@ const KEY_BYTES = 32;
 
 /**
  * A JSON file, or undefined when it is not there. One that does not parse is being written in
- * place (only where there are no hard links): read again `retries` times, then undefined.
+ * place (only where there are no hard links): `absent` counts it as not there yet; `retry`
+ * reads it again a few times, then fails naming the file.
  */
-async function readWhole<T>(file: string, retries: number): Promise<T | undefined> {
-  for (let attempt = 0; ; attempt++) {
+async function readWhole<T>(file: string, partial: 'absent' | 'retry'): Promise<T | undefined> {
+  for (let attempt = 1; ; attempt++) {
     const text = await readFile(file, 'utf8').catch(() => undefined);
     if (text === undefined) return undefined;
     try {
       return JSON.parse(text) as T;
     } catch (error) {
-      if (attempt >= retries) {
-        if (retries === 0) return undefined;
-        throw new Error(`${file}: not a whole task (${(error as Error).message})`);
-      }
+      if (partial === 'absent') return undefined;
+      if (attempt > 5) throw new Error(`${file}: not a whole task (${(error as Error).message})`);
       await sleep(20);
     }
   }
