@@ -1,8 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
-import { taskTimes } from '../../lambdas/shared/tasks';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { newTaskId, taskTimes } from '../../lambdas/shared/tasks';
 import { FileTaskStore, LocalTaskStore } from '../../local/tasks';
 
 /**
@@ -58,98 +58,72 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   return { ...real, default: { ...real, writeFile, link }, writeFile, link };
 });
 
+/** A fresh store, and a release-brake task to open in it. */
+function prepare() {
+  const store = new FileTaskStore(mkdtempSync(join(tmpdir(), 'offboard-task-files-')));
+  const now = new Date();
+  const task = {
+    id: newTaskId(),
+    kind: 'release-brake' as const,
+    createdAt: now.toISOString(),
+    ...taskTimes(now, 3_600),
+    executionId: 'local',
+    details: { limit: 2 },
+  };
+  return { store, task, at: now.toISOString() };
+}
+
+afterEach(() => {
+  slow.noHardLinks = false;
+});
+
 describe('local task files written by another terminal', () => {
-  it('a run joining while the answer is half-written neither crashes nor misses the answer', async () => {
-    // Prepare: a task one run waits on
-    const store = new FileTaskStore(mkdtempSync(join(tmpdir(), 'offboard-task-files-')));
-    const now = new Date();
-    const task = {
-      id: 'a1b2c3d4e5f60718293a4b5c6d7e8f90',
-      kind: 'release-brake' as const,
-      createdAt: now.toISOString(),
-      ...taskTimes(now, 3_600),
-      executionId: 'local',
-      details: { limit: 2 },
-    };
-    const first = LocalTaskStore.newToken();
-    await store.openOrJoin(task, first);
-    // Act: the answer stops after creating its file; a second run joins at that moment
-    slow.arm();
-    const answering = store.answer(task.id, { ok: true, by: 'hr-lead', at: now.toISOString() });
-    await slow.entered;
-    const second = LocalTaskStore.newToken();
-    const joined = await store.openOrJoin(task, second);
-    slow.release();
-    const answered = await answering;
-    // Assess: the joining run read a whole task; if it saw no answer, the answer resumes it
-    expect(joined.record.id).toBe(task.id);
-    expect(answered.first).toBe(true);
-    expect(joined.record.answer).toBeUndefined();
-    expect(answered.record.tokens).toEqual([first, second].sort());
-    expect((await store.get(task.id))?.answer).toMatchObject({ ok: true, by: 'hr-lead' });
-  });
-
-  it('on a file system without hard links, a task is still opened once and answered once', async () => {
-    // Prepare
-    slow.noHardLinks = true;
-    const store = new FileTaskStore(mkdtempSync(join(tmpdir(), 'offboard-task-files-')));
-    const now = new Date();
-    const task = {
-      id: '0f1e2d3c4b5a69788796a5b4c3d2e1f0',
-      kind: 'release-brake' as const,
-      createdAt: now.toISOString(),
-      ...taskTimes(now, 3_600),
-      executionId: 'local',
-      details: { limit: 2 },
-    };
-    try {
-      // Act
-      const opened = await Promise.all([
-        store.openOrJoin(task, LocalTaskStore.newToken()),
-        store.openOrJoin(task, LocalTaskStore.newToken()),
-      ]);
-      const answers = await Promise.all([
-        store.answer(task.id, { ok: true, by: 'a', at: now.toISOString() }),
-        store.answer(task.id, { ok: false, reason: 'no', by: 'b', at: now.toISOString() }),
-      ]);
-      // Assess
-      expect(opened.map((o) => o.created).sort()).toEqual([false, true]);
-      expect(answers.filter((a) => a.first)).toHaveLength(1);
-      expect((await store.get(task.id))?.tokens).toHaveLength(2);
-    } finally {
-      slow.noHardLinks = false;
-    }
-  });
-
-  it('without hard links, a run reading a half-written answer sees no answer yet, and the answer resumes it', async () => {
-    // Prepare
-    slow.noHardLinks = true;
-    const store = new FileTaskStore(mkdtempSync(join(tmpdir(), 'offboard-task-files-')));
-    const now = new Date();
-    const task = {
-      id: '1f2e3d4c5b6a79880796a5b4c3d2e1f0',
-      kind: 'release-brake' as const,
-      createdAt: now.toISOString(),
-      ...taskTimes(now, 3_600),
-      executionId: 'local',
-      details: { limit: 2 },
-    };
-    const first = LocalTaskStore.newToken();
-    await store.openOrJoin(task, first);
-    try {
-      // Act: the answer's temporary is written, then its in-place create stops half-way
-      slow.arm(2);
-      const answering = store.answer(task.id, { ok: true, by: 'hr-lead', at: now.toISOString() });
+  it.each([
+    // The answer's temporary file is the write that stops half-way
+    ['', false, 1],
+    // The temporary is written whole; the in-place create that stands in for a link stops
+    [' on a file system without hard links', true, 2],
+  ])(
+    'a run joining while the answer is half-written%s neither crashes nor misses the answer',
+    async (_, noHardLinks, nth) => {
+      // Prepare: a task one run waits on
+      slow.noHardLinks = noHardLinks;
+      const { store, task, at } = prepare();
+      const first = LocalTaskStore.newToken();
+      await store.openOrJoin(task, first);
+      // Act: the answer stops after creating its file; a second run joins at that moment
+      slow.arm(nth);
+      const answering = store.answer(task.id, { ok: true, by: 'hr-lead', at });
       await slow.entered;
       const second = LocalTaskStore.newToken();
       const joined = await store.openOrJoin(task, second);
       slow.release();
       const answered = await answering;
-      // Assess
+      // Assess: the joining run read a whole task and no answer; the answer resumes it
+      expect(joined.record.id).toBe(task.id);
+      expect(answered.first).toBe(true);
       expect(joined.record.answer).toBeUndefined();
       expect(answered.record.tokens).toEqual([first, second].sort());
-    } finally {
-      slow.noHardLinks = false;
-    }
+      expect((await store.get(task.id))?.answer).toMatchObject({ ok: true, by: 'hr-lead' });
+    },
+  );
+
+  it('on a file system without hard links, a task is still opened once and answered once', async () => {
+    // Prepare
+    slow.noHardLinks = true;
+    const { store, task, at } = prepare();
+    // Act
+    const opened = await Promise.all([
+      store.openOrJoin(task, LocalTaskStore.newToken()),
+      store.openOrJoin(task, LocalTaskStore.newToken()),
+    ]);
+    const answers = await Promise.all([
+      store.answer(task.id, { ok: true, by: 'a', at }),
+      store.answer(task.id, { ok: false, reason: 'no', by: 'b', at }),
+    ]);
+    // Assess
+    expect(opened.map((o) => o.created).sort()).toEqual([false, true]);
+    expect(answers.filter((a) => a.first)).toHaveLength(1);
+    expect((await store.get(task.id))?.tokens).toHaveLength(2);
   });
 });
