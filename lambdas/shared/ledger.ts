@@ -185,9 +185,12 @@ export async function storableEntry(entry: LedgerEntry, blobs: () => BlobStore):
  * back in the order of `at`, when they happened.)
  */
 export function entryKey(entry: LedgerEntry): string {
-  const base = `${entry.startedAt ?? entry.at}#${entry.executionId}#${entry.connection}`;
-  return entry.outcome === 'deactivating' ? `${base}#intent` : base;
+  return entry.outcome === 'deactivating' ? `${runKey(entry)}#intent` : runKey(entry);
 }
+
+/** The run and connection an entry belongs to: the key an intent and its outcome share. */
+const runKey = (entry: LedgerEntry) =>
+  `${entry.startedAt ?? entry.at}#${entry.executionId}#${entry.connection}`;
 
 /** Where the account stands after an entry, for the audit: undefined when the entry does not say. */
 export function accountState(entry: LedgerEntry): 'off' | 'on' | undefined {
@@ -465,9 +468,8 @@ export class DynamoDbLedger implements Ledger, BrakeLedger {
  */
 export function inOrder(entries: readonly LedgerEntry[], since?: Date): LedgerEntry[] {
   const from = since?.toISOString() ?? '';
-  const base = (e: LedgerEntry) => entryKey(e).replace(/#intent$/, '');
   const rank = (e: LedgerEntry) => (e.outcome === 'deactivating' ? 0 : 1);
-  const tie = (a: LedgerEntry, b: LedgerEntry) => base(a).localeCompare(base(b)) || rank(a) - rank(b);
+  const tie = (a: LedgerEntry, b: LedgerEntry) => runKey(a).localeCompare(runKey(b)) || rank(a) - rank(b);
   return entries
     .filter((e) => e.at >= from)
     .sort((a, b) => (a.at === b.at ? tie(a, b) : a.at < b.at ? -1 : 1));
