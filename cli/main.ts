@@ -350,9 +350,8 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   const connections = connectionList('run', values.connections);
   const dryRun = values['dry-run'] === true;
   const json = values.json === true;
-  const deployed = deployedTarget('run', values, io);
-  if (deployed) {
-    const { ref, config } = deployed;
+  const { ref, config } = deployedTarget('run', values, io);
+  if (ref) {
     const follow = { json, wait: values['no-wait'] !== true };
     if (typeof values.event === 'string') {
       const event = readEvent(values.event);
@@ -382,24 +381,21 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     return runDeployed(ref, 'StateMachineArn', input, follow, io);
   }
   if (values['no-wait'] === true) throw new UsageError('run: --no-wait goes with --stack <name>');
-  if (typeof values.config !== 'string') throw new UsageError('run: --config <file> is required');
+  if (!config) throw new UsageError('run: --config <file> is required');
   if (typeof values.event === 'string') {
     // The HR system's EventBridge event, exactly as the deployed rule hands it over.
     const event = readEvent(values.event);
-    const config = loadConfig(values.config, io);
     checkRequest(event, config, `--event ${values.event}: `);
     return offboard(config, event, json, io);
   }
   if (typeof values.emails === 'string') {
     const people = readPeople(values.emails);
-    const config = loadConfig(values.config, io);
     // The same checks as one person's run, once, before anyone is touched.
     checkRequest({ email: people[0], dryRun, ...(connections ? { connections } : {}) }, config, '');
     return offboardMany(config, people, { dryRun, connections }, json, io);
   }
   const input: Record<string, unknown> = { email: values.email, dryRun };
   if (connections) input.connections = connections;
-  const config = loadConfig(values.config, io);
   checkRequest(input, config, '');
   return offboard(config, input, json, io);
 }
@@ -954,9 +950,9 @@ async function withReportLedger(
   io: Io,
   use: (ledger: Ledger) => Promise<number>,
 ): Promise<number> {
-  const deployed = deployedTarget('report', values, io);
-  if (deployed) {
-    const stack = await openStack(deployed.ref);
+  const { ref } = deployedTarget('report', values, io);
+  if (ref) {
+    const stack = await openStack(ref);
     try {
       return await use(await stack.ledger());
     } finally {
@@ -1023,16 +1019,15 @@ async function reactivateCommand(args: string[], io: Io): Promise<number> {
   };
   const connections = connectionList('reactivate', values.connections);
   if (connections) input.connections = connections;
-  const deployed = deployedTarget('reactivate', values, io);
-  if (deployed) {
+  const { ref, config } = deployedTarget('reactivate', values, io);
+  if (ref) {
     input.email = checkEmail('reactivate', values.email);
-    if (deployed.config) checkRequest(input, deployed.config, '');
+    if (config) checkRequest(input, config, '');
     const follow = { json: values.json === true, wait: values['no-wait'] !== true };
-    return runDeployed(deployed.ref, 'StateMachineArn', input, follow, io);
+    return runDeployed(ref, 'StateMachineArn', input, follow, io);
   }
   if (values['no-wait'] === true) throw new UsageError('reactivate: --no-wait goes with --stack <name>');
-  if (typeof values.config !== 'string') throw new UsageError('reactivate: --config <file> is required');
-  const config = loadConfig(values.config, io);
+  if (!config) throw new UsageError('reactivate: --config <file> is required');
   checkRequest(input, config, '');
   return offboard(config, input, values.json === true, io);
 }
@@ -1044,17 +1039,16 @@ async function auditCommand(args: string[], io: Io): Promise<number> {
     json: { type: 'boolean', default: false },
     ...STACK_OPTIONS,
   });
-  const deployed = deployedTarget('audit', values, io);
-  if (deployed) {
+  const { ref, config } = deployedTarget('audit', values, io);
+  if (ref) {
     // The audit state machine's input (statemachines/offboard-audit.asl.json, "Options").
     const input = { remediate: values.remediate === true };
     const follow = { json: values.json === true, wait: values['no-wait'] !== true };
-    return runDeployed(deployed.ref, 'AuditStateMachineArn', input, follow, io);
+    return runDeployed(ref, 'AuditStateMachineArn', input, follow, io);
   }
   if (values['no-wait'] === true) throw new UsageError('audit: --no-wait goes with --stack <name>');
-  if (typeof values.config !== 'string')
+  if (!config)
     throw new UsageError('audit: --config <file> is required (or --stack <name> for the deployed stack)');
-  const config = loadConfig(values.config, io);
   const { runAuditLocally } = await import('../local/audit');
   const { prepared, local } = await prepareRun(config, io);
   try {
@@ -1104,22 +1098,23 @@ const STACK_OPTIONS = {
 } as const;
 
 /**
- * The deployed stack a command works with, or undefined for a local run: `--stack` and
- * `--region`, else `"stack"` and `"region"` in the `--config` file (read here, and returned
- * so the request can be checked against its connections before anything is started).
+ * What a command works with: the deployed stack (`ref`; undefined for a local run) from
+ * `--stack` and `--region`, else `"stack"` and `"region"` in the `--config` file; and that
+ * file, read once here (its warnings printed once), so the request can be checked against its
+ * connections before anything is started, and a local run uses it.
  */
 function deployedTarget(
   command: CommandName,
   values: { stack?: unknown; region?: unknown; config?: unknown },
   io: Io,
-): { ref: StackRef; config?: ConfigFile } | undefined {
+): { ref?: StackRef; config?: ConfigFile } {
   const config = typeof values.config === 'string' ? loadConfig(values.config, io) : undefined;
   const stack = typeof values.stack === 'string' ? values.stack : config?.stack;
   const region = typeof values.region === 'string' ? values.region : config?.region;
   if (stack === undefined) {
     if (typeof values.region === 'string')
       throw new UsageError(`${command}: --region goes with --stack <name>`);
-    return undefined;
+    return config ? { config } : {};
   }
   return { ref: { stack, ...(region ? { region } : {}) }, ...(config ? { config } : {}) };
 }
@@ -1222,20 +1217,20 @@ async function statusCommand(args: string[], io: Io): Promise<number> {
     config: { type: 'string' },
     json: { type: 'boolean', default: false },
   });
-  const deployed = deployedTarget('status', values, io);
-  if (!deployed)
+  const { ref } = deployedTarget('status', values, io);
+  if (!ref)
     throw new UsageError(
       'status: give --stack <name> (or a --config with "stack"): status is for deployed runs',
     );
   const isArn = subject.startsWith('arn:');
   const email = isArn ? undefined : checkEmail('status', subject);
-  const stack = await openStack(deployed.ref);
+  const stack = await openStack(ref);
   try {
     const ledger = await stack.ledger();
     const arns = email ? (await stack.executionsOf(email)).map((run) => run.executionId) : [subject];
     if (email && arns.length === 0) {
       if (values.json === true) io.out(JSON.stringify({ email, executions: [] }, null, 2));
-      else io.out(`No executions recorded for ${email} in stack ${stripControl(deployed.ref.stack)}.`);
+      else io.out(`No executions recorded for ${email} in stack ${stripControl(ref.stack)}.`);
       return EXIT.ok;
     }
     const shown = [];

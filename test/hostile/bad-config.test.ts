@@ -262,8 +262,9 @@ describe('TLS verification switched off', () => {
     });
     // Act
     const { stderr } = await run([command, '--config', config, ...extra]);
-    // Assess
+    // Assess: said once (the config is read once, whether or not it names a stack)
     expect(stderr.split('\n')).toContain(warning);
+    expect(stderr.split('\n').filter((line) => line === warning)).toHaveLength(1);
   });
 
   it('no warning for a connection that keeps verification on', async () => {
