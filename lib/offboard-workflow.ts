@@ -40,6 +40,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { resolveBrake } from '../lambdas/shared/brake-config';
 import { type ConnectionRef, type ConnectionType, SECRET_EXAMPLES } from '../lambdas/shared/connections';
 import { endpointOf } from '../lambdas/shared/deployed';
 import { effectiveRateLimit } from '../lambdas/shared/pacing';
@@ -104,7 +105,7 @@ export function taskLinkKeyName(stackName: string): string {
 }
 
 /** The safety brake when the config says nothing: 25 deactivations within 60 minutes. */
-export const DEFAULT_BRAKE = { limit: 25, windowMinutes: 60 } as const;
+export { DEFAULT_BRAKE } from '../lambdas/shared/brake-config';
 
 /**
  * The tag every secret the stack creates carries: the type of its connection. With the
@@ -681,14 +682,14 @@ export class OffboardWorkflow extends Construct {
    */
   private brake(config: ConfigFile, evidenceEnvironment: Record<string, string>): OffboardFunction {
     // Absent (or either setting absent): the defaults.
-    const given = config.brake ?? {};
+    const { limit, windowMinutes } = resolveBrake(config.brake);
     const brake = new OffboardFunction(this, 'BrakeFunction', {
       entry: TASK_HANDLERS.brake,
       description: 'offboard: count deactivations; pause every offboarding past the limit',
       environment: {
         ...evidenceEnvironment,
-        OFFBOARD_BRAKE_LIMIT: String(given.limit ?? DEFAULT_BRAKE.limit),
-        OFFBOARD_BRAKE_WINDOW_MINUTES: String(given.windowMinutes ?? DEFAULT_BRAKE.windowMinutes),
+        OFFBOARD_BRAKE_LIMIT: String(limit),
+        OFFBOARD_BRAKE_WINDOW_MINUTES: String(windowMinutes),
       },
     });
     // Its state item (read, and written back conditionally on its version), and its pause and
