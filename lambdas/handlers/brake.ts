@@ -23,7 +23,7 @@ import {
   ledgerFromEnv,
 } from '../shared/ledger';
 import { handlerMiddlewares, logger } from '../shared/logger';
-import { DynamoDbTaskStore, taskEnv } from '../shared/task-store';
+import { deployedTaskStore } from '../shared/task-store';
 
 const errorSchema = z.object({ Error: z.string().optional(), Cause: z.string().optional() }).loose();
 
@@ -221,11 +221,10 @@ export function brakeHandler(deps: {
  * Deployed: env OFFBOARD_LEDGER_TABLE, OFFBOARD_BRAKE_LIMIT, OFFBOARD_BRAKE_WINDOW_MINUTES, and
  * OFFBOARD_EVIDENCE_BUCKET (a hand-off is checked against its bulk run's list there).
  */
-let taskStore: DynamoDbTaskStore | undefined;
 export const handler = brakeHandler({
   ledger: ledgerFromEnv,
   config: () => brakeFromEnv(),
   blobs: evidenceFromEnv,
   // The pauses' tasks live in the same table (task#<id>): who answered, and whether.
-  answers: () => (taskStore ??= new DynamoDbTaskStore(taskEnv('OFFBOARD_LEDGER_TABLE'))),
+  answers: deployedTaskStore,
 });

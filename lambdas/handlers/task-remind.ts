@@ -2,8 +2,7 @@ import middy from '@middy/core';
 import { handlerMiddlewares, logger } from '../shared/logger';
 import { reminderEmail, snsTaskMailer, type TaskMailer } from '../shared/task-email';
 import { taskKeyFromSecret, taskLinks } from '../shared/task-links';
-import { deployedTaskDeps } from '../shared/task-resumer';
-import { taskEnv } from '../shared/task-store';
+import { deployedTaskStore, taskEnv } from '../shared/task-store';
 import type { TaskStore } from '../shared/tasks';
 
 export interface TaskRemindDeps {
@@ -41,7 +40,7 @@ export function taskRemindHandler(deps: TaskRemindDeps) {
 let mailer: TaskMailer | undefined;
 
 export const handler = taskRemindHandler({
-  store: () => deployedTaskDeps().store,
+  store: deployedTaskStore,
   key: () => taskKeyFromSecret(taskEnv('OFFBOARD_TASK_KEY_SECRET_ARN')),
   mail: () => {
     mailer ??= snsTaskMailer(taskEnv('OFFBOARD_TASK_TOPIC_ARN'));

@@ -1,9 +1,9 @@
 import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { DynamoDbTaskStore, taskEnv } from './task-store';
+import { deployedTaskStore } from './task-store';
 import type { TaskResumer, TaskStore } from './tasks';
 
-// Apart from task-store.ts: the brake reads tasks and never resumes a run, so it loads no
-// Step Functions client.
+// Apart from task-store.ts: the brake and the reminder read tasks and never resume a run, so
+// they load no Step Functions client (deployedTaskStore).
 
 /** Errors that say the waiting execution is gone (timed out, stopped): nothing left to resume. */
 const GONE = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
@@ -41,12 +41,10 @@ export class SfnTaskResumer implements TaskResumer {
   }
 }
 
-let deployedStore: DynamoDbTaskStore | undefined;
 let deployedResumer: SfnTaskResumer | undefined;
 
 /** The deployed store (OFFBOARD_LEDGER_TABLE) and resumer, made once a warm Lambda. */
 export function deployedTaskDeps(): { store: TaskStore; resumer: TaskResumer } {
-  deployedStore ??= new DynamoDbTaskStore(taskEnv('OFFBOARD_LEDGER_TABLE'));
   deployedResumer ??= new SfnTaskResumer();
-  return { store: deployedStore, resumer: deployedResumer };
+  return { store: deployedTaskStore(), resumer: deployedResumer };
 }

@@ -206,3 +206,11 @@ export function taskEnv(name: string): string {
   if (!value) throw new ConfigError(`${name} is not set: the stack sets it on the task functions`);
   return value;
 }
+
+let deployedStore: DynamoDbTaskStore | undefined;
+
+/** The deployed task store (OFFBOARD_LEDGER_TABLE), made once a warm Lambda. */
+export function deployedTaskStore(): DynamoDbTaskStore {
+  deployedStore ??= new DynamoDbTaskStore(taskEnv('OFFBOARD_LEDGER_TABLE'));
+  return deployedStore;
+}
