@@ -574,16 +574,8 @@ function askPersonFor(prepared: PreparedConnections, write: (text: string) => vo
     const record = await local.openLocalTask(store, task);
     // The token too, so `offboard task complete <token>` (the older form) still answers.
     await tokens.publish(task);
+    // Every answer, by the task id or the token, is the task's (answerTask), and resumes this.
     const answer = await showAndWait(store, record, task.token, write, `${connection}: A PERSON MUST ACT`);
-    // Answered by the token (the older form): the task records it too, so its page says so.
-    await store
-      .answer(record.id, {
-        ok: answer.ok,
-        ...(answer.ok ? {} : { reason: answer.reason }),
-        by: (answer.ok && answer.by) || userInfo().username,
-        at: new Date().toISOString(),
-      })
-      .catch(() => undefined);
     // Which task, for the ledger entry (deployed, answerTask's output carries it too).
     return answer.ok ? { ...answer, taskId: record.id } : answer;
   };
@@ -809,11 +801,12 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
   const answer: PersonTaskResult =
     action === 'complete' ? { ok: true } : { ok: false, reason: String(reason) };
   const done = action === 'complete' ? 'completed' : 'failed';
-  const [{ answerTask, TaskNotFoundError }, { DynamoDbTaskStore }, { SfnTaskResumer }] = await Promise.all([
-    import('../lambdas/shared/tasks'),
-    import('../lambdas/shared/task-store'),
-    import('../lambdas/shared/task-resumer'),
-  ]);
+  const [{ answerTask, TaskNotFoundError, taskIdForToken }, { DynamoDbTaskStore }, { SfnTaskResumer }] =
+    await Promise.all([
+      import('../lambdas/shared/tasks'),
+      import('../lambdas/shared/task-store'),
+      import('../lambdas/shared/task-resumer'),
+    ]);
   // Who answered: the OS user, locally and deployed (the AWS caller is in CloudTrail's
   // SendTaskSuccess/Failure events).
   const taskAnswer = {
@@ -864,17 +857,30 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
 
   const { FileTaskStore, LocalTaskResumer, LocalTaskStore } = await import('../local/tasks');
   const tokens = new LocalTaskStore();
-  if (await tokens.isPending(id)) {
-    // The older form: a local run's token, as its instructions print it.
-    await tokens.answer(id, answer);
-    io.out(`Task ${done}; the local run resumes and verifies through the API.`);
-    return EXIT.ok;
-  }
   const store = new FileTaskStore();
-  if (await store.get(id)) {
-    const result = await answerTask({ store, resumer: new LocalTaskResumer() }, id, taskAnswer);
-    if (!result.first) return answered(result.record);
-    io.out(`Task ${id} ${done}; ${resumed(result.record, 'local run')}`);
+  // A local run's token, as its instructions print it, is answered through its task: the
+  // token and the task id are one task, answered once whichever is given.
+  const pending = await tokens.isPending(id);
+  const taskId = pending ? taskIdForToken(id) : id;
+  if (await store.get(taskId)) {
+    try {
+      const result = await answerTask({ store, resumer: new LocalTaskResumer() }, taskId, taskAnswer);
+      if (!result.first) return answered(result.record);
+      io.out(`Task ${taskId} ${done}; ${resumed(result.record, 'local run')}`);
+      return EXIT.ok;
+    } catch (error) {
+      // Recorded, but a waiting run could not be resumed (answerTask resumed all the others).
+      io.err(`offboard: task ${action}: ${shownError(error as Error)}`);
+      return EXIT.failed;
+    }
+  }
+  if (pending) {
+    // A run of an older release: it waits on its token alone.
+    if (!(await tokens.answer(id, answer))) {
+      io.err(`offboard: task ${id}: already answered; nothing changed`);
+      return EXIT.failed;
+    }
+    io.out(`Task ${done}; the local run resumes and verifies through the API.`);
     return EXIT.ok;
   }
   // Neither a local task nor a local token: a Step Functions task token from a deployed run.

@@ -3,15 +3,18 @@ import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  newTaskId,
   type TaskAnswer,
   TaskNotFoundError,
   type TaskRecord,
   type TaskResumer,
   type TaskStore,
+  taskIdForToken,
   taskTimes,
 } from '../lambdas/shared/tasks';
 import { writeWhole } from './files';
+
+/** A local run's token, as `LocalTaskStore.newToken` makes it: safe as a file name. */
+const LOCAL_TOKEN = /^local-[A-Za-z0-9_-]{1,64}$/;
 
 /** Where local tasks live: OFFBOARD_TASKS_DIR, else .offboard/tasks in the working directory. */
 export const localTasksDir = (): string =>
@@ -71,15 +74,24 @@ export class LocalTaskStore {
 
   /** True when a local run is waiting on this token. */
   async isPending(token: string): Promise<boolean> {
-    if (!/^local-[A-Za-z0-9_-]+$/.test(token)) return false;
+    if (!LOCAL_TOKEN.test(token)) return false;
     return stat(this.#taskFile(token)).then(
       () => true,
       () => false,
     );
   }
 
-  async answer(token: string, result: PersonTaskResult): Promise<void> {
-    await writeWhole(this.#resultFile(token), `${JSON.stringify(result)}\n`);
+  /** Answers a waiting run once: false when it was answered already (nothing changed). */
+  async answer(token: string, result: PersonTaskResult): Promise<boolean> {
+    if (!LOCAL_TOKEN.test(token))
+      throw new TaskNotFoundError(`not a local run's token: ${token.slice(0, 80)}`);
+    try {
+      await writeWhole(this.#resultFile(token), `${JSON.stringify(result)}\n`, { exclusive: true });
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    }
   }
 
   /** Waits for the answer, checking twice a second, and cleans up after itself. */
@@ -296,7 +308,8 @@ export async function openLocalTask(
 ): Promise<TaskRecord> {
   const { record } = await store.openOrJoin(
     {
-      id: newTaskId(),
+      // Derived from the token, so `offboard task complete <token>` answers this task.
+      id: taskIdForToken(task.token),
       kind: 'deactivate-account',
       createdAt: now.toISOString(),
       ...taskTimes(now, task.timeoutSeconds ?? 604_800),

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -129,5 +129,65 @@ describe('local tasks', () => {
     expect(key.length).toBe(32);
     expect(readFileSync(join(dir, 'link-key'))).toEqual(key);
     expect(await localTaskKey(dir)).toEqual(key);
+  });
+
+  it.each([
+    [
+      'the task id, then the token',
+      (id: string, _token: string) => id,
+      (_id: string, token: string) => token,
+    ],
+    [
+      'the token, then the task id',
+      (_id: string, token: string) => token,
+      (id: string, _token: string) => id,
+    ],
+  ])(
+    'a task is answered once, by %s: the second answer is refused and the run keeps the first',
+    async (_, first, second) => {
+      // Prepare: a local run opened its task and waits on its token (both printed to the person)
+      const task = personTask();
+      const record = await openLocalTask(new FileTaskStore(), task);
+      await new LocalTaskStore().publish(task);
+      const waiting = new LocalTaskStore().waitForAnswer(task.token);
+      // Act
+      const done = await run(['task', 'complete', first(record.id, task.token)]);
+      const refused = await run(['task', 'fail', second(record.id, task.token), '--reason', 'staying']);
+      // Assess
+      expect(done.code).toBe(EXIT.ok);
+      expect(refused.code).toBe(EXIT.failed);
+      expect(refused.stderr).toContain(`task ${second(record.id, task.token)}: already answered by`);
+      await expect(waiting).resolves.toMatchObject({ ok: true });
+      expect((await new FileTaskStore().get(record.id))?.answer).toMatchObject({ ok: true });
+    },
+  );
+
+  it('a run of an older release, waiting on its token alone, is answered once', async () => {
+    const task = personTask();
+    await new LocalTaskStore().publish(task);
+    const first = await run(['task', 'fail', task.token, '--reason', 'no access']);
+    const second = await run(['task', 'complete', task.token]);
+    expect(first.code).toBe(EXIT.ok);
+    expect(second.code).toBe(EXIT.failed);
+    expect(second.stderr).toContain(`task ${task.token}: already answered; nothing changed`);
+    await expect(new LocalTaskStore().waitForAnswer(task.token)).resolves.toEqual({
+      ok: false,
+      reason: 'no access',
+    });
+  });
+
+  it('a token planted in a task names no file outside the tasks directory', async () => {
+    // Prepare: a task whose token directory holds a path, as someone with write access put it
+    const task = personTask();
+    const record = await openLocalTask(new FileTaskStore(), task);
+    writeFileSync(join(dir, `task-${record.id}.tokens`, 'planted'), '../../outside');
+    const waiting = new LocalTaskStore().waitForAnswer(task.token);
+    // Act
+    const answered = await run(['task', 'complete', record.id]);
+    // Assess: the real run is resumed; the planted one is refused, and nothing is written for it
+    await expect(waiting).resolves.toMatchObject({ ok: true });
+    expect(answered.code).toBe(EXIT.failed);
+    expect(answered.stderr).toContain("not a local run's token: ../../outside");
+    expect(existsSync(join(dir, '..', '..', 'outside.answer.json'))).toBe(false);
   });
 });
