@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  TASK_ID,
   type TaskAnswer,
   TaskNotFoundError,
   type TaskRecord,
@@ -132,7 +133,7 @@ export class FileTaskStore implements TaskStore {
   constructor(readonly dir: string = localTasksDir()) {}
 
   async openOrJoin(task: Omit<TaskRecord, 'tokens' | 'answer'>, token: string) {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(task.id)) throw new TaskNotFoundError(`task ${task.id}: not a task id`);
+    if (!TASK_ID.test(task.id)) throw new TaskNotFoundError(`task ${task.id}: not a task id`);
     await mkdir(this.#tokensDir(task.id), { recursive: true });
     let created = true;
     try {
@@ -150,7 +151,7 @@ export class FileTaskStore implements TaskStore {
   }
 
   async get(id: string) {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return undefined;
+    if (!TASK_ID.test(id)) return undefined;
     const record = await readWhole<TaskRecord>(this.#file(id), 'retry');
     if (record === undefined) return undefined;
     // An answer is whole, or not yet there: an empty or cut one is one being written in place

@@ -8,6 +8,7 @@ import { deployedTaskDeps } from '../shared/task-resumer';
 import { taskEnv } from '../shared/task-store';
 import {
   refusalCause,
+  TASK_ID,
   TASK_REFUSED,
   type TaskResumer,
   type TaskStore,
@@ -19,10 +20,7 @@ import {
 export const taskNotifySchema = z.object({
   kind: z.enum(['deactivate-account', 'release-brake']),
   /** A release-brake task names its pause, so every waiting run joins one task. */
-  taskId: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/)
-    .optional(),
+  taskId: z.string().regex(TASK_ID).optional(),
   taskToken: z.string().min(1),
   executionId: z.string().min(1),
   timeoutSeconds: z.number().int().positive(),

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { TASK_ID } from './tasks';
 
 /** What a link answers: "Done" or "I could not". */
 export type LinkAnswer = 'done' | 'failed';
@@ -40,8 +41,7 @@ export function verifyTaskLink(
   const parts = (value ?? '').split('.');
   if (parts.length !== 4) return { ok: false, problem: 'malformed' };
   const [id = '', code = '', expiresText = '', signature = ''] = parts;
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id) || !/^[a-z0-9]{1,12}$/.test(expiresText))
-    return { ok: false, problem: 'malformed' };
+  if (!TASK_ID.test(id) || !/^[a-z0-9]{1,12}$/.test(expiresText)) return { ok: false, problem: 'malformed' };
   const expected = mac(key, `${id}.${code}.${expiresText}`);
   const given = Buffer.from(signature, 'base64url');
   if (given.length !== expected.length || !timingSafeEqual(given, expected))

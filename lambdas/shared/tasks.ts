@@ -78,6 +78,9 @@ export class TaskResumeError extends Error {
   }
 }
 
+/** What a task id may be (older ones are base64url): safe in a file name, a key and a link. */
+export const TASK_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
 /**
  * A new task id: 128 random bits in hex. Not base64url: one id in 64 would begin with `-`, and
  * `offboard task complete -Xy…`, the very command the run prints, reads as an option.
