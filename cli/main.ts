@@ -801,12 +801,15 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
   const answer: PersonTaskResult =
     action === 'complete' ? { ok: true } : { ok: false, reason: String(reason) };
   const done = action === 'complete' ? 'completed' : 'failed';
-  const [{ answerTask, TaskNotFoundError, taskIdForToken }, { DynamoDbTaskStore }, { SfnTaskResumer }] =
-    await Promise.all([
-      import('../lambdas/shared/tasks'),
-      import('../lambdas/shared/task-store'),
-      import('../lambdas/shared/task-resumer'),
-    ]);
+  const [
+    { answerTask, TASK_ID, TaskNotFoundError, taskIdForToken },
+    { DynamoDbTaskStore },
+    { SfnTaskResumer },
+  ] = await Promise.all([
+    import('../lambdas/shared/tasks'),
+    import('../lambdas/shared/task-store'),
+    import('../lambdas/shared/task-resumer'),
+  ]);
   // Who answered: the OS user, locally and deployed (the AWS caller is in CloudTrail's
   // SendTaskSuccess/Failure events).
   const taskAnswer = {
@@ -825,6 +828,11 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
     return EXIT.failed;
   };
 
+  // Checked before anything is read or sent: a task id, or (local runs, no --stack) a local
+  // token or a Step Functions task token, as long as one is.
+  const shown = stripControl(id.slice(0, 80)) + (id.length > 80 ? '…' : '');
+  if (!TASK_ID.test(id) && (typeof values.stack === 'string' || !/^[A-Za-z0-9+/=_-]{100,2048}$/.test(id)))
+    throw new UsageError(`task: '${shown}' is not a task id (the id is in the task's email)`);
   if (typeof values.stack === 'string') {
     const { stackOutputs } = await import('./deployed');
     const ref = {

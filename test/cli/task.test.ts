@@ -85,6 +85,36 @@ describe('offboard task, for a local run waiting in another terminal', () => {
     expect(sfn.calls()).toHaveLength(0);
   });
 
+  it.each([
+    [
+      'a pasted page link',
+      `https://abc.lambda-url.eu-west-1.on.aws/?link=${'4e52d06c'.repeat(4)}.d.mxe5v61s.${'x'.repeat(60)}`,
+    ],
+    ['a path', `${'../'.repeat(40)}etc/passwd`],
+    [
+      'two ids',
+      `${'4e52d06c'.repeat(4)} ${'4e52d06c'.repeat(4)} ${'4e52d06c'.repeat(4)} ${'4e52d06c'.repeat(4)}`,
+    ],
+    ['a token with a line break', `${'A'.repeat(60)}\n${'B'.repeat(60)}`],
+    ['an id longer than any token', 'A'.repeat(3_000)],
+  ])('%s is refused as no task id, and nothing is sent', async (_, id) => {
+    const { code, stderr } = await run(['task', 'complete', id]);
+    expect(code).toBe(EXIT.usage);
+    expect(stderr).toContain("is not a task id (the id is in the task's email)");
+    expect(stderr.length).toBeLessThan(400);
+    expect(sfn.calls()).toHaveLength(0);
+  });
+
+  it('with --stack, a path is refused before the stack is looked up', async () => {
+    // Prepare: an endpoint nothing answers on, so any AWS call would fail otherwise
+    vi.stubEnv('AWS_ENDPOINT_URL', 'http://127.0.0.1:9');
+    // Act
+    const { code, stderr } = await run(['task', 'complete', '../x', '--stack', 'Offboard']);
+    // Assess
+    expect(code).toBe(EXIT.usage);
+    expect(stderr).toContain("task: '../x' is not a task id");
+  });
+
   it('complete with a reason is refused: a reason is for fail', async () => {
     const { code, stderr } = await run(['task', 'complete', LocalTaskStore.newToken(), '--reason', 'done']);
     expect(code).toBe(EXIT.usage);
