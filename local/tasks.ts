@@ -175,7 +175,11 @@ export class FileTaskStore implements TaskStore {
       await writeWhole(this.#answerFile(id), `${JSON.stringify(answer)}\n`, { exclusive: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      return { record: (await this.get(id)) as TaskRecord, first: false };
+      // Answered first elsewhere. Its answer is whole within moments, or it never will be (a
+      // write interrupted where there are no hard links): then say so, not "answered by undefined".
+      const record = (await this.get(id)) as TaskRecord;
+      record.answer ??= await readWhole<TaskAnswer>(this.#answerFile(id), 'retry');
+      return { record, first: false };
     }
     // Read after the answer is written: every token that joined before it is here.
     return { record: { ...((await this.get(id)) as TaskRecord), answer }, first: true };
@@ -295,7 +299,10 @@ async function readWhole<T>(file: string, partial: 'absent' | 'retry'): Promise<
       return JSON.parse(text) as T;
     } catch (error) {
       if (partial === 'absent') return undefined;
-      if (attempt > 5) throw new Error(`${file}: not a whole task (${(error as Error).message})`);
+      if (attempt > 5)
+        throw new Error(
+          `${file} is cut short or is not JSON (${(error as Error).message}): a write to it was interrupted; if no offboard command is running, delete it`,
+        );
       await sleep(20);
     }
   }

@@ -1,6 +1,6 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EXIT } from '../../cli/main';
 import { newPauseId } from '../../lambdas/shared/brake';
@@ -180,14 +180,36 @@ describe('local tasks', () => {
     // Prepare: a task whose token directory holds a path, as someone with write access put it
     const task = personTask();
     const record = await openLocalTask(new FileTaskStore(), task);
-    writeFileSync(join(dir, `task-${record.id}.tokens`, 'planted'), '../../outside');
+    // (named after this test's directory, so no earlier run's file can stand in for it)
+    const planted = `../outside-${basename(dir)}`;
+    writeFileSync(join(dir, `task-${record.id}.tokens`, 'planted'), planted);
     const waiting = new LocalTaskStore().waitForAnswer(task.token);
     // Act
     const answered = await run(['task', 'complete', record.id]);
     // Assess: the real run is resumed; the planted one is refused, and nothing is written for it
     await expect(waiting).resolves.toMatchObject({ ok: true });
     expect(answered.code).toBe(EXIT.failed);
-    expect(answered.stderr).toContain("not a local run's token: ../../outside");
-    expect(existsSync(join(dir, '..', '..', 'outside.answer.json'))).toBe(false);
+    expect(answered.stderr).toContain(`not a local run's token: ${planted}`);
+    expect(existsSync(join(dir, `${planted}.answer.json`))).toBe(false);
+  });
+
+  it('an answer file cut short is named, with what to do, and once deleted the task is answered', async () => {
+    // Prepare: an answer whose write was interrupted (an older release, or no hard links)
+    const task = personTask();
+    const record = await openLocalTask(new FileTaskStore(), task);
+    const cut = join(dir, `task-${record.id}.answer.json`);
+    writeFileSync(cut, '{"ok":tr');
+    const waiting = new LocalTaskStore().waitForAnswer(task.token);
+    // Act
+    const stuck = await run(['task', 'complete', record.id]);
+    rmSync(cut);
+    const answered = await run(['task', 'complete', record.id]);
+    // Assess
+    expect(stuck.code).toBe(EXIT.failed);
+    expect(stuck.stderr).toContain(`${cut} is cut short or is not JSON`);
+    expect(stuck.stderr).toContain('if no offboard command is running, delete it');
+    expect(stuck.stderr).not.toContain('undefined');
+    expect(answered.code).toBe(EXIT.ok);
+    await expect(waiting).resolves.toMatchObject({ ok: true });
   });
 });
