@@ -8,6 +8,7 @@ import type { Ledger, LedgerEntry } from '../lambdas/shared/ledger';
 import { MAX_INLINE_PEOPLE, parsePeople } from '../lambdas/shared/people';
 import { normalizeInput, offboardRequestSchema, TERMINATION_DETAIL_TYPE } from '../lambdas/shared/request';
 import type { BulkSummary, OffboardSummary } from '../lambdas/shared/summary';
+import type { TaskRecord } from '../lambdas/shared/tasks';
 import { stripControl } from '../lambdas/shared/text';
 import { type ConfigFile, ConfigFileError, loadConfigFile } from '../lib/config';
 import { parseJson } from '../lib/json';
@@ -125,7 +126,7 @@ through the ledger) and each one's outcomes.
   --config <file>      a config whose "stack" and "region" say which stack
   --json               one JSON document on stdout`,
   task: `Usage:
-  offboard task complete <id> [--stack <name> [--region <r>]]
+  offboard task complete <id> [--waiting <n>] [--stack <name> [--region <r>]]
   offboard task fail <id> --reason <why> [--stack <name> [--region <r>]]
 
 Answers a task the workflow gave a person (a vendor whose API cannot switch an account off),
@@ -135,6 +136,8 @@ text; a Step Functions task token or a local run's token is taken too. The answe
 recorded once, as given by you (your OS user name).
 
   --reason <why>       with fail: why the account could not be switched off
+  --waiting <n>        with complete, to release the safety brake: how many runs you let
+                       through (the command says how many wait now, as the page does)
   --stack <name>       the deployed stack whose task it is
   --region <r>         the stack's region (default: the AWS configuration's)`,
   retry: `Usage:
@@ -787,6 +790,7 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
   }
   const { values } = parse('task', rest, {
     reason: { type: 'string' },
+    waiting: { type: 'string' },
     stack: { type: 'string' },
     region: { type: 'string' },
   });
@@ -794,6 +798,8 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
     throw new UsageError('task fail: --reason <why> is required');
   if (action === 'complete' && typeof values.reason === 'string')
     throw new UsageError('task complete: --reason is for task fail');
+  if (action === 'fail' && typeof values.waiting === 'string')
+    throw new UsageError('task fail: --waiting is for task complete (releasing the safety brake)');
   if (typeof values.region === 'string' && typeof values.stack !== 'string')
     throw new UsageError('task: --region goes with --stack <name>');
   const reason = typeof values.reason === 'string' ? values.reason.trim() : undefined;
@@ -833,6 +839,20 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
   const shown = stripControl(id.slice(0, 80)) + (id.length > 80 ? '…' : '');
   if (!TASK_ID.test(id) && (typeof values.stack === 'string' || !/^[A-Za-z0-9+/=_-]{100,2048}$/.test(id)))
     throw new UsageError(`task: '${shown}' is not a task id (the id is in the task's email)`);
+  // A release lets through every run waiting on the pause: only as many as the person saw, as
+  // the page confirms them (a usage error until --waiting says the number waiting now).
+  const unconfirmed = (record: TaskRecord | undefined, shownId: string): string | undefined => {
+    if (record?.kind !== 'release-brake' || action !== 'complete' || record.answer) return undefined;
+    const waiting = record.tokens.length;
+    if (values.waiting === String(waiting)) return undefined;
+    const where = typeof values.stack === 'string' ? ` --stack ${values.stack}` : '';
+    const runs = waiting === 1 ? '1 run' : `${waiting} runs`;
+    const now =
+      typeof values.waiting === 'string'
+        ? `${runs} wait${waiting === 1 ? 's' : ''} on this release now, not ${stripControl(values.waiting)}`
+        : `releasing the safety brake lets through the ${runs} waiting on it now`;
+    return `task ${shown}: ${now}; check them (offboard report --brake${where}), then confirm: offboard task complete ${shownId} --waiting ${waiting}${where}`;
+  };
   if (typeof values.stack === 'string') {
     const { stackOutputs } = await import('./deployed');
     const ref = {
@@ -851,11 +871,14 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
       resumer: new SfnTaskResumer(new SFNClient(clientOptions)),
     };
     try {
+      const problem = unconfirmed(await deps.store.get(id), id);
+      if (problem) throw new UsageError(problem);
       const result = await answerTask(deps, id, taskAnswer);
       if (!result.first) return answered(result.record);
       io.out(`Task ${id} ${done}; ${resumed(result.record, 'execution')}`);
       return EXIT.ok;
     } catch (error) {
+      if (error instanceof UsageError) throw error;
       if (error instanceof TaskNotFoundError)
         throw new UsageError(`task: no task ${id} in stack ${values.stack} (the id is in the task's email)`);
       io.err(`offboard: task ${action}: ${shownError(error as Error)}`);
@@ -870,7 +893,10 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
   // token and the task id are one task, answered once whichever is given.
   const pending = await tokens.isPending(id);
   const taskId = pending ? taskIdForToken(id) : id;
-  if (await store.get(taskId)) {
+  const record = await store.get(taskId);
+  if (record) {
+    const problem = unconfirmed(record, taskId);
+    if (problem) throw new UsageError(problem);
     try {
       const result = await answerTask({ store, resumer: new LocalTaskResumer() }, taskId, taskAnswer);
       if (!result.first) return answered(result.record);

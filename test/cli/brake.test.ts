@@ -80,9 +80,18 @@ describe('offboard run --emails past the brake', () => {
     expect(running.text()).toContain('Waiting: a bulk run of 3 people');
     expect(running.text()).toMatch(/http:\/\/127\.0\.0\.1:\d+\//);
     expect(active(box)).toEqual(people);
-    // Act: a person releases it from another terminal
-    const answer = await run(['task', 'complete', id]);
-    // Assess
+    // Act: a person releases it from another terminal: told how many runs it lets through,
+    // confirmed on a number that is not the one waiting, then on the one that is
+    const asked = await run(['task', 'complete', id]);
+    const wrong = await run(['task', 'complete', id, '--waiting', '2']);
+    const answer = await run(['task', 'complete', id, '--waiting', '1']);
+    // Assess: nothing goes on before the person confirmed the number waiting now
+    expect(asked.code).toBe(EXIT.usage);
+    expect(asked.stderr).toContain(
+      `releasing the safety brake lets through the 1 run waiting on it now; check them (offboard report --brake), then confirm: offboard task complete ${id} --waiting 1`,
+    );
+    expect(wrong.code).toBe(EXIT.usage);
+    expect(wrong.stderr).toContain('1 run waits on this release now, not 2');
     expect(answer.code).toBe(EXIT.ok);
     expect(answer.stdout).toContain('the brake is released: the paused runs go on');
     expect(await running.code).toBe(EXIT.ok);

@@ -22,12 +22,15 @@ beforeAll(async () => {
 const store = () =>
   new DynamoDbTaskStore(stack.outputs.LedgerTableName ?? '', new DynamoDBClient(moto().clientConfig));
 
-async function opened(id: string): Promise<void> {
+async function opened(
+  id: string,
+  kind: 'deactivate-account' | 'release-brake' = 'deactivate-account',
+): Promise<void> {
   const now = new Date('2026-11-30T10:00:00.000Z');
   await store().openOrJoin(
     {
       id,
-      kind: 'deactivate-account',
+      kind,
       createdAt: now.toISOString(),
       deadline: new Date(now.getTime() + 7 * 86_400_000).toISOString(),
       remindAt: new Date(now.getTime() + 6 * 86_400_000).toISOString(),
@@ -94,5 +97,22 @@ describe('offboard task --stack', () => {
     });
     expect(unknown.code).toBe(EXIT.usage);
     expect(unknown.stderr).toContain('no task no-such-task-0000000001 in stack Offboard');
+  });
+
+  it('releasing the brake is confirmed on the number of runs waiting now, as on the page', async () => {
+    // Prepare: a pause one run waits on
+    await opened('brake-pause-000000000001', 'release-brake');
+    const release = ['task', 'complete', 'brake-pause-000000000001', '--stack', 'Offboard'];
+    // Act
+    const asked = await run(release);
+    const confirmed = await run([...release, '--waiting', '1']);
+    // Assess: the first answer records nothing; the confirmed one releases it
+    expect(asked.code).toBe(EXIT.usage);
+    expect(asked.stderr).toContain(
+      'lets through the 1 run waiting on it now; check them (offboard report --brake --stack Offboard), then confirm: offboard task complete brake-pause-000000000001 --waiting 1 --stack Offboard',
+    );
+    expect(confirmed.code).toBe(EXIT.ok);
+    expect(confirmed.stdout).toContain('the brake is released');
+    expect((await store().get('brake-pause-000000000001'))?.answer).toMatchObject({ ok: true });
   });
 });
