@@ -1,5 +1,10 @@
 import type { BulkResult } from '../lambdas/shared/bulk';
-import { type Ledger, type LedgerEntry, settledHistory } from '../lambdas/shared/ledger';
+import {
+  type Ledger,
+  type LedgerEntry,
+  REACTIVATION_OUTCOMES,
+  settledHistory,
+} from '../lambdas/shared/ledger';
 import type { BulkSummary, OffboardSummary } from '../lambdas/shared/summary';
 import { stripControl } from '../lambdas/shared/text';
 import type { ProgressEvent } from '../local/runner';
@@ -44,13 +49,6 @@ function table(header: readonly string[], cells: ReadonlyArray<readonly string[]
       .trimEnd();
   return [line(header), ...rows.map(line)];
 }
-
-const REACTIVATION_OUTCOMES = new Set([
-  'reactivated',
-  'would-reactivate',
-  'already-active',
-  'nothing-to-restore',
-]);
 
 /** The summary as a table a person reads at a glance. */
 export function formatSummary(summary: OffboardSummary): string {

@@ -161,12 +161,11 @@ export async function tally(input: unknown, ledger: Ledger | undefined, eventBud
     }
   }
   if (ledger && drift.length > 0) await ledger.record(drift);
-  const remediated = checked.reduce((n, part) => n + ('drift' in part ? part.drift.length : 0), 0);
   const used =
     events +
     AUDIT_EVENTS_PER_PAGE +
     AUDIT_EVENTS_PER_CHECK * checked.length +
-    (remediate ? AUDIT_EVENTS_PER_REMEDIATION * remediated : 0);
+    (remediate ? AUDIT_EVENTS_PER_REMEDIATION * drift.length : 0);
   // The next page could not fit within the budget: go on in a new execution.
   const goOn =
     page.cursor !== null &&

@@ -17,7 +17,7 @@ import type { BrakeConfig } from './brake-config';
 import { LedgerUnavailableError, OffboardError, type OffboardErrorOptions } from './errors';
 import { type BlobStore, blobRefSchema } from './evidence';
 import type { BrakeLedger, BrakeRecord } from './ledger';
-import { newTaskId } from './tasks';
+import { newTaskId, TASK_REFUSED } from './tasks';
 import { stripControl } from './text';
 
 /** How long a pause waits for a person before it counts as refused (7 days, as a person task). */
@@ -123,15 +123,6 @@ export interface BulkGrant {
   peopleRef: z.infer<typeof blobRefSchema>;
 }
 
-/** Refused (or not answered in time): the offboarding stops before any vendor write. */
-export class BrakeRefusedError extends OffboardError {
-  readonly retryable = false;
-  constructor(message: string, options?: OffboardErrorOptions) {
-    super(message, options);
-    this.name = 'Brake.Refused';
-  }
-}
-
 /**
  * The person was reactivated after this offboarding started (while it waited for its
  * effectiveAt, or on the brake): HR said they stay, so it stops before any vendor write.
@@ -154,9 +145,6 @@ export const newPauseId = (): string => newTaskId();
 
 /** How often a count retries when other executions changed the state first. */
 const MAX_ATTEMPTS = 60;
-
-/** The error SendTaskFailure gives a refused task (TASK_REFUSED of tasks.ts). */
-const TASK_REFUSED_ERROR = 'Task.Refused';
 
 /**
  * Changes the brake's state, once, against concurrent executions: reads, decides, writes if
@@ -373,7 +361,7 @@ export function pauseAnswer(result: unknown, error?: { Error?: string; Cause?: s
       return { ok: false, timedOut: true, reason: 'not answered in time' };
     // Only SendTaskFailure (a person's "keep it stopped") says Task.Refused; any other error
     // is the wait's own fault, which must not be recorded as anyone's refusal.
-    if (error.Error !== TASK_REFUSED_ERROR)
+    if (error.Error !== TASK_REFUSED)
       return { ok: false, failed: `${error.Error ?? 'Error'}: ${error.Cause ?? 'no cause given'}` };
     const found = findAnswer(error.Cause);
     return { ...found, ok: false, reason: found.reason ?? error.Cause ?? error.Error ?? 'refused' };

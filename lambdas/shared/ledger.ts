@@ -625,7 +625,7 @@ export function ledgerEntries(input: unknown, at = new Date().toISOString()): Le
 }
 
 /** Outcomes only a reactivation records (entries written before `reactivate` was kept). */
-const REACTIVATION_OUTCOMES: ReadonlySet<string> = new Set([
+export const REACTIVATION_OUTCOMES: ReadonlySet<string> = new Set([
   'reactivated',
   'would-reactivate',
   'already-active',
