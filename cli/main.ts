@@ -33,6 +33,16 @@ async function loadFormat(): Promise<void> {
 /** Exit codes: a script can tell "a vendor failed" from "you called me wrong". */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
+/** One person's run, local or deployed: failed when any connection failed. */
+export const summaryExit = (summary: Pick<OffboardSummary, 'connections'>): number =>
+  summary.connections.some((c) => c.outcome === 'failed') ? EXIT.failed : EXIT.ok;
+/** A bulk run: failed unless it succeeded for everyone. */
+const bulkExit = (bulk: Pick<BulkSummary, 'status'>): number =>
+  bulk.status === 'succeeded' ? EXIT.ok : EXIT.failed;
+/** An audit: failed while drift is left unremediated or accounts went unchecked. */
+const auditExit = (totals: { drift: number; remediated: number; unchecked: number }): number =>
+  totals.drift > totals.remediated || totals.unchecked > 0 ? EXIT.failed : EXIT.ok;
+
 /** Each command's own help: what `offboard <command> --help` prints. */
 const COMMAND_HELP = {
   run: `Usage:
@@ -477,7 +487,7 @@ export async function offboardMany(
     const seconds = (performance.now() - started) / 1000;
     if (json) io.out(JSON.stringify(bulk, null, 2));
     else io.out(`\n${await formatBulk(bulk, seconds, local.ledger)}`);
-    return bulk.status === 'succeeded' ? EXIT.ok : EXIT.failed;
+    return bulkExit(bulk);
   } finally {
     await Promise.all([prepared.close(), local.close()]);
   }
@@ -682,7 +692,7 @@ function report(result: LocalRunResult, json: boolean, io: Io, published?: Offbo
     return result.error.name === 'Input.Invalid' ? EXIT.usage : EXIT.failed;
   }
   io.out(json ? JSON.stringify(result.summary, null, 2) : `\n${formatSummary(result.summary)}`);
-  return result.summary.connections.some((c) => c.outcome === 'failed') ? EXIT.failed : EXIT.ok;
+  return summaryExit(result.summary);
 }
 
 /** One connection a surface, each on its built-in sandbox. */
@@ -1107,7 +1117,7 @@ async function auditCommand(args: string[], io: Io): Promise<number> {
     const { totals } = result;
     await loadFormat();
     io.out(values.json === true ? JSON.stringify(totals, null, 2) : formatAudit(totals));
-    return totals.drift > totals.remediated || totals.unchecked > 0 ? EXIT.failed : EXIT.ok;
+    return auditExit(totals);
   } finally {
     await Promise.all([prepared.close(), local.close()]);
   }
@@ -1234,16 +1244,16 @@ async function reportDeployed(
     io.out(
       json ? JSON.stringify(bulk, null, 2) : `\n${await formatBulk(bulk, seconds, await stack.ledger())}`,
     );
-    return bulk.status === 'succeeded' ? EXIT.ok : EXIT.failed;
+    return bulkExit(bulk);
   }
   if (machine === 'AuditStateMachineArn') {
     const totals = (end.output as { totals: Parameters<typeof formatAudit>[0] }).totals;
     io.out(json ? JSON.stringify(totals, null, 2) : formatAudit(totals));
-    return totals.drift > totals.remediated || totals.unchecked > 0 ? EXIT.failed : EXIT.ok;
+    return auditExit(totals);
   }
   const summary = end.output as OffboardSummary;
   io.out(json ? JSON.stringify(summary, null, 2) : `\n${formatSummary(summary)}`);
-  return summary.connections.some((c) => c.outcome === 'failed') ? EXIT.failed : EXIT.ok;
+  return summaryExit(summary);
 }
 
 /** `offboard status <execution-arn | email>`: where a deployed offboarding stands. */

@@ -5,7 +5,7 @@ import type { BulkSummary, OffboardSummary, RetryInput } from '../lambdas/shared
 import { stripControl } from '../lambdas/shared/text';
 import type { ProgressEvent } from '../local/runner';
 import type { DeployedStack as DeployedStackType } from './deployed';
-import { EXIT, type Io, loadConfig, offboard, offboardMany, runDeployed } from './main';
+import { EXIT, type Io, loadConfig, offboard, offboardMany, runDeployed, summaryExit } from './main';
 
 /** What to retry, found in a person's ledger history. */
 export type RetryPlan =
@@ -604,5 +604,5 @@ async function followed(
       );
     return EXIT.failed;
   }
-  return summary?.connections?.some((c) => c.outcome === 'failed') ? EXIT.failed : EXIT.ok;
+  return summary?.connections ? summaryExit(summary) : EXIT.ok;
 }
