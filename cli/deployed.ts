@@ -3,7 +3,7 @@ import type { CloudFormationClient, DescribeStacksCommandOutput } from '@aws-sdk
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { DescribeExecutionCommandOutput, HistoryEvent, SFNClient } from '@aws-sdk/client-sfn';
-import { type Ledger, type LedgerEntry, settledHistory } from '../lambdas/shared/ledger';
+import type { Ledger } from '../lambdas/shared/ledger';
 import { stripControl } from '../lambdas/shared/text';
 import type { ProgressEvent } from '../local/runner';
 
@@ -329,27 +329,6 @@ export class DeployedStack {
       }
     }
     return [...new Set(open.values())];
-  }
-
-  /** The latest executions the ledger knows for a person, newest first, with their entries. */
-  async executionsOf(
-    email: string,
-    limit = 5,
-  ): Promise<Array<{ executionId: string; at: string; entries: LedgerEntry[] }>> {
-    const ledger = await this.ledger();
-    const entries = settledHistory(await ledger.history(email));
-    const runs = new Map<string, { executionId: string; at: string; entries: LedgerEntry[] }>();
-    for (const entry of entries) {
-      const run = runs.get(entry.executionId) ?? {
-        executionId: entry.executionId,
-        at: entry.at,
-        entries: [],
-      };
-      run.entries.push(entry);
-      if (entry.at > run.at) run.at = entry.at;
-      runs.set(entry.executionId, run);
-    }
-    return [...runs.values()].sort((a, b) => b.at.localeCompare(a.at)).slice(0, limit);
   }
 
   close(): void {

@@ -1277,7 +1277,14 @@ async function statusCommand(args: string[], io: Io): Promise<number> {
   const stack = await openStack(ref);
   try {
     const ledger = await stack.ledger();
-    const arns = email ? (await stack.executionsOf(email)).map((run) => run.executionId) : [subject];
+    // By email: the person's history, read once, says which executions (the latest five).
+    const history = email ? await ledger.history(email) : undefined;
+    const arns = history
+      ? [...(await import('./retry')).runsOf(history)]
+          .sort((a, b) => b.at.localeCompare(a.at))
+          .slice(0, 5)
+          .map((run) => run.executionId)
+      : [subject];
     if (email && arns.length === 0) {
       if (values.json === true) io.out(JSON.stringify({ email, executions: [] }, null, 2));
       else io.out(`No executions recorded for ${email} in stack ${stripControl(ref.stack)}.`);
@@ -1288,8 +1295,9 @@ async function statusCommand(args: string[], io: Io): Promise<number> {
       const now = await stack.describe(arn);
       const input = now.input as { email?: unknown; detail?: { email?: unknown } } | undefined;
       const who = email ?? (typeof input?.email === 'string' ? input.email : input?.detail?.email);
-      const entries =
-        typeof who === 'string' ? (await ledger.history(who)).filter((e) => e.executionId === arn) : [];
+      const entries = (history ?? (typeof who === 'string' ? await ledger.history(who) : [])).filter(
+        (e) => e.executionId === arn,
+      );
       const states = now.status === 'RUNNING' ? await stack.currentStates(arn) : [];
       shown.push({ ...now, states, entries, email: who });
     }

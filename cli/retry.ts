@@ -41,7 +41,7 @@ interface Run {
 const unsettled = (entry: LedgerEntry) => entry.outcome === 'failed' || entry.outcome === 'deactivating';
 
 /** The runs in a history, by execution, oldest first. */
-function runsOf(history: readonly LedgerEntry[]): Run[] {
+export function runsOf(history: readonly LedgerEntry[]): Run[] {
   const runs = new Map<string, Run>();
   for (const entry of settledHistory(history)) {
     const run = runs.get(entry.executionId) ?? {
