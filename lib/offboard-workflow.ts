@@ -486,7 +486,8 @@ export class OffboardWorkflow extends Construct {
       this.recordFunction,
       this.claimFunction,
       this.restorePlanFunction,
-      ...calledBy(OFFBOARD_USER_ASL, { TaskNotifyFunctionArn: this.tasks.notify, BrakeFunctionArn: brake }),
+      this.tasks.notify,
+      brake,
       ...connectorFunctions.values(),
     ];
     this.stateMachine.addToRolePolicy(
@@ -495,10 +496,6 @@ export class OffboardWorkflow extends Construct {
         resources: invoked.map((f) => f.function.functionArn),
       }),
     );
-    // "Ask a person" goes through task-notify; only a definition that still publishes to the
-    // topic itself needs to. Spelled out rather than topic.grantPublish, which grants
-    // kms:GenerateDataKey*: SNS needs exactly these two to encrypt a message for an encrypted topic.
-    if (publishesToSns(OFFBOARD_USER_ASL)) this.allowPublish(this.stateMachine.role, taskKey);
     resultBus.grantPutEventsTo(this.stateMachine);
 
     Validations.of(this.stateMachine).acknowledge({
@@ -521,15 +518,7 @@ export class OffboardWorkflow extends Construct {
     // The page, and task-notify when a task is already answered, resume the executions
     // waiting on a task: Step Functions authorizes SendTaskSuccess/Failure on the state machine
     // of the token's execution, so the machines that ask a person only (the audit never does).
-    const asking = (
-      [
-        [this.stateMachine, OFFBOARD_USER_ASL],
-        [this.bulk.stateMachine, OFFBOARD_BULK_ASL],
-      ] as const
-    )
-      .filter(([, file]) => substitutionsUsed(file).has('TaskNotifyFunctionArn'))
-      .map(([machine]) => machine);
-    this.allowResume([this.tasks.page, this.tasks.notify], asking);
+    this.allowResume([this.tasks.page, this.tasks.notify], [this.stateMachine, this.bulk.stateMachine]);
     this.audit = this.auditWorkflow(
       routes,
       [...connectorFunctions.values()],
@@ -741,7 +730,6 @@ export class OffboardWorkflow extends Construct {
    * cycle (the function waits for its role's default policy).
    */
   private allowResume(functions: OffboardFunction[], machines: StateMachine[]): void {
-    if (machines.length === 0) return;
     for (const fn of functions) {
       new Policy(this, `${fn.node.id}Resume`, {
         roles: [fn.role],
@@ -1040,12 +1028,7 @@ export class OffboardWorkflow extends Construct {
     // OffboardUser), so CDK cannot see those calls.
     allow(
       ['lambda:InvokeFunction'],
-      [
-        checkList,
-        totals,
-        ...calledBy(OFFBOARD_BULK_ASL, { TaskNotifyFunctionArn: notify, BrakeFunctionArn: brake }),
-        ...connectors,
-      ].map((f) => f.function.functionArn),
+      [checkList, totals, notify, brake, ...connectors].map((f) => f.function.functionArn),
     );
     // startExecution.sync:2 on OffboardUser: start, watch, stop its executions, and the
     // managed EventBridge rule Step Functions uses to learn that they ended.
@@ -1379,14 +1362,6 @@ function required<T>(value: T | undefined): T {
   return value;
 }
 
-/**
- * Whether a definition publishes to SNS itself (`sns:publish` service integration): its
- * state machine then needs to publish to the task topic; otherwise task-notify does.
- */
-function publishesToSns(aslFile: string): boolean {
-  return readFileSync(aslFile, 'utf8').includes('arn:aws:states:::sns:publish');
-}
-
 /** The `${Name}` substitutions a definition file uses. */
 function substitutionsUsed(aslFile: string): Set<string> {
   return new Set(
@@ -1395,9 +1370,8 @@ function substitutionsUsed(aslFile: string): Set<string> {
 }
 
 /**
- * The substitutions of `offered` the definition uses, and no other (a definition moves from
- * publishing to SNS to calling task-notify without this file changing). One it uses that is
- * not offered is a bug between the two files: the synth fails, naming it.
+ * The substitutions of `offered` the definition uses, and no other. One it uses that is not
+ * offered is a bug between the two files: the synth fails, naming it.
  */
 function substitutionsOf(aslFile: string, offered: Record<string, string>): Record<string, string> {
   const used = substitutionsUsed(aslFile);
@@ -1406,12 +1380,4 @@ function substitutionsOf(aslFile: string, offered: Record<string, string>): Reco
     throw new Error(`${aslFile}: uses \${${missing.join('}, ${')}}, which the workflow does not provide`);
   }
   return Object.fromEntries(Object.entries(offered).filter(([name]) => used.has(name)));
-}
-
-/** The functions of `bySubstitution` whose substitution the definition uses: the ones it calls. */
-function calledBy(aslFile: string, bySubstitution: Record<string, OffboardFunction>): OffboardFunction[] {
-  const used = substitutionsUsed(aslFile);
-  return Object.entries(bySubstitution)
-    .filter(([name]) => used.has(name))
-    .map(([, fn]) => fn);
 }
