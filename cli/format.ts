@@ -1,3 +1,4 @@
+import type { PauseRecord } from '../lambdas/shared/brake';
 import type { BulkResult } from '../lambdas/shared/bulk';
 import {
   type Ledger,
@@ -48,6 +49,24 @@ function table(header: readonly string[], cells: ReadonlyArray<readonly string[]
       .join('  ')
       .trimEnd();
   return [line(header), ...rows.map(line)];
+}
+
+/** The brake's pauses as a table for people (one line each). */
+export function formatBrakeHistory(pauses: readonly PauseRecord[]): string {
+  if (pauses.length === 0) return 'The brake has never paused an offboarding.\n';
+  // Names and reasons were typed on the task page, emails came from HR: table() strips them.
+  const rows = pauses.map((p) => [
+    p.openedAt,
+    p.id,
+    `${p.count}/${p.limit} in ${p.windowMinutes} min`,
+    String(p.people),
+    p.outcome ?? 'waiting',
+    p.by ?? '',
+    p.at ?? '',
+    [p.email ?? '', p.reason ?? ''].filter(Boolean).join(': '),
+  ]);
+  const header = ['OPENED', 'PAUSE', 'COUNT', 'PEOPLE', 'OUTCOME', 'BY', 'AT', 'DETAIL'];
+  return `Brake pauses (${pauses.length})\n\n${table(header, rows).join('\n')}\n`;
 }
 
 /** The summary as a table a person reads at a glance. */

@@ -1039,7 +1039,10 @@ async function brakeReport(
     throw new UsageError(
       'report: --brake lists the pauses of every run: give it without --email, --since or --format',
     );
-  const { brakeHistory, formatBrakeHistory } = await import('../lambdas/shared/brake');
+  const [{ brakeHistory }, { formatBrakeHistory }] = await Promise.all([
+    import('../lambdas/shared/brake'),
+    import('./format'),
+  ]);
   return withReportLedger(values, io, async (ledger) => {
     // Both ledgers keep the brake's records (DynamoDbLedger, SqliteLedger).
     const pauses = await brakeHistory(ledger as unknown as Parameters<typeof brakeHistory>[0]);

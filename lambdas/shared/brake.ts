@@ -18,7 +18,6 @@ import { LedgerUnavailableError, OffboardError, type OffboardErrorOptions } from
 import { type BlobStore, blobRefSchema } from './evidence';
 import type { BrakeLedger, BrakeRecord } from './ledger';
 import { newTaskId, TASK_REFUSED } from './tasks';
-import { stripControl } from './text';
 
 /** How long a pause waits for a person before it counts as refused (7 days, as a person task). */
 export const PAUSE_SECONDS = 7 * 86_400;
@@ -454,30 +453,4 @@ export async function resolvePause(
 export async function brakeHistory(store: Pick<BrakeLedger, 'brakeRecords'>): Promise<PauseRecord[]> {
   const records = await store.brakeRecords('pause#');
   return records.map((r) => r.value as unknown as PauseRecord);
-}
-
-/** The pauses as a table for people (one line each). */
-export function formatBrakeHistory(pauses: readonly PauseRecord[]): string {
-  if (pauses.length === 0) return 'The brake has never paused an offboarding.\n';
-  // Names and reasons were typed on the task page, emails came from HR: no escape sequences.
-  const rows = pauses.map((p) =>
-    [
-      p.openedAt,
-      p.id,
-      `${p.count}/${p.limit} in ${p.windowMinutes} min`,
-      String(p.people),
-      p.outcome ?? 'waiting',
-      p.by ?? '',
-      p.at ?? '',
-      [p.email ?? '', p.reason ?? ''].filter(Boolean).join(': '),
-    ].map((cell) => stripControl(String(cell))),
-  );
-  const header = ['OPENED', 'PAUSE', 'COUNT', 'PEOPLE', 'OUTCOME', 'BY', 'AT', 'DETAIL'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  return `Brake pauses (${pauses.length})\n\n${[line(header), ...rows.map(line)].join('\n')}\n`;
 }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { brakeHistory, formatBrakeHistory, resolveBrake } from '../../lambdas/shared/brake';
+import { formatBrakeHistory } from '../../cli/format';
+import { brakeHistory, resolveBrake } from '../../lambdas/shared/brake';
 import { runBulkWorkflowLocally } from '../../local/bulk';
 import { type LocalLedger, openLocalLedger } from '../../local/ledger';
 import {
