@@ -46,7 +46,7 @@ const STACK_NAME = /^[A-Za-z][A-Za-z0-9-]{0,127}$/;
 const REGION_NAME = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
 
 /** Checks a stack reference before any request: a typo is named, nothing is sent. */
-export function checkStackRef(ref: StackRef): StackRef {
+function checkStackRef(ref: StackRef): StackRef {
   if (!STACK_NAME.test(ref.stack))
     throw new StackError(
       `--stack '${ref.stack}' is not a CloudFormation stack name (a letter, then letters, digits and hyphens)`,

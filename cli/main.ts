@@ -864,23 +864,15 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
     return `task ${shown}: ${now}; check them (offboard report --brake${where}), then confirm: offboard task complete ${shownId} --waiting ${waiting}${where}`;
   };
   if (typeof values.stack === 'string') {
-    const { stackOutputs } = await import('./deployed');
-    const ref = {
+    const stack = await openStack({
       stack: values.stack,
       ...(typeof values.region === 'string' ? { region: values.region } : {}),
-    };
-    const table = (await stackOutputs(ref)).LedgerTableName;
-    if (!table) throw new UsageError(`task: stack ${values.stack} has no LedgerTableName output`);
-    const [{ DynamoDBClient }, { SFNClient }] = await Promise.all([
-      import('@aws-sdk/client-dynamodb'),
-      import('@aws-sdk/client-sfn'),
-    ]);
-    const clientOptions = ref.region ? { region: ref.region } : {};
-    const deps = {
-      store: new DynamoDbTaskStore(table, new DynamoDBClient(clientOptions)),
-      resumer: new SfnTaskResumer(new SFNClient(clientOptions)),
-    };
+    });
     try {
+      const deps = {
+        store: new DynamoDbTaskStore(stack.output('LedgerTableName'), stack.dynamodb),
+        resumer: new SfnTaskResumer(stack.sfn),
+      };
       const problem = unconfirmed(await deps.store.get(id), id);
       if (problem) throw new UsageError(problem);
       const result = await answerTask(deps, id, taskAnswer);
@@ -888,11 +880,13 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
       io.out(`Task ${id} ${done}; ${resumed(result.record, 'execution')}`);
       return EXIT.ok;
     } catch (error) {
-      if (error instanceof UsageError) throw error;
+      if (error instanceof UsageError || isStackError(error)) throw error;
       if (error instanceof TaskNotFoundError)
         throw new UsageError(`task: no task ${id} in stack ${values.stack} (the id is in the task's email)`);
       io.err(`offboard: task ${action}: ${shownError(error as Error)}`);
       return EXIT.failed;
+    } finally {
+      stack.close();
     }
   }
 
@@ -1174,8 +1168,9 @@ function deployedTarget(
 
 /** Opens a deployed stack (its outputs read; a bad name or region is a StackError, exit 2). */
 async function openStack(ref: StackRef): Promise<DeployedStack> {
-  const [{ DeployedStack, checkStackRef }] = await Promise.all([import('./deployed'), loadFormat()]);
-  return DeployedStack.open(checkStackRef(ref));
+  // (DeployedStack.open checks the name and region before any call: a StackError, exit 2)
+  const [{ DeployedStack }] = await Promise.all([import('./deployed'), loadFormat()]);
+  return DeployedStack.open(ref);
 }
 
 /**
