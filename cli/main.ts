@@ -849,20 +849,43 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
   const shown = stripControl(id.slice(0, 80)) + (id.length > 80 ? '…' : '');
   if (!TASK_ID.test(id) && (typeof values.stack === 'string' || !/^[A-Za-z0-9+/=_-]{100,2048}$/.test(id)))
     throw new UsageError(`task: '${shown}' is not a task id (the id is in the task's email)`);
-  // A release lets through every run waiting on the pause: only as many as the person saw, as
-  // the page confirms them (a usage error until --waiting says the number waiting now).
-  const unconfirmed = (record: TaskRecord | undefined, shownId: string): string | undefined => {
-    if (record?.kind !== 'release-brake' || action !== 'complete' || record.answer) return undefined;
+  // What stops an answer before it is recorded (printed; its exit code): a task past its
+  // deadline (the runs no longer wait: the page's link has expired too); --waiting on a task
+  // that releases nothing; a release of the brake not confirmed on the number of runs waiting
+  // now, as the page confirms it.
+  const refused = (record: TaskRecord, shownId: string): number | undefined => {
+    const refuse = (text: string, code: number) => {
+      io.err(stripControl(`offboard: task ${shown}: ${text}`));
+      return code;
+    };
+    if (record.answer) return undefined; // answered(), after answerTask, says by whom
+    if (record.deadline <= new Date().toISOString())
+      return refuse(
+        `its deadline, ${record.deadline}, has passed: the offboarding no longer waits for it; nothing was answered`,
+        EXIT.failed,
+      );
+    if (record.kind !== 'release-brake' || action !== 'complete')
+      return typeof values.waiting === 'string'
+        ? refuse('--waiting is for releasing the safety brake; this answer releases nothing', EXIT.usage)
+        : undefined;
     const waiting = record.tokens.length;
     if (values.waiting === String(waiting)) return undefined;
-    const where = typeof values.stack === 'string' ? ` --stack ${values.stack}` : '';
+    const where = [
+      typeof values.stack === 'string' ? ` --stack ${values.stack}` : '',
+      typeof values.region === 'string' ? ` --region ${values.region}` : '',
+    ].join('');
     const runs = waiting === 1 ? '1 run' : `${waiting} runs`;
     const now =
       typeof values.waiting === 'string'
-        ? `${runs} wait${waiting === 1 ? 's' : ''} on this release now, not ${stripControl(values.waiting)}`
+        ? `${runs} wait${waiting === 1 ? 's' : ''} on this release now, not ${JSON.stringify(values.waiting.slice(0, 20))}`
         : `releasing the safety brake lets through the ${runs} waiting on it now`;
-    return `task ${shown}: ${now}; check them (offboard report --brake${where}), then confirm: offboard task complete ${shownId} --waiting ${waiting}${where}`;
+    return refuse(
+      `${now}; to release them, confirm that number: offboard task complete ${shownId} --waiting ${waiting}${where}`,
+      EXIT.usage,
+    );
   };
+  if (typeof values.stack === 'string' && id.startsWith('local-'))
+    throw new UsageError("task: a local run's token is answered without --stack");
   if (typeof values.stack === 'string') {
     const stack = await openStack({
       stack: values.stack,
@@ -873,8 +896,9 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
         store: new DynamoDbTaskStore(stack.output('LedgerTableName'), stack.dynamodb),
         resumer: new SfnTaskResumer(stack.sfn),
       };
-      const problem = unconfirmed(await deps.store.get(id), id);
-      if (problem) throw new UsageError(problem);
+      const record = await deps.store.get(id);
+      const stop = record && refused(record, id);
+      if (stop !== undefined) return stop;
       const result = await answerTask(deps, id, taskAnswer);
       if (!result.first) return answered(result.record);
       io.out(`Task ${id} ${done}; ${resumed(result.record, 'execution')}`);
@@ -897,10 +921,17 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
   // token and the task id are one task, answered once whichever is given.
   const pending = await tokens.isPending(id);
   const taskId = pending ? taskIdForToken(id) : id;
-  const record = await store.get(taskId);
+  let record: TaskRecord | undefined;
+  try {
+    record = await store.get(taskId);
+  } catch (error) {
+    // A task file cut short or not a task (an interrupted write): named, with what to do.
+    io.err(`offboard: task ${action}: ${shownError(error as Error)}`);
+    return EXIT.failed;
+  }
   if (record) {
-    const problem = unconfirmed(record, taskId);
-    if (problem) throw new UsageError(problem);
+    const stop = refused(record, taskId);
+    if (stop !== undefined) return stop;
     try {
       const result = await answerTask({ store, resumer: new LocalTaskResumer() }, taskId, taskAnswer);
       if (!result.first) return answered(result.record);
@@ -927,6 +958,8 @@ async function taskCommand(args: string[], io: Io): Promise<number> {
     throw new UsageError(
       `task: no local task ${stripControl(id)} in ${relative(process.cwd(), store.dir) || '.'}; a deployed task needs --stack <name>`,
     );
+  if (typeof values.waiting === 'string')
+    throw new UsageError('task: --waiting is for releasing the safety brake by its task id, not a token');
   const { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } = await import('@aws-sdk/client-sfn');
   const sfn = new SFNClient({});
   try {

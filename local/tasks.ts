@@ -296,12 +296,17 @@ async function readWhole<T>(file: string, partial: 'absent' | 'retry'): Promise<
     const text = await readFile(file, 'utf8').catch(() => undefined);
     if (text === undefined) return undefined;
     try {
-      return JSON.parse(text) as T;
+      const value: unknown = JSON.parse(text);
+      if (value === null || typeof value !== 'object' || Array.isArray(value))
+        throw new SyntaxError(
+          `it holds ${value === null ? 'null' : Array.isArray(value) ? 'a list' : `a ${typeof value}`}`,
+        );
+      return value as T;
     } catch (error) {
       if (partial === 'absent') return undefined;
       if (attempt > 5)
         throw new Error(
-          `${file} is cut short or is not JSON (${(error as Error).message}): a write to it was interrupted; if no offboard command is running, delete it`,
+          `${file} is cut short or is not a JSON object (${(error as Error).message}): a write to it was interrupted; if no offboard command is running, delete it`,
         );
       await sleep(20);
     }

@@ -88,10 +88,10 @@ describe('offboard run --emails past the brake', () => {
     // Assess: nothing goes on before the person confirmed the number waiting now
     expect(asked.code).toBe(EXIT.usage);
     expect(asked.stderr).toContain(
-      `releasing the safety brake lets through the 1 run waiting on it now; check them (offboard report --brake), then confirm: offboard task complete ${id} --waiting 1`,
+      `releasing the safety brake lets through the 1 run waiting on it now; to release them, confirm that number: offboard task complete ${id} --waiting 1`,
     );
     expect(wrong.code).toBe(EXIT.usage);
-    expect(wrong.stderr).toContain('1 run waits on this release now, not 2');
+    expect(wrong.stderr).toContain('1 run waits on this release now, not "2"');
     expect(answer.code).toBe(EXIT.ok);
     expect(answer.stdout).toContain('the brake is released: the paused runs go on');
     expect(await running.code).toBe(EXIT.ok);

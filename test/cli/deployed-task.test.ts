@@ -26,7 +26,8 @@ async function opened(
   id: string,
   kind: 'deactivate-account' | 'release-brake' = 'deactivate-account',
 ): Promise<void> {
-  const now = new Date('2026-11-30T10:00:00.000Z');
+  // Opened now: an answer after its deadline is refused, as the page's expired link is.
+  const now = new Date();
   await store().openOrJoin(
     {
       id,
@@ -109,7 +110,7 @@ describe('offboard task --stack', () => {
     // Assess: the first answer records nothing; the confirmed one releases it
     expect(asked.code).toBe(EXIT.usage);
     expect(asked.stderr).toContain(
-      'lets through the 1 run waiting on it now; check them (offboard report --brake --stack Offboard), then confirm: offboard task complete brake-pause-000000000001 --waiting 1 --stack Offboard',
+      'lets through the 1 run waiting on it now; to release them, confirm that number: offboard task complete brake-pause-000000000001 --waiting 1 --stack Offboard',
     );
     expect(confirmed.code).toBe(EXIT.ok);
     expect(confirmed.stdout).toContain('the brake is released');

@@ -206,10 +206,49 @@ describe('local tasks', () => {
     const answered = await run(['task', 'complete', record.id]);
     // Assess
     expect(stuck.code).toBe(EXIT.failed);
-    expect(stuck.stderr).toContain(`${cut} is cut short or is not JSON`);
+    expect(stuck.stderr).toContain(`${cut} is cut short or is not a JSON object`);
     expect(stuck.stderr).toContain('if no offboard command is running, delete it');
     expect(stuck.stderr).not.toContain('undefined');
     expect(answered.code).toBe(EXIT.ok);
     await expect(waiting).resolves.toMatchObject({ ok: true });
+  });
+
+  it('a task past its deadline is not answered: the run no longer waits (as the expired link)', async () => {
+    const task = { ...personTask(), timeoutSeconds: 60 };
+    const record = await openLocalTask(new FileTaskStore(), task, new Date(Date.now() - 120_000));
+    const { code, stderr } = await run(['task', 'complete', record.id]);
+    expect(code).toBe(EXIT.failed);
+    expect(stderr).toContain(`its deadline, ${record.deadline}, has passed`);
+    expect((await new FileTaskStore().get(record.id))?.answer).toBeUndefined();
+  });
+
+  it('--waiting on a task that releases nothing, or with a token, is refused and nothing is answered', async () => {
+    const task = personTask();
+    const record = await openLocalTask(new FileTaskStore(), task);
+    const byId = await run(['task', 'complete', record.id, '--waiting', '1']);
+    const byToken = await run(['task', 'complete', 'A'.repeat(120), '--waiting', '1']);
+    const localWithStack = await run(['task', 'complete', task.token, '--stack', 'Offboard']);
+    expect(byId.code).toBe(EXIT.usage);
+    expect(byId.stderr).toContain(
+      '--waiting is for releasing the safety brake; this answer releases nothing',
+    );
+    expect(byToken.code).toBe(EXIT.usage);
+    expect(byToken.stderr).toContain(
+      '--waiting is for releasing the safety brake by its task id, not a token',
+    );
+    expect(localWithStack.code).toBe(EXIT.usage);
+    expect(localWithStack.stderr).toContain("a local run's token is answered without --stack");
+    expect((await new FileTaskStore().get(record.id))?.answer).toBeUndefined();
+  });
+
+  it.each([
+    ['cut short', '{"id":"x","ki'],
+    ['not a task', 'null'],
+  ])('a task file %s is named, exit 1, not a crash', async (_, text) => {
+    const record = await openLocalTask(new FileTaskStore(), personTask());
+    writeFileSync(join(dir, `task-${record.id}.json`), text);
+    const { code, stderr } = await run(['task', 'complete', record.id]);
+    expect(code).toBe(EXIT.failed);
+    expect(stderr).toContain(`task-${record.id}.json is cut short or is not a JSON object`);
   });
 });
