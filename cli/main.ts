@@ -251,7 +251,12 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       io.err(`offboard: ${error.message.split('\n').map(stripControl).join('\n')}`);
       return EXIT.usage;
     }
-    throw error;
+    // Anything else (AWS unreachable, a region that does not exist, access denied): said in a
+    // line, exit 1, not a stack trace; OFFBOARD_DEBUG=1 keeps the trace for a bug report.
+    if (process.env.OFFBOARD_DEBUG === '1') throw error;
+    const said = error instanceof Error ? shownError(error) : stripControl(String(error));
+    io.err(`offboard: ${command}: ${said} (OFFBOARD_DEBUG=1 shows where)`);
+    return EXIT.failed;
   }
 }
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEMO_CONFIG, EXIT } from '../../cli/main';
 import { CONNECTION_TYPES, PERSON_DEACTIVATED_TYPES } from '../../lambdas/shared/connections';
 import type { OffboardSummary } from '../../lambdas/shared/summary';
@@ -329,6 +329,32 @@ describe('the installed command', () => {
     // Assess
     expect(code).toBe(0);
     expect(JSON.parse(stdout).status).toBe('succeeded');
+  });
+});
+
+describe('AWS out of reach', () => {
+  it('is said in one line, exit 1, not a stack trace', async () => {
+    // Prepare: an endpoint nothing listens on, and credentials that would otherwise do
+    vi.stubEnv('AWS_ENDPOINT_URL', 'http://127.0.0.1:9');
+    vi.stubEnv('AWS_REGION', 'eu-west-1');
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+    vi.stubEnv('AWS_MAX_ATTEMPTS', '1');
+    try {
+      // Act
+      const { code, stderr } = await run([
+        'report',
+        '--stack',
+        'Offboard',
+        '--email',
+        'jane.doe@example.com',
+      ]);
+      // Assess
+      expect(code).toBe(EXIT.failed);
+      expect(stderr).toMatch(/^offboard: report: .*ECONNREFUSED.* \(OFFBOARD_DEBUG=1 shows where\)$/);
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 });
 
